@@ -1,0 +1,228 @@
+/**
+ * Turn a failed step into a finding an operator can act on: which file,
+ * which owner, which user tried, and the command that fixes it.
+ */
+import { constants, openSync, closeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { errnoCode } from '../errors.js';
+import { type Finding, shellQuote } from '../findings.js';
+import { FS_APPEND_FL, FS_IMMUTABLE_FL, inodeFlags, type NativeResult } from '../native/libc.js';
+import type { Accounts } from '../system/passwd.js';
+import type { MountInfo } from '../system/mounts.js';
+import { formatIdMap, type UserNamespace } from '../system/process.js';
+import { UnsafePathError } from '../store/safe-path.js';
+import { statPath } from './snapshot.js';
+
+export interface DiagnosisContext {
+  accounts: Accounts;
+  /** Who performed the touch or write. */
+  uid: number;
+  gid: number;
+  capFowner: boolean;
+  namespace: UserNamespace;
+  mount: MountInfo | undefined;
+  /** The owner the store's files should have (owner of .chunks). */
+  storeOwner: { uid: number; gid: number };
+  /** The store root: remedies for whole-store problems name it. */
+  store: string;
+}
+
+function mode(value: number | bigint): string {
+  return `0${(Number(value) & 0o7777).toString(8)}`;
+}
+
+function readOnly(ctx: DiagnosisContext, path: string, step: string): Finding {
+  const mountPoint = ctx.mount?.mountPoint ?? '<mount point>';
+  return {
+    code: 'READ_ONLY_FS',
+    severity: 'error',
+    message: `${step} failed with EROFS: the filesystem at ${mountPoint} is mounted read-only, so GC can neither mark nor write chunks`,
+    path,
+    remedy: `mount -o remount,rw ${shellQuote(mountPoint)}`,
+    evidence: { errno: 'EROFS', mountPoint, fsType: ctx.mount?.fsType, mountOptions: ctx.mount?.mountOptions },
+  };
+}
+
+function notMapped(ctx: DiagnosisContext, path: string, owner: number, what: string): Finding {
+  return {
+    code: 'OWNER_NOT_MAPPED',
+    severity: 'error',
+    message: `${what} is owned by uid ${owner}, the overflow uid: its real owner is not mapped in this user namespace (uid_map ${formatIdMap(ctx.namespace.uidMap)}), so uid ${ctx.uid} gets "permission denied"`,
+    path,
+    remedy: `podman unshare chown -R ${ctx.uid}:${ctx.gid} ${shellQuote(ctx.store)}   # or mount the volume with :U, or run with --userns=keep-id`,
+    evidence: { owner, overflowUid: ctx.namespace.overflowUid, uidMap: ctx.namespace.uidMap, gidMap: ctx.namespace.gidMap },
+  };
+}
+
+function isUnmappedOwner(ctx: DiagnosisContext, uid: number): boolean {
+  return !ctx.namespace.identity && uid === ctx.namespace.overflowUid && ctx.uid !== uid;
+}
+
+function readFlags(path: string): number | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    const result = inodeFlags(fd);
+    return result.ok ? result.flags : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** The first directory on the way to `path` (below the store) that the caller cannot search. */
+function blockedDirectory(store: string, path: string): string | undefined {
+  const chain: string[] = [];
+  for (let dir = dirname(path); dir.length >= store.length; dir = dirname(dir)) {
+    chain.unshift(dir);
+    if (dir === store || dir === dirname(dir)) break;
+  }
+  for (const dir of chain) {
+    try {
+      closeSync(openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW));
+    } catch (error) {
+      if (errnoCode(error) === 'EACCES') return dir;
+    }
+  }
+  return undefined;
+}
+
+/** Why utimensat(UTIME_NOW, UTIME_OMIT) failed on the chunk. */
+export function diagnoseTouch(ctx: DiagnosisContext, path: string, result: Extract<NativeResult, { ok: false }>): Finding {
+  const who = ctx.accounts.describeUid(ctx.uid);
+  if (result.code === 'EROFS') return readOnly(ctx, path, 'touching the chunk');
+  if (result.code === 'EACCES') {
+    const blocked = blockedDirectory(ctx.store, path) ?? dirname(path);
+    return unreadable(ctx, blocked, `uid ${who} cannot reach the chunk: search permission denied on ${blocked}`);
+  }
+  if (result.code !== 'EPERM') {
+    return {
+      code: 'TOUCH_FAILED',
+      severity: 'error',
+      message: `utimensat(UTIME_NOW, UTIME_OMIT) as uid ${who} failed with ${result.code}`,
+      path,
+      evidence: { errno: result.code },
+    };
+  }
+
+  const stat = statPath(path);
+  const owner = Number(stat.uid);
+  const flags = readFlags(path);
+  if (flags !== undefined && (flags & (FS_IMMUTABLE_FL | FS_APPEND_FL)) !== 0) {
+    const flag = flags & FS_IMMUTABLE_FL ? 'immutable' : 'append-only';
+    const letter = flags & FS_IMMUTABLE_FL ? 'i' : 'a';
+    return {
+      code: 'TOUCH_EPERM_IMMUTABLE',
+      severity: 'error',
+      message: `the chunk has the ${flag} flag (chattr +${letter}): no one, not even root, can update its atime, so GC cannot mark it`,
+      path,
+      remedy: `chattr -${letter} ${shellQuote(path)}`,
+      evidence: { errno: 'EPERM', flags: `0x${flags.toString(16)}`, touchUid: ctx.uid },
+    };
+  }
+  if (isUnmappedOwner(ctx, owner)) return notMapped(ctx, path, owner, 'the chunk');
+  if (owner !== ctx.uid && !ctx.capFowner) {
+    const target = `${ctx.uid}:${ctx.storeOwner.gid}`;
+    return {
+      code: 'TOUCH_EPERM_WRONG_OWNER',
+      severity: 'error',
+      message: `the chunk is owned by uid ${ctx.accounts.describeUid(owner)} while the touch runs as uid ${who} without CAP_FOWNER: utimensat with UTIME_OMIT needs the owner, whatever the mode (${mode(stat.mode)})`,
+      path,
+      remedy: `chown ${target} ${shellQuote(path)}`,
+      evidence: {
+        errno: 'EPERM',
+        owner: { uid: owner, gid: Number(stat.gid), name: ctx.accounts.userByUid(owner)?.name },
+        touchedAs: { uid: ctx.uid, gid: ctx.gid, name: ctx.accounts.userByUid(ctx.uid)?.name },
+        mode: mode(stat.mode),
+        capFowner: ctx.capFowner,
+      },
+    };
+  }
+  return {
+    code: 'TOUCH_FAILED',
+    severity: 'error',
+    message: `utimensat as uid ${who} failed with EPERM although it owns the chunk or has CAP_FOWNER and no immutable flag is set (a security module or the filesystem refuses it)`,
+    path,
+    evidence: { errno: 'EPERM', owner, flags },
+  };
+}
+
+function unreadable(ctx: DiagnosisContext, dir: string, message: string): Finding {
+  let evidence: Record<string, unknown> = { triedAs: ctx.uid };
+  try {
+    const stat = statPath(dir);
+    evidence = { ...evidence, owner: Number(stat.uid), gid: Number(stat.gid), mode: mode(stat.mode) };
+    if (isUnmappedOwner(ctx, Number(stat.uid))) return notMapped(ctx, dir, Number(stat.uid), dir);
+  } catch {
+    // Reported without owner.
+  }
+  return {
+    code: 'UNREADABLE',
+    severity: 'error',
+    message,
+    path: dir,
+    remedy: `chown ${ctx.uid}:${ctx.storeOwner.gid} ${shellQuote(dir)} && chmod 0750 ${shellQuote(dir)}`,
+    evidence,
+  };
+}
+
+/** Why writing the marker chunk into its directory failed. */
+export function diagnoseWrite(ctx: DiagnosisContext, dir: string, error: unknown): Finding {
+  if (error instanceof UnsafePathError) return unsafePath(error);
+  const code = errnoCode(error);
+  if (code === 'EROFS') return readOnly(ctx, dir, 'writing the chunk');
+  if (code === 'EACCES' || code === 'EPERM') {
+    let owner: number | undefined;
+    let group: number | undefined;
+    let dirMode: string | undefined;
+    try {
+      const stat = statPath(dir);
+      owner = Number(stat.uid);
+      group = Number(stat.gid);
+      dirMode = mode(stat.mode);
+    } catch {
+      // Reported without them.
+    }
+    if (owner !== undefined && isUnmappedOwner(ctx, owner)) return notMapped(ctx, dir, owner, `the chunk directory ${dir}`);
+    const remedy =
+      owner === ctx.uid
+        ? `chmod u+rwx ${shellQuote(dir)}`
+        : `chown ${ctx.uid}:${ctx.storeOwner.gid} ${shellQuote(dir)} && chmod 0750 ${shellQuote(dir)}`;
+    return {
+      code: 'CHUNK_DIR_NOT_WRITABLE',
+      severity: 'error',
+      message: `uid ${ctx.accounts.describeUid(ctx.uid)} cannot create files in ${dir} (owner ${owner === undefined ? 'unknown' : ctx.accounts.describeUid(owner)}, group ${group === undefined ? 'unknown' : ctx.accounts.describeGid(group)}, mode ${dirMode ?? 'unknown'}): GC cannot insert or replace chunks there`,
+      path: dir,
+      remedy,
+      evidence: { errno: code, owner, gid: group, mode: dirMode, triedAs: { uid: ctx.uid, gid: ctx.gid } },
+    };
+  }
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return {
+      code: 'TOUCH_FAILED',
+      severity: 'error',
+      message: `writing the 4 MiB marker chunk into ${dir} failed with ${code}: the filesystem is full`,
+      path: dir,
+      evidence: { errno: code },
+    };
+  }
+  return {
+    code: 'TOUCH_FAILED',
+    severity: 'error',
+    message: `writing the marker chunk into ${dir} failed: ${(error as Error).message}`,
+    path: dir,
+    evidence: { errno: code },
+  };
+}
+
+export function unsafePath(error: UnsafePathError): Finding {
+  return {
+    code: 'UNSAFE_PATH',
+    severity: 'error',
+    message: `${error.message}; chunkguard does not follow it, and GC would read or write somewhere else`,
+    path: error.path,
+    remedy: `ls -la ${shellQuote(error.path)}   # replace it with a real ${error.expected === 'file' ? 'chunk file' : 'directory'} owned by the store owner`,
+    evidence: { found: error.found, expected: error.expected },
+  };
+}

@@ -1,0 +1,44 @@
+/** Finding codes are stable API: add new ones, never rename. */
+export type FindingCode =
+  | 'ATIME_NOT_UPDATED'
+  | 'INODE_CHANGED'
+  | 'TOUCH_EPERM_WRONG_OWNER'
+  | 'TOUCH_EPERM_IMMUTABLE'
+  | 'TOUCH_FAILED'
+  | 'READ_ONLY_FS'
+  | 'CHUNK_DIR_NOT_WRITABLE'
+  | 'CLOCK_SKEW'
+  | 'UNSAFE_PATH'
+  | 'FOREIGN_OWNER'
+  | 'OWNER_NOT_MAPPED'
+  | 'UNREADABLE'
+  | 'NO_PASSWD_ENTRY'
+  | 'RAN_AS_STORE_OWNER'
+  | 'RAN_WITH_CAP_FOWNER'
+  | 'PREFIX_DIR_CREATED'
+  | 'CHUNK_REPLACED'
+  | 'STORE_ROOT_SYMLINK';
+
+export type Severity = 'error' | 'warning' | 'info';
+
+export interface Finding {
+  code: FindingCode;
+  severity: Severity;
+  /** One sentence an operator can act on. */
+  message: string;
+  path?: string;
+  /** A command that fixes the cause, ready to paste. */
+  remedy?: string;
+  /** The facts the message is based on. */
+  evidence?: Record<string, unknown>;
+}
+
+export function hasErrors(findings: readonly Finding[]): boolean {
+  return findings.some((finding) => finding.severity === 'error');
+}
+
+/** Quote a path for a POSIX shell, so a remedy can be pasted as is. */
+export function shellQuote(value: string): string {
+  if (/^[\w@%+=:,./-]+$/.test(value)) return value;
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}

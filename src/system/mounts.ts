@@ -1,0 +1,80 @@
+/** The mount a path lives on, from /proc/self/mountinfo. */
+import { readFileSync, realpathSync } from 'node:fs';
+
+export interface MountInfo {
+  mountPoint: string;
+  fsType: string;
+  source: string;
+  /** Per-mount options (ro, noatime, relatime, ...). */
+  mountOptions: string[];
+  /** Superblock options (lazytime shows up here). */
+  superOptions: string[];
+  device: string;
+  readOnly: boolean;
+  /** Which atime policy the mount declares (explicit utimensat ignores all of them). */
+  atimePolicy: 'noatime' | 'relatime' | 'strictatime' | 'default';
+  lazytime: boolean;
+}
+
+// Octal escapes for space, tab, newline and backslash in mountinfo fields.
+function unescape(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+export function parseMountInfo(text: string): MountInfo[] {
+  const mounts: MountInfo[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const separator = line.indexOf(' - ');
+    if (separator < 0) continue;
+    const head = line.slice(0, separator).split(' ');
+    const tail = line.slice(separator + 3).split(' ');
+    const [device, , mountPoint, mountOptions] = [head[2], head[3], head[4], head[5]];
+    const [fsType, source, superOptions] = tail;
+    if (!device || !mountPoint || !mountOptions || !fsType) continue;
+    const options = mountOptions.split(',');
+    const superList = (superOptions ?? '').split(',').filter(Boolean);
+    mounts.push({
+      mountPoint: unescape(mountPoint),
+      fsType,
+      source: unescape(source ?? ''),
+      mountOptions: options,
+      superOptions: superList,
+      device,
+      readOnly: options.includes('ro'),
+      atimePolicy: options.includes('noatime')
+        ? 'noatime'
+        : options.includes('strictatime')
+          ? 'strictatime'
+          : options.includes('relatime')
+            ? 'relatime'
+            : 'default',
+      lazytime: options.includes('lazytime') || superList.includes('lazytime'),
+    });
+  }
+  return mounts;
+}
+
+function isUnder(path: string, mountPoint: string): boolean {
+  return mountPoint === '/' || path === mountPoint || path.startsWith(`${mountPoint}/`);
+}
+
+/**
+ * The mount holding `path`: the last-mounted entry whose mount point is the
+ * longest prefix of its real path (what the kernel's path walk ends on).
+ */
+export function findMount(path: string, mountinfo = '/proc/self/mountinfo'): MountInfo | undefined {
+  let text: string;
+  let real: string;
+  try {
+    text = readFileSync(mountinfo, 'utf8');
+    real = realpathSync(path);
+  } catch {
+    return undefined;
+  }
+  const candidates = parseMountInfo(text).filter((mount) => isUnder(real, mount.mountPoint));
+  return candidates.reduce<MountInfo | undefined>(
+    (found, mount) => (!found || mount.mountPoint.length >= found.mountPoint.length ? mount : found),
+    undefined,
+  );
+}

@@ -1,0 +1,18 @@
+import { defineConfig } from 'tsup';
+
+export default defineConfig({
+  entry: {
+    index: 'src/index.ts',
+    cli: 'src/cli/main.ts',
+    // Run in a child process as the GC user (see src/check/as-user.ts).
+    helper: 'src/check/helper.ts',
+  },
+  format: ['esm', 'cjs'],
+  dts: { entry: { index: 'src/index.ts' } },
+  target: 'node20',
+  platform: 'node',
+  shims: true,
+  clean: true,
+  splitting: false,
+  sourcemap: false,
+});
