@@ -1,0 +1,35 @@
+/** Run the built CLI the way an operator or a CI job does. */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+
+export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCli(args: string[], options: { uid?: number; gid?: number; prefix?: string[]; env?: NodeJS.ProcessEnv } = {}): CliResult {
+  const [command, ...rest] = [...(options.prefix ?? []), process.execPath, CLI, ...args];
+  const result = spawnSync(command!, rest, {
+    encoding: 'utf8',
+    uid: options.uid,
+    gid: options.gid,
+    env: { ...process.env, NO_COLOR: '1', ...options.env },
+    timeout: 60_000,
+  });
+  if (result.error) throw result.error;
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+export function runJson(args: string[], options?: Parameters<typeof runCli>[1]) {
+  const result = runCli([...args, '--json'], options);
+  let report: any;
+  try {
+    report = JSON.parse(result.stdout);
+  } catch {
+    throw new Error(`not JSON (exit ${result.code}): ${result.stdout}\n${result.stderr}`);
+  }
+  return { ...result, report };
+}

@@ -1,0 +1,42 @@
+/** Chunk stores laid out like the backup server's, for tests. */
+import { chownSync, lstatSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { zeroChunkBlob, zeroChunkDigest } from '../../src/chunk/zero-chunk.js';
+
+export const BACKUP_UID = 34;
+export const BACKUP_GID = 34;
+
+export function makeStore(root: string, owner = { uid: BACKUP_UID, gid: BACKUP_GID }, mode = 0o750): string {
+  const chunks = join(root, '.chunks');
+  const prefix = join(chunks, zeroChunkDigest().slice(0, 4));
+  mkdirSync(prefix, { recursive: true, mode });
+  for (const dir of [root, chunks, prefix]) chownSync(dir, owner.uid, owner.gid);
+  return root;
+}
+
+export function zeroChunkPathIn(store: string): string {
+  const digest = zeroChunkDigest();
+  return join(store, '.chunks', digest.slice(0, 4), digest);
+}
+
+export async function plantZeroChunk(store: string, owner: { uid: number; gid: number }): Promise<string> {
+  const path = zeroChunkPathIn(store);
+  writeFileSync(path, await zeroChunkBlob(), { mode: 0o644 });
+  chownSync(path, owner.uid, owner.gid);
+  return path;
+}
+
+/** Every path below root with its owner, mode, size and times: to prove nothing changed. */
+export function treeState(root: string): Record<string, string> {
+  const state: Record<string, string> = {};
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      const stat = lstatSync(path, { bigint: true });
+      state[relative(root, path)] = `${stat.uid}:${stat.gid} ${stat.mode.toString(8)} ${stat.size} a${stat.atimeNs} m${stat.mtimeNs}`;
+      if (stat.isDirectory()) walk(path);
+    }
+  };
+  walk(root);
+  return state;
+}
