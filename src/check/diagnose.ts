@@ -71,16 +71,16 @@ function readFlags(path: string): number | undefined {
   }
 }
 
-/** The first directory on the way to `path` (below the store) that the caller cannot search. */
-function blockedDirectory(store: string, path: string): string | undefined {
+/** The first directory on the way to `path` (from /) that the caller cannot search. */
+function blockedDirectory(path: string): string | undefined {
   const chain: string[] = [];
-  for (let dir = dirname(path); dir.length >= store.length; dir = dirname(dir)) {
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
     chain.unshift(dir);
-    if (dir === store || dir === dirname(dir)) break;
+    if (dir === dirname(dir)) break;
   }
   for (const dir of chain) {
     try {
-      closeSync(openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW));
+      closeSync(openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY));
     } catch (error) {
       if (errnoCode(error) === 'EACCES') return dir;
     }
@@ -88,14 +88,21 @@ function blockedDirectory(store: string, path: string): string | undefined {
   return undefined;
 }
 
+/** EACCES reaching `path`: name the directory that denies search permission. */
+export function diagnoseUnreachable(ctx: DiagnosisContext, path: string): Finding {
+  const blocked = blockedDirectory(path) ?? dirname(path);
+  return unreadable(
+    ctx,
+    blocked,
+    `uid ${ctx.accounts.describeUid(ctx.uid)} cannot reach ${path}: permission denied on ${blocked}, so GC running as this user cannot reach its chunks`,
+  );
+}
+
 /** Why utimensat(UTIME_NOW, UTIME_OMIT) failed on the chunk. */
 export function diagnoseTouch(ctx: DiagnosisContext, path: string, result: Extract<NativeResult, { ok: false }>): Finding {
   const who = ctx.accounts.describeUid(ctx.uid);
   if (result.code === 'EROFS') return readOnly(ctx, path, 'touching the chunk');
-  if (result.code === 'EACCES') {
-    const blocked = blockedDirectory(ctx.store, path) ?? dirname(path);
-    return unreadable(ctx, blocked, `uid ${who} cannot reach the chunk: search permission denied on ${blocked}`);
-  }
+  if (result.code === 'EACCES') return diagnoseUnreachable(ctx, path);
   if (result.code !== 'EPERM') {
     return {
       code: 'TOUCH_FAILED',
@@ -148,6 +155,10 @@ export function diagnoseTouch(ctx: DiagnosisContext, path: string, result: Extra
   };
 }
 
+function isInside(store: string, path: string): boolean {
+  return path === store || path.startsWith(`${store}/`);
+}
+
 function unreadable(ctx: DiagnosisContext, dir: string, message: string): Finding {
   let evidence: Record<string, unknown> = { triedAs: ctx.uid };
   try {
@@ -162,7 +173,10 @@ function unreadable(ctx: DiagnosisContext, dir: string, message: string): Findin
     severity: 'error',
     message,
     path: dir,
-    remedy: `chown ${ctx.uid}:${ctx.storeOwner.gid} ${shellQuote(dir)} && chmod 0750 ${shellQuote(dir)}`,
+    remedy: isInside(ctx.store, dir)
+      ? `chown ${ctx.uid}:${ctx.storeOwner.gid} ${shellQuote(dir)} && chmod 0750 ${shellQuote(dir)}`
+      : // A parent of the store: GC needs only search permission there.
+        `chmod o+x ${shellQuote(dir)}`,
     evidence,
   };
 }

@@ -19,7 +19,8 @@ import { trackTempDirectory, untrackTempDirectory } from '../store/cleanup.js';
 import { findMount } from '../system/mounts.js';
 import { Accounts } from '../system/passwd.js';
 import { CAP_FOWNER, hasCapability, userNamespace } from '../system/process.js';
-import { type DiagnosisContext, diagnoseTouch, diagnoseWrite, unsafePath } from './diagnose.js';
+import { type DiagnosisContext, diagnoseTouch, diagnoseUnreachable, diagnoseWrite, unsafePath } from './diagnose.js';
+import { errnoCode } from '../errors.js';
 import { snapshot, statPath } from './snapshot.js';
 import { FIXED_SLEEP_MS, nextWait, storesWholeSeconds } from './waits.js';
 import type { CheckMode, CheckReport, TouchIdentity } from './report.js';
@@ -102,7 +103,9 @@ export async function runCheck(options: RunOptions): Promise<CheckReport> {
   } catch (error) {
     if (error instanceof StepFailure) outcome = { findings: [error.finding] };
     else if (error instanceof UnsafePathError) outcome = { findings: [unsafePath(error)] };
-    else throw error;
+    else if (errnoCode(error) === 'EACCES') {
+      outcome = { findings: [diagnoseUnreachable(ctx, (error as { path?: string }).path ?? options.store)] };
+    } else throw error;
   } finally {
     if (probeDir) {
       rmSync(probeDir, { recursive: true, force: true });

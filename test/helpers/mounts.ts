@@ -1,6 +1,6 @@
 /** Real filesystems on loop devices (and tmpfs), mounted for a test file and removed after it. */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -31,6 +31,8 @@ function run(command: string, args: string[]): void {
 
 export function mountFs(kind: FsKind, sizeMiB = 320): Mounted {
   const base = mkdtempSync(join(tmpdir(), `chunkguard-${kind}-`));
+  // The GC user (uid 34) must be able to reach the store.
+  chmodSync(base, 0o755);
   const mountPoint = join(base, 'mnt');
   const image = join(base, 'fs.img');
   run('mkdir', [mountPoint]);
