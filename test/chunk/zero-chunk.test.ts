@@ -46,7 +46,7 @@ describe('blob parser', () => {
     badMagic[0] = 0;
     expect(() => parseBlob(badMagic)).toThrow(/unknown blob magic/);
     const badCrc = Buffer.from(good);
-    badCrc[good.length - 1] ^= 0xff;
+    badCrc[good.length - 1] = badCrc[good.length - 1]! ^ 0xff;
     expect(() => parseBlob(badCrc)).toThrow(/CRC32 mismatch/);
   });
 });

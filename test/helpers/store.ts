@@ -33,8 +33,8 @@ export function treeState(root: string): Record<string, string> {
     for (const name of readdirSync(dir)) {
       const path = join(dir, name);
       const stat = lstatSync(path, { bigint: true });
-      // A directory's atime moves when this walk lists it: leave it out.
-      const atime = stat.isDirectory() ? '' : ` a${stat.atimeNs}`;
+      // Listing a directory or reading a symlink moves its atime: a read, not a change.
+      const atime = stat.isDirectory() || stat.isSymbolicLink() ? '' : ` a${stat.atimeNs}`;
       state[relative(root, path)] = `${stat.uid}:${stat.gid} ${stat.mode.toString(8)} ${stat.size}${atime} m${stat.mtimeNs} i${stat.ino}`;
       if (stat.isDirectory()) walk(path);
     }

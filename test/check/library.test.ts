@@ -1,0 +1,108 @@
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { checkAtime, ChunkguardError } from '../../src/index.js';
+import { describeAsRoot } from '../helpers/privileged.js';
+import { makeStore } from '../helpers/store.js';
+
+const base = mkdtempSync(join(tmpdir(), 'chunkguard-lib-'));
+// The GC user (uid 34) must be able to reach the stores below.
+chmodSync(base, 0o755);
+afterAll(() => rmSync(base, { recursive: true, force: true }));
+let n = 0;
+/** A store owned by this process's user, so the check runs in-process. */
+function ownStore(): string {
+  const store = join(base, `s${++n}`);
+  mkdirSync(join(store, '.chunks'), { recursive: true });
+  return store;
+}
+const MINUTE_NS = 60_000_000_000n;
+const skewedClock = (offsetNs: bigint) => () => BigInt(Date.now()) * 1_000_000n + offsetNs;
+
+describe('checkAtime (library)', () => {
+  it('resolves to a report and prints nothing', async () => {
+    const report = await checkAtime(ownStore());
+    expect(report.ok).toBe(true);
+    expect(report.command).toBe('check');
+    expect(report.digest).toBe('bb9f8df61474d25e71fa00722318cd387396ca1736605e1248821cc0de3d3af8');
+    expect(report.touchedAs.via).toBe('self');
+    expect(report.clock?.skewMs).toBe(0);
+  });
+
+  it('a filesystem clock 40 minutes behind the host is a CLOCK_SKEW warning, still safe', async () => {
+    const report = await checkAtime(ownStore(), { clock: skewedClock(40n * MINUTE_NS) });
+    expect(report.ok).toBe(true);
+    const skew = report.findings.find((f) => f.code === 'CLOCK_SKEW');
+    expect(skew?.severity).toBe('warning');
+    expect(skew?.message).toContain('40.0 minutes behind');
+    expect(report.clock!.skewMs).toBeLessThan(-39 * 60_000);
+  });
+
+  it('a lag beyond the GC cutoff is a CLOCK_SKEW error: GC would delete what it just marked', async () => {
+    const report = await checkAtime(ownStore(), { clock: skewedClock(25n * 60n * MINUTE_NS) });
+    expect(report.ok).toBe(false);
+    expect(report.findings.find((f) => f.code === 'CLOCK_SKEW')).toMatchObject({ severity: 'error' });
+    expect(report.summary).toMatch(/^UNSAFE: .*CLOCK_SKEW/);
+  });
+
+  it('honours cutoffMinutes: a 10 minute lag against a 5 minute cutoff is an error', async () => {
+    const report = await checkAtime(ownStore(), { clock: skewedClock(10n * MINUTE_NS), cutoffMinutes: 5 });
+    expect(report.findings.find((f) => f.code === 'CLOCK_SKEW')?.severity).toBe('error');
+  });
+
+  it('a filesystem clock ahead of the host is a warning only', async () => {
+    const report = await checkAtime(ownStore(), { clock: skewedClock(-120n * MINUTE_NS) });
+    expect(report.ok).toBe(true);
+    expect(report.findings.find((f) => f.code === 'CLOCK_SKEW')?.message).toContain('ahead of this host');
+  });
+
+  it('skew within 60 s is no finding', async () => {
+    const report = await checkAtime(ownStore(), { clock: skewedClock(30_000_000_000n) });
+    expect(report.findings.some((f) => f.code === 'CLOCK_SKEW')).toBe(false);
+  });
+
+  it('rejects bad input with a ChunkguardError EBADINPUT and writes nothing', async () => {
+    const empty = join(base, 'not-a-store');
+    mkdirSync(empty);
+    await expect(checkAtime(empty)).rejects.toMatchObject({ code: 'EBADINPUT', path: empty });
+    await expect(checkAtime(join(base, 'missing'))).rejects.toBeInstanceOf(ChunkguardError);
+    await expect(checkAtime(ownStore(), { cutoffMinutes: 0 })).rejects.toMatchObject({ code: 'EBADINPUT' });
+    expect(readdirSync(empty)).toEqual([]);
+  });
+
+  it('honours an AbortSignal: rejects with EABORT and removes the probe directory', async () => {
+    const dir = join(base, 'probe-abort');
+    mkdirSync(dir);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 200);
+    await expect(checkAtime(dir, { probe: true, fixedSleep: true, signal: controller.signal })).rejects.toMatchObject({ code: 'EABORT' });
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('is importable from both built entry points (ESM and CJS)', async () => {
+    const esm = await import('../../dist/index.js');
+    const cjs = createRequire(import.meta.url)('../../dist/index.cjs');
+    expect(typeof esm.checkAtime).toBe('function');
+    expect(typeof cjs.checkAtime).toBe('function');
+    expect(cjs.zeroChunkDigest()).toBe(esm.zeroChunkDigest());
+  });
+});
+
+describeAsRoot('checkAtime as another user (library)', () => {
+  it('runAs: touches in a helper process with that uid, no CAP_FOWNER', async () => {
+    const store = makeStore(join(base, 'owned-by-34'));
+    const report = await checkAtime(store, { runAs: 'backup' });
+    expect(report.ok).toBe(true);
+    expect(report.touchedAs).toMatchObject({ uid: 34, gid: 34, name: 'backup', capFowner: false, reason: 'requested', via: 'setpriv' });
+  });
+
+  it('an abort kills the helper, which removes its probe directory', async () => {
+    const dir = makeStore(join(base, 'probe-abort-34'));
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 400);
+    await expect(checkAtime(dir, { probe: true, fixedSleep: true, signal: controller.signal })).rejects.toMatchObject({ code: 'EABORT' });
+    expect(readdirSync(dir)).toEqual(['.chunks']);
+  });
+});
