@@ -13,6 +13,7 @@ import { onExit } from 'signal-exit';
 import { ChunkguardError } from '../errors.js';
 import type { CheckReport } from './report.js';
 import type { RunOptions } from './run.js';
+import { zeroChunkBlob } from '../chunk/zero-chunk.js';
 
 const SETPRIV_CANDIDATES = ['/usr/bin/setpriv', '/bin/setpriv', '/usr/sbin/setpriv'];
 
@@ -31,7 +32,7 @@ export interface Credentials {
   groups: number[];
 }
 
-export function runCheckAs(credentials: Credentials, options: Omit<RunOptions, 'via' | 'signal' | 'clock'>, signal?: AbortSignal): Promise<CheckReport> {
+export async function runCheckAs(credentials: Credentials, options: Omit<RunOptions, 'via' | 'signal' | 'clock' | 'blob'>, signal?: AbortSignal): Promise<CheckReport> {
   const helper = helperPath();
   const setpriv = SETPRIV_CANDIDATES.find((candidate) => existsSync(candidate));
   const via = setpriv ? 'setpriv' : 'spawn';
@@ -62,9 +63,7 @@ export function runCheckAs(credentials: Credentials, options: Omit<RunOptions, '
   const stderr: Buffer[] = [];
   child.stdout.on('data', (data: Buffer) => stdout.push(data));
   child.stderr.on('data', (data: Buffer) => stderr.push(data));
-  child.stdin.end(JSON.stringify({ ...options, via }));
-
-  return new Promise<CheckReport>((resolve, reject) => {
+  const answer = new Promise<CheckReport>((resolve, reject) => {
     child.on('error', (error) => {
       reject(new ChunkguardError('EHELPER', `cannot run the check as uid ${uid}: ${error.message}`, { cause: error }));
     });
@@ -92,4 +91,9 @@ export function runCheckAs(credentials: Credentials, options: Omit<RunOptions, '
       }
     });
   });
+  // Build the blob here while the child starts on the other core, so the child never loads zstd.
+  const blob = await zeroChunkBlob();
+  child.stdin.on('error', () => undefined); // a child that died early is reported by 'close'
+  child.stdin.end(JSON.stringify({ ...options, via, blob: blob.toString('base64') }));
+  return answer;
 }

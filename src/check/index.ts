@@ -94,7 +94,6 @@ export async function checkAtime(path: string, options: CheckOptions = {}): Prom
   const accounts = new Accounts();
   const requested = resolveRunAs(options.runAs, accounts);
   const target = resolveTarget(path, probe);
-  loadNative();
 
   const euid = process.geteuid!();
   let runAs = requested;
@@ -116,6 +115,8 @@ export async function checkAtime(path: string, options: CheckOptions = {}): Prom
     reason,
   };
   let report: CheckReport;
+  // Fail on a platform without the binding before any work (the helper loads its own).
+  if (!runAs || runAs.uid === euid) loadNative();
   try {
     report =
       runAs && runAs.uid !== euid

@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+/**
+ * chunkguard benchmarks, each a ratio against a peer measured in the same run:
+ *   check-speed: the whole CLI, adaptive waits vs --fixed-sleep (the backup
+ *                server's variant), on tmpfs, ext4 and ext4 -I 128 (whole seconds);
+ *   hash:        node:crypto vs @noble/hashes for the 4 MiB zero-chunk digest.
+ * Needs root (loop mounts). Prints a markdown table; docs/benchmarks.md holds the last rows.
+ */
+import { spawnSync, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chownSync, mkdirSync, mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sha256 } from '@noble/hashes/sha2.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const cli = join(root, 'dist', 'cli.js');
+const RUNS = 5;
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+};
+
+function mount(kind) {
+  const base = mkdtempSync(join(tmpdir(), `chunkguard-bench-${kind}-`));
+  chmodSync(base, 0o755);
+  const mnt = join(base, 'mnt');
+  mkdirSync(mnt);
+  if (kind === 'tmpfs') execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'bench', mnt]);
+  else {
+    const image = join(base, 'fs.img');
+    execFileSync('truncate', ['-s', '256M', image]);
+    execFileSync('mkfs.ext4', ['-q', '-F', ...(kind === 'ext4-128' ? ['-I', '128'] : []), image]);
+    execFileSync('mount', ['-o', 'loop', image, mnt]);
+  }
+  return { mnt, cleanup: () => (execFileSync('umount', [mnt]), rmSync(base, { recursive: true, force: true })) };
+}
+
+function store(mnt, name, uid) {
+  const dir = join(mnt, name);
+  mkdirSync(join(dir, '.chunks'), { recursive: true });
+  for (const path of [dir, join(dir, '.chunks')]) chownSync(path, uid, uid);
+  return dir;
+}
+
+function timeCli(args) {
+  const start = process.hrtime.bigint();
+  const result = spawnSync(process.execPath, [cli, 'check', ...args], { encoding: 'utf8' });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  if (result.status !== 0) throw new Error(`check ${args.join(' ')} exited ${result.status}: ${result.stdout}${result.stderr}`);
+  return ms;
+}
+
+function checkSpeed() {
+  const rows = [];
+  for (const kind of ['tmpfs', 'ext4', 'ext4-128']) {
+    const { mnt, cleanup } = mount(kind);
+    try {
+      // in-process: the GC user runs the check itself (root here, on a root-owned store);
+      // helper: root checks a store owned by uid 34 and touches as that user in a child process.
+      for (const [path, dir, extra] of [
+        ['in-process', store(mnt, 'self', 0), ['--as-user', 'root']],
+        ['helper (uid 34)', store(mnt, 'helper', 34), []],
+      ]) {
+        timeCli([dir, ...extra]); // inserts the chunk: GC-time runs find it in place
+        const adaptive = [];
+        const fixed = [];
+        for (let i = 0; i < RUNS; i++) {
+          adaptive.push(timeCli([dir, ...extra]));
+          fixed.push(timeCli([dir, ...extra, '--fixed-sleep']));
+        }
+        const ratio = median(adaptive) / median(fixed);
+        const target = kind === 'ext4-128' ? 1.2 : 0.15;
+        rows.push([`check ${kind}`, path, median(adaptive).toFixed(0), median(fixed).toFixed(0), ratio.toFixed(3), `<= ${target}`, ratio <= target ? 'ok' : 'MISSED']);
+      }
+    } finally {
+      cleanup();
+    }
+  }
+  return rows;
+}
+
+function hashSpeed() {
+  const zeros = new Uint8Array(4 * 1024 * 1024);
+  const time = (fn) => {
+    const samples = [];
+    for (let i = 0; i < 21; i++) {
+      const start = process.hrtime.bigint();
+      fn();
+      samples.push(Number(process.hrtime.bigint() - start) / 1e6);
+    }
+    return median(samples);
+  };
+  const node = time(() => createHash('sha256').update(zeros).digest());
+  const noble = time(() => sha256(zeros));
+  return [['sha256 4 MiB', 'node:crypto vs @noble/hashes', node.toFixed(2), noble.toFixed(2), (node / noble).toFixed(3), 'informs choice', '-']];
+}
+
+if (process.geteuid() !== 0) {
+  console.error('bench: needs root (loop mounts of ext4, ext4 -I 128 and tmpfs)');
+  process.exit(2);
+}
+const rows = [...checkSpeed(), ...hashSpeed()];
+console.log(`node ${process.version}, ${RUNS} runs each, medians in ms; ratio = first / second\n`);
+console.log('| bench | path | chunkguard ms | peer ms | ratio | target | result |');
+console.log('|---|---|---|---|---|---|---|');
+for (const row of rows) console.log(`| ${row.join(' | ')} |`);
