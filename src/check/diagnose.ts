@@ -214,7 +214,7 @@ export function diagnoseWrite(ctx: DiagnosisContext, dir: string, error: unknown
   }
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     return {
-      code: 'TOUCH_FAILED',
+      code: 'CHUNK_WRITE_FAILED',
       severity: 'error',
       message: `writing the 4 MiB marker chunk into ${dir} failed with ${code}: the filesystem is full`,
       path: dir,
@@ -222,9 +222,9 @@ export function diagnoseWrite(ctx: DiagnosisContext, dir: string, error: unknown
     };
   }
   return {
-    code: 'TOUCH_FAILED',
+    code: 'CHUNK_WRITE_FAILED',
     severity: 'error',
-    message: `writing the marker chunk into ${dir} failed: ${(error as Error).message}`,
+    message: `writing the marker chunk into ${dir} failed with ${code ?? 'an error'}: ${(error as Error).message}`,
     path: dir,
     evidence: { errno: code },
   };

@@ -127,7 +127,7 @@ export async function checkAtime(path: string, options: CheckOptions = {}): Prom
           )
         : await runCheck({ ...base, via: 'self', signal: options.signal, clock: options.clock });
   } catch (error) {
-    if (errnoCode(error) === 'ABORT_ERR') throw new ChunkguardError('EABORT', 'the check was aborted', { cause: error });
+    if (options.signal?.aborted || errnoCode(error) === 'ABORT_ERR') throw new ChunkguardError('EABORT', 'the check was aborted', { cause: error });
     throw error;
   }
 

@@ -193,6 +193,27 @@ describeAsRoot('check diagnosis on ext4', () => {
   });
 });
 
+describeAsRoot('check on a full filesystem', () => {
+  it('ENOSPC is CHUNK_WRITE_FAILED naming the errno, exit 1, no temp file left', () => {
+    const full = mountFs('tmpfs', 1);
+    try {
+      const store = makeStore(join(full.mountPoint, 'store'), { uid: 0, gid: 0 });
+      try {
+        execFileSync('sh', ['-c', `head -c 2M /dev/zero > ${join(full.mountPoint, 'filler')}`], { stdio: 'ignore' });
+      } catch {
+        // Expected: it stops when the filesystem is full.
+      }
+      const { code, report } = runJson(['check', store]);
+      expect(code).toBe(1);
+      expect(errors(report)[0]).toMatchObject({ code: 'CHUNK_WRITE_FAILED', evidence: { errno: 'ENOSPC' } });
+      expect(errors(report)[0]?.message).toContain('ENOSPC');
+      expect(readdirSync(join(store, '.chunks', 'bb9f'))).toEqual([]);
+    } finally {
+      full.unmount();
+    }
+  });
+});
+
 describeAsRoot('check on a FUSE filesystem that ignores atime updates', () => {
   it('a new chunk: ATIME_NOT_UPDATED after waits covering 2 s granularity', () => {
     const fuse = mountAtimefs('ignore-atime');
