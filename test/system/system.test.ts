@@ -1,13 +1,14 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Accounts } from '../../src/system/passwd.js';
 import { findMount, parseMountInfo } from '../../src/system/mounts.js';
 import { CAP_FOWNER, hasCapability, userNamespace } from '../../src/system/process.js';
 import { parseUserSpec } from '../../src/system/user-spec.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'chunkguard-system-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const passwd = join(dir, 'passwd');
 const group = join(dir, 'group');
 writeFileSync(passwd, 'root:x:0:0:root:/root:/bin/bash\nbackup:x:34:34:backup:/var/backups:/usr/sbin/nologin\n# comment\nbroken line\n');
