@@ -102,8 +102,10 @@ export async function checkAtime(path: string, options: CheckOptions = {}): Prom
     runAs = { ...target.owner, name: accounts.userByUid(target.owner.uid)?.name };
     reason = 'store owner';
   }
-  if (runAs && runAs.uid !== euid && euid !== 0) {
-    throw badInput(`--as-user ${options.runAs}`, `switching to uid ${runAs.uid} needs root; this process runs as uid ${euid}`);
+  // Another user's credentials mean a helper process (see as-user.ts).
+  const otherUser = runAs !== undefined && runAs.uid !== euid ? runAs : undefined;
+  if (otherUser && euid !== 0) {
+    throw badInput(`--as-user ${options.runAs}`, `switching to uid ${otherUser.uid} needs root; this process runs as uid ${euid}`);
   }
 
   const base = {
@@ -116,12 +118,12 @@ export async function checkAtime(path: string, options: CheckOptions = {}): Prom
   };
   let report: CheckReport;
   // Fail on a platform without the binding before any work (the helper loads its own).
-  if (!runAs || runAs.uid === euid) loadNative();
+  if (!otherUser) loadNative();
   try {
     report =
-      runAs && runAs.uid !== euid
+      otherUser
         ? await runCheckAs(
-            { uid: runAs.uid, gid: runAs.gid, groups: accounts.groupsOf(accounts.userByUid(runAs.uid), runAs.gid) },
+            { uid: otherUser.uid, gid: otherUser.gid, groups: accounts.groupsOf(accounts.userByUid(otherUser.uid), otherUser.gid) },
             base,
             options.signal,
           )
