@@ -10,7 +10,7 @@ import { FS_APPEND_FL, FS_IMMUTABLE_FL, inodeFlags, type NativeResult } from '..
 import type { Accounts } from '../system/passwd.js';
 import type { MountInfo } from '../system/mounts.js';
 import { formatIdMap, type UserNamespace } from '../system/process.js';
-import { UnsafePathError } from '../store/safe-path.js';
+import { isWithin, UnsafePathError } from '../store/safe-path.js';
 import { statPath } from './snapshot.js';
 
 export interface DiagnosisContext {
@@ -155,10 +155,6 @@ export function diagnoseTouch(ctx: DiagnosisContext, path: string, result: Extra
   };
 }
 
-function isInside(store: string, path: string): boolean {
-  return path === store || path.startsWith(`${store}/`);
-}
-
 function unreadable(ctx: DiagnosisContext, dir: string, message: string): Finding {
   let evidence: Record<string, unknown> = { triedAs: ctx.uid };
   try {
@@ -173,7 +169,7 @@ function unreadable(ctx: DiagnosisContext, dir: string, message: string): Findin
     severity: 'error',
     message,
     path: dir,
-    remedy: isInside(ctx.store, dir)
+    remedy: isWithin(dir, ctx.store)
       ? `chown ${ctx.uid}:${ctx.storeOwner.gid} ${shellQuote(dir)} && chmod 0750 ${shellQuote(dir)}`
       : // A parent of the store: GC needs only search permission there.
         `chmod o+x ${shellQuote(dir)}`,

@@ -5,6 +5,11 @@
 import { type BigIntStats, lstatSync } from 'node:fs';
 import { errnoCode } from '../errors.js';
 
+/** True when `path` is `dir` or below it (both absolute and normalised). */
+export function isWithin(path: string, dir: string): boolean {
+  return dir === '/' || path === dir || path.startsWith(`${dir}/`);
+}
+
 export type EntryKind = 'missing' | 'directory' | 'file' | 'symlink' | 'other';
 
 export interface Entry {

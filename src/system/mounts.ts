@@ -1,5 +1,6 @@
 /** The mount a path lives on, from /proc/self/mountinfo. */
 import { readFileSync, realpathSync } from 'node:fs';
+import { isWithin } from '../store/safe-path.js';
 
 export interface MountInfo {
   mountPoint: string;
@@ -55,10 +56,6 @@ export function parseMountInfo(text: string): MountInfo[] {
   return mounts;
 }
 
-function isUnder(path: string, mountPoint: string): boolean {
-  return mountPoint === '/' || path === mountPoint || path.startsWith(`${mountPoint}/`);
-}
-
 /**
  * The mount holding `path`: the last-mounted entry whose mount point is the
  * longest prefix of its real path (what the kernel's path walk ends on).
@@ -72,7 +69,7 @@ export function findMount(path: string, mountinfo = '/proc/self/mountinfo'): Mou
   } catch {
     return undefined;
   }
-  const candidates = parseMountInfo(text).filter((mount) => isUnder(real, mount.mountPoint));
+  const candidates = parseMountInfo(text).filter((mount) => isWithin(real, mount.mountPoint));
   return candidates.reduce<MountInfo | undefined>(
     (found, mount) => (!found || mount.mountPoint.length >= found.mountPoint.length ? mount : found),
     undefined,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { zeroChunkBlob } from '../../src/chunk/zero-chunk.js';
 import { insertChunk, TEMP_MARKER } from '../../src/store/insert.js';
-import { UnsafePathError } from '../../src/store/safe-path.js';
+import { isWithin, UnsafePathError } from '../../src/store/safe-path.js';
 import { describeAsRoot } from '../helpers/privileged.js';
 
 let dir: string;
@@ -91,5 +91,18 @@ describeAsRoot('insertChunk as root', () => {
   it('gives the new chunk the store owner before it becomes visible', async () => {
     await insertChunk(chunk, blob, { owner: { uid: 34, gid: 34 } });
     expect(statSync(chunk)).toMatchObject({ uid: 34, gid: 34 });
+  });
+});
+
+describe('isWithin', () => {
+  it('is true for the directory itself and what is below it, including below /', () => {
+    expect(isWithin('/srv/store', '/srv/store')).toBe(true);
+    expect(isWithin('/srv/store/.chunks/bb9f', '/srv/store')).toBe(true);
+    expect(isWithin('/srv/store', '/')).toBe(true);
+  });
+
+  it('is false for a sibling that only shares a name prefix, and for a parent', () => {
+    expect(isWithin('/srv/store2', '/srv/store')).toBe(false);
+    expect(isWithin('/srv', '/srv/store')).toBe(false);
   });
 });
