@@ -2,9 +2,9 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { runCli, runJson } from '../helpers/cli.js';
-import { mountAtimefs } from '../helpers/fuse.js';
+import { type FuseMount, mountAtimefs } from '../helpers/fuse.js';
 import { mountFs, type Mounted } from '../helpers/mounts.js';
 import { describeAsRoot } from '../helpers/privileged.js';
 import { BACKUP_GID, BACKUP_UID, makeStore, plantZeroChunk, treeState, zeroChunkPathIn } from '../helpers/store.js';
@@ -215,63 +215,55 @@ describeAsRoot('check on a full filesystem', () => {
 });
 
 describeAsRoot('check on a FUSE filesystem that ignores atime updates', () => {
+  let fuse: FuseMount;
+  beforeEach(() => {
+    fuse = mountAtimefs('ignore-atime');
+  });
+  afterEach(() => fuse?.unmount());
+
   it('a new chunk: ATIME_NOT_UPDATED after waits covering 2 s granularity', () => {
-    const fuse = mountAtimefs('ignore-atime');
-    try {
-      mkdirSync(join(fuse.mountPoint, '.chunks'));
-      const { code, report } = runJson(['check', fuse.mountPoint]);
-      expect(code).toBe(1);
-      expect(errors(report)[0]?.code).toBe('ATIME_NOT_UPDATED');
-      expect(report.waits.reduce((a: number, b: number) => a + b, 0)).toBeGreaterThanOrEqual(2000);
-      expect(report.filesystem.fsType).toBe('fuse.atimefs');
-    } finally {
-      fuse.unmount();
-    }
+    mkdirSync(join(fuse.mountPoint, '.chunks'));
+    const { code, report } = runJson(['check', fuse.mountPoint]);
+    expect(code).toBe(1);
+    expect(errors(report)[0]?.code).toBe('ATIME_NOT_UPDATED');
+    expect(report.waits.reduce((a: number, b: number) => a + b, 0)).toBeGreaterThanOrEqual(2000);
+    expect(report.filesystem.fsType).toBe('fuse.atimefs');
   });
 
   it('an existing chunk with a fresh atime: utimensat succeeds, atime does not advance, ATIME_NOT_UPDATED', async () => {
-    const fuse = mountAtimefs('ignore-atime');
-    try {
-      makeStore(fuse.backing, { uid: 0, gid: 0 });
-      const chunk = await plantZeroChunk(fuse.backing, { uid: 0, gid: 0 });
-      utimesSync(chunk, new Date(), new Date(Date.now() - 3600_000));
-      const { code, report } = runJson(['check', fuse.mountPoint]);
-      expect(code).toBe(1);
-      const [finding] = errors(report);
-      expect(finding?.code).toBe('ATIME_NOT_UPDATED');
-      expect(finding?.message).toContain('succeeded but atime did not advance');
-      expect(report.before.atimeNs).toBe(report.after.atimeNs);
-    } finally {
-      fuse.unmount();
-    }
+    makeStore(fuse.backing, { uid: 0, gid: 0 });
+    const chunk = await plantZeroChunk(fuse.backing, { uid: 0, gid: 0 });
+    utimesSync(chunk, new Date(), new Date(Date.now() - 3600_000));
+    const { code, report } = runJson(['check', fuse.mountPoint]);
+    expect(code).toBe(1);
+    const [finding] = errors(report);
+    expect(finding?.code).toBe('ATIME_NOT_UPDATED');
+    expect(finding?.message).toContain('succeeded but atime did not advance');
+    expect(report.before.atimeNs).toBe(report.after.atimeNs);
   });
 
   it('--fixed-sleep (the server variant) catches it too', () => {
-    const fuse = mountAtimefs('ignore-atime');
-    try {
-      mkdirSync(join(fuse.mountPoint, '.chunks'));
-      const { code, report } = runJson(['check', fuse.mountPoint, '--fixed-sleep']);
-      expect(code).toBe(1);
-      expect(errors(report)[0]?.code).toBe('ATIME_NOT_UPDATED');
-    } finally {
-      fuse.unmount();
-    }
+    mkdirSync(join(fuse.mountPoint, '.chunks'));
+    const { code, report } = runJson(['check', fuse.mountPoint, '--fixed-sleep']);
+    expect(code).toBe(1);
+    expect(errors(report)[0]?.code).toBe('ATIME_NOT_UPDATED');
   });
 });
 
 describeAsRoot('check on a FUSE filesystem whose inode numbers change', () => {
+  let fuse: FuseMount;
+  beforeEach(() => {
+    fuse = mountAtimefs('unstable-ino');
+  });
+  afterEach(() => fuse?.unmount());
+
   it('retries once, then INODE_CHANGED', () => {
-    const fuse = mountAtimefs('unstable-ino');
-    try {
-      mkdirSync(join(fuse.mountPoint, '.chunks'));
-      const { code, report } = runJson(['check', fuse.mountPoint]);
-      expect(code).toBe(1);
-      expect(errors(report)[0]?.code).toBe('INODE_CHANGED');
-      expect(report.before.ino).not.toBe(report.after.ino);
-      // First try, retry: two measured touches after the reference touch.
-      expect(report.touches).toBe(3);
-    } finally {
-      fuse.unmount();
-    }
+    mkdirSync(join(fuse.mountPoint, '.chunks'));
+    const { code, report } = runJson(['check', fuse.mountPoint]);
+    expect(code).toBe(1);
+    expect(errors(report)[0]?.code).toBe('INODE_CHANGED');
+    expect(report.before.ino).not.toBe(report.after.ino);
+    // First try, retry: two measured touches after the reference touch.
+    expect(report.touches).toBe(3);
   });
 });

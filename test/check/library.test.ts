@@ -1,15 +1,12 @@
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkAtime, ChunkguardError } from '../../src/index.js';
 import { describeAsRoot } from '../helpers/privileged.js';
-import { makeStore } from '../helpers/store.js';
+import { makeStore, reachableTempDir } from '../helpers/store.js';
 
-const base = mkdtempSync(join(tmpdir(), 'chunkguard-lib-'));
-// The GC user (uid 34) must be able to reach the stores below.
-chmodSync(base, 0o755);
+const base = reachableTempDir('chunkguard-lib-');
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 let n = 0;
 /** A store owned by this process's user, so the check runs in-process. */

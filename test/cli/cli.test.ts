@@ -1,14 +1,12 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI, runCli, runJson } from '../helpers/cli.js';
 import { describeAsRoot } from '../helpers/privileged.js';
-import { makeStore, treeState } from '../helpers/store.js';
+import { makeStore, reachableTempDir, treeState } from '../helpers/store.js';
 
-const base = mkdtempSync(join(tmpdir(), 'chunkguard-cli-'));
-chmodSync(base, 0o755);
+const base = reachableTempDir('chunkguard-cli-');
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 
 const file = join(base, 'a-file');

@@ -1,7 +1,7 @@
 /** Real filesystems on loop devices (and tmpfs), mounted for a test file and removed after it. */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, unlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, unlinkSync } from 'node:fs';
+import { reachableTempDir } from './store.js';
 import { join } from 'node:path';
 
 export type FsKind = 'ext4' | 'ext4-128' | 'xfs' | 'btrfs' | 'tmpfs';
@@ -30,9 +30,7 @@ function run(command: string, args: string[]): void {
 }
 
 export function mountFs(kind: FsKind, sizeMiB = 320): Mounted {
-  const base = mkdtempSync(join(tmpdir(), `chunkguard-${kind}-`));
-  // The GC user (uid 34) must be able to reach the store.
-  chmodSync(base, 0o755);
+  const base = reachableTempDir(`chunkguard-${kind}-`);
   const mountPoint = join(base, 'mnt');
   const image = join(base, 'fs.img');
   run('mkdir', [mountPoint]);

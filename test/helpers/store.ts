@@ -1,10 +1,18 @@
 /** Chunk stores laid out like the backup server's, for tests. */
-import { chownSync, lstatSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { zeroChunkBlob, zeroChunkDigest } from '../../src/chunk/zero-chunk.js';
 
 export const BACKUP_UID = 34;
 export const BACKUP_GID = 34;
+
+/** A temp directory the GC user (uid 34) can pass through: mkdtemp makes it 0700. */
+export function reachableTempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  chmodSync(dir, 0o755);
+  return dir;
+}
 
 export function makeStore(root: string, owner = { uid: BACKUP_UID, gid: BACKUP_GID }, mode = 0o750): string {
   const chunks = join(root, '.chunks');
