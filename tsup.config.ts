@@ -6,6 +6,8 @@ export default defineConfig({
     cli: 'src/cli/main.ts',
     // Run in a child process as the GC user (see src/check/as-user.ts).
     helper: 'src/check/helper.ts',
+    // Worker threads of the audit (see src/audit/pool.ts).
+    'audit-worker': 'src/audit/worker.ts',
   },
   format: ['esm', 'cjs'],
   dts: { entry: { index: 'src/index.ts' } },

@@ -18,7 +18,10 @@ export type FindingCode =
   | 'RAN_WITH_CAP_FOWNER'
   | 'PREFIX_DIR_CREATED'
   | 'CHUNK_REPLACED'
-  | 'STORE_ROOT_SYMLINK';
+  | 'STORE_ROOT_SYMLINK'
+  | 'NON_REGULAR_FILE'
+  | 'MOUNT_NOT_CROSSED'
+  | 'ENTRY_CHANGED';
 
 export type Severity = 'error' | 'warning' | 'info';
 

@@ -1,21 +1,29 @@
 /**
- * The two libc calls Node cannot make: utimensat with UTIME_NOW/UTIME_OMIT
- * (fs.utimes always rewrites mtime too) and the FS_IOC_GETFLAGS ioctl
- * (immutable / append-only flags). Loaded through koffi on first use, so
- * importing chunkguard never touches native code.
+ * The libc calls Node cannot make: utimensat with UTIME_NOW/UTIME_OMIT
+ * (fs.utimes always rewrites mtime too), the FS_IOC_GETFLAGS ioctl
+ * (immutable / append-only flags), and the *at() family (openat, statx,
+ * fchownat) that lets audit and fix work relative to a directory they hold
+ * open, so no path component is ever resolved through a planted symlink.
+ * Loaded through koffi on first use, so importing chunkguard never touches
+ * native code.
  */
 import { createRequire } from 'node:module';
+import { constants as osFs } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { ChunkguardError } from '../errors.js';
 
-const AT_FDCWD = -100;
+export const AT_FDCWD = -100;
 const AT_SYMLINK_NOFOLLOW = 0x100;
+const AT_NO_AUTOMOUNT = 0x800;
+const AT_EMPTY_PATH = 0x1000;
+const STATX_BASIC_STATS = 0x7ff;
 const UTIME_NOW = (1 << 30) - 1;
 const UTIME_OMIT = (1 << 30) - 2;
 // _IOR('f', 1, long) on 64-bit Linux.
 const FS_IOC_GETFLAGS = 0x80086601;
 export const FS_IMMUTABLE_FL = 0x10;
 export const FS_APPEND_FL = 0x20;
+const O_CLOEXEC = 0o2000000;
 
 export type NativeResult = { ok: true } | { ok: false; errno: number; code: string };
 
@@ -24,6 +32,12 @@ interface Binding {
   ioctl: (fd: number, request: number, ...variadic: unknown[]) => number;
   errno: () => number;
   outIntPointer: unknown;
+  openat: (dirfd: number, path: string | Buffer, flags: number, mode: number) => number;
+  statx: (dirfd: number, path: string | Buffer, flags: number, mask: number, out: Buffer) => number;
+  fchownat: (dirfd: number, path: string | Buffer, uid: number, gid: number, flags: number) => number;
+  close: (fd: number) => number;
+  /** glibc >= 2.30; undefined on older ones (callers fall back to readdir). */
+  getdents64: ((fd: number, out: Buffer, size: number) => number | bigint) | undefined;
 }
 
 let binding: Binding | undefined;
@@ -44,6 +58,12 @@ function load(): Binding {
       ioctl: libc.func('int ioctl(int, unsigned long, ...)'),
       errno: () => koffi.errno(),
       outIntPointer: koffi.out(koffi.pointer('int')),
+      // Never called with O_CREAT, so the variadic mode is passed as a plain int.
+      openat: libc.func('int openat(int, const char *, int, int)'),
+      statx: libc.func('int statx(int, const char *, int, unsigned int, void *)'),
+      fchownat: libc.func('int fchownat(int, const char *, unsigned int, unsigned int, int)'),
+      close: libc.func('int close(int)'),
+      getdents64: optional(() => libc.func('long getdents64(int, void *, unsigned long)')),
     };
     return binding;
   } catch (error) {
@@ -52,6 +72,14 @@ function load(): Binding {
       `cannot load the native utimensat binding (koffi, libc.so.6) on ${process.platform}/${process.arch}: ${(error as Error).message}`,
       { cause: error },
     );
+  }
+}
+
+function optional<T>(declare: () => T): T | undefined {
+  try {
+    return declare();
+  } catch {
+    return undefined;
   }
 }
 
@@ -88,6 +116,65 @@ export function inodeFlags(fd: number): { ok: true; flags: number } | { ok: fals
   if (result !== 0) return failure(lib.errno()) as { ok: false; errno: number; code: string };
   return { ok: true, flags: out[0] ?? 0 };
 }
+
+/** A name for an *at() call: strings as they are, raw names (non-UTF-8) NUL-terminated. */
+function cName(name: string | Buffer): string | Buffer {
+  return typeof name === 'string' ? name : Buffer.concat([name, NUL]);
+}
+const NUL = Buffer.from([0]);
+
+/** Size of struct statx (the layout is the same on every architecture). */
+export const STATX_SIZE = 256;
+
+/**
+ * statx(dirfd, name, AT_SYMLINK_NOFOLLOW) into `out`: 0, or the errno.
+ * With name '' it describes dirfd itself. No allocation: audit calls this a
+ * million times.
+ */
+export function statxAt(dirfd: number, name: string | Buffer, out: Buffer): number {
+  const lib = load();
+  const flags = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | (name === '' ? AT_EMPTY_PATH : 0);
+  return lib.statx(dirfd, typeof name === 'string' ? name : cName(name), flags, STATX_BASIC_STATS, out) === 0 ? 0 : lib.errno();
+}
+
+/** statx of a NUL-terminated name inside a getdents64 buffer (no string is made). */
+export function statxAtRaw(dirfd: number, nulTerminatedName: Buffer, out: Buffer): number {
+  const lib = load();
+  return lib.statx(dirfd, nulTerminatedName, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_BASIC_STATS, out) === 0 ? 0 : lib.errno();
+}
+
+/** openat(dirfd, name, O_DIRECTORY|O_NOFOLLOW): a symlink or a non-directory fails (ELOOP, ENOTDIR). */
+export function openDirectoryAt(dirfd: number, name: string | Buffer): { ok: true; fd: number } | { ok: false; errno: number; code: string } {
+  const lib = load();
+  const flags = osFs.O_RDONLY | osFs.O_DIRECTORY | osFs.O_NOFOLLOW | O_CLOEXEC;
+  const fd = lib.openat(dirfd, cName(name), flags, 0);
+  return fd >= 0 ? { ok: true, fd } : (failure(lib.errno()) as { ok: false; errno: number; code: string });
+}
+
+/** lchown relative to a directory: changes a symlink itself, never its target. */
+export function chownAt(dirfd: number, name: string | Buffer, uid: number, gid: number): NativeResult {
+  const lib = load();
+  return lib.fchownat(dirfd, cName(name), uid, gid, AT_SYMLINK_NOFOLLOW) === 0 ? { ok: true } : failure(lib.errno());
+}
+
+/**
+ * Raw directory entries of an open directory into `out` (struct
+ * linux_dirent64 records): the byte count, 0 at the end, -errno on failure,
+ * or undefined when this libc has no getdents64.
+ */
+export function readDirectoryEntries(fd: number, out: Buffer): number | undefined {
+  const lib = load();
+  if (!lib.getdents64) return undefined;
+  const result = Number(lib.getdents64(fd, out, out.length));
+  return result >= 0 ? result : -lib.errno();
+}
+
+/** Close a descriptor from openDirectoryAt (Node's closeSync warns about fds it did not open). */
+export function closeFd(fd: number): void {
+  load().close(fd);
+}
+
+export { errnoName };
 
 /** Make sure the binding loads, so a platform problem is reported before any work. */
 export function loadNative(): void {

@@ -1,0 +1,330 @@
+/**
+ * Gathers scan results in the main thread into what an investigator needs:
+ * per-owner counts, bytes, windows and bursts, and one finding per problem
+ * and owner (with counts and example paths, never one finding per file).
+ * Memory stays bounded: tallies per owner, minute buckets, a few examples.
+ */
+import { type Finding, type FindingCode, type Severity, shellQuote } from '../findings.js';
+import { S_IFDIR, S_IFMT, entryType } from '../native/statx.js';
+import type { Accounts } from '../system/passwd.js';
+import { formatIdMap, type UserNamespace } from '../system/process.js';
+import { canRead, canTouch, describePermissions, type GcUser } from './access.js';
+import { ISSUE } from './classify.js';
+import type { AuditReport, OwnerSummary } from './report.js';
+import { displayPath, relText, type RelPath } from './rel-path.js';
+import type { DirScanResult, Offender, Problem } from './scan-dir.js';
+import { BurstTracker, formatWindow, isoSeconds, OwnerTallies, type OwnerTally } from './tally.js';
+
+const EXAMPLES = 5;
+const MAX_BURSTS_REPORTED = 20;
+
+export interface CollectContext {
+  /** The directory as the user gave it (paths are printed under it, like find). */
+  displayRoot: string;
+  expected: { uid: number; gid: number };
+  gcUser: GcUser;
+  accounts: Accounts;
+  namespace: UserNamespace;
+  /** Called for every offending entry, in scan order (for --list). */
+  onOffender?: (path: RelPath, offender: Offender) => void;
+}
+
+interface Group {
+  code: FindingCode;
+  uid: number;
+  gid: number;
+  count: number;
+  directories: number;
+  bytes: number;
+  examples: string[];
+  modes: Set<string>;
+  types: Map<string, number>;
+}
+
+const plural = (count: number, one: string, many = `${one}s`): string => `${count} ${count === 1 ? one : many}`;
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+export class AuditCollector {
+  readonly tallies = new OwnerTallies();
+  entries = 0;
+  directories = 0;
+  offending = 0;
+  private readonly groups = new Map<string, Group>();
+  private readonly bursts = new Map<string, { mtime: BurstTracker; ctime: BurstTracker }>();
+  private readonly ownerExamples = new Map<string, string[]>();
+  private readonly problems: Problem[] = [];
+  private readonly problemCounts = new Map<string, number>();
+
+  constructor(private readonly ctx: CollectContext) {}
+
+  add(result: DirScanResult, tallies: OwnerTally[]): void {
+    this.tallies.merge(tallies);
+    this.entries += result.entries;
+    this.directories++;
+    for (const offender of result.offenders) this.addOffender(offender);
+    for (const problem of result.problems) {
+      const count = (this.problemCounts.get(problem.kind) ?? 0) + 1;
+      this.problemCounts.set(problem.kind, count);
+      if (count <= EXAMPLES) this.problems.push(problem);
+    }
+  }
+
+  /** The audited directory itself, which no scan lists. */
+  addRoot(offender: Offender): void {
+    this.entries++;
+    this.tallies.add(offender.uid, offender.gid, 0, true, offender.mtimeMs, offender.ctimeMs);
+    if (offender.issues !== 0) this.addOffender(offender);
+  }
+
+  private addOffender(offender: Offender): void {
+    this.offending++;
+    const path = displayPath(this.ctx.displayRoot, offender.rel);
+    this.ctx.onOffender?.(path, offender);
+    const text = relText(path);
+    const owner = `${offender.uid}:${offender.gid}`;
+    if (offender.issues & (ISSUE.FOREIGN | ISSUE.NOT_MAPPED)) {
+      let trackers = this.bursts.get(owner);
+      if (!trackers) this.bursts.set(owner, (trackers = { mtime: new BurstTracker(), ctime: new BurstTracker() }));
+      trackers.mtime.add(offender.mtimeMs);
+      trackers.ctime.add(offender.ctimeMs);
+      const examples = this.ownerExamples.get(owner) ?? [];
+      if (examples.length < EXAMPLES) this.ownerExamples.set(owner, [...examples, text]);
+    }
+    const perOwner = (code: FindingCode): void => this.group(code, offender, text, true);
+    if (offender.issues & ISSUE.FOREIGN) perOwner('FOREIGN_OWNER');
+    if (offender.issues & ISSUE.NOT_MAPPED) perOwner('OWNER_NOT_MAPPED');
+    if (offender.issues & ISSUE.UNREADABLE) perOwner('UNREADABLE');
+    if (offender.issues & ISSUE.UNTOUCHABLE) perOwner('TOUCH_EPERM_WRONG_OWNER');
+    if (offender.issues & ISSUE.IMMUTABLE) this.group('TOUCH_EPERM_IMMUTABLE', offender, text, false);
+    if (offender.issues & ISSUE.NON_REGULAR) this.group('NON_REGULAR_FILE', offender, text, false);
+    if (offender.issues & ISSUE.SYMLINK_IN_LAYOUT) this.group('UNSAFE_PATH', offender, text, false);
+  }
+
+  private group(code: FindingCode, offender: Offender, path: string, byOwner: boolean): void {
+    const key = byOwner ? `${code}|${offender.uid}:${offender.gid}` : code;
+    let group = this.groups.get(key);
+    if (!group) {
+      group = { code, uid: offender.uid, gid: offender.gid, count: 0, directories: 0, bytes: 0, examples: [], modes: new Set(), types: new Map() };
+      this.groups.set(key, group);
+    }
+    group.count++;
+    const isDirectory = (offender.mode & S_IFMT) === S_IFDIR;
+    if (isDirectory) group.directories++;
+    else group.bytes += offender.size;
+    if (group.examples.length < EXAMPLES) group.examples.push(path);
+    if (group.modes.size < 8) group.modes.add(describePermissions(offender.mode));
+    const type = entryType(offender.mode);
+    group.types.set(type, (group.types.get(type) ?? 0) + 1);
+  }
+
+  owners(): OwnerSummary[] {
+    const { accounts, expected } = this.ctx;
+    return [...this.tallies.byOwner.values()]
+      .sort((a, b) => b.count - a.count)
+      .map((tally) => {
+        const key = `${tally.uid}:${tally.gid}`;
+        const trackers = this.bursts.get(key);
+        const summary: OwnerSummary = {
+          uid: tally.uid,
+          gid: tally.gid,
+          user: accounts.userByUid(tally.uid)?.name,
+          group: accounts.groupByGid(tally.gid)?.name,
+          expected: tally.uid === expected.uid && tally.gid === expected.gid,
+          entries: tally.count,
+          directories: tally.directories,
+          bytes: tally.bytes,
+          mtime: { from: isoSeconds(tally.mtimeMin), to: isoSeconds(tally.mtimeMax) },
+          ctime: { from: isoSeconds(tally.ctimeMin), to: isoSeconds(tally.ctimeMax) },
+          examples: this.ownerExamples.get(key) ?? [],
+        };
+        if (trackers) {
+          summary.bursts = {
+            mtime: trackers.mtime.bursts(),
+            ctime: trackers.ctime.bursts(),
+            complete: !trackers.mtime.overflowed && !trackers.ctime.overflowed,
+          };
+        }
+        return summary;
+      });
+  }
+
+  findings(dir: string, owners: OwnerSummary[]): Finding[] {
+    const findings: Finding[] = [];
+    const byOwner = new Map(owners.map((owner) => [`${owner.uid}:${owner.gid}`, owner]));
+    for (const group of this.groups.values()) findings.push(this.describe(group, dir, byOwner.get(`${group.uid}:${group.gid}`)));
+    for (const problem of this.problems) findings.push(this.describeProblem(problem, dir));
+    for (const [kind, count] of this.problemCounts) {
+      if (count > EXAMPLES) {
+        findings.push({
+          code: kind === 'mount-not-crossed' ? 'MOUNT_NOT_CROSSED' : 'UNREADABLE',
+          severity: kind === 'mount-not-crossed' ? 'info' : 'error',
+          message: `${count - EXAMPLES} more ${kind} directories like the ones above`,
+          evidence: { kind, count },
+        });
+      }
+    }
+    const order: Record<Severity, number> = { error: 0, warning: 1, info: 2 };
+    return findings.sort((a, b) => order[a.severity] - order[b.severity]);
+  }
+
+  private who(uid: number, gid: number): string {
+    return `uid ${this.ctx.accounts.describeUid(uid)} gid ${this.ctx.accounts.describeGid(gid)}`;
+  }
+
+  private windowText(owner: OwnerSummary | undefined): string {
+    const bursts = owner?.bursts?.mtime ?? [];
+    if (bursts.length === 0) return '';
+    const shown = bursts.slice(0, 3).map((burst) => `${formatWindow(burst.from, burst.to)} (${burst.count})`);
+    const more = bursts.length > 3 ? ` and ${bursts.length - 3} more bursts` : '';
+    return `; written ${shown.join(', ')}${more}`;
+  }
+
+  private describe(group: Group, dir: string, owner: OwnerSummary | undefined): Finding {
+    const { expected, gcUser, accounts, namespace } = this.ctx;
+    const quoted = shellQuote(dir);
+    const what = `${plural(group.count, 'entry', 'entries')}${group.directories ? ` (${plural(group.directories, 'directory', 'directories')})` : ''}`;
+    const gcWho = `uid ${accounts.describeUid(gcUser.uid)}`;
+    const target = `${expected.uid}:${expected.gid}`;
+    const evidence: Record<string, unknown> = {
+      count: group.count,
+      directories: group.directories,
+      bytes: group.bytes,
+      owner: { uid: group.uid, gid: group.gid, user: accounts.userByUid(group.uid)?.name, group: accounts.groupByGid(group.gid)?.name },
+      modes: [...group.modes],
+      examples: group.examples,
+    };
+    if (owner?.bursts) evidence.bursts = { mtime: owner.bursts.mtime.slice(0, MAX_BURSTS_REPORTED), ctime: owner.bursts.ctime.slice(0, MAX_BURSTS_REPORTED), complete: owner.bursts.complete };
+    const base = { path: group.examples[0], evidence };
+
+    switch (group.code) {
+      case 'FOREIGN_OWNER': {
+        const touchable = canTouch(group.uid, gcUser);
+        const readable = canRead(0o600, group.uid, group.gid, gcUser, false);
+        const consequence = touchable
+          ? `GC as ${gcWho} can still mark them, but they differ from the rest of the store`
+          : `GC as ${gcWho} cannot update their atime${readable ? '' : ' (nor, with owner-only modes, read them)'}, so it fails or deletes them as unused`;
+        return {
+          code: 'FOREIGN_OWNER',
+          severity: touchable ? 'warning' : 'error',
+          message: `${what}, ${formatBytes(group.bytes)}, owned by ${this.who(group.uid, group.gid)} instead of ${this.who(expected.uid, expected.gid)}: ${consequence}${this.windowText(owner)}`,
+          remedy: `chunkguard fix ${quoted} --owner ${target} --apply   # or: find ${quoted} -xdev \\( ! -uid ${expected.uid} -o ! -gid ${expected.gid} \\) -exec chown -h ${target} {} +`,
+          ...base,
+        };
+      }
+      case 'OWNER_NOT_MAPPED':
+        return {
+          code: 'OWNER_NOT_MAPPED',
+          severity: 'error',
+          message: `${what} show owner ${this.who(group.uid, group.gid)}, the overflow id: their real owner is not mapped in this user namespace (uid_map ${formatIdMap(namespace.uidMap)}; gid_map ${formatIdMap(namespace.gidMap)}), so GC gets "permission denied" and cannot chown them from inside${this.windowText(owner)}`,
+          remedy: `podman unshare chown -R ${target} ${quoted}   # or mount the volume with :U, or run the container with --userns=keep-id`,
+          ...base,
+          evidence: { ...evidence, overflowUid: namespace.overflowUid, overflowGid: namespace.overflowGid, uidMap: namespace.uidMap, gidMap: namespace.gidMap },
+        };
+      case 'UNREADABLE': {
+        const example = shellQuote(group.examples[0] ?? dir);
+        const fixOwner = group.uid !== gcUser.uid && !(group.uid === expected.uid && group.gid === expected.gid);
+        return {
+          code: 'UNREADABLE',
+          severity: 'error',
+          message: `${what} owned by ${this.who(group.uid, group.gid)} (modes ${[...group.modes].join(', ')}) that GC as ${gcWho} (groups ${gcUser.groups.join(',')}) cannot ${group.directories === group.count ? 'list' : group.directories ? 'read or list' : 'read'}: GC stops with "permission denied" there`,
+          remedy: fixOwner
+            ? `chunkguard fix ${quoted} --owner ${target} --apply`
+            : `chmod ${group.uid === gcUser.uid ? 'u+rX' : gcUser.groups.includes(group.gid) ? 'g+rX' : 'o+rX'} ${example}   # and the other ${group.count - 1} listed by --list`,
+          ...base,
+        };
+      }
+      case 'TOUCH_EPERM_WRONG_OWNER':
+        return {
+          code: 'TOUCH_EPERM_WRONG_OWNER',
+          severity: 'error',
+          message: `${plural(group.count, 'chunk')} owned by ${this.who(group.uid, group.gid)} while GC runs as ${gcWho} without CAP_FOWNER: utimensat(UTIME_NOW, UTIME_OMIT) needs the owner, so GC cannot mark them`,
+          remedy: `chunkguard fix ${quoted} --owner ${gcUser.uid}:${expected.gid} --apply   # or run GC as uid ${group.uid}`,
+          ...base,
+        };
+      case 'TOUCH_EPERM_IMMUTABLE':
+        return {
+          code: 'TOUCH_EPERM_IMMUTABLE',
+          severity: 'error',
+          message: `${what} carry the immutable or append-only flag: no one, not even root, can update their atime or delete them`,
+          remedy: `chattr -i -a ${group.examples.map(shellQuote).join(' ')}${group.count > group.examples.length ? '   # and the rest listed by --list' : ''}`,
+          ...base,
+        };
+      case 'NON_REGULAR_FILE': {
+        const types = [...group.types].map(([type, count]) => `${count} ${type}`).join(', ');
+        return {
+          code: 'NON_REGULAR_FILE',
+          severity: 'warning',
+          message: `${what} where chunks belong are not what the layout expects (${types}): GC skips or fails on them`,
+          remedy: `ls -la ${group.examples.map(shellQuote).join(' ')}`,
+          ...base,
+        };
+      }
+      default:
+        return {
+          code: 'UNSAFE_PATH',
+          severity: 'error',
+          message: `${plural(group.count, 'symlink')} where the store layout needs a directory or a chunk: chunkguard does not follow them, GC would read, touch or delete somewhere else`,
+          remedy: `ls -la ${group.examples.map(shellQuote).join(' ')}   # replace each with the real directory or chunk`,
+          ...base,
+        };
+    }
+  }
+
+  private describeProblem(problem: Problem, dir: string): Finding {
+    const path = relText(displayPath(this.ctx.displayRoot, problem.rel));
+    switch (problem.kind) {
+      case 'mount-not-crossed':
+        return {
+          code: 'MOUNT_NOT_CROSSED',
+          severity: 'info',
+          message: `${path}: ${problem.detail}; not audited (add --cross-filesystems to include it)`,
+          path,
+          evidence: { kind: problem.kind },
+        };
+      case 'unsafe':
+        return {
+          code: 'UNSAFE_PATH',
+          severity: 'error',
+          message: `${path} ${problem.detail.replace(/^[^:]*: /, '')} during the audit: not followed, entries below it were not audited`,
+          path,
+          evidence: { kind: problem.kind, errno: problem.errno },
+        };
+      case 'changed':
+        return {
+          code: 'ENTRY_CHANGED',
+          severity: 'warning',
+          message: `${path} ${problem.detail.replace(/^[^:]*: /, '')}: entries below it were not audited; run the audit again`,
+          path,
+          evidence: { kind: problem.kind },
+        };
+      default:
+        return {
+          code: 'UNREADABLE',
+          severity: 'error',
+          message: `${path}: chunkguard (uid ${process.geteuid?.()}) could not list it (${problem.errno ?? 'error'}); entries below it were not audited`,
+          path,
+          remedy: `ls -ld ${shellQuote(path)}   # audit as root, or as a user that can read ${shellQuote(dir)}`,
+          evidence: { kind: problem.kind, errno: problem.errno },
+        };
+    }
+  }
+}
+
+export function auditSummary(report: Pick<AuditReport, 'ok' | 'offending' | 'scanned' | 'findings'>): string {
+  const errors = report.findings.filter((finding) => finding.severity === 'error').length;
+  const warnings = report.findings.filter((finding) => finding.severity === 'warning').length;
+  const scanned = `${report.scanned.entries} entries scanned`;
+  if (errors === 0 && warnings === 0) return `CLEAN: ${scanned}, no ownership or permission problems`;
+  const counts = [errors ? plural(errors, 'error') : '', warnings ? plural(warnings, 'warning') : ''].filter(Boolean).join(', ');
+  return `${errors === 0 ? 'WARNINGS' : 'PROBLEMS'}: ${plural(report.offending, 'offending entry', 'offending entries')} of ${scanned} (${counts})`;
+}

@@ -1,0 +1,171 @@
+/**
+ * auditStore(dir, options): walks a whole chunk store or backup repository,
+ * never following symlinks and not crossing into other filesystems unless
+ * asked, and reports every entry the GC user would trip over. Resolves to a
+ * report; never prints.
+ */
+import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { badInput } from '../errors.js';
+import type { Finding } from '../findings.js';
+import { AT_FDCWD, loadNative, openDirectoryAt, statxAt, STATX_SIZE, closeFd } from '../native/libc.js';
+import { readStatx } from '../native/statx.js';
+import { inspect } from '../store/safe-path.js';
+import { Accounts } from '../system/passwd.js';
+import { userNamespace } from '../system/process.js';
+import { parseUserSpec } from '../system/user-spec.js';
+import type { GcUser } from './access.js';
+import { classify } from './classify.js';
+import { AuditCollector, auditSummary } from './collect.js';
+import { scanTree } from './pool.js';
+import type { RelPath } from './rel-path.js';
+import type { AuditReport } from './report.js';
+import type { DirScanResult, Offender, ScanSettings } from './scan-dir.js';
+
+export type UserInput = string | number | { uid: number; gid?: number };
+
+export interface AuditProgress {
+  /** Directories scanned so far. */
+  directories: number;
+  entries: number;
+  /** Chunk stores: prefix directories done and how many there are (65536 in a full store). */
+  prefixDirs?: { done: number; total: number };
+}
+
+export interface AuditOptions {
+  /** The owner every entry should have: `uid:gid`, a name, or `{ uid, gid }`. Default: the owner of `dir`. */
+  owner?: UserInput;
+  /** The user GC runs as (readability, touchability). Default: the expected owner. */
+  asUser?: UserInput;
+  /** Descend into other filesystems mounted inside the tree. Default false. */
+  crossFilesystems?: boolean;
+  /** Worker threads; 0 scans in the calling thread. Default: available cores, at most 4. */
+  workers?: number;
+  signal?: AbortSignal;
+  /** Every offending entry, as `find <dir>` would print its path (a Buffer when the name is not UTF-8). */
+  onOffender?: (path: RelPath, offender: Offender) => void;
+  onProgress?: (progress: AuditProgress) => void;
+  /** Passwd and group files to read names from (tests; default /etc/passwd, /etc/group). */
+  accountFiles?: { passwd?: string; group?: string };
+}
+
+function toSpec(input: UserInput): string | number {
+  return typeof input === 'object' ? `${input.uid}${input.gid === undefined ? '' : `:${input.gid}`}` : input;
+}
+
+/** What `dir` is, or bad input: every check here happens before any work. */
+export function resolveTree(dir: string): { absolute: string; resolvedFrom?: string } {
+  if (typeof dir !== 'string' || dir === '') throw badInput(String(dir), 'no directory given');
+  const absolute = resolve(dir);
+  const entry = inspect(absolute);
+  if (entry.kind === 'missing') throw badInput(dir, 'no such directory');
+  if (entry.kind === 'symlink') {
+    let real: string;
+    try {
+      real = realpathSync(absolute);
+    } catch {
+      throw badInput(dir, 'is a dangling symlink');
+    }
+    if (inspect(real).kind !== 'directory') throw badInput(dir, 'is a symlink to something that is not a directory');
+    return { absolute: real, resolvedFrom: absolute };
+  }
+  if (entry.kind !== 'directory') throw badInput(dir, `not a directory (it is a ${entry.kind === 'file' ? 'regular file' : entry.kind})`);
+  return { absolute };
+}
+
+export async function auditStore(dir: string, options: AuditOptions = {}): Promise<AuditReport> {
+  const started = process.hrtime.bigint();
+  const { absolute, resolvedFrom } = resolveTree(dir);
+  loadNative();
+  const accounts = new Accounts(options.accountFiles);
+
+  // The root, opened without following a symlink; all later opens are relative to it.
+  const statBuf = Buffer.alloc(STATX_SIZE);
+  const opened = openDirectoryAt(AT_FDCWD, absolute);
+  if (!opened.ok) throw badInput(dir, `cannot open (${opened.code === 'EACCES' ? 'permission denied' : opened.code})`);
+  let rootStat;
+  let layout: AuditReport['layout'];
+  try {
+    if (statxAt(opened.fd, '', statBuf) !== 0) throw badInput(dir, 'cannot stat');
+    rootStat = readStatx(statBuf);
+    layout = statxAt(opened.fd, '.chunks', statBuf) === 0 && (readStatx(statBuf).mode & 0o170000) === 0o040000 ? 'chunk-store' : 'repository';
+  } finally {
+    closeFd(opened.fd);
+  }
+
+  const expectedSpec = options.owner === undefined ? undefined : parseUserSpec(toSpec(options.owner), accounts, '--owner');
+  const expected = expectedSpec ?? { uid: rootStat.uid, gid: rootStat.gid };
+  const gcSpec = options.asUser === undefined ? undefined : parseUserSpec(toSpec(options.asUser), accounts, '--as-user');
+  const gcBase = gcSpec ?? { uid: expected.uid, gid: expected.gid };
+  const gcEntry = accounts.userByUid(gcBase.uid);
+  const gcUser: GcUser = { uid: gcBase.uid, gid: gcBase.gid, groups: accounts.groupsOf(gcEntry, gcBase.gid), name: gcEntry?.name };
+  const namespace = userNamespace();
+
+  const settings: ScanSettings = {
+    root: absolute,
+    rootDev: rootStat.dev,
+    crossFilesystems: options.crossFilesystems === true,
+    expected,
+    gcUser,
+    namespace: { identity: namespace.identity, overflowUid: namespace.overflowUid, overflowGid: namespace.overflowGid },
+  };
+  const collector = new AuditCollector({ displayRoot: dir, expected, gcUser, accounts, namespace, onOffender: options.onOffender });
+  const rootIssues = classify(rootStat.mode, rootStat.uid, rootStat.gid, rootStat.attributes, 'other', settings);
+  collector.addRoot({ rel: '', ...rootStat, issues: rootIssues, role: 'other' });
+
+  const progress: AuditProgress = { directories: 0, entries: 0 };
+  if (layout === 'chunk-store') progress.prefixDirs = { done: 0, total: 0 };
+  const sink = (result: DirScanResult, tallies: Parameters<AuditCollector['add']>[1]): void => {
+    collector.add(result, tallies);
+    progress.directories++;
+    progress.entries += result.entries;
+    if (progress.prefixDirs) {
+      if (result.role === 'chunks-root') progress.prefixDirs.total = result.subdirs.length;
+      if (result.role === 'prefix-dir') progress.prefixDirs.done++;
+    }
+    options.onProgress?.(progress);
+  };
+  await scanTree(
+    settings,
+    { dev: rootStat.dev, ino: rootStat.ino },
+    { rel: '', dev: rootStat.dev, ino: rootStat.ino, role: layout === 'chunk-store' ? 'store-root' : 'blob' },
+    sink,
+    { workers: options.workers, signal: options.signal },
+  );
+
+  const owners = collector.owners();
+  const findings: Finding[] = collector.findings(dir, owners);
+  if (resolvedFrom) {
+    findings.push({
+      code: 'STORE_ROOT_SYMLINK',
+      severity: 'info',
+      message: `${dir} is a symlink; it was resolved once to ${absolute} and audited there`,
+      path: resolvedFrom,
+      evidence: { target: absolute },
+    });
+  }
+  const describe = (uid: number, gid: number) => ({ uid, gid, user: accounts.userByUid(uid)?.name, group: accounts.groupByGid(gid)?.name });
+  const scanned = {
+    entries: collector.entries,
+    directories: owners.reduce((sum, owner) => sum + owner.directories, 0),
+    bytes: owners.reduce((sum, owner) => sum + owner.bytes, 0),
+  };
+  const ok = !findings.some((finding) => finding.severity !== 'info');
+  const report: AuditReport = {
+    ok,
+    command: 'audit',
+    summary: '',
+    dir,
+    layout,
+    expectedOwner: { ...describe(expected.uid, expected.gid), from: expectedSpec ? 'option' : 'directory' },
+    gcUser: { ...describe(gcUser.uid, gcUser.gid), groups: gcUser.groups, from: gcSpec ? 'option' : 'expected owner' },
+    crossFilesystems: settings.crossFilesystems,
+    scanned,
+    offending: collector.offending,
+    owners,
+    durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+    findings,
+  };
+  report.summary = auditSummary(report);
+  return report;
+}

@@ -1,0 +1,136 @@
+/**
+ * Spreads directory scans over worker threads. The main thread keeps the
+ * queue of directories still to visit (a stack, so it stays as small as the
+ * tree is wide along one path) and hands each idle worker a batch.
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { ChunkguardError } from '../errors.js';
+import { AT_FDCWD, openDirectoryAt, closeFd } from '../native/libc.js';
+import { DirOpener, type DirIdentity } from './dir-opener.js';
+import { reviveRel } from './rel-path.js';
+import { DirScanner, type DirScanResult, type DirTask, type ScanSettings } from './scan-dir.js';
+import type { OwnerTally } from './tally.js';
+
+const MAX_BATCH = 64;
+// Batches queued per worker: the next one waits in the worker while the main thread handles the last result.
+const IN_FLIGHT = 2;
+
+export interface PoolOptions {
+  /** Worker threads; 0 scans in this thread. Default: the available cores, at most 4. */
+  workers?: number;
+  signal?: AbortSignal;
+}
+
+export type ResultSink = (result: DirScanResult, tallies: OwnerTally[]) => void;
+
+function workerPath(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  // Built: dist/audit-worker.js beside this bundle. From source (tests): the built one.
+  const candidates = [join(here, 'audit-worker.js'), join(here, '..', '..', 'dist', 'audit-worker.js')];
+  const found = candidates.find((candidate) => existsSync(candidate));
+  if (!found) throw new ChunkguardError('EHELPER', `chunkguard audit worker not found (looked in ${candidates.join(', ')}): run "npm run build"`);
+  return found;
+}
+
+export function defaultWorkers(): number {
+  return Math.min(availableParallelism(), 4);
+}
+
+function aborted(): ChunkguardError {
+  return new ChunkguardError('EABORT', 'audit aborted');
+}
+
+function reviveResult(result: DirScanResult): DirScanResult {
+  for (const item of [...result.subdirs, ...result.offenders, ...result.problems]) item.rel = reviveRel(item.rel);
+  return result;
+}
+
+/** Scan in this thread: small trees, or where worker threads are unwanted. */
+function scanInline(settings: ScanSettings, rootIdentity: DirIdentity, root: DirTask, sink: ResultSink, signal?: AbortSignal): void {
+  const opened = openDirectoryAt(AT_FDCWD, settings.root);
+  if (!opened.ok) throw new ChunkguardError('EBADINPUT', `${settings.root}: cannot open (${opened.code})`, { path: settings.root });
+  const opener = new DirOpener(opened.fd);
+  try {
+    const found = opener.identity(opened.fd);
+    if (found.dev !== rootIdentity.dev || found.ino !== rootIdentity.ino) throw new ChunkguardError('EABORT', `${settings.root}: replaced while the audit started`);
+    const scanner = new DirScanner(opener, settings);
+    const queue: DirTask[] = [root];
+    while (queue.length > 0) {
+      if (signal?.aborted) throw aborted();
+      const result = scanner.scan(queue.pop()!);
+      queue.push(...result.subdirs);
+      sink(result, scanner.tallies.drain());
+    }
+  } finally {
+    opener.close();
+    closeFd(opened.fd);
+  }
+}
+
+export async function scanTree(settings: ScanSettings, rootIdentity: DirIdentity, root: DirTask, sink: ResultSink, options: PoolOptions = {}): Promise<void> {
+  const count = options.workers ?? defaultWorkers();
+  if (options.signal?.aborted) throw aborted();
+  if (count === 0) {
+    scanInline(settings, rootIdentity, root, sink, options.signal);
+    return;
+  }
+  const path = workerPath();
+  const queue: DirTask[] = [root];
+  const workers = Array.from({ length: count }, () => new Worker(path, { workerData: { settings, rootIdentity } }));
+  const inFlight = new Map<Worker, number>(workers.map((worker) => [worker, 0]));
+  let pending = 0;
+
+  await new Promise<void>((resolve, reject) => {
+    let failed = false;
+    const fail = (error: unknown): void => {
+      if (failed) return;
+      failed = true;
+      reject(error);
+    };
+    const dispatch = (): void => {
+      for (let round = 0; round < IN_FLIGHT; round++) {
+        for (const worker of workers) {
+          if (inFlight.get(worker)! > round || queue.length === 0) continue;
+          // Share what is queued between the workers, a bounded batch each.
+          const size = Math.max(1, Math.min(MAX_BATCH, Math.ceil(queue.length / (count * IN_FLIGHT))));
+          const tasks = queue.splice(Math.max(0, queue.length - size), size);
+          inFlight.set(worker, inFlight.get(worker)! + 1);
+          pending++;
+          worker.postMessage({ type: 'scan', tasks });
+        }
+      }
+      if (pending === 0 && queue.length === 0 && !failed) resolve();
+    };
+    const onAbort = (): void => fail(aborted());
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    for (const worker of workers) {
+      worker.on('message', (message: { results: DirScanResult[]; tallies: OwnerTally[] }) => {
+        inFlight.set(worker, inFlight.get(worker)! - 1);
+        pending--;
+        if (failed) return;
+        try {
+          message.results.forEach((result, index) => {
+            reviveResult(result);
+            queue.push(...result.subdirs);
+            sink(result, index === 0 ? message.tallies : []);
+          });
+        } catch (error) {
+          fail(error);
+          return;
+        }
+        dispatch();
+      });
+      worker.on('error', (error) => fail(new ChunkguardError('EHELPER', `audit worker failed: ${error.message}`, { cause: error })));
+      worker.on('exit', (code) => {
+        if (code !== 0 && !failed) fail(new ChunkguardError('EHELPER', `audit worker exited with code ${code}`));
+      });
+    }
+    dispatch();
+  }).finally(async () => {
+    await Promise.all(workers.map((worker) => worker.terminate()));
+  });
+}

@@ -1,0 +1,69 @@
+/**
+ * Paths relative to the audited directory. A name that is not valid UTF-8
+ * stays raw bytes (a Buffer) end to end, so `--list` and the fix journal
+ * name exactly the file on disk.
+ */
+export type RelPath = string | Buffer;
+
+const SLASH = Buffer.from('/');
+
+export function joinRel(parent: RelPath, name: RelPath): RelPath {
+  if (parent === '' || (Buffer.isBuffer(parent) && parent.length === 0)) return name;
+  if (typeof parent === 'string' && typeof name === 'string') return `${parent}/${name}`;
+  return Buffer.concat([Buffer.from(parent), SLASH, Buffer.from(name)]);
+}
+
+/** The components, to open one at a time with openat(O_NOFOLLOW). */
+export function splitRel(rel: RelPath): RelPath[] {
+  if (typeof rel === 'string') return rel === '' ? [] : rel.split('/');
+  const parts: Buffer[] = [];
+  let start = 0;
+  for (let i = 0; i <= rel.length; i++) {
+    if (i === rel.length || rel[i] === 0x2f) {
+      if (i > start) parts.push(rel.subarray(start, i));
+      start = i + 1;
+    }
+  }
+  return parts;
+}
+
+export function parentRel(rel: RelPath): RelPath {
+  const parts = splitRel(rel);
+  parts.pop();
+  return parts.reduce<RelPath>((joined, part) => joinRel(joined, part), '');
+}
+
+export function baseName(rel: RelPath): RelPath {
+  return splitRel(rel).at(-1) ?? '';
+}
+
+/**
+ * The path as `find <root>` prints it: the root argument as given, children
+ * appended with one slash unless the argument already ends with one.
+ */
+export function displayPath(root: string, rel: RelPath): RelPath {
+  if (rel === '' || (Buffer.isBuffer(rel) && rel.length === 0)) return root;
+  const prefix = root.endsWith('/') ? root : `${root}/`;
+  return typeof rel === 'string' ? `${prefix}${rel}` : Buffer.concat([Buffer.from(prefix), rel]);
+}
+
+/** Text for reports and JSON (invalid bytes become U+FFFD; the raw form goes in a base64 field). */
+export function relText(rel: RelPath): string {
+  return typeof rel === 'string' ? rel : rel.toString('utf8');
+}
+
+export function relBytes(rel: RelPath): Buffer {
+  return typeof rel === 'string' ? Buffer.from(rel) : rel;
+}
+
+/** A name from readdir with encoding 'buffer': a string when it round-trips through UTF-8. */
+export function nameFromBytes(bytes: Buffer): RelPath {
+  const text = bytes.toString('utf8');
+  return Buffer.from(text).equals(bytes) ? text : bytes;
+}
+
+/** Buffers arrive from a worker as plain Uint8Arrays: make them Buffers again. */
+export function reviveRel(rel: RelPath | Uint8Array): RelPath {
+  if (typeof rel === 'string' || Buffer.isBuffer(rel)) return rel;
+  return Buffer.from(rel.buffer, rel.byteOffset, rel.byteLength);
+}

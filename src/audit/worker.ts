@@ -1,0 +1,35 @@
+/**
+ * Worker thread of the audit: holds its own descriptor of the audited root
+ * and scans the directories the main thread hands it, a batch at a time.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { AT_FDCWD, openDirectoryAt, closeFd } from '../native/libc.js';
+import { DirOpener, type DirIdentity } from './dir-opener.js';
+import { reviveRel } from './rel-path.js';
+import { DirScanner, type DirTask, type ScanSettings } from './scan-dir.js';
+
+interface WorkerInput {
+  settings: ScanSettings;
+  rootIdentity: DirIdentity;
+}
+
+const { settings, rootIdentity } = workerData as WorkerInput;
+const opened = openDirectoryAt(AT_FDCWD, settings.root);
+if (!opened.ok) throw new Error(`${settings.root}: cannot open (${opened.code})`);
+const opener = new DirOpener(opened.fd);
+const found = opener.identity(opened.fd);
+if (found.dev !== rootIdentity.dev || found.ino !== rootIdentity.ino) {
+  throw new Error(`${settings.root}: replaced while the audit started`);
+}
+const scanner = new DirScanner(opener, settings);
+
+parentPort!.on('message', (message: { type: 'scan'; tasks: DirTask[] } | { type: 'close' }) => {
+  if (message.type === 'close') {
+    opener.close();
+    closeFd(opened.fd);
+    parentPort!.close();
+    return;
+  }
+  const results = message.tasks.map((task) => scanner.scan({ ...task, rel: reviveRel(task.rel) }));
+  parentPort!.postMessage({ results, tallies: scanner.tallies.drain() });
+});
