@@ -7,3 +7,6 @@ export { zeroChunkBlob, zeroChunkDigest, ZERO_CHUNK_SIZE } from './chunk/zero-ch
 export { parseBlob, encodeBlob, COMPRESSED_BLOB_MAGIC, UNCOMPRESSED_BLOB_MAGIC } from './chunk/blob.js';
 export { auditStore, type AuditOptions, type AuditProgress } from './audit/index.js';
 export type { AuditReport, OwnerSummary } from './audit/report.js';
+export { fixOwnership, undoJournal, type FixOptions, type FixReport, type UndoOptions, type SkippedEntry } from './repair/fix.js';
+export type { ChownRecord, JournalRecord } from './repair/journal.js';
+export { inspectEnvironment, type EnvironmentReport, type EnvironmentOptions } from './system/environment.js';

@@ -8,7 +8,7 @@ import { type Finding, type FindingCode, type Severity, shellQuote } from '../fi
 import { S_IFDIR, S_IFMT, entryType } from '../native/statx.js';
 import type { Accounts } from '../system/passwd.js';
 import { formatIdMap, type UserNamespace } from '../system/process.js';
-import { canRead, canTouch, describePermissions, type GcUser } from './access.js';
+import { canTouch, describePermissions, type GcUser } from './access.js';
 import { ISSUE } from './classify.js';
 import type { AuditReport, OwnerSummary } from './report.js';
 import { displayPath, relText, type RelPath } from './rel-path.js';
@@ -209,10 +209,9 @@ export class AuditCollector {
     switch (group.code) {
       case 'FOREIGN_OWNER': {
         const touchable = canTouch(group.uid, gcUser);
-        const readable = canRead(0o600, group.uid, group.gid, gcUser, false);
         const consequence = touchable
           ? `GC as ${gcWho} can still mark them, but they differ from the rest of the store`
-          : `GC as ${gcWho} cannot update their atime${readable ? '' : ' (nor, with owner-only modes, read them)'}, so it fails or deletes them as unused`;
+          : `GC as ${gcWho} cannot update their atime (EPERM), so it stops there or deletes them as unused`;
         return {
           code: 'FOREIGN_OWNER',
           severity: touchable ? 'warning' : 'error',

@@ -1,6 +1,12 @@
 /** Human output: the verdict line, then each finding with its remedy. */
 import { styleText } from 'node:util';
+import type { AuditReport } from '../audit/report.js';
+import { formatBytes } from '../audit/collect.js';
+import { formatWindow } from '../audit/tally.js';
 import type { CheckReport } from '../check/report.js';
+import type { FixReport } from '../repair/fix.js';
+import type { EnvironmentReport } from '../system/environment.js';
+import { formatIdMap } from '../system/process.js';
 import type { Finding } from '../findings.js';
 
 type Style = Parameters<typeof styleText>[0];
@@ -35,5 +41,71 @@ export function formatCheck(report: CheckReport, colour: (style: Style, text: st
     report.waits.length ? `waits ${report.waits.join('+')} ms` : 'no waits',
   ].filter(Boolean);
   lines.push(colour('dim', `  ${details.join('; ')}`));
+  return `${lines.join('\n')}\n`;
+}
+
+type Colour = (style: Style, text: string) => string;
+
+function verdictLine(summary: string, good: boolean, colour: Colour): string {
+  const [verdict, ...rest] = summary.split(': ');
+  return `${colour(good ? 'green' : 'red', verdict ?? '')}: ${rest.join(': ')}`;
+}
+
+const who = (uid: number, gid: number, user?: string, group?: string): string =>
+  `uid ${uid}${user ? ` (${user})` : ''} gid ${gid}${group ? ` (${group})` : ''}`;
+
+export function formatAudit(report: AuditReport, colour: Colour): string {
+  const lines = [verdictLine(report.summary, report.ok, colour), ...formatFindings(report.findings, colour)];
+  lines.push('  owners:');
+  for (const owner of report.owners) {
+    const label = who(owner.uid, owner.gid, owner.user, owner.group);
+    const dirs = owner.directories ? ` (${owner.directories} dirs)` : '';
+    lines.push(`    ${owner.expected ? label : colour('yellow', label)}${owner.expected ? ' expected' : ''}: ${owner.entries} ${owner.entries === 1 ? 'entry' : 'entries'}${dirs}, ${formatBytes(owner.bytes)}, mtime ${formatWindow(owner.mtime.from, owner.mtime.to)}`);
+    if (owner.bursts) {
+      const shown = (label: string, bursts: { from: string; to: string; count: number }[]): void => {
+        for (const burst of bursts.slice(0, 5)) lines.push(`      ${label} ${formatWindow(burst.from, burst.to)}: ${burst.count}`);
+        if (bursts.length > 5) lines.push(`      ${label} ... ${bursts.length - 5} more bursts (--json has them)`);
+      };
+      shown('written (mtime)', owner.bursts.mtime);
+      shown('changed (ctime)', owner.bursts.ctime);
+    }
+    for (const example of owner.examples.slice(0, 3)) lines.push(colour('dim', `      e.g. ${JSON.stringify(example).slice(1, -1)}`));
+  }
+  const gc = report.gcUser;
+  lines.push(
+    colour(
+      'dim',
+      `  expected owner ${report.expectedOwner.uid}:${report.expectedOwner.gid} (${report.expectedOwner.from === 'option' ? '--owner' : `owner of ${report.dir}`}); GC user ${who(gc.uid, gc.gid, gc.user, gc.group)} groups ${gc.groups.join(',')}; ${report.layout}; ${(report.durationMs / 1000).toFixed(1)} s`,
+    ),
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+export function formatFix(report: FixReport, colour: Colour): string {
+  const lines = [verdictLine(report.summary, report.ok || (report.dryRun && report.planned > 0), colour), ...formatFindings(report.findings, colour)];
+  for (const skipped of report.skippedExamples) lines.push(`  skipped ${JSON.stringify(skipped.path).slice(1, -1)}: ${skipped.reason}`);
+  if (report.journal) lines.push(colour('dim', `  journal: ${report.journal === 'stdout' ? 'written to stdout' : report.journal} (revert with --undo)`));
+  return `${lines.join('\n')}\n`;
+}
+
+export function formatEnv(report: EnvironmentReport, colour: Colour): string {
+  const lines = [verdictLine(report.summary, report.ok, colour), ...formatFindings(report.findings, colour)];
+  const id = report.identity;
+  lines.push(`  uid ${id.uid} gid ${id.gid} euid ${id.euid} egid ${id.egid}`);
+  lines.push(`  groups ${id.groups.map((group) => `${group.gid}${group.name ? ` (${group.name})` : ''}`).join(', ') || '(none)'}`);
+  lines.push(`  passwd ${report.passwd ? `${report.passwd.name}:${report.passwd.uid}:${report.passwd.gid}:${report.passwd.home}:${report.passwd.shell}` : '(no entry)'}`);
+  lines.push(`  USER=${report.variables.USER ?? '(unset)'} HOME=${report.variables.HOME ?? '(unset)'}`);
+  const ns = report.namespace;
+  lines.push(`  user namespace ${ns.identity ? 'initial (identity map)' : `uid_map ${formatIdMap(ns.uidMap)}; gid_map ${formatIdMap(ns.gidMap)}; unmapped owners show as ${ns.overflowUid}:${ns.overflowGid}`}`);
+  const caps = report.capabilities;
+  lines.push(`  capabilities ${caps.effective}: CAP_CHOWN ${caps.CAP_CHOWN ? 'yes' : 'no'}, CAP_DAC_OVERRIDE ${caps.CAP_DAC_OVERRIDE ? 'yes' : 'no'}, CAP_FOWNER ${caps.CAP_FOWNER ? 'yes' : 'no'}`);
+  if (report.path) {
+    const p = report.path;
+    lines.push(`  path ${p.path}: owner ${who(p.owner.uid, p.owner.gid, p.owner.user, p.owner.group)}, mode ${p.mode}`);
+    if (p.mount) {
+      const kind = p.mount.network ? ', network filesystem' : p.mount.fuse ? ', FUSE' : '';
+      lines.push(`  mount ${p.mount.mountPoint} ${p.mount.fsType} from ${p.mount.source}${kind}: ${p.mount.mountOptions.join(',')} (atime ${p.mount.atimePolicy}${p.mount.lazytime ? ', lazytime' : ''}${p.mount.readOnly ? ', read-only' : ''})`);
+    }
+  }
   return `${lines.join('\n')}\n`;
 }

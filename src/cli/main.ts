@@ -3,7 +3,15 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { checkAtime, DEFAULT_CUTOFF_MINUTES } from '../check/index.js';
 import { ChunkguardError } from '../errors.js';
-import { colourer, formatCheck } from './format.js';
+import { writeSync } from 'node:fs';
+import { auditStore } from '../audit/index.js';
+import { relBytes } from '../audit/rel-path.js';
+import { fixOwnership, undoJournal, type FixReport } from '../repair/fix.js';
+import type { ChownRecord } from '../repair/journal.js';
+import { inspectEnvironment } from '../system/environment.js';
+import { colourer, formatAudit, formatCheck, formatEnv, formatFix } from './format.js';
+import { auditMetrics, checkMetrics } from './prometheus.js';
+import { auditProgress } from './progress.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FINDINGS = 1;
@@ -12,6 +20,47 @@ export const EXIT_BAD_INPUT = 2;
 function wholeMinutes(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('expected a whole number of minutes, at least 1');
   return Number(value);
+}
+
+/** A usage error found in an action (commander reports only those found while parsing). */
+function usage(message: string): ChunkguardError {
+  return new ChunkguardError('EBADINPUT', message);
+}
+
+type OutputFormat = 'human' | 'json' | 'prometheus';
+
+function outputFormat(flags: { json?: boolean; format?: OutputFormat }): OutputFormat {
+  if (flags.json && flags.format && flags.format !== 'json') throw usage(`--json conflicts with --format ${flags.format}`);
+  return flags.json ? 'json' : (flags.format ?? 'human');
+}
+
+const formatOption = (): Option =>
+  new Option('--format <format>', 'human, json (same as --json) or prometheus (node_exporter textfile)').choices(['human', 'json', 'prometheus']);
+
+function workerCount(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 64) throw new InvalidArgumentError('expected a whole number of worker threads, 0 to 64');
+  return Number(value);
+}
+
+/** Blocking writes: a --list piped into another tool gets every line, in order, even on exit. */
+function writeOut(data: string | Buffer): void {
+  const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+  let written = 0;
+  while (written < bytes.length) {
+    try {
+      written += writeSync(1, bytes, written);
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'EAGAIN') throw error;
+    }
+  }
+}
+
+function printJson(value: unknown): void {
+  writeOut(`${JSON.stringify(value, (_, v: unknown) => (typeof v === 'bigint' ? String(v) : v), 2)}\n`);
+}
+
+function chownLine(record: ChownRecord, dryRun: boolean): string {
+  return `${dryRun ? 'would chown' : 'chown'} ${record.to} ${JSON.stringify(record.path).slice(1, -1)}  (now ${record.from})\n`;
 }
 
 function program(): Command {
@@ -34,6 +83,7 @@ function program(): Command {
     .argument('<store>', 'the datastore directory (holding .chunks), or with --probe any directory')
     .option('--probe', 'check a directory with no .chunks yet, in a temporary directory removed afterwards')
     .option('--json', 'print one JSON report on stdout')
+    .addOption(formatOption())
     .option('--as-user <user>', 'touch as this user: NAME, UID, NAME:GROUP or UID:GID (default: the store owner when run as root)')
     .option('--fixed-sleep', "the backup server's variant: one 1 s sleep instead of adaptive waits")
     .addOption(
@@ -41,14 +91,107 @@ function program(): Command {
         .argParser(wholeMinutes)
         .default(DEFAULT_CUTOFF_MINUTES),
     )
-    .action(async (store: string, flags: { probe?: boolean; json?: boolean; asUser?: string; fixedSleep?: boolean; cutoffMinutes: number }) => {
+    .action(async (store: string, flags: { probe?: boolean; json?: boolean; format?: OutputFormat; asUser?: string; fixedSleep?: boolean; cutoffMinutes: number }) => {
+      const format = outputFormat(flags);
       const report = await checkAtime(store, {
         probe: flags.probe,
         runAs: flags.asUser,
         fixedSleep: flags.fixedSleep,
         cutoffMinutes: flags.cutoffMinutes,
       });
-      process.stdout.write(flags.json ? `${JSON.stringify(report, null, 2)}\n` : formatCheck(report, colourer(process.stdout)));
+      if (format === 'json') printJson(report);
+      else if (format === 'prometheus') writeOut(checkMetrics(report));
+      else writeOut(formatCheck(report, colourer(process.stdout)));
+      process.exitCode = report.ok ? EXIT_OK : EXIT_FINDINGS;
+    });
+
+  cli
+    .command('audit')
+    .description(
+      'Audit ownership and permissions of a whole chunk store or backup repository for the GC user.\n' +
+        'Exit 0 clean, 1 findings, 2 bad input.',
+    )
+    .argument('<dir>', 'the store or repository directory')
+    .option('--owner <uid:gid>', 'the owner every entry should have (default: the owner of <dir>)')
+    .option('--as-user <user>', 'the user GC runs as: NAME, UID, NAME:GROUP or UID:GID (default: the expected owner)')
+    .option('--json', 'print one JSON report on stdout')
+    .addOption(formatOption())
+    .option('--list', 'print every offending path on stdout, one a line, as find prints it (the report goes to stderr)')
+    .option('-0, --null', 'with --list: end each path with NUL instead of newline (for xargs -0)')
+    .option('--cross-filesystems', 'also audit filesystems mounted inside <dir>')
+    .addOption(new Option('--workers <n>', 'worker threads (0: scan in the main thread)').argParser(workerCount))
+    .action(async (dir: string, flags: { owner?: string; asUser?: string; json?: boolean; format?: OutputFormat; list?: boolean; null?: boolean; crossFilesystems?: boolean; workers?: number }) => {
+      const format = outputFormat(flags);
+      if (flags.list && format !== 'human') throw usage(`--list prints paths on stdout; it cannot be combined with --${format === 'json' ? 'json' : 'format prometheus'}`);
+      if (flags.null && !flags.list) throw usage('-0 only applies to --list');
+      const terminator = Buffer.from(flags.null ? [0] : [0x0a]);
+      const progress = auditProgress(process.stderr, format === 'human');
+      let report;
+      try {
+        report = await auditStore(dir, {
+          owner: flags.owner,
+          asUser: flags.asUser,
+          crossFilesystems: flags.crossFilesystems,
+          workers: flags.workers,
+          onOffender: flags.list ? (path) => writeOut(Buffer.concat([relBytes(path), terminator])) : undefined,
+          onProgress: (state) => progress.update(state),
+        });
+      } finally {
+        progress.stop();
+      }
+      if (format === 'json') printJson(report);
+      else if (format === 'prometheus') writeOut(auditMetrics(report));
+      else if (flags.list) process.stderr.write(formatAudit(report, colourer(process.stderr)));
+      else writeOut(formatAudit(report, colourer(process.stdout)));
+      process.exitCode = report.ok ? EXIT_OK : EXIT_FINDINGS;
+    });
+
+  cli
+    .command('fix')
+    .description(
+      'Give every entry of <dir> the owner --owner (lchown, never a symlink target, never across a mount).\n' +
+        'A dry run unless --apply. Exit 0 nothing left, 1 some left (or, in a dry run, something to change), 2 bad input.',
+    )
+    .argument('<dir>', 'the store or repository directory')
+    .option('--owner <uid:gid>', 'the owner to give every entry')
+    .option('--apply', 'make the changes (default: print what would change)')
+    .option('--journal <file>', 'write the JSON-lines journal to this new file instead of stdout')
+    .option('--undo <journal>', 'revert the changes a journal records (each re-checked first)')
+    .option('--json', 'print one JSON report on stdout (with --apply, needs --journal)')
+    .addOption(new Option('--workers <n>', 'worker threads for the audit pass').argParser(workerCount))
+    .action(async (dir: string, flags: { owner?: string; apply?: boolean; journal?: string; undo?: string; json?: boolean; workers?: number }) => {
+      if (flags.undo === undefined && flags.owner === undefined) throw usage('fix needs --owner UID:GID (or --undo JOURNAL)');
+      if (flags.undo !== undefined && flags.owner !== undefined) throw usage('--undo restores the owners the journal records: leave out --owner');
+      if (flags.json && flags.apply && flags.journal === undefined) {
+        throw usage('--json --apply needs --journal FILE: stdout carries the JSON report, the journal needs a place of its own');
+      }
+      const dryRun = !flags.apply;
+      const journalOnStdout = flags.apply && flags.journal === undefined;
+      const changes: ChownRecord[] = [];
+      const onChange = (record: ChownRecord): void => {
+        if (flags.json) {
+          if (changes.length < 10_000) changes.push(record);
+        } else if (dryRun) writeOut(chownLine(record, true));
+      };
+      const report: FixReport =
+        flags.undo !== undefined
+          ? await undoJournal(dir, flags.undo, { apply: flags.apply, journal: flags.journal, onChange })
+          : await fixOwnership(dir, { owner: flags.owner!, apply: flags.apply, journal: flags.journal, onChange, workers: flags.workers });
+      if (flags.json) printJson({ ...report, changes, changesShown: changes.length });
+      else if (journalOnStdout) process.stderr.write(formatFix(report, colourer(process.stderr)));
+      else writeOut(formatFix(report, colourer(process.stdout)));
+      process.exitCode = report.ok ? EXIT_OK : EXIT_FINDINGS;
+    });
+
+  cli
+    .command('env')
+    .description('Identity, user namespace, capabilities, passwd and mount facts for GC. Exit 0, 1 risks found, 2 bad input.')
+    .argument('[path]', 'a store or directory to describe the mount of')
+    .option('--json', 'print one JSON report on stdout')
+    .action((path: string | undefined, flags: { json?: boolean }) => {
+      const report = inspectEnvironment(path);
+      if (flags.json) printJson(report);
+      else writeOut(formatEnv(report, colourer(process.stdout)));
       process.exitCode = report.ok ? EXIT_OK : EXIT_FINDINGS;
     });
   return cli;

@@ -154,7 +154,9 @@ export function openDirectoryAt(dirfd: number, name: string | Buffer): { ok: tru
 /** lchown relative to a directory: changes a symlink itself, never its target. */
 export function chownAt(dirfd: number, name: string | Buffer, uid: number, gid: number): NativeResult {
   const lib = load();
-  return lib.fchownat(dirfd, cName(name), uid, gid, AT_SYMLINK_NOFOLLOW) === 0 ? { ok: true } : failure(lib.errno());
+  // '' changes dirfd itself (the audited root, whose parent is outside the tree).
+  const flags = AT_SYMLINK_NOFOLLOW | (name === '' ? AT_EMPTY_PATH : 0);
+  return lib.fchownat(dirfd, name === '' ? '' : cName(name), uid, gid, flags) === 0 ? { ok: true } : failure(lib.errno());
 }
 
 /**

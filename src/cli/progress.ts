@@ -1,0 +1,50 @@
+/**
+ * Audit progress on stderr, only when stderr is a terminal: a bar over the
+ * prefix directories of a chunk store, a count and rate otherwise.
+ * Drawn by cli-progress; redrawn at most every 100 ms.
+ */
+import cliProgress from 'cli-progress';
+import type { AuditProgress } from '../audit/index.js';
+
+export interface ProgressDisplay {
+  update(progress: AuditProgress): void;
+  stop(): void;
+}
+
+const NONE: ProgressDisplay = { update: () => undefined, stop: () => undefined };
+
+export function auditProgress(stream: NodeJS.WriteStream, enabled: boolean): ProgressDisplay {
+  if (!enabled || stream.isTTY !== true) return NONE;
+  const started = Date.now();
+  let bar: cliProgress.SingleBar | undefined;
+  let mode: 'prefix' | 'count' | undefined;
+  return {
+    update(progress) {
+      const prefix = progress.prefixDirs && progress.prefixDirs.total > 0 ? progress.prefixDirs : undefined;
+      const wanted = prefix ? 'prefix' : 'count';
+      if (mode !== wanted) {
+        bar?.stop();
+        mode = wanted;
+        bar = new cliProgress.SingleBar(
+          {
+            stream,
+            fps: 10,
+            clearOnComplete: true,
+            hideCursor: true,
+            format:
+              wanted === 'prefix'
+                ? 'audit [{bar}] {percentage}% | {value}/{total} prefix dirs | {entries} entries | {rate}/s'
+                : 'audit {entries} entries | {directories} dirs | {rate} entries/s',
+          },
+          cliProgress.Presets.shades_classic,
+        );
+        bar.start(prefix ? prefix.total : 0, 0, { entries: 0, directories: 0, rate: 0 });
+      }
+      const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+      bar!.update(prefix ? prefix.done : 0, { entries: progress.entries, directories: progress.directories, rate: Math.round(progress.entries / seconds) });
+    },
+    stop() {
+      bar?.stop();
+    },
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * Prometheus text exposition for node_exporter's textfile collector: an
+ * alert can fire on a store before GC fails. Write it atomically
+ * (`> file.$$ && mv file.$$ file.prom`), see docs/recipes.md.
+ */
+import type { AuditReport } from '../audit/report.js';
+import type { CheckReport } from '../check/report.js';
+import type { Finding } from '../findings.js';
+
+type Labels = Record<string, string | number | boolean | undefined>;
+
+function escape(value: string): string {
+  return value.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n');
+}
+
+class Exposition {
+  private readonly lines: string[] = [];
+  private readonly declared = new Set<string>();
+
+  metric(name: string, help: string, labels: Labels, value: number): this {
+    if (!this.declared.has(name)) {
+      this.declared.add(name);
+      this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
+    }
+    const text = Object.entries(labels)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}="${escape(String(v))}"`)
+      .join(',');
+    this.lines.push(`${name}{${text}} ${Number.isFinite(value) ? value : 'NaN'}`);
+    return this;
+  }
+
+  toString(): string {
+    return `${this.lines.join('\n')}\n`;
+  }
+}
+
+/** One series per finding code and severity; the value counts entries when the finding says how many. */
+function findingSeries(out: Exposition, name: string, base: Labels, findings: readonly Finding[]): void {
+  const counts = new Map<string, { code: string; severity: string; value: number }>();
+  for (const finding of findings) {
+    const key = `${finding.code}|${finding.severity}`;
+    const count = typeof finding.evidence?.count === 'number' ? finding.evidence.count : 1;
+    const entry = counts.get(key) ?? { code: finding.code, severity: finding.severity, value: 0 };
+    entry.value += count;
+    counts.set(key, entry);
+  }
+  for (const entry of counts.values()) {
+    out.metric(name, 'Findings of the last run by code and severity (entries affected, where counted).', { ...base, code: entry.code, severity: entry.severity }, entry.value);
+  }
+}
+
+export function checkMetrics(report: CheckReport, now = Date.now()): string {
+  const base = { store: report.store };
+  const out = new Exposition()
+    .metric('chunkguard_check_ok', '1 when the filesystem under the store honours atime updates for the GC user.', base, report.ok ? 1 : 0)
+    .metric('chunkguard_check_duration_seconds', 'Wall time of the last check.', base, report.durationMs / 1000)
+    .metric('chunkguard_check_last_run_timestamp_seconds', 'When the last check finished (Unix time).', base, Math.floor(now / 1000));
+  if (report.clock) out.metric('chunkguard_check_clock_skew_seconds', 'Filesystem timestamp minus host clock at the touch (negative: filesystem behind).', base, report.clock.skewMs / 1000);
+  findingSeries(out, 'chunkguard_check_findings', base, report.findings);
+  return out.toString();
+}
+
+export function auditMetrics(report: AuditReport, now = Date.now()): string {
+  const base = { dir: report.dir };
+  const out = new Exposition()
+    .metric('chunkguard_audit_ok', '1 when no entry has an ownership or permission problem for the GC user.', base, report.ok ? 1 : 0)
+    .metric('chunkguard_audit_entries', 'Entries scanned by the last audit.', base, report.scanned.entries)
+    .metric('chunkguard_audit_offending_entries', 'Entries with at least one problem.', base, report.offending)
+    .metric('chunkguard_audit_duration_seconds', 'Wall time of the last audit.', base, report.durationMs / 1000)
+    .metric('chunkguard_audit_last_run_timestamp_seconds', 'When the last audit finished (Unix time).', base, Math.floor(now / 1000));
+  findingSeries(out, 'chunkguard_audit_findings', base, report.findings);
+  for (const owner of report.owners) {
+    const labels = { ...base, uid: owner.uid, gid: owner.gid, user: owner.user, group: owner.group, expected: owner.expected };
+    out.metric('chunkguard_audit_owner_entries', 'Entries per owner.', labels, owner.entries);
+  }
+  for (const owner of report.owners) {
+    const labels = { ...base, uid: owner.uid, gid: owner.gid, user: owner.user, group: owner.group, expected: owner.expected };
+    out.metric('chunkguard_audit_owner_bytes', 'Bytes of regular files per owner.', labels, owner.bytes);
+  }
+  return out.toString();
+}

@@ -1,0 +1,167 @@
+/**
+ * inspectEnvironment(path?): who this process is and what the path sits on,
+ * from files only (/proc, /etc/passwd, /etc/group): no getpwuid(), no
+ * os.userInfo(), so it cannot hang on a uid without a passwd entry (seed 001).
+ */
+import { resolve } from 'node:path';
+import { badInput } from '../errors.js';
+import { type Finding, shellQuote } from '../findings.js';
+import { inspect } from '../store/safe-path.js';
+import { findMount, type MountInfo } from './mounts.js';
+import { Accounts, type AccountFiles } from './passwd.js';
+import { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, effectiveCapabilities, formatIdMap, hasCapability, processIdentity, userNamespace, type UserNamespace } from './process.js';
+
+export interface EnvironmentReport {
+  /** No risks found (no error or warning findings). */
+  ok: boolean;
+  command: 'env';
+  summary: string;
+  identity: {
+    uid: number;
+    gid: number;
+    euid: number;
+    egid: number;
+    groups: { gid: number; name?: string }[];
+  };
+  /** The effective uid's /etc/passwd entry, if any. */
+  passwd?: { name: string; uid: number; gid: number; home: string; shell: string };
+  /** The effective gid's /etc/group entry, if any. */
+  group?: { name: string; gid: number; members: string[] };
+  variables: { USER?: string; HOME?: string; LOGNAME?: string };
+  namespace: UserNamespace;
+  capabilities: { effective: string; CAP_CHOWN: boolean; CAP_DAC_OVERRIDE: boolean; CAP_FOWNER: boolean };
+  path?: {
+    path: string;
+    owner: { uid: number; gid: number; user?: string; group?: string };
+    mode: string;
+    mount?: Pick<MountInfo, 'mountPoint' | 'fsType' | 'source' | 'mountOptions' | 'superOptions' | 'readOnly' | 'atimePolicy' | 'lazytime'> & { network: boolean; fuse: boolean };
+  };
+  findings: Finding[];
+}
+
+const NETWORK_FS = /^(nfs4?|cifs|smb3|9p|ceph|glusterfs|lustre|afs|virtiofs)$/;
+
+export interface EnvironmentOptions {
+  accountFiles?: AccountFiles;
+}
+
+export function inspectEnvironment(path?: string, options: EnvironmentOptions = {}): EnvironmentReport {
+  const accounts = new Accounts(options.accountFiles);
+  const id = processIdentity();
+  const namespace = userNamespace();
+  const caps = effectiveCapabilities();
+  const passwd = accounts.userByUid(id.euid);
+  const group = accounts.groupByGid(id.egid);
+  const variables = { USER: process.env.USER, HOME: process.env.HOME, LOGNAME: process.env.LOGNAME };
+  const findings: Finding[] = [];
+
+  if (!passwd) {
+    const missing = [!variables.USER && '$USER', !variables.HOME && '$HOME'].filter(Boolean);
+    findings.push({
+      code: 'NO_PASSWD_ENTRY',
+      severity: 'warning',
+      message:
+        `uid ${id.euid} has no entry in /etc/passwd${missing.length ? ` and ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not set` : ''}: ` +
+        'tools that look the user up (glibc getpwuid, Go cgo user.Current(), "whoami", ssh) fail or hang there, as kopia did (seed 001); GC tools may also be unable to find a home or cache directory',
+      remedy:
+        `add the user to the image: echo 'gc:x:${id.euid}:${id.egid}::/tmp:/usr/sbin/nologin' >> /etc/passwd` +
+        `   # or set USER and HOME in the job (env USER=gc HOME=/tmp), or run as a uid the image knows`,
+      evidence: { euid: id.euid, egid: id.egid, USER: variables.USER ?? null, HOME: variables.HOME ?? null },
+    });
+  }
+
+  let pathFacts: EnvironmentReport['path'];
+  if (path !== undefined) {
+    if (path === '') throw badInput(path, 'empty path');
+    const absolute = resolve(path);
+    const entry = inspect(absolute);
+    if (entry.kind === 'missing') throw badInput(path, 'no such file or directory');
+    const stat = entry.stat!;
+    const mount = findMount(absolute);
+    const uid = Number(stat.uid);
+    const gid = Number(stat.gid);
+    pathFacts = {
+      path: absolute,
+      owner: { uid, gid, user: accounts.userByUid(uid)?.name, group: accounts.groupByGid(gid)?.name },
+      mode: `0${(Number(stat.mode) & 0o7777).toString(8)}`,
+      mount: mount && {
+        mountPoint: mount.mountPoint,
+        fsType: mount.fsType,
+        source: mount.source,
+        mountOptions: mount.mountOptions,
+        superOptions: mount.superOptions,
+        readOnly: mount.readOnly,
+        atimePolicy: mount.atimePolicy,
+        lazytime: mount.lazytime,
+        network: NETWORK_FS.test(mount.fsType),
+        fuse: mount.fsType === 'fuse' || mount.fsType.startsWith('fuse.') || mount.fsType === 'fuseblk',
+      },
+    };
+    const where = mount ? `${mount.mountPoint} (${mount.fsType})` : absolute;
+    if (mount?.readOnly) {
+      findings.push({
+        code: 'READ_ONLY_FS',
+        severity: 'error',
+        message: `${where} is mounted read-only: GC can neither mark nor remove chunks there`,
+        path: absolute,
+        remedy: `mount -o remount,rw ${shellQuote(mount.mountPoint)}`,
+        evidence: { mountOptions: mount.mountOptions },
+      });
+    }
+    if (!namespace.identity && (uid === namespace.overflowUid || gid === namespace.overflowGid)) {
+      findings.push({
+        code: 'OWNER_NOT_MAPPED',
+        severity: 'error',
+        message: `${absolute} shows owner ${uid}:${gid}, the overflow id: its real owner is not mapped in this user namespace (uid_map ${formatIdMap(namespace.uidMap)}), so this process gets "permission denied" and cannot chown it`,
+        path: absolute,
+        remedy: `podman unshare chown -R ${id.euid}:${id.egid} ${shellQuote(absolute)}   # or mount the volume with :U, or run the container with --userns=keep-id`,
+        evidence: { uidMap: namespace.uidMap, gidMap: namespace.gidMap, overflowUid: namespace.overflowUid },
+      });
+    }
+    if (pathFacts.mount?.network) {
+      findings.push({
+        code: 'NETWORK_FILESYSTEM',
+        severity: 'info',
+        message: `${where} is a network filesystem: ownership is decided by the server (root_squash, all_squash, idmapping) and atime by its clock; run "chunkguard check" as the GC user there`,
+        path: absolute,
+        evidence: { source: mount!.source, mountOptions: mount!.mountOptions },
+      });
+    }
+    if (pathFacts.mount?.fuse) {
+      findings.push({
+        code: 'FUSE_FILESYSTEM',
+        severity: 'info',
+        message: `${where} is a FUSE filesystem: whether it stores atime updates is up to the daemon (${mount!.source}); run "chunkguard check" there before trusting GC`,
+        path: absolute,
+        evidence: { source: mount!.source, fsType: mount!.fsType },
+      });
+    }
+  }
+
+  const ok = !findings.some((finding) => finding.severity !== 'info');
+  const who = `uid ${accounts.describeUid(id.euid)} gid ${accounts.describeGid(id.egid)}`;
+  return {
+    ok,
+    command: 'env',
+    summary: ok ? `OK: running as ${who}, no risks found` : `RISKS: running as ${who}; ${findings.filter((f) => f.severity !== 'info').length} risk(s) found`,
+    identity: {
+      uid: id.uid,
+      gid: id.gid,
+      euid: id.euid,
+      egid: id.egid,
+      groups: id.groups.map((gid) => ({ gid, name: accounts.groupByGid(gid)?.name })),
+    },
+    passwd: passwd && { ...passwd },
+    group: group && { ...group },
+    variables,
+    namespace,
+    capabilities: {
+      effective: `0x${caps.toString(16).padStart(16, '0')}`,
+      CAP_CHOWN: hasCapability(CAP_CHOWN, caps),
+      CAP_DAC_OVERRIDE: hasCapability(CAP_DAC_OVERRIDE, caps),
+      CAP_FOWNER: hasCapability(CAP_FOWNER, caps),
+    },
+    path: pathFacts,
+    findings,
+  };
+}
