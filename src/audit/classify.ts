@@ -46,7 +46,9 @@ export function classify(mode: number, uid: number, gid: number, attributes: num
   else if (uid !== ctx.expected.uid || gid !== ctx.expected.gid) issues |= ISSUE.FOREIGN;
 
   if (type === S_IFLNK) {
-    if (role !== 'other') issues |= ISSUE.SYMLINK_IN_LAYOUT;
+    // In a chunk store a symlink at a prefix dir or chunk redirects GC; elsewhere in a repository it is unexpected.
+    if (role === 'chunk' || role === 'prefix-dir') issues |= ISSUE.SYMLINK_IN_LAYOUT;
+    else if (role === 'blob') issues |= ISSUE.NON_REGULAR;
     return issues;
   }
   const isDirectory = type === S_IFDIR;

@@ -1,0 +1,249 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chownSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auditStore } from '../../src/audit/index.js';
+import { runCli, runJson } from '../helpers/cli.js';
+import { describeAsRoot } from '../helpers/privileged.js';
+import { makeKopiaRepo, REPO_GID, REPO_UID, type Repo } from '../helpers/repo.js';
+import { BACKUP_GID, BACKUP_UID, reachableTempDir, treeState } from '../helpers/store.js';
+
+const sorted = (lines: string[]) => [...lines].sort();
+
+describeAsRoot('audit of a kopia-style repository with a burst of root-owned blobs', () => {
+  let base: string;
+  let repo: Repo;
+  let dir: string;
+
+  beforeAll(() => {
+    base = reachableTempDir('chunkguard-audit-');
+    repo = makeKopiaRepo(join(base, 'repo'));
+    dir = repo.root;
+  });
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  it('finds exactly the root-owned blobs, with their owner, count and write window', () => {
+    const { code, report } = runJson(['audit', dir]);
+    expect(code).toBe(1);
+    expect(report.ok).toBe(false);
+    expect(report.expectedOwner).toMatchObject({ uid: REPO_UID, gid: REPO_GID, from: 'directory' });
+    expect(report.offending).toBe(repo.planted.length);
+    const foreign = report.findings.find((f: any) => f.code === 'FOREIGN_OWNER');
+    expect(foreign).toMatchObject({ severity: 'error', evidence: { count: 7, owner: { uid: 0, gid: REPO_GID } } });
+    expect(foreign.message).toContain('owned by uid 0 (root)');
+    expect(foreign.message).toContain('2026-01-31T18:00:31Z .. 18:00:33Z (7)');
+    expect(foreign.remedy).toContain(`chunkguard fix ${dir} --owner ${REPO_UID}:${REPO_GID} --apply`);
+    // 0600 root:1000: the GC user (uid 1000) cannot read them either.
+    expect(report.findings.find((f: any) => f.code === 'UNREADABLE')).toMatchObject({ evidence: { count: 7 } });
+    const rootOwner = report.owners.find((o: any) => o.uid === 0);
+    expect(rootOwner).toMatchObject({ gid: REPO_GID, user: 'root', expected: false, entries: 7 });
+    expect(rootOwner.bursts.mtime).toEqual([{ from: '2026-01-31T18:00:31Z', to: '2026-01-31T18:00:33Z', count: 7 }]);
+    expect(rootOwner.examples.length).toBeGreaterThan(0);
+    const expected = report.owners.find((o: any) => o.expected);
+    expect(expected.entries).toBe(repo.blobs.length - 7 + 1 + 4 + 12); // files + root + shards + subdirs
+  });
+
+  it('says it in words in the human report', () => {
+    const { code, stdout } = runCli(['audit', dir]);
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/^PROBLEMS: 7 offending entries/);
+    expect(stdout).toContain('uid 0 (root) gid 1000');
+    expect(stdout).toContain('written (mtime) 2026-01-31T18:00:31Z .. 18:00:33Z: 7');
+  });
+
+  it('--list prints exactly the planted paths, as GNU find prints them', () => {
+    const { code, stdout, stderr } = runCli(['audit', dir, '--list']);
+    expect(code).toBe(1);
+    const listed = stdout.split('\n').filter(Boolean);
+    expect(sorted(listed)).toEqual(sorted(repo.planted.map((rel) => join(dir, rel))));
+    const found = execFileSync('find', [dir, '!', '-uid', String(REPO_UID), '-o', '!', '-gid', String(REPO_GID)], { encoding: 'utf8' });
+    expect(sorted(listed)).toEqual(sorted(found.split('\n').filter(Boolean)));
+    // The report goes to stderr so the list can be piped.
+    expect(stderr).toContain('PROBLEMS');
+  });
+
+  it('-0 separates with NUL, paths given relative print relative like find', () => {
+    const result = spawnSync(process.execPath, [join(import.meta.dirname, '..', '..', 'dist', 'cli.js'), 'audit', 'repo/', '--list', '-0'], { cwd: base });
+    const listed = result.stdout.toString().split('\0').filter(Boolean);
+    const found = execFileSync('find', ['repo/', '(', '!', '-uid', String(REPO_UID), '-o', '!', '-gid', String(REPO_GID), ')', '-print0'], { cwd: base }).toString();
+    expect(sorted(listed)).toEqual(sorted(found.split('\0').filter(Boolean)));
+    expect(listed.every((path) => path.startsWith('repo/') && !path.startsWith('repo//'))).toBe(true);
+  });
+
+  it('exports Prometheus metrics node_exporter can scrape', () => {
+    const { code, stdout } = runCli(['audit', dir, '--format', 'prometheus']);
+    expect(code).toBe(1);
+    expect(stdout).toContain('# TYPE chunkguard_audit_ok gauge');
+    expect(stdout).toContain(`chunkguard_audit_ok{dir="${dir}"} 0`);
+    expect(stdout).toContain(`chunkguard_audit_findings{dir="${dir}",code="FOREIGN_OWNER",severity="error"} 7`);
+    expect(stdout).toMatch(new RegExp(`chunkguard_audit_owner_entries\\{dir="${dir}",uid="0",gid="1000",user="root",[^}]*\\} 7`));
+  });
+
+  it('runs as the non-root GC user and finds the same entries', () => {
+    const { code, report } = runJson(['audit', dir], { uid: REPO_UID, gid: REPO_GID });
+    expect(code).toBe(1);
+    expect(report.offending).toBe(7);
+    expect(report.findings.find((f: any) => f.code === 'FOREIGN_OWNER').evidence.count).toBe(7);
+  });
+
+  it('gives the same answer in worker threads and in the main thread', async () => {
+    const threaded = await auditStore(dir, { workers: 2 });
+    const inline = await auditStore(dir, { workers: 0 });
+    expect(inline.offending).toBe(threaded.offending);
+    expect(inline.owners).toEqual(threaded.owners.map((o) => ({ ...o, examples: expect.any(Array) })));
+    expect(inline.scanned).toEqual(threaded.scanned);
+  });
+
+  it('is clean, exit 0, once every entry has the expected owner', () => {
+    const clean = makeKopiaRepo(join(base, 'clean'), { rootOwned: 0 });
+    const { code, stdout } = runCli(['audit', clean.root]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^CLEAN: /);
+  });
+});
+
+describeAsRoot('audit never follows symlinks and stays on one filesystem', () => {
+  let base: string;
+  let nestedMount: string | undefined;
+  beforeAll(() => {
+    base = reachableTempDir('chunkguard-audit-safety-');
+  });
+  afterAll(() => {
+    if (nestedMount) spawnSync('umount', [nestedMount]);
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  it('reports a symlink to a root-owned file outside as itself (a warning), never its target', () => {
+    const repo = makeKopiaRepo(join(base, 'links'), { rootOwned: 0 });
+    const outside = join(base, 'outside-secret');
+    writeFileSync(outside, 'secret', { mode: 0o600 });
+    const link = join(repo.root, 'p', '0a1', 'link.f');
+    symlinkSync(outside, link);
+    execFileSync('chown', ['-h', `${REPO_UID}:${REPO_GID}`, link]);
+    const { code, report } = runJson(['audit', repo.root]);
+    expect(code).toBe(1);
+    expect(report.offending).toBe(1);
+    const finding = report.findings.find((f: any) => f.code === 'NON_REGULAR_FILE');
+    expect(finding).toMatchObject({ severity: 'warning', path: link });
+    expect(finding.message).toContain('1 symlink');
+    // The target (root-owned, outside) is neither counted nor named.
+    expect(report.owners.map((o: any) => o.uid)).toEqual([REPO_UID]);
+    expect(JSON.stringify(report)).not.toContain('outside-secret');
+  });
+
+  it('does not cross into a filesystem mounted inside the tree unless asked', () => {
+    const repo = makeKopiaRepo(join(base, 'nested'), { rootOwned: 0 });
+    const mountPoint = join(repo.root, 'x', 'mnt');
+    mkdirSync(mountPoint);
+    chownSync(mountPoint, REPO_UID, REPO_GID);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'chunkguard-nested', mountPoint]);
+    nestedMount = mountPoint;
+    chownSync(mountPoint, REPO_UID, REPO_GID);
+    writeFileSync(join(mountPoint, 'foreign.f'), 'x');
+    chownSync(join(mountPoint, 'foreign.f'), BACKUP_UID, BACKUP_GID);
+
+    const plain = runJson(['audit', repo.root]);
+    expect(plain.report.offending).toBe(0);
+    expect(plain.report.findings).toContainEqual(expect.objectContaining({ code: 'MOUNT_NOT_CROSSED', severity: 'info', path: mountPoint }));
+    expect(plain.code).toBe(0);
+
+    const crossing = runJson(['audit', repo.root, '--cross-filesystems']);
+    expect(crossing.code).toBe(1);
+    expect(crossing.report.findings.find((f: any) => f.code === 'FOREIGN_OWNER').path).toBe(join(mountPoint, 'foreign.f'));
+  });
+});
+
+describeAsRoot('audit of a chunk store (server layout)', () => {
+  let base: string;
+  let store: string;
+  beforeAll(() => {
+    base = reachableTempDir('chunkguard-audit-store-');
+    store = join(base, 'store');
+    const own = (path: string) => chownSync(path, BACKUP_UID, BACKUP_GID);
+    mkdirSync(join(store, '.chunks'), { recursive: true, mode: 0o750 });
+    own(store);
+    own(join(store, '.chunks'));
+    for (const prefix of ['0000', 'abcd', 'ffff']) {
+      mkdirSync(join(store, '.chunks', prefix), { mode: 0o750 });
+      own(join(store, '.chunks', prefix));
+      const chunk = join(store, '.chunks', prefix, `${prefix}${'0'.repeat(60)}`);
+      writeFileSync(chunk, 'chunk', { mode: 0o640 });
+      own(chunk);
+    }
+    // A prefix dir replaced by a symlink, a fifo where a chunk belongs, an immutable chunk.
+    symlinkSync('/tmp', join(store, '.chunks', '1234'));
+    execFileSync('chown', ['-h', `${BACKUP_UID}:${BACKUP_GID}`, join(store, '.chunks', '1234')]);
+    execFileSync('mkfifo', [join(store, '.chunks', 'abcd', `abcd${'1'.repeat(60)}`)]);
+    chownSync(join(store, '.chunks', 'abcd', `abcd${'1'.repeat(60)}`), BACKUP_UID, BACKUP_GID);
+    execFileSync('chattr', ['+i', join(store, '.chunks', 'ffff', `ffff${'0'.repeat(60)}`)]);
+  });
+  afterAll(() => {
+    spawnSync('chattr', ['-i', join(store, '.chunks', 'ffff', `ffff${'0'.repeat(60)}`)]);
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  it('reports the symlinked prefix dir, the fifo and the immutable chunk, and touches nothing', () => {
+    const before = treeState(store);
+    const { code, report } = runJson(['audit', store]);
+    expect(code).toBe(1);
+    expect(report.layout).toBe('chunk-store');
+    const codes = Object.fromEntries(report.findings.map((f: any) => [f.code, f]));
+    expect(codes.UNSAFE_PATH.path).toBe(join(store, '.chunks', '1234'));
+    expect(codes.NON_REGULAR_FILE).toMatchObject({ severity: 'warning', evidence: { count: 1 } });
+    expect(codes.NON_REGULAR_FILE.message).toContain('1 fifo');
+    expect(codes.TOUCH_EPERM_IMMUTABLE.remedy).toContain('chattr -i -a');
+    expect(treeState(store)).toEqual(before);
+  });
+
+  it('--as-user names a GC user that does not own the chunks: TOUCH_EPERM_WRONG_OWNER', () => {
+    const { report } = runJson(['audit', store, '--as-user', String(REPO_UID)]);
+    const wrong = report.findings.find((f: any) => f.code === 'TOUCH_EPERM_WRONG_OWNER');
+    expect(wrong.evidence.count).toBe(3);
+    expect(wrong.message).toContain('while GC runs as uid 1000');
+    expect(report.gcUser).toMatchObject({ uid: REPO_UID, from: 'option' });
+  });
+});
+
+describeAsRoot('audit inside a user namespace', () => {
+  let base: string;
+  beforeAll(() => {
+    base = reachableTempDir('chunkguard-audit-userns-');
+  });
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  it('an owner the namespace does not map shows as the overflow uid: OWNER_NOT_MAPPED with the podman remedies', () => {
+    // Host root maps to uid 1000 inside; backup (34) is not mapped and shows as 65534.
+    const dir = join(base, 'volume');
+    mkdirSync(join(dir, 'p'), { recursive: true });
+    writeFileSync(join(dir, 'p', 'mine.f'), 'x');
+    writeFileSync(join(dir, 'p', 'theirs.f'), 'x');
+    chownSync(join(dir, 'p', 'theirs.f'), BACKUP_UID, BACKUP_GID);
+    const { code, report } = runJson(['audit', dir], { prefix: ['unshare', '-U', `--map-user=${REPO_UID}`, `--map-group=${REPO_GID}`] });
+    expect(code).toBe(1);
+    expect(report.expectedOwner).toMatchObject({ uid: REPO_UID, gid: REPO_GID });
+    const notMapped = report.findings.find((f: any) => f.code === 'OWNER_NOT_MAPPED');
+    expect(notMapped).toMatchObject({ severity: 'error', path: join(dir, 'p', 'theirs.f'), evidence: { count: 1, overflowUid: 65534 } });
+    expect(notMapped.message).toContain('uid_map 1000 0 1');
+    expect(notMapped.remedy).toContain('podman unshare chown -R 1000:1000');
+    expect(notMapped.remedy).toContain(':U');
+    expect(notMapped.remedy).toContain('--userns=keep-id');
+    expect(report.findings.some((f: any) => f.code === 'FOREIGN_OWNER')).toBe(false);
+  });
+});
+
+describe('audit bad input', () => {
+  it.each([
+    [['audit', '/nonexistent/chunkguard'], /\/nonexistent\/chunkguard: no such directory/],
+    [['audit', '/etc/hostname'], /\/etc\/hostname: not a directory \(it is a regular file\)/],
+    [['audit', '/tmp', '--owner', 'x:y:z'], /--owner x:y:z: expected NAME, UID/],
+    [['audit', '/tmp', '--as-user', 'no-such-user-chunkguard'], /no user named "no-such-user-chunkguard"/],
+    [['audit', '/tmp', '--list', '--json'], /--list prints paths on stdout/],
+    [['audit', '/tmp', '-0'], /-0 only applies to --list/],
+  ])('%j exits 2 with one line', (args, message) => {
+    const { code, stdout, stderr } = runCli(args as string[]);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toMatch(message as RegExp);
+  });
+});
