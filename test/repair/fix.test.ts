@@ -1,0 +1,170 @@
+import { execFileSync } from 'node:child_process';
+import { lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, chownSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { fixOwnership } from '../../src/repair/fix.js';
+import { runCli, runJson } from '../helpers/cli.js';
+import { describeAsRoot } from '../helpers/privileged.js';
+import { makeKopiaRepo, REPO_GID, REPO_UID, type Repo } from '../helpers/repo.js';
+import { reachableTempDir, treeState } from '../helpers/store.js';
+
+const OWNER = `${REPO_UID}:${REPO_GID}`;
+
+function journalLines(text: string): any[] {
+  return text.split('\n').filter(Boolean).map((line) => JSON.parse(line));
+}
+
+describeAsRoot('fix: dry run, --apply, --undo', () => {
+  let base: string;
+  let repo: Repo;
+  let outside: string;
+  let link: string;
+
+  beforeEach(() => {
+    base = reachableTempDir('chunkguard-fix-');
+    repo = makeKopiaRepo(join(base, 'repo'));
+    // A root-owned symlink in the tree pointing at a root-owned file outside it.
+    outside = join(base, 'outside-root-file');
+    writeFileSync(outside, 'not yours', { mode: 0o600 });
+    link = join(repo.root, 'q', 'f9e', 'escape.f');
+    symlinkSync(outside, link);
+  });
+  afterEach(() => rmSync(base, { recursive: true, force: true }));
+
+  it('a dry run prints what it would change and changes nothing', () => {
+    const before = treeState(repo.root);
+    const { code, stdout } = runCli(['fix', repo.root, '--owner', OWNER]);
+    expect(code).toBe(1);
+    const planned = stdout.split('\n').filter((line) => line.startsWith('would chown'));
+    expect(planned).toHaveLength(repo.planted.length + 1);
+    expect(stdout).toContain(`would chown ${OWNER} ${join(repo.root, repo.planted[0]!)}  (now 0:${REPO_GID})`);
+    expect(stdout).toContain('DRY RUN: 8 entries would be changed');
+    expect(treeState(repo.root)).toEqual(before);
+  });
+
+  it('--apply repairs exactly the offending entries, lchowns the symlink and never its target, journals each change', () => {
+    const before = treeState(repo.root);
+    const journal = join(base, 'fix.jsonl');
+    const { code, stderr, stdout } = runCli(['fix', repo.root, '--owner', OWNER, '--apply', '--journal', journal]);
+    expect(code, stderr).toBe(0);
+    expect(stdout).toContain('DONE: 8 entries changed');
+    const after = treeState(repo.root);
+    const changed = Object.keys(after).filter((rel) => after[rel] !== before[rel]).sort();
+    expect(changed).toEqual([...repo.planted, 'q/f9e/escape.f'].sort());
+    for (const rel of changed) expect(after[rel]).toMatch(new RegExp(`^${OWNER} `));
+    expect(lstatSync(link).uid).toBe(REPO_UID);
+    expect(statSync(outside).uid).toBe(0);
+    const records = journalLines(readFileSync(journal, 'utf8'));
+    expect(records[0]).toMatchObject({ op: 'begin', root: repo.root });
+    expect(records.filter((r) => r.op === 'chown').map((r) => r.rel).sort()).toEqual(changed);
+    expect(records.find((r) => r.rel === repo.planted[0])).toMatchObject({ from: `0:${REPO_GID}`, to: OWNER });
+    expect(runCli(['audit', repo.root]).code).toBe(1); // the symlink is still a (warning) finding
+    expect(runJson(['audit', repo.root]).report.findings.map((f: any) => f.code)).toEqual(['NON_REGULAR_FILE']);
+  });
+
+  it('without --journal the journal goes to stdout and the summary to stderr; --undo restores every owner', () => {
+    const before = treeState(repo.root);
+    const applied = runCli(['fix', repo.root, '--owner', OWNER, '--apply']);
+    expect(applied.code).toBe(0);
+    expect(applied.stderr).toContain('DONE: 8 entries changed');
+    const journal = join(base, 'from-stdout.jsonl');
+    writeFileSync(journal, applied.stdout);
+    expect(journalLines(applied.stdout).filter((r) => r.op === 'chown')).toHaveLength(8);
+
+    const dry = runCli(['fix', repo.root, '--undo', journal]);
+    expect(dry.code).toBe(1);
+    expect(dry.stdout).toContain('DRY RUN: 8 entries would get their old owner back');
+    const undone = runCli(['fix', repo.root, '--undo', journal, '--apply', '--journal', join(base, 'undo.jsonl')]);
+    expect(undone.code, undone.stderr).toBe(0);
+    expect(undone.stdout).toContain('DONE: 8 entries got their old owner back');
+    expect(treeState(repo.root)).toEqual(before);
+    expect(statSync(outside).uid).toBe(0);
+  });
+
+  it('re-checks each entry just before changing it: one replaced since the audit is skipped and reported (exit 1)', async () => {
+    const victim = join(repo.root, repo.planted[0]!);
+    const report = await fixOwnership(repo.root, {
+      owner: OWNER,
+      apply: true,
+      journal: join(base, 'race.jsonl'),
+      onChange: (record) => {
+        if (record.rel !== repo.planted[0]) return;
+        // Another writer replaces the file between the audit and the chown.
+        const replacement = `${victim}.new`;
+        writeFileSync(replacement, 'replaced');
+        chownSync(replacement, 0, 0);
+        renameSync(replacement, victim);
+      },
+    });
+    expect(report.ok).toBe(false);
+    expect(report.skipped).toBe(1);
+    expect(report.skippedExamples[0]).toMatchObject({ path: victim, reason: expect.stringContaining('replaced since the audit') });
+    expect(lstatSync(victim).uid).toBe(0);
+    expect(report.changed).toBe(7);
+  });
+
+  it('refuses what would lose a journal or mix outputs (exit 2, one line, nothing changed)', () => {
+    const before = treeState(repo.root);
+    const existing = join(base, 'exists.jsonl');
+    writeFileSync(existing, '');
+    const cases: [string[], RegExp][] = [
+      [['fix', repo.root], /needs --owner/],
+      [['fix', repo.root, '--owner', 'a:b:c'], /--owner a:b:c: expected NAME, UID/],
+      [['fix', repo.root, '--owner', OWNER, '--apply', '--journal', existing], /exists already/],
+      [['fix', repo.root, '--owner', OWNER, '--apply', '--journal', join(repo.root, 'j.jsonl')], /must be outside the directory/],
+      [['fix', repo.root, '--owner', OWNER, '--apply', '--json'], /--json --apply needs --journal/],
+      [['fix', repo.root, '--undo', join(base, 'missing.jsonl')], /cannot read the journal/],
+      [['fix', repo.root, '--undo', existing, '--owner', OWNER], /leave out --owner/],
+    ];
+    for (const [args, message] of cases) {
+      const { code, stderr, stdout } = runCli(args);
+      expect(code, args.join(' ')).toBe(2);
+      expect(stdout).toBe('');
+      expect(stderr.trim().split('\n')).toHaveLength(1);
+      expect(stderr).toMatch(message);
+    }
+    writeFileSync(existing, '{"op":"chown","rel":"../../etc/passwd","dev":"1:1","ino":"1","from":"0:0","to":"1:1"}\n');
+    const escape = runCli(['fix', repo.root, '--undo', existing, '--apply']);
+    expect(escape.code).toBe(2);
+    expect(escape.stderr).toMatch(/exists.jsonl:1: path \.\.\/\.\.\/etc\/passwd leaves the directory/);
+    expect(treeState(repo.root)).toEqual(before);
+  });
+
+  it('runs as a non-root user: what it may not chown is left and reported', () => {
+    const journals = join(base, 'journals');
+    mkdirSync(journals);
+    chownSync(journals, REPO_UID, REPO_GID);
+    const journal = join(journals, 'nonroot.jsonl');
+    const { code, stdout, stderr } = runCli(['fix', repo.root, '--owner', OWNER, '--apply', '--journal', journal], { uid: REPO_UID, gid: REPO_GID });
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/INCOMPLETE: 0 of 8 entries changed/);
+    expect(stdout).toContain('chown failed with EPERM');
+    expect(stderr).toBe('');
+    const records = journalLines(readFileSync(journal, 'utf8'));
+    expect(records.filter((r) => r.op === 'failed')).toHaveLength(8);
+  });
+});
+
+describe('fix --json', () => {
+  it('a dry run reports the planned changes in one JSON object', () => {
+    const base = reachableTempDir('chunkguard-fix-json-');
+    try {
+      const dir = join(base, 'd');
+      execFileSync('mkdir', [dir]);
+      writeFileSync(join(dir, 'a'), 'x');
+      const uid = process.geteuid!();
+      const other = uid === 0 ? 1 : uid;
+      const { code, report } = runJson(['fix', dir, '--owner', `${other}:${other}`]);
+      if (uid === 0) {
+        expect(code).toBe(1);
+        expect(report).toMatchObject({ command: 'fix', dryRun: true, planned: 2, changesShown: 2 });
+        expect(report.changes[0]).toMatchObject({ op: 'chown', to: `${other}:${other}` });
+      } else {
+        expect(code).toBe(0);
+        expect(report.planned).toBe(0);
+      }
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+});
