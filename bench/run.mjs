@@ -3,7 +3,12 @@
  * chunkguard benchmarks, each a ratio against a peer measured in the same run:
  *   check-speed: the whole CLI, adaptive waits vs --fixed-sleep (the backup
  *                server's variant), on tmpfs, ext4 and ext4 -I 128 (whole seconds);
- *   hash:        node:crypto vs @noble/hashes for the 4 MiB zero-chunk digest.
+ *   hash:        node:crypto vs @noble/hashes for the 4 MiB zero-chunk digest;
+ *   audit-speed: `chunkguard audit` vs GNU `find <store> ! -uid U -o ! -gid G` on a
+ *                server-layout store of 65536 prefix dirs and 1,000,000 chunks
+ *                (bench/make-store.mjs, generated once and cached), warm cache,
+ *                median of 3, with the audit's peak RSS.
+ * `node bench/run.mjs audit` (or `check`, `hash`) runs one group.
  * Needs root (loop mounts). Prints a markdown table; docs/benchmarks.md holds the last rows.
  */
 import { spawnSync, execFileSync } from 'node:child_process';
@@ -13,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { BENCH_GID, BENCH_UID, FOREIGN_BURST, makeStore } from './make-store.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'dist', 'cli.js');
@@ -98,12 +104,46 @@ function hashSpeed() {
   return [['sha256 4 MiB', 'node:crypto vs @noble/hashes', node.toFixed(2), noble.toFixed(2), (node / noble).toFixed(3), 'informs choice', '-']];
 }
 
+/** Wall ms and peak RSS (KiB) of a command, from GNU time. */
+function timed(command, args) {
+  const result = spawnSync('/usr/bin/time', ['-f', '%e %M', command, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  const [wall, rss] = result.stderr.trim().split('\n').pop().split(' ').map(Number);
+  return { ms: wall * 1000, rssKiB: rss, status: result.status, stdout: result.stdout };
+}
+
+function auditSpeed() {
+  const store = makeStore();
+  const findArgs = [store, '!', '-uid', String(BENCH_UID), '-o', '!', '-gid', String(BENCH_GID)];
+  const auditArgs = [cli, 'audit', store, '--owner', `${BENCH_UID}:${BENCH_GID}`, '--list'];
+  // Warm the cache and check both find the same burst.
+  const found = timed('find', findArgs).stdout.split('\n').filter(Boolean).length;
+  const listed = timed(process.execPath, auditArgs).stdout.split('\n').filter(Boolean).length;
+  if (found !== FOREIGN_BURST || listed !== FOREIGN_BURST) throw new Error(`audit listed ${listed}, find ${found}, planted ${FOREIGN_BURST}`);
+  const audit = [];
+  const find = [];
+  let rss = 0;
+  for (let i = 0; i < 3; i++) {
+    const a = timed(process.execPath, auditArgs);
+    audit.push(a.ms);
+    rss = Math.max(rss, a.rssKiB);
+    find.push(timed('find', findArgs).ms);
+  }
+  const ratio = median(audit) / median(find);
+  const rssMiB = rss / 1024;
+  return [
+    ['audit 1M chunks', 'chunkguard audit --list vs GNU find', median(audit).toFixed(0), median(find).toFixed(0), ratio.toFixed(3), '<= 0.75', ratio <= 0.75 ? 'ok' : 'MISSED'],
+    ['audit 1M chunks', 'peak RSS of the audit (MiB)', rssMiB.toFixed(0), '-', '-', '<= 200 MiB', rssMiB <= 200 ? 'ok' : 'MISSED'],
+  ];
+}
+
 if (process.geteuid() !== 0) {
   console.error('bench: needs root (loop mounts of ext4, ext4 -I 128 and tmpfs)');
   process.exit(2);
 }
-const rows = [...checkSpeed(), ...hashSpeed()];
-console.log(`node ${process.version}, ${RUNS} runs each, medians in ms; ratio = first / second\n`);
+const only = process.argv[2];
+const groups = { check: checkSpeed, hash: hashSpeed, audit: auditSpeed };
+const rows = Object.entries(groups).flatMap(([name, run]) => (!only || only === name ? run() : []));
+console.log(`node ${process.version}, medians in ms (check: ${RUNS} runs, audit: 3); ratio = first / second\n`);
 console.log('| bench | path | chunkguard ms | peer ms | ratio | target | result |');
 console.log('|---|---|---|---|---|---|---|');
 for (const row of rows) console.log(`| ${row.join(' | ')} |`);

@@ -118,7 +118,9 @@ export class DirScanner {
     const result: DirScanResult = { subdirs: [], offenders: [], problems: [], entries: 0, role: task.role };
     let fd: number;
     try {
-      fd = this.opener.open(task.rel, task);
+      // openat(O_NOFOLLOW|O_DIRECTORY) one component at a time already refuses a
+      // symlink or a non-directory; the listing's inode is not re-checked here.
+      fd = this.opener.open(task.rel);
     } catch (error) {
       const code = (error as { code?: string }).code ?? 'EIO';
       const kind = error instanceof DirOpenError ? (code === 'ELOOP' || code === 'ENOTDIR' ? 'unsafe' : code === 'ECHANGED' ? 'changed' : 'unlistable') : 'unlistable';
@@ -163,6 +165,11 @@ export class DirScanner {
     return result;
   }
 
+  /** The entry's name, made only for the entries that are kept. */
+  private nameOf(name: string | Buffer, nameStart: number, nameEnd: number): RelPath {
+    return typeof name === 'string' ? name : nameFromBytes(Buffer.from(this.dents.subarray(nameStart, nameEnd)));
+  }
+
   /**
    * One entry: statx relative to the directory, tally, classify; keeps it
    * when it is a subdirectory to visit or has a problem. `name` is what
@@ -171,8 +178,7 @@ export class DirScanner {
    * the directory.
    */
   private examine(fd: number, task: DirTask, name: string | Buffer, nameStart: number, nameEnd: number, result: DirScanResult, roles: ReturnType<typeof childRoles>): boolean {
-    const { buf, settings, dents } = this;
-    const decode = (): RelPath => (typeof name === 'string' ? name : nameFromBytes(Buffer.from(dents.subarray(nameStart, nameEnd))));
+    const { buf, settings } = this;
     const errno = typeof name === 'string' ? statxAt(fd, name, buf) : statxAtRaw(fd, name, buf);
     if (errno !== 0) {
       const code = errnoName(errno);
@@ -193,12 +199,12 @@ export class DirScanner {
     const isDirectory = type === S_IFDIR;
     this.tallies.add(uid, gid, size, isDirectory, mtimeMs, ctimeMs);
     let entryName: RelPath | undefined;
-    const { role, dirRole } = task.role === 'store-root' ? childRoles(task.role, (entryName = decode())) : roles;
+    const { role, dirRole } = task.role === 'store-root' ? childRoles(task.role, (entryName = this.nameOf(name, nameStart, nameEnd))) : roles;
     const attributes = words[2]!;
     const issues = classify(mode, uid, gid, attributes, role, settings);
     if (!isDirectory && issues === 0) return true;
 
-    const rel = joinRel(task.rel, entryName ?? decode());
+    const rel = joinRel(task.rel, entryName ?? this.nameOf(name, nameStart, nameEnd));
     const dev = readDev(buf);
     if (isDirectory) {
       if (dev !== settings.rootDev && !settings.crossFilesystems) {
