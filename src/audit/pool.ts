@@ -3,13 +3,14 @@
  * queue of directories still to visit (a stack, so it stays as small as the
  * tree is wide along one path) and hands each idle worker a batch.
  */
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ChunkguardError } from '../errors.js';
-import { AT_FDCWD, openDirectoryAt, closeFd } from '../native/libc.js';
+import { AT_FDCWD, closeFd, loadNative, openDirectoryAt } from '../native/libc.js';
 import { DirOpener, type DirIdentity } from './dir-opener.js';
 import { reviveRel } from './rel-path.js';
 import { DirScanner, type DirScanResult, type DirTask, type ScanSettings } from './scan-dir.js';
@@ -80,7 +81,9 @@ export async function scanTree(settings: ScanSettings, rootIdentity: DirIdentity
   }
   const path = workerPath();
   const queue: DirTask[] = [root];
-  const workers = Array.from({ length: count }, () => new Worker(path, { workerData: { settings, rootIdentity } }));
+  loadNative(); // before any worker: they must not declare koffi functions alongside this thread
+  const loadLock = new SharedArrayBuffer(4);
+  const workers = Array.from({ length: count }, () => new Worker(path, { workerData: { settings, rootIdentity, loadLock } }));
   const inFlight = new Map<Worker, number>(workers.map((worker) => [worker, 0]));
   let pending = 0;
 
@@ -131,6 +134,15 @@ export async function scanTree(settings: ScanSettings, rootIdentity: DirIdentity
     }
     dispatch();
   }).finally(async () => {
-    await Promise.all(workers.map((worker) => worker.terminate()));
+    // Ask each worker to stop after its current batch rather than terminate() it:
+    // a worker still starting up (loading koffi) aborts the process when terminated.
+    await Promise.all(
+      workers.map(async (worker) => {
+        if (worker.threadId === -1) return; // exited already
+        const exited = once(worker, 'exit');
+        worker.postMessage({ type: 'close' });
+        await exited;
+      }),
+    );
   });
 }

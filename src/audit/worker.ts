@@ -3,7 +3,7 @@
  * and scans the directories the main thread hands it, a batch at a time.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { AT_FDCWD, openDirectoryAt, closeFd } from '../native/libc.js';
+import { AT_FDCWD, closeFd, loadNative, openDirectoryAt } from '../native/libc.js';
 import { DirOpener, type DirIdentity } from './dir-opener.js';
 import { reviveRel } from './rel-path.js';
 import { DirScanner, type DirTask, type ScanSettings } from './scan-dir.js';
@@ -11,9 +11,24 @@ import { DirScanner, type DirTask, type ScanSettings } from './scan-dir.js';
 interface WorkerInput {
   settings: ScanSettings;
   rootIdentity: DirIdentity;
+  /** One Int32 on shared memory: 0 free, 1 taken. */
+  loadLock: SharedArrayBuffer;
 }
 
-const { settings, rootIdentity } = workerData as WorkerInput;
+const { settings, rootIdentity, loadLock } = workerData as WorkerInput;
+
+// koffi does not document its declarations (libc.func, a named koffi.struct)
+// as safe from two threads at once. The main thread has loaded already; the
+// workers take turns.
+const lock = new Int32Array(loadLock);
+while (Atomics.compareExchange(lock, 0, 0, 1) !== 0) Atomics.wait(lock, 0, 1, 100);
+try {
+  loadNative();
+} finally {
+  Atomics.store(lock, 0, 0);
+  Atomics.notify(lock, 0);
+}
+
 const opened = openDirectoryAt(AT_FDCWD, settings.root);
 if (!opened.ok) throw new Error(`${settings.root}: cannot open (${opened.code})`);
 const opener = new DirOpener(opened.fd);

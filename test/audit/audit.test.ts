@@ -247,3 +247,38 @@ describe('audit bad input', () => {
     expect(stderr).toMatch(message as RegExp);
   });
 });
+
+describeAsRoot('names that are not UTF-8 or hold a newline', () => {
+  let base: string;
+  beforeAll(() => {
+    base = reachableTempDir('chunkguard-audit-names-');
+  });
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  it('--list -0 prints the raw bytes find prints, and fix/undo round-trip them', () => {
+    const dir = join(base, 'd');
+    mkdirSync(dir);
+    const odd = Buffer.concat([Buffer.from(`${dir}/bad`), Buffer.from([0xff, 0x0a]), Buffer.from('name')]);
+    const oddDir = Buffer.concat([Buffer.from(`${dir}/dir`), Buffer.from([0xfe])]);
+    writeFileSync(odd, 'x');
+    chownSync(odd, BACKUP_UID, BACKUP_GID);
+    mkdirSync(oddDir);
+    const inner = Buffer.concat([oddDir, Buffer.from('/inner')]);
+    writeFileSync(inner, 'y');
+    chownSync(inner, BACKUP_UID, BACKUP_GID);
+
+    const cli = join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
+    const listed = spawnSync(process.execPath, [cli, 'audit', dir, '--list', '-0']).stdout;
+    const found = execFileSync('find', [dir, '(', '!', '-uid', '0', '-o', '!', '-gid', '0', ')', '-print0']);
+    const split = (bytes: Buffer) => sorted(bytes.toString('latin1').split('\0').filter(Boolean));
+    expect(split(listed)).toEqual(split(found));
+    expect(split(listed)).toHaveLength(2);
+
+    const journal = join(base, 'names.jsonl');
+    const fixed = runCli(['fix', dir, '--owner', '0:0', '--apply', '--journal', journal]);
+    expect(fixed.code, fixed.stderr + fixed.stdout).toBe(0);
+    expect(runJson(['audit', dir]).report.offending).toBe(0);
+    expect(runCli(['fix', dir, '--undo', journal, '--apply', '--journal', join(base, 'undo.jsonl')]).code).toBe(0);
+    expect(split(spawnSync(process.execPath, [cli, 'audit', dir, '--list', '-0']).stdout)).toEqual(split(found));
+  });
+});
