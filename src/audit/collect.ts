@@ -70,7 +70,7 @@ export class AuditCollector {
   add(result: DirScanResult, tallies: OwnerTally[]): void {
     this.tallies.merge(tallies);
     this.entries += result.entries;
-    this.directories++;
+    if (!result.partial) this.directories++;
     for (const offender of result.offenders) this.addOffender(offender);
     for (const problem of result.problems) {
       const count = (this.problemCounts.get(problem.kind) ?? 0) + 1;

@@ -117,11 +117,11 @@ export async function auditStore(dir: string, options: AuditOptions = {}): Promi
   if (layout === 'chunk-store') progress.prefixDirs = { done: 0, total: 0 };
   const sink = (result: DirScanResult, tallies: Parameters<AuditCollector['add']>[1]): void => {
     collector.add(result, tallies);
-    progress.directories++;
+    if (!result.partial) progress.directories++;
     progress.entries += result.entries;
     if (progress.prefixDirs) {
-      if (result.role === 'chunks-root') progress.prefixDirs.total = result.subdirs.length;
-      if (result.role === 'prefix-dir') progress.prefixDirs.done++;
+      if (result.role === 'chunks-root') progress.prefixDirs.total += result.subdirs.length;
+      if (result.role === 'prefix-dir' && !result.partial) progress.prefixDirs.done++;
     }
     options.onProgress?.(progress);
   };

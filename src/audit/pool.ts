@@ -17,6 +17,9 @@ import { DirScanner, type DirScanResult, type DirTask, type ScanSettings } from 
 import type { OwnerTally } from './tally.js';
 
 const MAX_BATCH = 64;
+// Workers make little garbage that lives: a small young generation keeps peak RSS
+// ~20 MiB lower on the 1M-chunk bench at the same speed.
+const WORKER_YOUNG_GENERATION_MB = 4;
 // Batches queued per worker: the next one waits in the worker while the main thread handles the last result.
 const IN_FLIGHT = 2;
 
@@ -83,7 +86,7 @@ export async function scanTree(settings: ScanSettings, rootIdentity: DirIdentity
   const queue: DirTask[] = [root];
   loadNative(); // before any worker: they must not declare koffi functions alongside this thread
   const loadLock = new SharedArrayBuffer(4);
-  const workers = Array.from({ length: count }, () => new Worker(path, { workerData: { settings, rootIdentity, loadLock } }));
+  const workers = Array.from({ length: count }, () => new Worker(path, { workerData: { settings, rootIdentity, loadLock }, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } }));
   const inFlight = new Map<Worker, number>(workers.map((worker) => [worker, 0]));
   let pending = 0;
 
@@ -111,9 +114,12 @@ export async function scanTree(settings: ScanSettings, rootIdentity: DirIdentity
     const onAbort = (): void => fail(aborted());
     options.signal?.addEventListener('abort', onAbort, { once: true });
     for (const worker of workers) {
-      worker.on('message', (message: { results: DirScanResult[]; tallies: OwnerTally[] }) => {
-        inFlight.set(worker, inFlight.get(worker)! - 1);
-        pending--;
+      worker.on('message', (message: { results: DirScanResult[]; tallies: OwnerTally[]; partial?: boolean }) => {
+        // A part of a large directory: the batch is still running in that worker.
+        if (!message.partial) {
+          inFlight.set(worker, inFlight.get(worker)! - 1);
+          pending--;
+        }
         if (failed) return;
         try {
           message.results.forEach((result, index) => {

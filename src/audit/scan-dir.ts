@@ -57,6 +57,8 @@ export interface ScanSettings extends ClassifyContext {
 }
 
 export interface DirScanResult {
+  /** A first part of a large directory, handed over early so other workers can start on its subdirectories. */
+  partial?: boolean;
   subdirs: DirTask[];
   offenders: Offender[];
   problems: Problem[];
@@ -88,6 +90,8 @@ const procFd = (() => {
   }
 })();
 
+const HAND_OVER_SUBDIRS = 1024;
+
 export class DirScanner {
   readonly tallies = new OwnerTallies();
 
@@ -96,9 +100,15 @@ export class DirScanner {
   // struct statx read as 32-bit words: much cheaper than Buffer#readUInt32LE a million times.
   private readonly words: Uint32Array;
 
+  /**
+   * `handOver` receives the first parts of a large directory (.chunks has
+   * 65536 subdirectories): the other workers start on them while this one
+   * is still listing.
+   */
   constructor(
     private readonly opener: DirOpener,
     private readonly settings: ScanSettings,
+    private readonly handOver?: (part: DirScanResult) => void,
   ) {
     const { buf } = this;
     // struct statx is in the machine's byte order; a view of words needs little-endian.
@@ -212,6 +222,13 @@ export class DirScanner {
         return true;
       }
       result.subdirs.push({ rel, dev, ino: buf.readBigUInt64LE(32), role: dirRole });
+      if (result.subdirs.length >= HAND_OVER_SUBDIRS && this.handOver) {
+        this.handOver({ partial: true, subdirs: result.subdirs, offenders: result.offenders, problems: result.problems, entries: result.entries, role: result.role });
+        result.subdirs = [];
+        result.offenders = [];
+        result.problems = [];
+        result.entries = 0;
+      }
     }
     if (issues !== 0) {
       result.offenders.push({ rel, mode, uid, gid, size, mtimeMs, ctimeMs, dev, ino: buf.readBigUInt64LE(32), attributes, issues, role });

@@ -36,7 +36,7 @@ const found = opener.identity(opened.fd);
 if (found.dev !== rootIdentity.dev || found.ino !== rootIdentity.ino) {
   throw new Error(`${settings.root}: replaced while the audit started`);
 }
-const scanner = new DirScanner(opener, settings);
+const scanner = new DirScanner(opener, settings, (part) => parentPort!.postMessage({ results: [part], tallies: scanner.tallies.drain(), partial: true }));
 
 parentPort!.on('message', (message: { type: 'scan'; tasks: DirTask[] } | { type: 'close' }) => {
   if (message.type === 'close') {
