@@ -76,7 +76,7 @@ export function resolveTree(dir: string): { absolute: string; resolvedFrom?: str
 export async function auditStore(dir: string, options: AuditOptions = {}): Promise<AuditReport> {
   const started = process.hrtime.bigint();
   const { absolute, resolvedFrom } = resolveTree(dir);
-  loadNative();
+  loadNative({ at: true });
   const accounts = new Accounts(options.accountFiles);
 
   // The root, opened without following a symlink; all later opens are relative to it.

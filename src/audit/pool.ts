@@ -84,7 +84,7 @@ export async function scanTree(settings: ScanSettings, rootIdentity: DirIdentity
   }
   const path = workerPath();
   const queue: DirTask[] = [root];
-  loadNative(); // before any worker: they must not declare koffi functions alongside this thread
+  loadNative({ at: true }); // before any worker: they must not declare koffi functions alongside this thread
   const loadLock = new SharedArrayBuffer(4);
   const workers = Array.from({ length: count }, () => new Worker(path, { workerData: { settings, rootIdentity, loadLock }, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } }));
   const inFlight = new Map<Worker, number>(workers.map((worker) => [worker, 0]));

@@ -23,7 +23,7 @@ const { settings, rootIdentity, loadLock } = workerData as WorkerInput;
 const lock = new Int32Array(loadLock);
 while (Atomics.compareExchange(lock, 0, 0, 1) !== 0) Atomics.wait(lock, 0, 1, 100);
 try {
-  loadNative();
+  loadNative({ at: true });
 } finally {
   Atomics.store(lock, 0, 0);
   Atomics.notify(lock, 0);

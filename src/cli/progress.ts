@@ -3,8 +3,12 @@
  * prefix directories of a chunk store, a count and rate otherwise.
  * Drawn by cli-progress; redrawn at most every 100 ms.
  */
-import cliProgress from 'cli-progress';
+import type cliProgressModule from 'cli-progress';
+import { createRequire } from 'node:module';
 import type { AuditProgress } from '../audit/index.js';
+
+// Loaded only when a bar is drawn: every other command starts without it.
+const loadCliProgress = (): typeof cliProgressModule => createRequire(import.meta.url)('cli-progress') as typeof cliProgressModule;
 
 export interface ProgressDisplay {
   update(progress: AuditProgress): void;
@@ -15,8 +19,9 @@ const NONE: ProgressDisplay = { update: () => undefined, stop: () => undefined }
 
 export function auditProgress(stream: NodeJS.WriteStream, enabled: boolean): ProgressDisplay {
   if (!enabled || stream.isTTY !== true) return NONE;
+  const cliProgress = loadCliProgress();
   const started = Date.now();
-  let bar: cliProgress.SingleBar | undefined;
+  let bar: cliProgressModule.SingleBar | undefined;
   let mode: 'prefix' | 'count' | undefined;
   return {
     update(progress) {

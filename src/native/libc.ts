@@ -32,6 +32,11 @@ interface Binding {
   ioctl: (fd: number, request: number, ...variadic: unknown[]) => number;
   errno: () => number;
   outIntPointer: unknown;
+  /** The *at() calls, declared on first use: the check never needs them. */
+  at: () => AtBinding;
+}
+
+interface AtBinding {
   openat: (dirfd: number, path: string | Buffer, flags: number, mode: number) => number;
   statx: (dirfd: number, path: string | Buffer, flags: number, mask: number, out: Buffer) => number;
   fchownat: (dirfd: number, path: string | Buffer, uid: number, gid: number, flags: number) => number;
@@ -41,6 +46,7 @@ interface Binding {
 }
 
 let binding: Binding | undefined;
+let atBinding: AtBinding | undefined;
 
 function load(): Binding {
   if (binding) return binding;
@@ -58,12 +64,15 @@ function load(): Binding {
       ioctl: libc.func('int ioctl(int, unsigned long, ...)'),
       errno: () => koffi.errno(),
       outIntPointer: koffi.out(koffi.pointer('int')),
-      // Never called with O_CREAT, so the variadic mode is passed as a plain int.
-      openat: libc.func('int openat(int, const char *, int, int)'),
-      statx: libc.func('int statx(int, const char *, int, unsigned int, void *)'),
-      fchownat: libc.func('int fchownat(int, const char *, unsigned int, unsigned int, int)'),
-      close: libc.func('int close(int)'),
-      getdents64: optional(() => libc.func('long getdents64(int, void *, unsigned long)')),
+      at: () =>
+        (atBinding ??= {
+          // Never called with O_CREAT, so the variadic mode is passed as a plain int.
+          openat: libc.func('int openat(int, const char *, int, int)'),
+          statx: libc.func('int statx(int, const char *, int, unsigned int, void *)'),
+          fchownat: libc.func('int fchownat(int, const char *, unsigned int, unsigned int, int)'),
+          close: libc.func('int close(int)'),
+          getdents64: optional(() => libc.func('long getdents64(int, void *, unsigned long)')),
+        }),
     };
     return binding;
   } catch (error) {
@@ -134,20 +143,20 @@ export const STATX_SIZE = 256;
 export function statxAt(dirfd: number, name: string | Buffer, out: Buffer): number {
   const lib = load();
   const flags = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | (name === '' ? AT_EMPTY_PATH : 0);
-  return lib.statx(dirfd, typeof name === 'string' ? name : cName(name), flags, STATX_BASIC_STATS, out) === 0 ? 0 : lib.errno();
+  return at().statx(dirfd, typeof name === 'string' ? name : cName(name), flags, STATX_BASIC_STATS, out) === 0 ? 0 : lib.errno();
 }
 
 /** statx of a NUL-terminated name inside a getdents64 buffer (no string is made). */
 export function statxAtRaw(dirfd: number, nulTerminatedName: Buffer, out: Buffer): number {
   const lib = load();
-  return lib.statx(dirfd, nulTerminatedName, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_BASIC_STATS, out) === 0 ? 0 : lib.errno();
+  return at().statx(dirfd, nulTerminatedName, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_BASIC_STATS, out) === 0 ? 0 : lib.errno();
 }
 
 /** openat(dirfd, name, O_DIRECTORY|O_NOFOLLOW): a symlink or a non-directory fails (ELOOP, ENOTDIR). */
 export function openDirectoryAt(dirfd: number, name: string | Buffer): { ok: true; fd: number } | { ok: false; errno: number; code: string } {
   const lib = load();
   const flags = osFs.O_RDONLY | osFs.O_DIRECTORY | osFs.O_NOFOLLOW | O_CLOEXEC;
-  const fd = lib.openat(dirfd, cName(name), flags, 0);
+  const fd = at().openat(dirfd, cName(name), flags, 0);
   return fd >= 0 ? { ok: true, fd } : (failure(lib.errno()) as { ok: false; errno: number; code: string });
 }
 
@@ -156,7 +165,7 @@ export function chownAt(dirfd: number, name: string | Buffer, uid: number, gid: 
   const lib = load();
   // '' changes dirfd itself (the audited root, whose parent is outside the tree).
   const flags = AT_SYMLINK_NOFOLLOW | (name === '' ? AT_EMPTY_PATH : 0);
-  return lib.fchownat(dirfd, name === '' ? '' : cName(name), uid, gid, flags) === 0 ? { ok: true } : failure(lib.errno());
+  return at().fchownat(dirfd, name === '' ? '' : cName(name), uid, gid, flags) === 0 ? { ok: true } : failure(lib.errno());
 }
 
 /**
@@ -165,20 +174,25 @@ export function chownAt(dirfd: number, name: string | Buffer, uid: number, gid: 
  * or undefined when this libc has no getdents64.
  */
 export function readDirectoryEntries(fd: number, out: Buffer): number | undefined {
-  const lib = load();
-  if (!lib.getdents64) return undefined;
-  const result = Number(lib.getdents64(fd, out, out.length));
-  return result >= 0 ? result : -lib.errno();
+  const getdents64 = at().getdents64;
+  if (!getdents64) return undefined;
+  const result = Number(getdents64(fd, out, out.length));
+  return result >= 0 ? result : -load().errno();
 }
 
 /** Close a descriptor from openDirectoryAt (Node's closeSync warns about fds it did not open). */
 export function closeFd(fd: number): void {
-  load().close(fd);
+  at().close(fd);
 }
 
 export { errnoName };
 
-/** Make sure the binding loads, so a platform problem is reported before any work. */
-export function loadNative(): void {
+function at(): AtBinding {
+  return atBinding ?? load().at();
+}
+
+/** Make sure the binding loads, so a platform problem is reported before any work (`at`: the *at() calls too). */
+export function loadNative(options: { at?: boolean } = {}): void {
   load();
+  if (options.at) at();
 }
