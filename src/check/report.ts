@@ -1,5 +1,5 @@
 import type { Finding } from '../findings.js';
-import type { MountInfo } from '../system/mounts.js';
+import type { MountFacts } from '../system/mounts.js';
 import type { InsertAction } from '../store/insert.js';
 import type { StatSnapshot } from './snapshot.js';
 
@@ -31,7 +31,7 @@ export interface CheckReport {
   /** What the insert did with the marker chunk (undefined when it did not get that far). */
   chunkAction?: InsertAction;
   touchedAs: TouchIdentity;
-  filesystem?: Pick<MountInfo, 'fsType' | 'mountPoint' | 'source' | 'mountOptions' | 'superOptions' | 'readOnly' | 'atimePolicy' | 'lazytime'>;
+  filesystem?: MountFacts;
   /** Stats just before and after the touch that decided the verdict. */
   before?: StatSnapshot;
   after?: StatSnapshot;

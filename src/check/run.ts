@@ -16,7 +16,7 @@ import { insertChunk } from '../store/insert.js';
 import { chunkPath, chunksDir, prefixDir, PREFIX_DIR_MODE } from '../store/layout.js';
 import { requireDirectory, UnsafePathError } from '../store/safe-path.js';
 import { trackTempDirectory, untrackTempDirectory } from '../store/cleanup.js';
-import { findMount } from '../system/mounts.js';
+import { findMount, mountFacts } from '../system/mounts.js';
 import { Accounts } from '../system/passwd.js';
 import { CAP_FOWNER, hasCapability, userNamespace } from '../system/process.js';
 import { type DiagnosisContext, diagnoseTouch, diagnoseUnreachable, diagnoseWrite, unsafePath } from './diagnose.js';
@@ -287,16 +287,7 @@ export async function runCheck(options: RunOptions): Promise<CheckReport> {
     chunkPath: reportedPath,
     chunkAction,
     touchedAs,
-    filesystem: mount && {
-      fsType: mount.fsType,
-      mountPoint: mount.mountPoint,
-      source: mount.source,
-      mountOptions: mount.mountOptions,
-      superOptions: mount.superOptions,
-      readOnly: mount.readOnly,
-      atimePolicy: mount.atimePolicy,
-      lazytime: mount.lazytime,
-    },
+    filesystem: mount && mountFacts(mount),
     before: outcome.before && snapshot(outcome.before),
     after: after && snapshot(after),
     waits,

@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { badInput } from '../errors.js';
 import { type Finding, shellQuote } from '../findings.js';
 import { inspect } from '../store/safe-path.js';
-import { findMount, type MountInfo } from './mounts.js';
+import { findMount, mountFacts, type MountFacts } from './mounts.js';
 import { Accounts, type AccountFiles } from './passwd.js';
 import { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, effectiveCapabilities, formatIdMap, hasCapability, processIdentity, userNamespace, type UserNamespace } from './process.js';
 
@@ -34,7 +34,7 @@ export interface EnvironmentReport {
     path: string;
     owner: { uid: number; gid: number; user?: string; group?: string };
     mode: string;
-    mount?: Pick<MountInfo, 'mountPoint' | 'fsType' | 'source' | 'mountOptions' | 'superOptions' | 'readOnly' | 'atimePolicy' | 'lazytime'> & { network: boolean; fuse: boolean };
+    mount?: MountFacts & { network: boolean; fuse: boolean };
   };
   findings: Finding[];
 }
@@ -85,14 +85,7 @@ export function inspectEnvironment(path?: string, options: EnvironmentOptions = 
       owner: { uid, gid, user: accounts.userByUid(uid)?.name, group: accounts.groupByGid(gid)?.name },
       mode: `0${(Number(stat.mode) & 0o7777).toString(8)}`,
       mount: mount && {
-        mountPoint: mount.mountPoint,
-        fsType: mount.fsType,
-        source: mount.source,
-        mountOptions: mount.mountOptions,
-        superOptions: mount.superOptions,
-        readOnly: mount.readOnly,
-        atimePolicy: mount.atimePolicy,
-        lazytime: mount.lazytime,
+        ...mountFacts(mount),
         network: NETWORK_FS.test(mount.fsType),
         fuse: mount.fsType === 'fuse' || mount.fsType.startsWith('fuse.') || mount.fsType === 'fuseblk',
       },

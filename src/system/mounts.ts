@@ -17,6 +17,14 @@ export interface MountInfo {
   lazytime: boolean;
 }
 
+/** What reports show of a mount (everything but the device number). */
+export type MountFacts = Pick<MountInfo, 'mountPoint' | 'fsType' | 'source' | 'mountOptions' | 'superOptions' | 'readOnly' | 'atimePolicy' | 'lazytime'>;
+
+export function mountFacts(mount: MountInfo): MountFacts {
+  const { mountPoint, fsType, source, mountOptions, superOptions, readOnly, atimePolicy, lazytime } = mount;
+  return { mountPoint, fsType, source, mountOptions, superOptions, readOnly, atimePolicy, lazytime };
+}
+
 // Octal escapes for space, tab, newline and backslash in mountinfo fields.
 function unescape(field: string): string {
   return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
