@@ -21,7 +21,6 @@ export type FindingCode =
   | 'STORE_ROOT_SYMLINK'
   | 'NON_REGULAR_FILE'
   | 'MOUNT_NOT_CROSSED'
-  | 'ENTRY_CHANGED'
   | 'NETWORK_FILESYSTEM'
   | 'FUSE_FILESYSTEM';
 

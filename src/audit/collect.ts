@@ -298,14 +298,6 @@ export class AuditCollector {
           path,
           evidence: { kind: problem.kind, errno: problem.errno },
         };
-      case 'changed':
-        return {
-          code: 'ENTRY_CHANGED',
-          severity: 'warning',
-          message: `${path} ${problem.detail.replace(/^[^:]*: /, '')}: entries below it were not audited; run the audit again`,
-          path,
-          evidence: { kind: problem.kind },
-        };
       default:
         return {
           code: 'UNREADABLE',

@@ -1,11 +1,9 @@
 /**
  * Opens directories inside the audited tree one component at a time with
- * openat(O_DIRECTORY|O_NOFOLLOW) from a root descriptor, so a symlink
- * planted at any level is refused (ELOOP/ENOTDIR), never followed. Checks
- * the device and inode it reached against what the listing saw, which
- * catches a directory swapped between the listing and the open.
+ * openat(O_DIRECTORY|O_NOFOLLOW) from a root descriptor it holds, so a
+ * symlink planted at any level is refused (ELOOP/ENOTDIR), never followed.
  */
-import { openDirectoryAt, statxAt, STATX_SIZE, closeFd } from '../native/libc.js';
+import { AT_FDCWD, closeFd, openDirectoryAt, statxAt, STATX_SIZE } from '../native/libc.js';
 import { readDev } from '../native/statx.js';
 import { joinRel, relText, splitRel, type RelPath } from './rel-path.js';
 
@@ -16,9 +14,17 @@ export interface DirIdentity {
 
 export class DirOpenError extends Error {
   readonly code: string;
-  constructor(readonly rel: RelPath, code: string, detail: string) {
-    super(`${relText(rel) || '.'}: ${detail}`);
+  /** The reason without the path, for callers that name the path themselves. */
+  readonly detail: string;
+  constructor(
+    readonly rel: RelPath,
+    code: string,
+    detail: string,
+    where = relText(rel) || '.',
+  ) {
+    super(`${where}: ${detail}`);
     this.code = code;
+    this.detail = detail;
   }
 }
 
@@ -28,20 +34,33 @@ export class DirOpener {
   private readonly cache = new Map<string, number>();
   private readonly statBuf = Buffer.alloc(STATX_SIZE);
 
-  /** rootFd stays owned by the caller. */
-  constructor(private readonly rootFd: number) {}
+  private constructor(readonly rootFd: number) {}
 
-  identity(fd: number): DirIdentity {
+  /**
+   * Opens the tree's root (not through a symlink at its last component).
+   * `expected`: the identity the caller saw, so a root replaced since is refused.
+   */
+  static openRoot(root: string, expected?: DirIdentity): DirOpener {
+    const opened = openDirectoryAt(AT_FDCWD, root);
+    if (!opened.ok) throw new DirOpenError('', opened.code, `cannot open (${opened.code === 'EACCES' ? 'permission denied' : opened.code})`, root);
+    const opener = new DirOpener(opened.fd);
+    const found = opener.identity();
+    if (expected && (found.dev !== expected.dev || found.ino !== expected.ino)) {
+      opener.close();
+      throw new DirOpenError('', 'ECHANGED', 'replaced while the audit started', root);
+    }
+    return opener;
+  }
+
+  /** Device and inode of an open directory (the root by default). */
+  identity(fd = this.rootFd): DirIdentity {
     const errno = statxAt(fd, '', this.statBuf);
     if (errno !== 0) throw new DirOpenError('', 'EIO', `fstat failed (errno ${errno})`);
     return { dev: readDev(this.statBuf), ino: this.statBuf.readBigUInt64LE(32) };
   }
 
-  /**
-   * An open descriptor for `rel`, owned by the opener (do not close it).
-   * `expected` is the identity the parent's listing reported.
-   */
-  open(rel: RelPath, expected?: DirIdentity): number {
+  /** An open descriptor for `rel`, owned by the opener (do not close it). */
+  open(rel: RelPath): number {
     if (rel === '' || (Buffer.isBuffer(rel) && rel.length === 0)) return this.rootFd;
     const key = cacheKey(rel);
     let fd = this.cache.get(key);
@@ -71,12 +90,6 @@ export class DirOpener {
       }
       fd = parentFd;
     }
-    if (expected) {
-      const found = this.identity(fd);
-      if (found.dev !== expected.dev || found.ino !== expected.ino) {
-        throw new DirOpenError(rel, 'ECHANGED', `was replaced while being audited (inode ${expected.dev}/${expected.ino} became ${found.dev}/${found.ino})`);
-      }
-    }
     return fd;
   }
 
@@ -93,9 +106,11 @@ export class DirOpener {
     }
   }
 
+  /** Closes every descriptor, the root's too. */
   close(): void {
     for (const fd of this.cache.values()) closeFd(fd);
     this.cache.clear();
+    closeFd(this.rootFd);
   }
 }
 

@@ -8,8 +8,9 @@ import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { badInput } from '../errors.js';
 import type { Finding } from '../findings.js';
-import { AT_FDCWD, loadNative, openDirectoryAt, statxAt, STATX_SIZE, closeFd } from '../native/libc.js';
-import { readStatx } from '../native/statx.js';
+import { loadNative, statxAt, STATX_SIZE } from '../native/libc.js';
+import { readStatx, S_IFDIR, S_IFMT } from '../native/statx.js';
+import { DirOpener, type DirOpenError } from './dir-opener.js';
 import { inspect } from '../store/safe-path.js';
 import { Accounts } from '../system/passwd.js';
 import { userNamespace } from '../system/process.js';
@@ -81,16 +82,20 @@ export async function auditStore(dir: string, options: AuditOptions = {}): Promi
 
   // The root, opened without following a symlink; all later opens are relative to it.
   const statBuf = Buffer.alloc(STATX_SIZE);
-  const opened = openDirectoryAt(AT_FDCWD, absolute);
-  if (!opened.ok) throw badInput(dir, `cannot open (${opened.code === 'EACCES' ? 'permission denied' : opened.code})`);
+  let opener: DirOpener;
+  try {
+    opener = DirOpener.openRoot(absolute);
+  } catch (error) {
+    throw badInput(dir, (error as DirOpenError).detail);
+  }
   let rootStat;
   let layout: AuditReport['layout'];
   try {
-    if (statxAt(opened.fd, '', statBuf) !== 0) throw badInput(dir, 'cannot stat');
+    if (statxAt(opener.rootFd, '', statBuf) !== 0) throw badInput(dir, 'cannot stat');
     rootStat = readStatx(statBuf);
-    layout = statxAt(opened.fd, '.chunks', statBuf) === 0 && (readStatx(statBuf).mode & 0o170000) === 0o040000 ? 'chunk-store' : 'repository';
+    layout = statxAt(opener.rootFd, '.chunks', statBuf) === 0 && (readStatx(statBuf).mode & S_IFMT) === S_IFDIR ? 'chunk-store' : 'repository';
   } finally {
-    closeFd(opened.fd);
+    opener.close();
   }
 
   const expectedSpec = options.owner === undefined ? undefined : parseUserSpec(toSpec(options.owner), accounts, '--owner');

@@ -10,8 +10,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ChunkguardError } from '../errors.js';
-import { AT_FDCWD, closeFd, loadNative, openDirectoryAt } from '../native/libc.js';
-import { DirOpener, type DirIdentity } from './dir-opener.js';
+import { loadNative } from '../native/libc.js';
+import { DirOpener, type DirIdentity, type DirOpenError } from './dir-opener.js';
 import { reviveRel } from './rel-path.js';
 import { DirScanner, type DirScanResult, type DirTask, type ScanSettings } from './scan-dir.js';
 import type { OwnerTally } from './tally.js';
@@ -55,12 +55,14 @@ function reviveResult(result: DirScanResult): DirScanResult {
 
 /** Scan in this thread: small trees, or where worker threads are unwanted. */
 function scanInline(settings: ScanSettings, rootIdentity: DirIdentity, root: DirTask, sink: ResultSink, signal?: AbortSignal): void {
-  const opened = openDirectoryAt(AT_FDCWD, settings.root);
-  if (!opened.ok) throw new ChunkguardError('EBADINPUT', `${settings.root}: cannot open (${opened.code})`, { path: settings.root });
-  const opener = new DirOpener(opened.fd);
+  let opener: DirOpener;
   try {
-    const found = opener.identity(opened.fd);
-    if (found.dev !== rootIdentity.dev || found.ino !== rootIdentity.ino) throw new ChunkguardError('EABORT', `${settings.root}: replaced while the audit started`);
+    opener = DirOpener.openRoot(settings.root, rootIdentity);
+  } catch (error) {
+    const { code, message } = error as DirOpenError;
+    throw new ChunkguardError(code === 'ECHANGED' ? 'EABORT' : 'EBADINPUT', message, { path: settings.root });
+  }
+  try {
     const scanner = new DirScanner(opener, settings);
     const queue: DirTask[] = [root];
     while (queue.length > 0) {
@@ -71,7 +73,6 @@ function scanInline(settings: ScanSettings, rootIdentity: DirIdentity, root: Dir
     }
   } finally {
     opener.close();
-    closeFd(opened.fd);
   }
 }
 

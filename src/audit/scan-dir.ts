@@ -40,7 +40,7 @@ export interface Offender {
   role: Role;
 }
 
-export type ProblemKind = 'unlistable' | 'mount-not-crossed' | 'changed' | 'unsafe';
+export type ProblemKind = 'unlistable' | 'mount-not-crossed' | 'unsafe';
 
 export interface Problem {
   kind: ProblemKind;
@@ -133,7 +133,7 @@ export class DirScanner {
       fd = this.opener.open(task.rel);
     } catch (error) {
       const code = (error as { code?: string }).code ?? 'EIO';
-      const kind = error instanceof DirOpenError ? (code === 'ELOOP' || code === 'ENOTDIR' ? 'unsafe' : code === 'ECHANGED' ? 'changed' : 'unlistable') : 'unlistable';
+      const kind = error instanceof DirOpenError && (code === 'ELOOP' || code === 'ENOTDIR') ? 'unsafe' : 'unlistable';
       result.problems.push({ kind, rel: task.rel, detail: (error as Error).message, errno: code });
       return result;
     }

@@ -3,7 +3,7 @@
  * and scans the directories the main thread hands it, a batch at a time.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { AT_FDCWD, closeFd, loadNative, openDirectoryAt } from '../native/libc.js';
+import { loadNative } from '../native/libc.js';
 import { DirOpener, type DirIdentity } from './dir-opener.js';
 import { reviveRel } from './rel-path.js';
 import { DirScanner, type DirTask, type ScanSettings } from './scan-dir.js';
@@ -29,19 +29,12 @@ try {
   Atomics.notify(lock, 0);
 }
 
-const opened = openDirectoryAt(AT_FDCWD, settings.root);
-if (!opened.ok) throw new Error(`${settings.root}: cannot open (${opened.code})`);
-const opener = new DirOpener(opened.fd);
-const found = opener.identity(opened.fd);
-if (found.dev !== rootIdentity.dev || found.ino !== rootIdentity.ino) {
-  throw new Error(`${settings.root}: replaced while the audit started`);
-}
+const opener = DirOpener.openRoot(settings.root, rootIdentity);
 const scanner = new DirScanner(opener, settings, (part) => parentPort!.postMessage({ results: [part], tallies: scanner.tallies.drain(), partial: true }));
 
 parentPort!.on('message', (message: { type: 'scan'; tasks: DirTask[] } | { type: 'close' }) => {
   if (message.type === 'close') {
     opener.close();
-    closeFd(opened.fd);
     parentPort!.close();
     return;
   }

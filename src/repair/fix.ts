@@ -13,12 +13,12 @@ import { baseName, displayPath, parentRel, relText, type RelPath } from '../audi
 import type { Offender } from '../audit/scan-dir.js';
 import { badInput } from '../errors.js';
 import { type Finding, shellQuote } from '../findings.js';
-import { AT_FDCWD, chownAt, closeFd, openDirectoryAt, statxAt, STATX_SIZE } from '../native/libc.js';
+import { chownAt, statxAt, STATX_SIZE } from '../native/libc.js';
 import { readStatx } from '../native/statx.js';
 import { isWithin } from '../store/safe-path.js';
 import { Accounts } from '../system/passwd.js';
 import { parseUserSpec } from '../system/user-spec.js';
-import { type ChownRecord, JournalWriter, readJournal, recordRel, relFields, JOURNAL_VERSION } from './journal.js';
+import { type ChownRecord, type JournalRecord, JournalWriter, readJournal, recordRel, relFields, JOURNAL_VERSION } from './journal.js';
 
 export interface FixOptions {
   /** The owner to give every entry: `uid:gid`, a name, or `{ uid, gid }`. */
@@ -71,11 +71,32 @@ interface Applier {
   close(): void;
 }
 
+/** Opens the root before anything is written: a failure here is bad input. */
+function openRoot(root: string): DirOpener {
+  try {
+    return DirOpener.openRoot(root);
+  } catch (error) {
+    throw badInput(root, (error as DirOpenError).detail);
+  }
+}
+
+/** The root first, then the journal with its begin record; the root is closed again if the journal cannot be created. */
+function startChanges(root: string, journalFile: string | undefined, begin: Extract<JournalRecord, { op: 'begin' }>): Applier {
+  const opener = openRoot(root);
+  let journal: JournalWriter;
+  try {
+    journal = new JournalWriter(journalFile);
+  } catch (error) {
+    opener.close();
+    throw error;
+  }
+  journal.write(begin);
+  return applier(opener, journal);
+}
+
 /** Makes one change at a time, relative to directories opened without following symlinks. */
-function applier(root: string, rootDev: string, journal: JournalWriter | undefined): Applier {
-  const opened = openDirectoryAt(AT_FDCWD, root);
-  if (!opened.ok) throw badInput(root, `cannot open (${opened.code})`);
-  const opener = new DirOpener(opened.fd);
+function applier(opener: DirOpener, journal: JournalWriter): Applier {
+  const rootDev = opener.identity().dev;
   const buf = Buffer.alloc(STATX_SIZE);
   const state: Applier = {
     changed: 0,
@@ -90,7 +111,7 @@ function applier(root: string, rootDev: string, journal: JournalWriter | undefin
       const isRoot = rel === '' || (Buffer.isBuffer(rel) && rel.length === 0);
       let parentFd: number;
       try {
-        parentFd = isRoot ? opened.fd : opener.open(parentRel(rel));
+        parentFd = opener.open(isRoot ? '' : parentRel(rel));
       } catch (error) {
         skip(error instanceof DirOpenError ? `its directory ${error.message}` : String(error));
         return;
@@ -118,10 +139,10 @@ function applier(root: string, rootDev: string, journal: JournalWriter | undefin
         skip(`owner changed since the audit (${expected.uid}:${expected.gid} is now ${now.uid}:${now.gid})`);
         return;
       }
-      journal?.write(record);
+      journal.write(record);
       const result = chownAt(parentFd, name, to.uid, to.gid);
       if (!result.ok) {
-        journal?.write({ op: 'failed', ...relFields(rel), errno: result.code });
+        journal.write({ op: 'failed', ...relFields(rel), errno: result.code });
         skip(`chown failed with ${result.code}${result.code === 'EPERM' ? ' (immutable flag, an unmapped owner, or no CAP_CHOWN)' : ''}`);
         return;
       }
@@ -129,8 +150,7 @@ function applier(root: string, rootDev: string, journal: JournalWriter | undefin
     },
     close() {
       opener.close();
-      closeFd(opened.fd);
-      journal?.close();
+      journal.close();
     },
   };
   return state;
@@ -139,18 +159,6 @@ function applier(root: string, rootDev: string, journal: JournalWriter | undefin
 function ownerOf(spec: UserInput, accounts: Accounts): { uid: number; gid: number; user?: string; group?: string } {
   const parsed = parseUserSpec(typeof spec === 'object' ? `${spec.uid}${spec.gid === undefined ? '' : `:${spec.gid}`}` : spec, accounts, '--owner');
   return { uid: parsed.uid, gid: parsed.gid, user: accounts.userByUid(parsed.uid)?.name, group: accounts.groupByGid(parsed.gid)?.name };
-}
-
-function rootIdentity(root: string): { dev: string } {
-  const opened = openDirectoryAt(AT_FDCWD, root);
-  if (!opened.ok) throw badInput(root, `cannot open (${opened.code})`);
-  try {
-    const buf = Buffer.alloc(STATX_SIZE);
-    statxAt(opened.fd, '', buf);
-    return { dev: readStatx(buf).dev };
-  } finally {
-    closeFd(opened.fd);
-  }
 }
 
 function checkJournalPlace(journal: string | undefined, root: string): void {
@@ -189,11 +197,7 @@ export async function fixOwnership(dir: string, options: FixOptions): Promise<Fi
   const dryRun = options.apply !== true;
   if (dryRun && options.journal !== undefined) throw badInput(options.journal, '--journal records changes: it needs --apply');
   checkJournalPlace(options.journal, absolute);
-  const { dev: rootDev } = rootIdentity(absolute);
-
-  const journal = dryRun ? undefined : new JournalWriter(options.journal);
-  journal?.write({ op: 'begin', root: absolute, time: new Date().toISOString(), version: JOURNAL_VERSION });
-  const changes = dryRun ? undefined : applier(absolute, rootDev, journal);
+  const changes = dryRun ? undefined : startChanges(absolute, options.journal, { op: 'begin', root: absolute, time: new Date().toISOString(), version: JOURNAL_VERSION });
   let planned = 0;
   try {
     await auditStore(dir, {
@@ -253,10 +257,7 @@ export async function undoJournal(dir: string, journalFile: string, options: Und
   const dryRun = options.apply !== true;
   if (dryRun && options.journal !== undefined) throw badInput(options.journal, '--journal records changes: it needs --apply');
   checkJournalPlace(options.journal, absolute);
-  const { dev: rootDev } = rootIdentity(absolute);
-  const journal = dryRun ? undefined : new JournalWriter(options.journal);
-  journal?.write({ op: 'begin', root: absolute, time: new Date().toISOString(), version: JOURNAL_VERSION, undoOf: resolve(journalFile) });
-  const changes = dryRun ? undefined : applier(absolute, rootDev, journal);
+  const changes = dryRun ? undefined : startChanges(absolute, options.journal, { op: 'begin', root: absolute, time: new Date().toISOString(), version: JOURNAL_VERSION, undoOf: resolve(journalFile) });
   let planned = 0;
   try {
     for (const record of [...chowns].reverse()) {
