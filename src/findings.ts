@@ -42,6 +42,11 @@ export function hasErrors(findings: readonly Finding[]): boolean {
   return findings.some((finding) => finding.severity === 'error');
 }
 
+/** Permission bits as reports show them: 0750, 0600, 4755. */
+export function formatMode(mode: number | bigint): string {
+  return `0${(Number(mode) & 0o7777).toString(8).padStart(3, '0')}`;
+}
+
 /** Quote a path for a POSIX shell, so a remedy can be pasted as is. */
 export function shellQuote(value: string): string {
   if (/^[\w@%+=:,./-]+$/.test(value)) return value;

@@ -36,7 +36,3 @@ export function canRead(mode: number, uid: number, gid: number, user: GcUser, is
 export function canTouch(uid: number, user: GcUser): boolean {
   return isPrivileged(user) || uid === user.uid;
 }
-
-export function describePermissions(mode: number): string {
-  return `0${(mode & 0o7777).toString(8).padStart(3, '0')}`;
-}

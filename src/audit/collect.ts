@@ -4,11 +4,11 @@
  * and owner (with counts and example paths, never one finding per file).
  * Memory stays bounded: tallies per owner, minute buckets, a few examples.
  */
-import { type Finding, type FindingCode, type Severity, shellQuote } from '../findings.js';
+import { type Finding, type FindingCode, formatMode, type Severity, shellQuote } from '../findings.js';
 import { S_IFDIR, S_IFMT, entryType } from '../native/statx.js';
 import type { Accounts } from '../system/passwd.js';
 import { formatIdMap, type UserNamespace } from '../system/process.js';
-import { canTouch, describePermissions, type GcUser } from './access.js';
+import { canTouch, type GcUser } from './access.js';
 import { ISSUE } from './classify.js';
 import type { AuditReport, OwnerSummary } from './report.js';
 import { displayPath, relText, type RelPath } from './rel-path.js';
@@ -122,7 +122,7 @@ export class AuditCollector {
     if (isDirectory) group.directories++;
     else group.bytes += offender.size;
     if (group.examples.length < EXAMPLES) group.examples.push(path);
-    if (group.modes.size < 8) group.modes.add(describePermissions(offender.mode));
+    if (group.modes.size < 8) group.modes.add(formatMode(offender.mode));
     const type = entryType(offender.mode);
     group.types.set(type, (group.types.get(type) ?? 0) + 1);
   }

@@ -14,7 +14,9 @@ import { DirOpener, type DirOpenError } from './dir-opener.js';
 import { inspect } from '../store/safe-path.js';
 import { Accounts } from '../system/passwd.js';
 import { userNamespace } from '../system/process.js';
-import { parseUserSpec } from '../system/user-spec.js';
+import { resolveUser, type UserInput } from '../system/user-spec.js';
+
+export type { UserInput };
 import type { GcUser } from './access.js';
 import { classify } from './classify.js';
 import { AuditCollector, auditSummary } from './collect.js';
@@ -22,8 +24,6 @@ import { scanTree } from './pool.js';
 import type { RelPath } from './rel-path.js';
 import type { AuditReport } from './report.js';
 import type { DirScanResult, Offender, ScanSettings } from './scan-dir.js';
-
-export type UserInput = string | number | { uid: number; gid?: number };
 
 export interface AuditProgress {
   /** Directories scanned so far. */
@@ -48,10 +48,6 @@ export interface AuditOptions {
   onProgress?: (progress: AuditProgress) => void;
   /** Passwd and group files to read names from (tests; default /etc/passwd, /etc/group). */
   accountFiles?: { passwd?: string; group?: string };
-}
-
-function toSpec(input: UserInput): string | number {
-  return typeof input === 'object' ? `${input.uid}${input.gid === undefined ? '' : `:${input.gid}`}` : input;
 }
 
 /** What `dir` is, or bad input: every check here happens before any work. */
@@ -98,9 +94,9 @@ export async function auditStore(dir: string, options: AuditOptions = {}): Promi
     opener.close();
   }
 
-  const expectedSpec = options.owner === undefined ? undefined : parseUserSpec(toSpec(options.owner), accounts, '--owner');
+  const expectedSpec = options.owner === undefined ? undefined : resolveUser(options.owner, accounts, '--owner');
   const expected = expectedSpec ?? { uid: rootStat.uid, gid: rootStat.gid };
-  const gcSpec = options.asUser === undefined ? undefined : parseUserSpec(toSpec(options.asUser), accounts, '--as-user');
+  const gcSpec = options.asUser === undefined ? undefined : resolveUser(options.asUser, accounts, '--as-user');
   const gcBase = gcSpec ?? { uid: expected.uid, gid: expected.gid };
   const gcEntry = accounts.userByUid(gcBase.uid);
   const gcUser: GcUser = { uid: gcBase.uid, gid: gcBase.gid, groups: accounts.groupsOf(gcEntry, gcBase.gid), name: gcEntry?.name };

@@ -5,7 +5,7 @@
 import { constants, openSync, closeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { errnoCode } from '../errors.js';
-import { type Finding, shellQuote } from '../findings.js';
+import { type Finding, formatMode, shellQuote } from '../findings.js';
 import { FS_APPEND_FL, FS_IMMUTABLE_FL, inodeFlags, type NativeResult } from '../native/libc.js';
 import type { Accounts } from '../system/passwd.js';
 import type { MountInfo } from '../system/mounts.js';
@@ -25,10 +25,6 @@ export interface DiagnosisContext {
   storeOwner: { uid: number; gid: number };
   /** The store root: remedies for whole-store problems name it. */
   store: string;
-}
-
-function mode(value: number | bigint): string {
-  return `0${(Number(value) & 0o7777).toString(8)}`;
 }
 
 function readOnly(ctx: DiagnosisContext, path: string, step: string): Finding {
@@ -134,14 +130,14 @@ export function diagnoseTouch(ctx: DiagnosisContext, path: string, result: Extra
     return {
       code: 'TOUCH_EPERM_WRONG_OWNER',
       severity: 'error',
-      message: `the chunk is owned by uid ${ctx.accounts.describeUid(owner)} while the touch runs as uid ${who} without CAP_FOWNER: utimensat with UTIME_OMIT needs the owner, whatever the mode (${mode(stat.mode)})`,
+      message: `the chunk is owned by uid ${ctx.accounts.describeUid(owner)} while the touch runs as uid ${who} without CAP_FOWNER: utimensat with UTIME_OMIT needs the owner, whatever the mode (${formatMode(stat.mode)})`,
       path,
       remedy: `chown ${target} ${shellQuote(path)}`,
       evidence: {
         errno: 'EPERM',
         owner: { uid: owner, gid: Number(stat.gid), name: ctx.accounts.userByUid(owner)?.name },
         touchedAs: { uid: ctx.uid, gid: ctx.gid, name: ctx.accounts.userByUid(ctx.uid)?.name },
-        mode: mode(stat.mode),
+        mode: formatMode(stat.mode),
         capFowner: ctx.capFowner,
       },
     };
@@ -159,7 +155,7 @@ function unreadable(ctx: DiagnosisContext, dir: string, message: string): Findin
   let evidence: Record<string, unknown> = { triedAs: ctx.uid };
   try {
     const stat = statPath(dir);
-    evidence = { ...evidence, owner: Number(stat.uid), gid: Number(stat.gid), mode: mode(stat.mode) };
+    evidence = { ...evidence, owner: Number(stat.uid), gid: Number(stat.gid), mode: formatMode(stat.mode) };
     if (isUnmappedOwner(ctx, Number(stat.uid))) return notMapped(ctx, dir, Number(stat.uid), dir);
   } catch {
     // Reported without owner.
@@ -190,7 +186,7 @@ export function diagnoseWrite(ctx: DiagnosisContext, dir: string, error: unknown
       const stat = statPath(dir);
       owner = Number(stat.uid);
       group = Number(stat.gid);
-      dirMode = mode(stat.mode);
+      dirMode = formatMode(stat.mode);
     } catch {
       // Reported without them.
     }

@@ -9,7 +9,7 @@ import { loadNative } from '../native/libc.js';
 import { chunksDir } from '../store/layout.js';
 import { inspect } from '../store/safe-path.js';
 import { Accounts } from '../system/passwd.js';
-import { parseUserSpec, type UserSpec } from '../system/user-spec.js';
+import { resolveUser, type UserInput, type UserSpec } from '../system/user-spec.js';
 import { realpathSync } from 'node:fs';
 import { runCheckAs } from './as-user.js';
 import type { CheckReport } from './report.js';
@@ -25,7 +25,7 @@ export interface CheckOptions {
    * Default: this process's user; as root, the owner of `.chunks` (of the
    * directory, with `probe`) when that is not root.
    */
-  runAs?: string | number | { uid: number; gid?: number };
+  runAs?: UserInput;
   /** The backup server's variant: sleep 1 s once instead of adaptive waits. */
   fixedSleep?: boolean;
   /** GC deletes chunks whose atime is older than this; a lagging clock beyond it is an error. Default 1445. */
@@ -79,12 +79,7 @@ function resolveCutoff(value: number | undefined): number {
 }
 
 function resolveRunAs(runAs: CheckOptions['runAs'], accounts: Accounts): UserSpec | undefined {
-  if (runAs === undefined) return undefined;
-  if (typeof runAs === 'object') {
-    const entry = accounts.userByUid(runAs.uid);
-    return { uid: runAs.uid, gid: runAs.gid ?? entry?.gid ?? runAs.uid, name: entry?.name };
-  }
-  return parseUserSpec(runAs, accounts);
+  return runAs === undefined ? undefined : resolveUser(runAs, accounts);
 }
 
 export async function checkAtime(path: string, options: CheckOptions = {}): Promise<CheckReport> {

@@ -1,5 +1,6 @@
 /** A JSON-safe record of lstat: nanosecond times as decimal strings (they exceed 2^53). */
 import { type BigIntStats, lstatSync } from 'node:fs';
+import { formatMode } from '../findings.js';
 
 export interface StatSnapshot {
   ino: string;
@@ -30,7 +31,7 @@ export function snapshot(stat: BigIntStats): StatSnapshot {
     size: Number(stat.size),
     uid: Number(stat.uid),
     gid: Number(stat.gid),
-    mode: `0${(Number(stat.mode) & 0o7777).toString(8).padStart(3, '0')}`,
+    mode: formatMode(stat.mode),
     atimeNs: stat.atimeNs.toString(),
     mtimeNs: stat.mtimeNs.toString(),
     ctimeNs: stat.ctimeNs.toString(),

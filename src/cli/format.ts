@@ -29,9 +29,7 @@ export function formatFindings(findings: readonly Finding[], colour: (style: Sty
 }
 
 export function formatCheck(report: CheckReport, colour: (style: Style, text: string) => string): string {
-  const [verdict, ...rest] = report.summary.split(': ');
-  const lines = [`${colour(report.ok ? 'green' : 'red', verdict ?? '')}: ${rest.join(': ')}`];
-  lines.push(...formatFindings(report.findings, colour));
+  const lines = [verdictLine(report.summary, report.ok, colour), ...formatFindings(report.findings, colour)];
   const who = report.touchedAs;
   const fs = report.filesystem;
   const details = [

@@ -23,9 +23,9 @@ export interface EntryStat {
   attributes: number;
 }
 
-export const readMode = (buf: Buffer): number => buf.readUInt16LE(28);
-export const readUid = (buf: Buffer): number => buf.readUInt32LE(20);
-export const readGid = (buf: Buffer): number => buf.readUInt32LE(24);
+const readMode = (buf: Buffer): number => buf.readUInt16LE(28);
+const readUid = (buf: Buffer): number => buf.readUInt32LE(20);
+const readGid = (buf: Buffer): number => buf.readUInt32LE(24);
 export const readDev = (buf: Buffer): string => `${buf.readUInt32LE(136)}:${buf.readUInt32LE(140)}`;
 
 function readTimeMs(buf: Buffer, offset: number): number {

@@ -8,7 +8,7 @@
 import { resolve } from 'node:path';
 import { ISSUE } from '../audit/classify.js';
 import { DirOpener, DirOpenError } from '../audit/dir-opener.js';
-import { auditStore, resolveTree, type UserInput } from '../audit/index.js';
+import { auditStore, resolveTree } from '../audit/index.js';
 import { baseName, displayPath, parentRel, relText, type RelPath } from '../audit/rel-path.js';
 import type { Offender } from '../audit/scan-dir.js';
 import { badInput } from '../errors.js';
@@ -17,7 +17,7 @@ import { chownAt, statxAt, STATX_SIZE } from '../native/libc.js';
 import { readStatx } from '../native/statx.js';
 import { isWithin } from '../store/safe-path.js';
 import { Accounts } from '../system/passwd.js';
-import { parseUserSpec } from '../system/user-spec.js';
+import { resolveUser, type UserInput } from '../system/user-spec.js';
 import { type ChownRecord, type JournalRecord, JournalWriter, readJournal, recordRel, relFields, JOURNAL_VERSION } from './journal.js';
 
 export interface FixOptions {
@@ -157,7 +157,7 @@ function applier(opener: DirOpener, journal: JournalWriter): Applier {
 }
 
 function ownerOf(spec: UserInput, accounts: Accounts): { uid: number; gid: number; user?: string; group?: string } {
-  const parsed = parseUserSpec(typeof spec === 'object' ? `${spec.uid}${spec.gid === undefined ? '' : `:${spec.gid}`}` : spec, accounts, '--owner');
+  const parsed = resolveUser(spec, accounts, '--owner');
   return { uid: parsed.uid, gid: parsed.gid, user: accounts.userByUid(parsed.uid)?.name, group: accounts.groupByGid(parsed.gid)?.name };
 }
 

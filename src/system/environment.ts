@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { badInput } from '../errors.js';
-import { type Finding, shellQuote } from '../findings.js';
+import { type Finding, formatMode, shellQuote } from '../findings.js';
 import { inspect } from '../store/safe-path.js';
 import { findMount, mountFacts, type MountFacts } from './mounts.js';
 import { Accounts, type AccountFiles } from './passwd.js';
@@ -83,7 +83,7 @@ export function inspectEnvironment(path?: string, options: EnvironmentOptions = 
     pathFacts = {
       path: absolute,
       owner: { uid, gid, user: accounts.userByUid(uid)?.name, group: accounts.groupByGid(gid)?.name },
-      mode: `0${(Number(stat.mode) & 0o7777).toString(8)}`,
+      mode: formatMode(stat.mode),
       mount: mount && {
         ...mountFacts(mount),
         network: NETWORK_FS.test(mount.fsType),

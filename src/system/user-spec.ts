@@ -2,6 +2,9 @@
 import { badInput } from '../errors.js';
 import type { Accounts } from './passwd.js';
 
+/** A user as callers give it: `NAME`, `UID`, `NAME:GROUP`, `UID:GID`, or `{ uid, gid }`. */
+export type UserInput = string | number | { uid: number; gid?: number };
+
 export interface UserSpec {
   uid: number;
   gid: number;
@@ -20,6 +23,15 @@ function parseId(text: string): number | undefined {
  * A numeric uid needs no passwd entry (containers often have none, seed 001);
  * its gid defaults to the entry's primary group, else to the same number.
  */
+/** A UserInput resolved; an object is taken as given (gid from passwd, else the uid's number). */
+export function resolveUser(input: UserInput, accounts: Accounts, option = '--as-user'): UserSpec {
+  if (typeof input === 'object') {
+    const entry = accounts.userByUid(input.uid);
+    return { uid: input.uid, gid: input.gid ?? entry?.gid ?? input.uid, name: entry?.name };
+  }
+  return parseUserSpec(input, accounts, option);
+}
+
 export function parseUserSpec(spec: string | number, accounts: Accounts, option = '--as-user'): UserSpec {
   const text = String(spec).trim();
   const match = /^([^:]+)(?::([^:]+))?$/.exec(text);
