@@ -4,14 +4,12 @@
  * asked, and reports every entry the GC user would trip over. Resolves to a
  * report; never prints.
  */
-import { realpathSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { badInput } from '../errors.js';
 import type { Finding } from '../findings.js';
 import { loadNative, statxAt, STATX_SIZE } from '../native/libc.js';
 import { readStatx, S_IFDIR, S_IFMT } from '../native/statx.js';
 import { DirOpener, type DirOpenError } from './dir-opener.js';
-import { inspect } from '../store/safe-path.js';
+import { resolveDirectory } from '../store/safe-path.js';
 import { Accounts } from '../system/passwd.js';
 import { userNamespace } from '../system/process.js';
 import { resolveUser, type UserInput } from '../system/user-spec.js';
@@ -50,29 +48,9 @@ export interface AuditOptions {
   accountFiles?: { passwd?: string; group?: string };
 }
 
-/** What `dir` is, or bad input: every check here happens before any work. */
-export function resolveTree(dir: string): { absolute: string; resolvedFrom?: string } {
-  if (typeof dir !== 'string' || dir === '') throw badInput(String(dir), 'no directory given');
-  const absolute = resolve(dir);
-  const entry = inspect(absolute);
-  if (entry.kind === 'missing') throw badInput(dir, 'no such directory');
-  if (entry.kind === 'symlink') {
-    let real: string;
-    try {
-      real = realpathSync(absolute);
-    } catch {
-      throw badInput(dir, 'is a dangling symlink');
-    }
-    if (inspect(real).kind !== 'directory') throw badInput(dir, 'is a symlink to something that is not a directory');
-    return { absolute: real, resolvedFrom: absolute };
-  }
-  if (entry.kind !== 'directory') throw badInput(dir, `not a directory (it is a ${entry.kind === 'file' ? 'regular file' : entry.kind})`);
-  return { absolute };
-}
-
 export async function auditStore(dir: string, options: AuditOptions = {}): Promise<AuditReport> {
   const started = process.hrtime.bigint();
-  const { absolute, resolvedFrom } = resolveTree(dir);
+  const { absolute, resolvedFrom } = resolveDirectory(dir);
   loadNative({ at: true });
   const accounts = new Accounts(options.accountFiles);
 

@@ -2,15 +2,13 @@
  * checkAtime(path, options): does the filesystem under this chunk store honour
  * atime updates for the user GC runs as? Resolves to a report; never prints.
  */
-import { resolve } from 'node:path';
 import { badInput, ChunkguardError, errnoCode } from '../errors.js';
 import type { Finding } from '../findings.js';
 import { loadNative } from '../native/libc.js';
 import { chunksDir } from '../store/layout.js';
-import { inspect } from '../store/safe-path.js';
+import { inspect, resolveDirectory } from '../store/safe-path.js';
 import { Accounts } from '../system/passwd.js';
 import { resolveUser, type UserInput, type UserSpec } from '../system/user-spec.js';
-import { realpathSync } from 'node:fs';
 import { runCheckAs } from './as-user.js';
 import type { CheckReport } from './report.js';
 import { runCheck, summarize } from './run.js';
@@ -45,21 +43,7 @@ interface Target {
 /** Validate the path before anything is written; every problem here is bad input. */
 function resolveTarget(path: string, probe: boolean): Target {
   if (typeof path !== 'string' || path === '') throw badInput(String(path), 'no store path given');
-  const absolute = resolve(path);
-  const entry = inspect(absolute);
-  if (entry.kind === 'missing') throw badInput(path, 'no such directory');
-  let store = absolute;
-  let resolvedFrom: string | undefined;
-  if (entry.kind === 'symlink') {
-    try {
-      store = realpathSync(absolute);
-    } catch {
-      throw badInput(path, 'is a dangling symlink');
-    }
-    resolvedFrom = absolute;
-  }
-  const target = entry.kind === 'symlink' ? inspect(store) : entry;
-  if (target.kind !== 'directory') throw badInput(path, `not a directory (it is a ${target.kind === 'file' ? 'regular file' : target.kind})`);
+  const { absolute: store, entry: target, resolvedFrom } = resolveDirectory(path);
   let ownerStat = target.stat!;
   if (!probe) {
     const chunks = inspect(chunksDir(store));

@@ -8,14 +8,14 @@
 import { resolve } from 'node:path';
 import { ISSUE } from '../audit/classify.js';
 import { DirOpener, DirOpenError } from '../audit/dir-opener.js';
-import { auditStore, resolveTree } from '../audit/index.js';
+import { auditStore } from '../audit/index.js';
 import { baseName, displayPath, parentRel, relText, type RelPath } from '../audit/rel-path.js';
 import type { Offender } from '../audit/scan-dir.js';
 import { badInput } from '../errors.js';
 import { type Finding, shellQuote } from '../findings.js';
 import { chownAt, statxAt, STATX_SIZE } from '../native/libc.js';
 import { readStatx } from '../native/statx.js';
-import { isWithin } from '../store/safe-path.js';
+import { isWithin, resolveDirectory } from '../store/safe-path.js';
 import { Accounts } from '../system/passwd.js';
 import { resolveUser, type UserInput } from '../system/user-spec.js';
 import { type ChownRecord, type JournalRecord, JournalWriter, readJournal, recordRel, relFields, JOURNAL_VERSION } from './journal.js';
@@ -190,7 +190,7 @@ function skippedFinding(dir: string, report: Pick<FixReport, 'skipped' | 'skippe
 
 export async function fixOwnership(dir: string, options: FixOptions): Promise<FixReport> {
   const started = process.hrtime.bigint();
-  const { absolute } = resolveTree(dir);
+  const { absolute } = resolveDirectory(dir);
   const accounts = new Accounts();
   if (options.owner === undefined || options.owner === '') throw badInput('--owner', 'fix needs --owner UID:GID');
   const owner = ownerOf(options.owner, accounts);
@@ -251,7 +251,7 @@ export interface UndoOptions {
 /** Revert the changes a journal records, newest first, each re-checked like a fix. */
 export async function undoJournal(dir: string, journalFile: string, options: UndoOptions = {}): Promise<FixReport> {
   const started = process.hrtime.bigint();
-  const { absolute } = resolveTree(dir);
+  const { absolute } = resolveDirectory(dir);
   const { begin, chowns, failed } = readJournal(journalFile);
   if (begin && begin.root !== absolute) throw badInput(journalFile, `the journal is for ${begin.root}, not ${absolute}`);
   const dryRun = options.apply !== true;

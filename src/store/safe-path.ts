@@ -2,8 +2,9 @@
  * Path safety inside a store: every component is inspected with lstat, so a
  * symlink planted in the store is reported, never followed.
  */
-import { type BigIntStats, lstatSync } from 'node:fs';
-import { errnoCode } from '../errors.js';
+import { type BigIntStats, lstatSync, realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { badInput, errnoCode } from '../errors.js';
 
 /** True when `path` is `dir` or below it (both absolute and normalised). */
 export function isWithin(path: string, dir: string): boolean {
@@ -51,6 +52,29 @@ export class UnsafePathError extends Error {
     this.found = entry.kind;
     this.expected = expected;
   }
+}
+
+/**
+ * The directory a command was given, or bad input. A symlink given as the
+ * directory itself is resolved once (`resolvedFrom` says so); nothing inside
+ * it is ever followed.
+ */
+export function resolveDirectory(path: string): { absolute: string; entry: Entry; resolvedFrom?: string } {
+  if (typeof path !== 'string' || path === '') throw badInput(String(path), 'no directory given');
+  const given = resolve(path);
+  const entry = inspect(given);
+  if (entry.kind === 'missing') throw badInput(path, 'no such directory');
+  let absolute = given;
+  if (entry.kind === 'symlink') {
+    try {
+      absolute = realpathSync(given);
+    } catch {
+      throw badInput(path, 'is a dangling symlink');
+    }
+  }
+  const target = entry.kind === 'symlink' ? inspect(absolute) : entry;
+  if (target.kind !== 'directory') throw badInput(path, `not a directory (it is a ${target.kind === 'file' ? 'regular file' : target.kind})`);
+  return { absolute, entry: target, resolvedFrom: entry.kind === 'symlink' ? given : undefined };
 }
 
 /** The entry, which must be a real directory (or missing, when allowed). */
