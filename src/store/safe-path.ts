@@ -54,6 +54,16 @@ export class UnsafePathError extends Error {
   }
 }
 
+/** inspect(), with a parent this user cannot search reported as bad input, not a raw EACCES. */
+export function inspectOrBadInput(given: string, path: string): Entry {
+  try {
+    return inspect(path);
+  } catch (error) {
+    const code = errnoCode(error);
+    throw badInput(given, code === 'EACCES' ? 'cannot reach it (permission denied on a parent directory)' : `cannot stat it (${code ?? (error as Error).message})`);
+  }
+}
+
 /**
  * The directory a command was given, or bad input. A symlink given as the
  * directory itself is resolved once (`resolvedFrom` says so); nothing inside
@@ -62,7 +72,7 @@ export class UnsafePathError extends Error {
 export function resolveDirectory(path: string): { absolute: string; entry: Entry; resolvedFrom?: string } {
   if (typeof path !== 'string' || path === '') throw badInput(String(path), 'no directory given');
   const given = resolve(path);
-  const entry = inspect(given);
+  const entry = inspectOrBadInput(path, given);
   if (entry.kind === 'missing') throw badInput(path, 'no such directory');
   let absolute = given;
   if (entry.kind === 'symlink') {
@@ -72,7 +82,7 @@ export function resolveDirectory(path: string): { absolute: string; entry: Entry
       throw badInput(path, 'is a dangling symlink');
     }
   }
-  const target = entry.kind === 'symlink' ? inspect(absolute) : entry;
+  const target = entry.kind === 'symlink' ? inspectOrBadInput(path, absolute) : entry;
   if (target.kind !== 'directory') throw badInput(path, `not a directory (it is a ${target.kind === 'file' ? 'regular file' : target.kind})`);
   return { absolute, entry: target, resolvedFrom: entry.kind === 'symlink' ? given : undefined };
 }

@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { badInput } from '../errors.js';
 import { type Finding, formatMode, shellQuote } from '../findings.js';
-import { inspect } from '../store/safe-path.js';
+import { inspectOrBadInput } from '../store/safe-path.js';
 import { findMount, mountFacts, type MountFacts } from './mounts.js';
 import { Accounts, type AccountFiles } from './passwd.js';
 import { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, effectiveCapabilities, formatIdMap, hasCapability, processIdentity, userNamespace, type UserNamespace } from './process.js';
@@ -74,7 +74,7 @@ export function inspectEnvironment(path?: string, options: EnvironmentOptions = 
   if (path !== undefined) {
     if (path === '') throw badInput(path, 'empty path');
     const absolute = resolve(path);
-    const entry = inspect(absolute);
+    const entry = inspectOrBadInput(path, absolute);
     if (entry.kind === 'missing') throw badInput(path, 'no such file or directory');
     const stat = entry.stat!;
     const mount = findMount(absolute);

@@ -231,6 +231,23 @@ describeAsRoot('audit inside a user namespace', () => {
   });
 });
 
+describeAsRoot('a directory the caller cannot reach', () => {
+  it.each([['audit'], ['fix', '--owner', '1:1'], ['check', '--probe'], ['env']])('%s exits 2 with one line naming it', (command, ...rest) => {
+    const base = reachableTempDir('chunkguard-unreachable-');
+    try {
+      const hidden = join(base, 'private');
+      mkdirSync(join(hidden, 'store'), { recursive: true, mode: 0o700 });
+      const target = join(hidden, 'store');
+      const { code, stdout, stderr } = runCli([command, target, ...(rest as string[])], { uid: REPO_UID, gid: REPO_GID });
+      expect(code).toBe(2);
+      expect(stdout).toBe('');
+      expect(stderr.trim()).toBe(`chunkguard: ${target}: cannot reach it (permission denied on a parent directory)`);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('audit bad input', () => {
   it.each([
     [['audit', '/nonexistent/chunkguard'], /\/nonexistent\/chunkguard: no such directory/],
