@@ -12,10 +12,17 @@ import { canTouch, type GcUser } from './access.js';
 import { ISSUE } from './classify.js';
 import type { AuditReport, OwnerSummary } from './report.js';
 import { displayPath, relText, type RelPath } from './rel-path.js';
-import type { DirScanResult, Offender, Problem } from './scan-dir.js';
+import type { DirScanResult, Offender, Problem, ProblemKind } from './scan-dir.js';
 import { BurstTracker, formatWindow, isoSeconds, OwnerTallies, type OwnerTally } from './tally.js';
 
 const EXAMPLES = 5;
+
+/** The code and severity each kind of problem is reported with (also for the ones past the examples). */
+const PROBLEM_FINDING: Record<ProblemKind, { code: FindingCode; severity: Severity }> = {
+  'mount-not-crossed': { code: 'MOUNT_NOT_CROSSED', severity: 'info' },
+  unsafe: { code: 'UNSAFE_PATH', severity: 'error' },
+  unlistable: { code: 'UNREADABLE', severity: 'error' },
+};
 const MAX_BURSTS_REPORTED = 20;
 
 export interface CollectContext {
@@ -63,7 +70,7 @@ export class AuditCollector {
   private readonly bursts = new Map<string, { mtime: BurstTracker; ctime: BurstTracker }>();
   private readonly ownerExamples = new Map<string, string[]>();
   private readonly problems: Problem[] = [];
-  private readonly problemCounts = new Map<string, number>();
+  private readonly problemCounts = new Map<ProblemKind, number>();
 
   constructor(private readonly ctx: CollectContext) {}
 
@@ -166,8 +173,7 @@ export class AuditCollector {
     for (const [kind, count] of this.problemCounts) {
       if (count > EXAMPLES) {
         findings.push({
-          code: kind === 'mount-not-crossed' ? 'MOUNT_NOT_CROSSED' : 'UNREADABLE',
-          severity: kind === 'mount-not-crossed' ? 'info' : 'error',
+          ...PROBLEM_FINDING[kind],
           message: `${count - EXAMPLES} more ${kind} directories like the ones above`,
           evidence: { kind, count },
         });
