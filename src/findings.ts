@@ -22,7 +22,10 @@ export type FindingCode =
   | 'NON_REGULAR_FILE'
   | 'MOUNT_NOT_CROSSED'
   | 'NETWORK_FILESYSTEM'
-  | 'FUSE_FILESYSTEM';
+  | 'FUSE_FILESYSTEM'
+  | 'CHUNK_CORRUPT'
+  | 'CHUNK_UNVERIFIED'
+  | 'STALE_TEMP_REMOVED';
 
 export type Severity = 'error' | 'warning' | 'info';
 

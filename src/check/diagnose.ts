@@ -6,7 +6,8 @@ import { constants, openSync, closeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { errnoCode } from '../errors.js';
 import { type Finding, formatMode, shellQuote } from '../findings.js';
-import { FS_APPEND_FL, FS_IMMUTABLE_FL, inodeFlags, type NativeResult } from '../native/libc.js';
+import { FS_APPEND_FL, FS_IMMUTABLE_FL, type NativeResult } from '../native/libc.js';
+import type { NsStat } from '../store/open-dir.js';
 import type { Accounts } from '../system/passwd.js';
 import type { MountInfo } from '../system/mounts.js';
 import { formatIdMap, type UserNamespace } from '../system/process.js';
@@ -54,29 +55,16 @@ function isUnmappedOwner(ctx: DiagnosisContext, uid: number): boolean {
   return !ctx.namespace.identity && uid === ctx.namespace.overflowUid && ctx.uid !== uid;
 }
 
-function readFlags(path: string): number | undefined {
-  let fd: number | undefined;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    const result = inodeFlags(fd);
-    return result.ok ? result.flags : undefined;
-  } catch {
-    return undefined;
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
-
-/** The first directory on the way to `path` (from /) that the caller cannot search. */
+/** The first directory on the way to `path` (from /, `path` itself included) that the caller cannot open. */
 function blockedDirectory(path: string): string | undefined {
   const chain: string[] = [];
-  for (let dir = dirname(path); ; dir = dirname(dir)) {
+  for (let dir = path; ; dir = dirname(dir)) {
     chain.unshift(dir);
     if (dir === dirname(dir)) break;
   }
   for (const dir of chain) {
     try {
-      closeSync(openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY));
+      closeSync(openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NONBLOCK));
     } catch (error) {
       if (errnoCode(error) === 'EACCES') return dir;
     }
@@ -95,7 +83,13 @@ export function diagnoseUnreachable(ctx: DiagnosisContext, path: string): Findin
 }
 
 /** Why utimensat(UTIME_NOW, UTIME_OMIT) failed on the chunk. */
-export function diagnoseTouch(ctx: DiagnosisContext, path: string, result: Extract<NativeResult, { ok: false }>): Finding {
+export function diagnoseTouch(
+  ctx: DiagnosisContext,
+  path: string,
+  result: Extract<NativeResult, { ok: false }>,
+  /** The chunk's stat and inode flags, read through its open directory by the caller. */
+  facts: { stat?: NsStat; flags?: number },
+): Finding {
   const who = ctx.accounts.describeUid(ctx.uid);
   if (result.code === 'EROFS') return readOnly(ctx, path, 'touching the chunk');
   if (result.code === 'EACCES') return diagnoseUnreachable(ctx, path);
@@ -109,9 +103,8 @@ export function diagnoseTouch(ctx: DiagnosisContext, path: string, result: Extra
     };
   }
 
-  const stat = statPath(path);
-  const owner = Number(stat.uid);
-  const flags = readFlags(path);
+  const { stat, flags } = facts;
+  const owner = stat === undefined ? -1 : Number(stat.uid);
   if (flags !== undefined && (flags & (FS_IMMUTABLE_FL | FS_APPEND_FL)) !== 0) {
     const flag = flags & FS_IMMUTABLE_FL ? 'immutable' : 'append-only';
     const letter = flags & FS_IMMUTABLE_FL ? 'i' : 'a';
@@ -124,8 +117,8 @@ export function diagnoseTouch(ctx: DiagnosisContext, path: string, result: Extra
       evidence: { errno: 'EPERM', flags: `0x${flags.toString(16)}`, touchUid: ctx.uid },
     };
   }
-  if (isUnmappedOwner(ctx, owner)) return notMapped(ctx, path, owner, 'the chunk');
-  if (owner !== ctx.uid && !ctx.capFowner) {
+  if (stat && isUnmappedOwner(ctx, owner)) return notMapped(ctx, path, owner, 'the chunk');
+  if (stat && owner !== ctx.uid && !ctx.capFowner) {
     const target = `${ctx.uid}:${ctx.storeOwner.gid}`;
     return {
       code: 'TOUCH_EPERM_WRONG_OWNER',

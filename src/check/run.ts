@@ -5,27 +5,30 @@
  *   touch it so the reference atime is fresh and newer than mtime,
  *   stat, touch, stat: advanced on the same inode is a pass.
  */
-import { chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import type { BigIntStats } from 'node:fs';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Finding, hasErrors } from '../findings.js';
-import { touchAtime, type NativeResult } from '../native/libc.js';
-import { zeroChunkBlob, zeroChunkDigest } from '../chunk/zero-chunk.js';
+import { type Finding, hasErrors, shellQuote } from '../findings.js';
+import { closeFd, inodeFlags, mkdirAt, openFileAt, tryLockExclusive, type NativeResult } from '../native/libc.js';
+import { readSync } from 'node:fs';
+import { zeroChunkBlob, zeroChunkDigest, zeroChunkProblem } from '../chunk/zero-chunk.js';
 import { insertChunk } from '../store/insert.js';
-import { chunkPath, chunksDir, prefixDir, PREFIX_DIR_MODE } from '../store/layout.js';
-import { requireDirectory, UnsafePathError } from '../store/safe-path.js';
-import { trackTempDirectory, untrackTempDirectory } from '../store/cleanup.js';
+import { CHUNKS_DIR, chunkPath, prefixDir, PREFIX_DIR_MODE } from '../store/layout.js';
+import { UnsafePathError } from '../store/safe-path.js';
+import { onExitRemove } from '../store/cleanup.js';
+import { faultPoint } from '../store/faults.js';
+import { errnoError, type NsStat, OpenDir } from '../store/open-dir.js';
+import { removeTree } from '../store/remove-tree.js';
+import { PROBE_PREFIX, sweepStaleProbes } from '../store/leftovers.js';
 import { findMount, mountFacts } from '../system/mounts.js';
 import { Accounts } from '../system/passwd.js';
 import { CAP_FOWNER, hasCapability, userNamespace } from '../system/process.js';
 import { type DiagnosisContext, diagnoseTouch, diagnoseUnreachable, diagnoseWrite, unsafePath } from './diagnose.js';
 import { errnoCode } from '../errors.js';
-import { snapshot, statPath } from './snapshot.js';
+import { snapshot } from './snapshot.js';
 import { FIXED_SLEEP_MS, nextWait, storesWholeSeconds } from './waits.js';
 import type { CheckMode, CheckReport, TouchIdentity } from './report.js';
 
-export const PROBE_PREFIX = '.chunkguard-probe-';
+export { PROBE_PREFIX };
 const DEFAULT_CLOCK = () => BigInt(Date.now()) * 1_000_000n;
 
 export interface RunOptions {
@@ -44,7 +47,7 @@ export interface RunOptions {
   blob?: string;
 }
 
-type Outcome = { findings: Finding[]; before?: BigIntStats; after?: BigIntStats; host?: [bigint, bigint] };
+type Outcome = { findings: Finding[]; before?: NsStat; after?: NsStat; host?: [bigint, bigint] };
 
 export async function runCheck(options: RunOptions): Promise<CheckReport> {
   const started = performance.now();
@@ -79,32 +82,47 @@ export async function runCheck(options: RunOptions): Promise<CheckReport> {
   };
   const waits: number[] = [];
   let touches = 0;
-  const touch = (path: string): NativeResult => {
+  const touch = (dir: OpenDir, name: string): NativeResult => {
     touches++;
-    return touchAtime(path);
+    return dir.touch(name);
   };
 
-  let root = options.store;
-  let probeDir: string | undefined;
   let chunkAction: CheckReport['chunkAction'];
   const findings: Finding[] = [];
   let outcome: Outcome = { findings: [] };
-  const path = chunkPath(options.store, digest);
-  let reportedPath = path;
+  let reportedPath = chunkPath(options.store, digest);
+  // Held open for the whole check: every step below is relative to these descriptors.
+  const opened: OpenDir[] = [];
+  let removeProbe: (() => void) | undefined;
 
   try {
+    const storeDir = OpenDir.open(options.store);
+    opened.push(storeDir);
+    let work = storeDir;
     if (options.probe) {
+      // A probe directory a killed run left here goes first.
+      sweepStaleProbes(storeDir);
+      const name = `${PROBE_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`;
+      const made = mkdirAt(storeDir.fd, name, 0o700);
+      if (!made.ok) throw new StepFailure(diagnoseWrite(ctx, options.store, errnoError(made.code, 'mkdir', storeDir.pathOf(name))));
+      const remove = () => removeTree(storeDir, name);
+      const forget = onExitRemove(remove);
+      removeProbe = () => {
+        remove();
+        forget();
+      };
+      work = storeDir.openChild(name).dir;
+      opened.push(work);
+      // Marks the probe live for a sweeping run; released when the descriptor closes.
+      tryLockExclusive(work.fd);
       try {
-        probeDir = mkdtempSync(join(options.store, PROBE_PREFIX));
-        trackTempDirectory(probeDir);
-        root = probeDir;
-        mkdirSync(chunksDir(root), { mode: PREFIX_DIR_MODE });
+        work.openChild(CHUNKS_DIR, { mode: PREFIX_DIR_MODE }).dir.close();
       } catch (error) {
-        throw new StepFailure(diagnoseWrite(ctx, probeDir ?? options.store, error));
+        throw new StepFailure(diagnoseWrite(ctx, work.path, error));
       }
-      reportedPath = chunkPath(root, digest);
+      reportedPath = chunkPath(work.path, digest);
     }
-    outcome = await measure();
+    outcome = await measure(work);
   } catch (error) {
     if (error instanceof StepFailure) outcome = { findings: [error.finding] };
     else if (error instanceof UnsafePathError) outcome = { findings: [unsafePath(error)] };
@@ -112,24 +130,23 @@ export async function runCheck(options: RunOptions): Promise<CheckReport> {
       outcome = { findings: [diagnoseUnreachable(ctx, (error as { path?: string }).path ?? options.store)] };
     } else throw error;
   } finally {
-    if (probeDir) {
-      rmSync(probeDir, { recursive: true, force: true });
-      untrackTempDirectory(probeDir);
-    }
+    // The probe goes while the store directory is still open: its removal is relative to it.
+    removeProbe?.();
+    for (const dir of opened.reverse()) dir.close();
   }
   findings.push(...outcome.findings);
 
-  async function measure(): Promise<Outcome> {
-    requireDirectory(chunksDir(root));
-    const prefix = prefixDir(root, digest);
-    if (requireDirectory(prefix, { allowMissing: true }).kind === 'missing') {
-      try {
-        mkdirSync(prefix, { mode: PREFIX_DIR_MODE });
-        if (uid === 0) chownSync(prefix, options.storeOwner.uid, options.storeOwner.gid);
-      } catch (error) {
-        throw new StepFailure(diagnoseWrite(ctx, chunksDir(root), error));
-      }
-      if (!options.probe) {
+  async function measure(work: OpenDir): Promise<Outcome> {
+    const chunks = work.openChild(CHUNKS_DIR).dir;
+    opened.push(chunks);
+    const prefixName = digest.slice(0, 4);
+    const prefix = prefixDir(work.path, digest);
+    let prefixDirectory: OpenDir;
+    try {
+      const child = chunks.openChild(prefixName, { mode: PREFIX_DIR_MODE, owner: uid === 0 ? options.storeOwner : undefined });
+      prefixDirectory = child.dir;
+      opened.push(prefixDirectory);
+      if (child.created && !options.probe) {
         findings.push({
           code: 'PREFIX_DIR_CREATED',
           severity: 'info',
@@ -137,23 +154,38 @@ export async function runCheck(options: RunOptions): Promise<CheckReport> {
           path: prefix,
         });
       }
+    } catch (error) {
+      const syscall = (error as { syscall?: string }).syscall;
+      if (syscall === 'mkdir' || syscall === 'fchown' || syscall === 'chown') throw new StepFailure(diagnoseWrite(ctx, chunks.path, error));
+      throw error;
     }
-    const chunk = chunkPath(root, digest);
+    const dir = prefixDirectory;
+    const chunk = chunkPath(work.path, digest);
     const blob = await blobReady;
     let inserted;
     try {
-      inserted = await insertChunk(chunk, blob, {
+      inserted = insertChunk(dir, digest, blob, {
         owner: uid === 0 ? options.storeOwner : undefined,
         backdateSeconds: options.mode === 'adaptive' ? 2 : 0,
         signal: options.signal,
       });
     } catch (error) {
       if (error instanceof UnsafePathError) throw error;
+      if (options.signal?.aborted) throw options.signal.reason;
       throw new StepFailure(diagnoseWrite(ctx, prefix, error));
     }
     chunkAction = inserted.action;
+    if (inserted.staleTempsRemoved > 0) {
+      findings.push({
+        code: 'STALE_TEMP_REMOVED',
+        severity: 'info',
+        message: `removed ${inserted.staleTempsRemoved} temp file(s) a killed chunkguard run left in ${prefix}`,
+        path: prefix,
+        evidence: { count: inserted.staleTempsRemoved },
+      });
+    }
     if (inserted.touch) touches++;
-    if (inserted.touch && !inserted.touch.ok) return { findings: [diagnoseTouch(ctx, chunk, inserted.touch)] };
+    if (inserted.touch && !inserted.touch.ok) return { findings: [touchFailure(dir, digest, chunk, inserted.touch)] };
     if (inserted.action === 'replaced') {
       findings.push({
         code: 'CHUNK_REPLACED',
@@ -163,30 +195,92 @@ export async function runCheck(options: RunOptions): Promise<CheckReport> {
         evidence: { existingSize: inserted.existingSize, newSize: blob.length },
       });
     }
-    return options.mode === 'fixed-sleep' ? fixedSleep(chunk) : adaptive(chunk);
+    if (inserted.preExisting && inserted.action !== 'replaced') {
+      const content = await verifyExisting(dir, digest, chunk);
+      if (content) findings.push(content);
+    }
+    return options.mode === 'fixed-sleep' ? fixedSleep({ dir, name: digest, path: chunk }) : adaptive({ dir, name: digest, path: chunk });
+  }
+
+  /** The facts diagnoseTouch needs, read through the open prefix directory. */
+  function touchFailure(dir: OpenDir, name: string, chunk: string, result: Extract<NativeResult, { ok: false }>): Finding {
+    let stat: NsStat | undefined;
+    let flags: number | undefined;
+    try {
+      stat = dir.stat(name);
+      const file = openFileAt(dir.fd, name);
+      if (file.ok) {
+        const read = inodeFlags(file.fd);
+        if (read.ok) flags = read.flags;
+        closeFd(file.fd);
+      }
+    } catch {
+      // Diagnosed with what is known.
+    }
+    return diagnoseTouch(ctx, chunk, result, { stat, flags });
+  }
+
+  /** A kept chunk (same size or smaller) is what every zero block of every snapshot points to: is it intact? */
+  async function verifyExisting(dir: OpenDir, name: string, chunk: string): Promise<Finding | undefined> {
+    const file = openFileAt(dir.fd, name);
+    if (!file.ok) {
+      return { code: 'CHUNK_UNVERIFIED', severity: 'info', message: `could not read the existing zero chunk to verify it (${file.code})`, path: chunk, evidence: { errno: file.code } };
+    }
+    let bytes: Buffer;
+    try {
+      // Kept chunks are never bigger than ours; one byte more shows it grew meanwhile.
+      const limit = (await blobReady).length + 1;
+      bytes = Buffer.alloc(limit);
+      let length = 0;
+      for (let read = -1; read !== 0 && length < limit; length += read) read = readSync(file.fd, bytes, length, limit - length, null);
+      bytes = bytes.subarray(0, length);
+    } catch (error) {
+      return { code: 'CHUNK_UNVERIFIED', severity: 'info', message: `could not read the existing zero chunk to verify it (${errnoCode(error) ?? (error as Error).message})`, path: chunk };
+    } finally {
+      closeFd(file.fd);
+    }
+    const problem = await zeroChunkProblem(bytes);
+    if (!problem) return undefined;
+    if (problem.unverifiable) {
+      return { code: 'CHUNK_UNVERIFIED', severity: 'info', message: `the existing zero chunk was kept but not verified: ${problem.reason}`, path: chunk };
+    }
+    return {
+      code: 'CHUNK_CORRUPT',
+      severity: 'error',
+      message: `the existing zero chunk (${bytes.length} bytes) is corrupt: ${problem.reason}. The server keeps a chunk of the same or a smaller size, so it stays, and every snapshot with an all-zero 4 MiB block restores wrong data`,
+      path: chunk,
+      remedy: `mv ${shellQuote(chunk)} ${shellQuote(`${chunk}.0.bad`)}   # the next backup or chunkguard check writes a valid one; then run a verify job on the datastore`,
+      evidence: { size: bytes.length, reason: problem.reason },
+    };
+  }
+
+  function statChunk({ dir, name, path }: ChunkAt): NsStat {
+    const stat = dir.stat(name);
+    if (!stat) throw new StepFailure(diagnoseWrite(ctx, path, errnoError('ENOENT', 'statx', path)));
+    return stat;
   }
 
   // The backup server's variant: one 1 s sleep, then stat, touch, stat.
-  async function fixedSleep(chunk: string): Promise<Outcome> {
+  async function fixedSleep(chunk: ChunkAt): Promise<Outcome> {
     await sleep(FIXED_SLEEP_MS, undefined, { signal: options.signal });
     waits.push(FIXED_SLEEP_MS);
     return compare(chunk, true, false);
   }
 
-  async function adaptive(chunk: string): Promise<Outcome> {
+  async function adaptive(chunk: ChunkAt): Promise<Outcome> {
     // A reference atime set moments ago, and newer than mtime, so a
     // filesystem that only updates old (or relatime-stale) atimes is caught.
-    let stat: BigIntStats;
+    let stat: NsStat;
     const referenceWaits: number[] = [];
     for (;;) {
-      const result = touch(chunk);
-      if (!result.ok) return { findings: [diagnoseTouch(ctx, chunk, result)] };
-      stat = statPath(chunk);
+      const result = touch(chunk.dir, chunk.name);
+      if (!result.ok) return { findings: [touchFailure(chunk.dir, chunk.name, chunk.path, result)] };
+      stat = statChunk(chunk);
       if (stat.atimeNs > stat.mtimeNs) break;
       const wait = nextWait(referenceWaits, stat, Date.now());
       if (wait === undefined) {
         return {
-          findings: [notUpdated(chunk, stat, stat, 'atime never moved past mtime although the chunk was touched')],
+          findings: [notUpdated(chunk.path, stat, stat, 'atime never moved past mtime although the chunk was touched')],
           before: stat,
           after: stat,
         };
@@ -198,15 +292,21 @@ export async function runCheck(options: RunOptions): Promise<CheckReport> {
     return compare(chunk, true, true);
   }
 
-  async function compare(chunk: string, retryOnInodeChange: boolean, adaptiveWaits: boolean): Promise<Outcome> {
-    const before = statPath(chunk);
+  async function compare(chunk: ChunkAt, retryOnInodeChange: boolean, adaptiveWaits: boolean): Promise<Outcome> {
+    const before = statChunk(chunk);
     const measureWaits: number[] = [];
     for (;;) {
       const hostBefore = clock();
-      const result = touch(chunk);
+      let result: NativeResult;
+      try {
+        faultPoint('between-stat-and-touch');
+        result = touch(chunk.dir, chunk.name);
+      } catch (error) {
+        result = { ok: false, errno: 0, code: errnoCode(error) ?? 'EIO' };
+      }
       const hostAfter = clock();
-      if (!result.ok) return { findings: [diagnoseTouch(ctx, chunk, result)], before };
-      const after = statPath(chunk);
+      if (!result.ok) return { findings: [touchFailure(chunk.dir, chunk.name, chunk.path, result)], before };
+      const after = statChunk(chunk);
       if (after.ino !== before.ino) {
         if (retryOnInodeChange) return compare(chunk, false, adaptiveWaits);
         return {
@@ -215,7 +315,7 @@ export async function runCheck(options: RunOptions): Promise<CheckReport> {
               code: 'INODE_CHANGED',
               severity: 'error',
               message: `the chunk was replaced (inode ${before.ino} became ${after.ino}) during the check, twice: something else rewrites chunks while the check runs`,
-              path: chunk,
+              path: chunk.path,
               evidence: { before: snapshot(before), after: snapshot(after) },
             },
           ],
@@ -228,7 +328,7 @@ export async function runCheck(options: RunOptions): Promise<CheckReport> {
       }
       const wait = adaptiveWaits ? nextWait(measureWaits, after, Date.now()) : undefined;
       if (wait === undefined) {
-        return { findings: [notUpdated(chunk, before, after, 'utimensat(UTIME_NOW, UTIME_OMIT) succeeded but atime did not advance')], before, after };
+        return { findings: [notUpdated(chunk.path, before, after, 'utimensat(UTIME_NOW, UTIME_OMIT) succeeded but atime did not advance')], before, after };
       }
       measureWaits.push(wait);
       waits.push(wait);
@@ -236,7 +336,7 @@ export async function runCheck(options: RunOptions): Promise<CheckReport> {
     }
   }
 
-  function notUpdated(chunk: string, before: BigIntStats, after: BigIntStats, what: string): Finding {
+  function notUpdated(chunk: string, before: NsStat, after: NsStat, what: string): Finding {
     const waited = waits.reduce((sum, wait) => sum + wait, 0);
     return {
       code: 'ATIME_NOT_UPDATED',
@@ -248,7 +348,7 @@ export async function runCheck(options: RunOptions): Promise<CheckReport> {
     };
   }
 
-  function skewFindings(after: BigIntStats, [hostBefore, hostAfter]: [bigint, bigint]): Finding[] {
+  function skewFindings(after: NsStat, [hostBefore, hostAfter]: [bigint, bigint]): Finding[] {
     const skew = skewNs(after, hostBefore, hostAfter);
     const skewMs = Number(skew / 1_000_000n);
     const absMs = Math.abs(skewMs);
@@ -267,7 +367,7 @@ export async function runCheck(options: RunOptions): Promise<CheckReport> {
               ? `, which eats into the GC cutoff margin of ${options.cutoffMinutes} minutes`
               : ', so unused chunks are kept longer'
         }`,
-        path: chunkPath(root, digest),
+        path: reportedPath,
         remedy: `synchronise the clocks of this host and of the server behind ${mount?.source ?? 'the filesystem'} (chronyc tracking; timedatectl set-ntp true)`,
         evidence: { skewMs, atimeNs: after.atimeNs.toString(), hostNs: hostBefore.toString(), cutoffMinutes: options.cutoffMinutes },
       },
@@ -309,11 +409,18 @@ export async function runCheck(options: RunOptions): Promise<CheckReport> {
 }
 
 /** atime minus the host time of the touch; 0 inside the window (whole-second stores truncate up to 1 s). */
-function skewNs(after: BigIntStats, hostBefore: bigint, hostAfter: bigint): bigint {
+function skewNs(after: NsStat, hostBefore: bigint, hostAfter: bigint): bigint {
   const slack = storesWholeSeconds(after) ? 1_000_000_000n : 20_000_000n;
   if (after.atimeNs < hostBefore - slack) return after.atimeNs - hostBefore;
   if (after.atimeNs > hostAfter + slack) return after.atimeNs - hostAfter;
   return 0n;
+}
+
+/** The chunk, as the open prefix directory and its name (`path` is for messages). */
+interface ChunkAt {
+  dir: OpenDir;
+  name: string;
+  path: string;
 }
 
 class StepFailure extends Error {

@@ -1,5 +1,6 @@
 /** A JSON-safe record of lstat: nanosecond times as decimal strings (they exceed 2^53). */
 import { type BigIntStats, lstatSync } from 'node:fs';
+import type { NsStat } from '../store/open-dir.js';
 import { formatMode } from '../findings.js';
 
 export interface StatSnapshot {
@@ -24,7 +25,7 @@ function iso(ns: bigint): string {
   return `${new Date(ms).toISOString().slice(0, 19)}.${fraction}Z`;
 }
 
-export function snapshot(stat: BigIntStats): StatSnapshot {
+export function snapshot(stat: NsStat): StatSnapshot {
   return {
     ino: stat.ino.toString(),
     dev: stat.dev.toString(),

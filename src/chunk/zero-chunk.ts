@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { COMPRESSED_BLOB_MAGIC, encodeBlob } from './blob.js';
+import { BlobError, decodeBlob } from './decode.js';
 import { zstdCompress } from './zstd.js';
 
 export const ZERO_CHUNK_SIZE = 4 * 1024 * 1024;
@@ -26,4 +27,19 @@ export function zeroChunkBlob(): Promise<Buffer> {
     encodeBlob(COMPRESSED_BLOB_MAGIC, payload),
   );
   return blob;
+}
+
+/** Why `bytes` are not a valid zero chunk (any encoder's), or undefined when they are. */
+export async function zeroChunkProblem(bytes: Uint8Array): Promise<{ reason: string; unverifiable: boolean } | undefined> {
+  let data: Uint8Array;
+  try {
+    data = await decodeBlob(bytes, ZERO_CHUNK_SIZE);
+  } catch (error) {
+    if (error instanceof BlobError) return { reason: error.message, unverifiable: error.unverifiable };
+    throw error;
+  }
+  if (data.length !== ZERO_CHUNK_SIZE) return { reason: `it decodes to ${data.length} bytes, not ${ZERO_CHUNK_SIZE}`, unverifiable: false };
+  const nonZero = data.findIndex((byte) => byte !== 0);
+  if (nonZero >= 0) return { reason: `it decodes to data with a non-zero byte at offset ${nonZero}`, unverifiable: false };
+  return undefined;
 }

@@ -7,6 +7,8 @@ import { createRequire } from 'node:module';
 interface Simple {
   compress(data: Uint8Array, level: number): Uint8Array | null;
   decompress(data: Uint8Array): Uint8Array | null;
+  /** The decoder's own reading of the content size (it sizes its output buffer from this). */
+  contentSize(data: Uint8Array): number | null;
 }
 
 let simple: Promise<Simple> | undefined;
@@ -16,9 +18,17 @@ function codec(): Promise<Simple> {
     try {
       const require = createRequire(import.meta.url);
       const { ZstdCodec } = require('zstd-codec') as {
-        ZstdCodec: { run(callback: (zstd: { Simple: new () => Simple }) => void): void };
+        ZstdCodec: { run(callback: (zstd: { Simple: new () => Omit<Simple, 'contentSize'>; Generic: new () => Pick<Simple, 'contentSize'> }) => void): void };
       };
-      ZstdCodec.run((zstd) => resolve(new zstd.Simple()));
+      ZstdCodec.run((zstd) => {
+        const generic = new zstd.Generic();
+        const instance = new zstd.Simple();
+        resolve({
+          compress: (data, level) => instance.compress(data, level),
+          decompress: (data) => instance.decompress(data),
+          contentSize: (data) => generic.contentSize(data),
+        });
+      });
     } catch (error) {
       reject(error);
     }
@@ -32,8 +42,15 @@ export async function zstdCompress(data: Uint8Array, level: number): Promise<Uin
   return result;
 }
 
-export async function zstdDecompress(data: Uint8Array): Promise<Uint8Array> {
-  const result = (await codec()).decompress(data);
+/**
+ * Decode a frame whose size the caller already bounded (`expectedSize`):
+ * the decoder allocates what it reads from the frames, so it must agree.
+ */
+export async function zstdDecompress(data: Uint8Array, expectedSize: number): Promise<Uint8Array> {
+  const zstd = await codec();
+  const size = zstd.contentSize(data);
+  if (size !== expectedSize) throw new Error(`the frames declare ${size ?? 'no'} bytes in all, not ${expectedSize}`);
+  const result = zstd.decompress(data);
   if (!result) throw new Error('not a valid zstd frame');
   return result;
 }

@@ -41,6 +41,13 @@ interface AtBinding {
   statx: (dirfd: number, path: string | Buffer, flags: number, mask: number, out: Buffer) => number;
   fchownat: (dirfd: number, path: string | Buffer, uid: number, gid: number, flags: number) => number;
   close: (fd: number) => number;
+  mkdirat: (dirfd: number, path: string, mode: number) => number;
+  unlinkat: (dirfd: number, path: string, flags: number) => number;
+  renameat: (olddirfd: number, oldpath: string, newdirfd: number, newpath: string) => number;
+  linkat: (olddirfd: number, oldpath: string, newdirfd: number, newpath: string, flags: number) => number;
+  /** glibc >= 2.28; undefined on older ones (callers fall back to linkat). */
+  renameat2: ((olddirfd: number, oldpath: string, newdirfd: number, newpath: string, flags: number) => number) | undefined;
+  flock: (fd: number, operation: number) => number;
   /** glibc >= 2.30; undefined on older ones (callers fall back to readdir). */
   getdents64: ((fd: number, out: Buffer, size: number) => number | bigint) | undefined;
 }
@@ -71,6 +78,12 @@ function load(): Binding {
           statx: libc.func('int statx(int, const char *, int, unsigned int, void *)'),
           fchownat: libc.func('int fchownat(int, const char *, unsigned int, unsigned int, int)'),
           close: libc.func('int close(int)'),
+          mkdirat: libc.func('int mkdirat(int, const char *, unsigned int)'),
+          unlinkat: libc.func('int unlinkat(int, const char *, int)'),
+          renameat: libc.func('int renameat(int, const char *, int, const char *)'),
+          linkat: libc.func('int linkat(int, const char *, int, const char *, int)'),
+          renameat2: optional(() => libc.func('int renameat2(int, const char *, int, const char *, unsigned int)')),
+          flock: libc.func('int flock(int, int)'),
           getdents64: optional(() => libc.func('long getdents64(int, void *, unsigned long)')),
         }),
     };
@@ -183,6 +196,87 @@ export function readDirectoryEntries(fd: number, out: Buffer): number | undefine
 /** Close a descriptor from openDirectoryAt (Node's closeSync warns about fds it did not open). */
 export function closeFd(fd: number): void {
   at().close(fd);
+}
+
+/** utimensat(dirfd, name, {UTIME_NOW, UTIME_OMIT}, AT_SYMLINK_NOFOLLOW): touchAtime relative to an open directory. */
+export function touchAtimeAt(dirfd: number, name: string): NativeResult {
+  const lib = load();
+  const times = [
+    { tv_sec: 0, tv_nsec: UTIME_NOW },
+    { tv_sec: 0, tv_nsec: UTIME_OMIT },
+  ];
+  return lib.utimensat(dirfd, name, times, AT_SYMLINK_NOFOLLOW) === 0 ? { ok: true } : failure(lib.errno());
+}
+
+type FdResult = { ok: true; fd: number } | { ok: false; errno: number; code: string };
+
+/**
+ * openat(dirfd, name, O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW): a new file only.
+ * An existing name, a symlink included, fails with EEXIST and is never followed.
+ */
+export function createFileAt(dirfd: number, name: string, mode: number): FdResult {
+  const lib = load();
+  const flags = osFs.O_WRONLY | osFs.O_CREAT | osFs.O_EXCL | osFs.O_NOFOLLOW | O_CLOEXEC;
+  const fd = at().openat(dirfd, name, flags, mode);
+  return fd >= 0 ? { ok: true, fd } : (failure(lib.errno()) as FdResult);
+}
+
+/** openat(dirfd, name, O_RDONLY|O_NOFOLLOW|O_NONBLOCK): read a file, never through a symlink, never blocking on a FIFO. */
+export function openFileAt(dirfd: number, name: string): FdResult {
+  const lib = load();
+  const flags = osFs.O_RDONLY | osFs.O_NOFOLLOW | osFs.O_NONBLOCK | O_CLOEXEC;
+  const fd = at().openat(dirfd, name, flags, 0);
+  return fd >= 0 ? { ok: true, fd } : (failure(lib.errno()) as FdResult);
+}
+
+export function mkdirAt(dirfd: number, name: string, mode: number): NativeResult {
+  return at().mkdirat(dirfd, name, mode) === 0 ? { ok: true } : failure(load().errno());
+}
+
+const AT_REMOVEDIR = 0x200;
+
+/** unlinkat(dirfd, name): removes the entry itself (a symlink, not its target). */
+export function unlinkAt(dirfd: number, name: string, options: { directory?: boolean } = {}): NativeResult {
+  return at().unlinkat(dirfd, name, options.directory ? AT_REMOVEDIR : 0) === 0 ? { ok: true } : failure(load().errno());
+}
+
+/** rename within or between open directories, replacing the target. */
+export function renameAt(dirfd: number, from: string, to: string): NativeResult {
+  return at().renameat(dirfd, from, dirfd, to) === 0 ? { ok: true } : failure(load().errno());
+}
+
+const RENAME_NOREPLACE = 1;
+
+/**
+ * Move `from` to `to` only if `to` does not exist (EEXIST otherwise):
+ * renameat2(RENAME_NOREPLACE), or, where the filesystem refuses the flag
+ * (NFS, some FUSE), linkat + unlinkat, which is just as atomic.
+ * { ok: false, code: 'ENOTSUP' } when neither works (the caller decides).
+ */
+export function renameNoReplaceAt(dirfd: number, from: string, to: string): NativeResult {
+  const lib = load();
+  const renameat2 = at().renameat2;
+  if (renameat2) {
+    if (renameat2(dirfd, from, dirfd, to, RENAME_NOREPLACE) === 0) return { ok: true };
+    const errno = lib.errno();
+    if (errno !== osConstants.errno.EINVAL && errno !== osConstants.errno.ENOSYS && errno !== osConstants.errno.ENOTSUP) return failure(errno);
+  }
+  if (at().linkat(dirfd, from, dirfd, to, 0) === 0) {
+    at().unlinkat(dirfd, from, 0);
+    return { ok: true };
+  }
+  const errno = lib.errno();
+  // No hard links here (FUSE without a link op, some network filesystems).
+  const noLinks = errno === osConstants.errno.EPERM || errno === osConstants.errno.ENOSYS || errno === osConstants.errno.ENOTSUP;
+  return noLinks ? { ok: false, errno, code: 'ENOTSUP' } : failure(errno);
+}
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+
+/** flock(LOCK_EX|LOCK_NB): true when taken (held until the descriptor closes). */
+export function tryLockExclusive(fd: number): boolean {
+  return at().flock(fd, LOCK_EX | LOCK_NB) === 0;
 }
 
 export { errnoName };

@@ -1,58 +1,35 @@
 /**
- * Paths that must not outlive the process: temp chunk files and probe
- * directories. Removed in `finally` on the normal path, and by the exit
- * handler on SIGINT/SIGTERM/SIGHUP or process.exit (as write-file-atomic does).
+ * What must not outlive the process (a temp chunk file, a probe directory):
+ * removed in `finally` on the normal path, and by the exit handler on
+ * SIGINT/SIGTERM/SIGHUP or process.exit (as write-file-atomic does).
+ * Removals are closures over open directory descriptors, not paths, so a
+ * path swapped for a symlink meanwhile cannot redirect them.
  */
-import { rmSync, unlinkSync } from 'node:fs';
 import { onExit } from 'signal-exit';
 
-const files = new Set<string>();
-const directories = new Set<string>();
+const pending = new Set<() => void>();
 let removeHandler: (() => void) | undefined;
 
-function removeAll(): void {
-  for (const file of files) {
+function runAll(): void {
+  for (const remove of pending) {
     try {
-      unlinkSync(file);
+      remove();
     } catch {
-      // Already gone.
+      // Best effort on the way out.
     }
   }
-  for (const directory of directories) {
-    // rm does not follow symlinks inside the tree.
-    rmSync(directory, { recursive: true, force: true });
-  }
-  files.clear();
-  directories.clear();
+  pending.clear();
 }
 
-function arm(): void {
-  removeHandler ??= onExit(removeAll, { alwaysLast: true });
-}
-
-function disarmIfIdle(): void {
-  if (files.size === 0 && directories.size === 0 && removeHandler) {
-    removeHandler();
-    removeHandler = undefined;
-  }
-}
-
-export function trackTempFile(path: string): void {
-  files.add(path);
-  arm();
-}
-
-export function untrackTempFile(path: string): void {
-  files.delete(path);
-  disarmIfIdle();
-}
-
-export function trackTempDirectory(path: string): void {
-  directories.add(path);
-  arm();
-}
-
-export function untrackTempDirectory(path: string): void {
-  directories.delete(path);
-  disarmIfIdle();
+/** Register a synchronous removal; the returned function unregisters it. */
+export function onExitRemove(remove: () => void): () => void {
+  pending.add(remove);
+  removeHandler ??= onExit(runAll, { alwaysLast: true });
+  return () => {
+    pending.delete(remove);
+    if (pending.size === 0 && removeHandler) {
+      removeHandler();
+      removeHandler = undefined;
+    }
+  };
 }

@@ -1,27 +1,36 @@
 /**
- * Insert a chunk with the backup server's semantics:
- * - something not a regular file at the chunk path: fail;
+ * Insert a chunk with the backup server's semantics, relative to its open
+ * prefix directory (no path is resolved again):
+ * - something not a regular file at the chunk name: fail (UNSAFE_PATH);
  * - an existing chunk of the same size, or smaller (another encoder): keep it and touch it;
  * - an existing empty or bigger one: replace it;
- * - otherwise write a temp file in the same directory, fsync, set its owner,
- *   rename it into place. The temp file never outlives the call.
+ * - otherwise: temp file in the same directory (O_CREAT|O_EXCL|O_NOFOLLOW),
+ *   write, fsync, set its owner, rename into place without replacing a chunk
+ *   another process inserted meanwhile, fsync the directory. The temp file
+ *   never outlives the call; one left by a killed run is removed by the next.
  */
-import { constants, promises as fs } from 'node:fs';
+import { fchownSync, fsyncSync, futimesSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
-import { touchAtime, type NativeResult } from '../native/libc.js';
-import { inspect, UnsafePathError } from './safe-path.js';
-import { trackTempFile, untrackTempFile } from './cleanup.js';
+import { closeFd, createFileAt, renameAt, renameNoReplaceAt, tryLockExclusive, unlinkAt, type NativeResult } from '../native/libc.js';
+import { onExitRemove } from './cleanup.js';
+import { faultPoint } from './faults.js';
+import { errnoError, type OpenDir } from './open-dir.js';
+import { UnsafePathError } from './safe-path.js';
+import { sweepStaleTemps, TEMP_MARKER } from './leftovers.js';
+
+export { TEMP_MARKER };
 
 export type InsertAction = 'inserted' | 'replaced' | 'touched' | 'kept-smaller';
 
 export interface InsertResult {
   action: InsertAction;
   preExisting: boolean;
-  /** Size of the chunk file found at the path before the insert. */
+  /** Size of the chunk file found before the insert. */
   existingSize?: number;
   /** The touch of a kept chunk (its failure is diagnosed by the caller). */
   touch?: NativeResult;
+  /** Temp files of killed runs removed from the directory. */
+  staleTempsRemoved: number;
 }
 
 export interface InsertOptions {
@@ -34,64 +43,94 @@ export interface InsertOptions {
   backdateSeconds?: number;
   /** Checked before the rename: an aborted insert leaves nothing behind. */
   signal?: AbortSignal;
+  /** The random part of the temp name (tests plant things at a known one). */
+  tempSuffix?: () => string;
 }
 
-export const TEMP_MARKER = '.chunkguard-tmp-';
-
-export function tempPathFor(path: string): string {
-  return join(dirname(path), `${basename(path)}${TEMP_MARKER}${process.pid}-${randomBytes(4).toString('hex')}`);
-}
-
-export async function insertChunk(path: string, blob: Uint8Array, options: InsertOptions = {}): Promise<InsertResult> {
-  const existing = inspect(path);
-  if (existing.kind !== 'missing' && existing.kind !== 'file') {
-    throw new UnsafePathError(existing, 'file');
+export function insertChunk(dir: OpenDir, name: string, blob: Uint8Array, options: InsertOptions = {}): InsertResult {
+  const existing = dir.stat(name);
+  if (existing && dir.kindOf(name) !== 'file') {
+    throw new UnsafePathError({ path: dir.pathOf(name), kind: dir.kindOf(name) }, 'file');
   }
-  const existingSize = existing.stat ? Number(existing.stat.size) : undefined;
+  const existingSize = existing ? Number(existing.size) : undefined;
   if (existingSize !== undefined && existingSize > 0 && existingSize <= blob.length) {
-    return {
-      action: existingSize === blob.length ? 'touched' : 'kept-smaller',
-      preExisting: true,
-      existingSize,
-      touch: touchAtime(path),
-    };
+    return keepExisting(dir, name, blob, existingSize, 0);
   }
 
-  const temp = tempPathFor(path);
+  const staleTempsRemoved = sweepStaleTemps(dir, name);
+  const { fd, temp } = createTemp(dir, name, options.tempSuffix);
   let renamed = false;
-  trackTempFile(temp);
+  // A signal between here and the rename removes the temp file.
+  const forget = onExitRemove(() => unlinkAt(dir.fd, temp));
   try {
-    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
-    const handle = await fs.open(temp, flags, 0o644);
-    try {
-      await handle.writeFile(blob);
-      if (options.backdateSeconds) {
-        const past = new Date(Date.now() - options.backdateSeconds * 1000);
-        await handle.utimes(past, past);
-      }
-      await handle.sync();
-      if (options.owner) await handle.chown(options.owner.uid, options.owner.gid);
-    } finally {
-      await handle.close();
+    // Held until the rename: a sweeping run sees this temp file is live.
+    tryLockExclusive(fd);
+    faultPoint('temp-created');
+    for (let written = 0; written < blob.length; ) written += writeSync(fd, blob, written);
+    faultPoint('written');
+    if (options.backdateSeconds) {
+      const past = new Date(Date.now() - options.backdateSeconds * 1000);
+      futimesSync(fd, past, past);
     }
+    fsyncSync(fd);
+    if (options.owner) fchownSync(fd, options.owner.uid, options.owner.gid);
+    faultPoint('chowned');
     options.signal?.throwIfAborted();
-    await fs.rename(temp, path);
+    faultPoint('before-rename');
+    if (existing) {
+      // Empty or bigger than ours: replace it, as the server does.
+      const moved = renameAt(dir.fd, temp, name);
+      if (!moved.ok) throw errnoError(moved.code, 'rename', dir.pathOf(name));
+    } else {
+      const moved = renameNoReplaceAt(dir.fd, temp, name);
+      if (!moved.ok && moved.code === 'EEXIST') {
+        // Another process inserted the chunk since our stat: keep theirs, as the server would.
+        const theirs = dir.stat(name);
+        if (theirs && Number(theirs.size) > 0) return keepExisting(dir, name, blob, Number(theirs.size), staleTempsRemoved);
+        throw errnoError('EEXIST', 'rename', dir.pathOf(name));
+      }
+      if (!moved.ok && moved.code === 'ENOTSUP') {
+        // No atomic no-replace rename on this filesystem: a plain one, like the server's.
+        const plain = renameAt(dir.fd, temp, name);
+        if (!plain.ok) throw errnoError(plain.code, 'rename', dir.pathOf(name));
+      } else if (!moved.ok) throw errnoError(moved.code, 'rename', dir.pathOf(name));
+    }
     renamed = true;
-    await syncDirectory(dirname(path));
+    fsyncSync(dir.fd);
   } finally {
-    if (!renamed) await fs.unlink(temp).catch(() => undefined);
-    untrackTempFile(temp);
+    if (!renamed) unlinkAt(dir.fd, temp);
+    closeFd(fd);
+    forget();
   }
-  return existing.kind === 'missing'
-    ? { action: 'inserted', preExisting: false }
-    : { action: 'replaced', preExisting: true, existingSize };
+  return existing
+    ? { action: 'replaced', preExisting: true, existingSize, staleTempsRemoved }
+    : { action: 'inserted', preExisting: false, staleTempsRemoved };
 }
 
-async function syncDirectory(path: string): Promise<void> {
-  const handle = await fs.open(path, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
+function keepExisting(dir: OpenDir, name: string, blob: Uint8Array, existingSize: number, staleTempsRemoved: number): InsertResult {
+  faultPoint('between-stat-and-touch');
+  return {
+    action: existingSize === blob.length ? 'touched' : 'kept-smaller',
+    preExisting: true,
+    existingSize,
+    touch: dir.touch(name),
+    staleTempsRemoved,
+  };
+}
+
+const randomSuffix = (): string => randomBytes(4).toString('hex');
+
+/** A new temp file; a non-file already at the temp name (a planted symlink) is UNSAFE_PATH, never followed. */
+function createTemp(dir: OpenDir, name: string, suffix = randomSuffix): { fd: number; temp: string } {
+  for (let attempt = 1; ; attempt++) {
+    const temp = `${name}${TEMP_MARKER}${process.pid}-${suffix()}`;
+    const created = createFileAt(dir.fd, temp, 0o644);
+    if (created.ok) return { fd: created.fd, temp };
+    if (created.code !== 'EEXIST') throw errnoError(created.code, 'open', dir.pathOf(temp));
+    const kind = dir.kindOf(temp);
+    if (kind !== 'file' && kind !== 'missing') {
+      throw new UnsafePathError({ path: dir.pathOf(temp), kind }, 'file', `is ${kind === 'symlink' ? 'a symlink' : `a ${kind}`} planted at chunkguard's temp name (not followed)`);
+    }
+    if (attempt >= 3) throw errnoError('EEXIST', 'open', dir.pathOf(temp));
   }
 }

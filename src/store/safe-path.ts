@@ -44,9 +44,9 @@ export class UnsafePathError extends Error {
   readonly found: EntryKind;
   readonly expected: 'directory' | 'file';
 
-  constructor(entry: Entry, expected: 'directory' | 'file') {
+  constructor(entry: Entry, expected: 'directory' | 'file', detail?: string) {
     const found = entry.kind === 'symlink' ? 'a symlink' : entry.kind === 'other' ? 'a special file' : `a ${entry.kind}`;
-    super(`${entry.path} is ${found} where the store layout needs a ${expected === 'file' ? 'regular file' : 'directory'}`);
+    super(`${entry.path} ${detail ?? `is ${found} where the store layout needs a ${expected === 'file' ? 'regular file' : 'directory'}`}`);
     this.name = 'UnsafePathError';
     this.path = entry.path;
     this.found = entry.kind;
@@ -85,15 +85,4 @@ export function resolveDirectory(path: string): { absolute: string; entry: Entry
   const target = entry.kind === 'symlink' ? inspectOrBadInput(path, absolute) : entry;
   if (target.kind !== 'directory') throw badInput(path, `not a directory (it is a ${target.kind === 'file' ? 'regular file' : target.kind})`);
   return { absolute, entry: target, resolvedFrom: entry.kind === 'symlink' ? given : undefined };
-}
-
-/** The entry, which must be a real directory (or missing, when allowed). */
-export function requireDirectory(path: string, options: { allowMissing?: boolean } = {}): Entry {
-  const entry = inspect(path);
-  if (entry.kind === 'directory') return entry;
-  if (entry.kind === 'missing' && options.allowMissing) return entry;
-  if (entry.kind === 'missing') {
-    throw Object.assign(new Error(`ENOENT: no such directory, '${path}'`), { code: 'ENOENT', path });
-  }
-  throw new UnsafePathError(entry, 'directory');
 }

@@ -3,27 +3,42 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { zeroChunkBlob } from '../../src/chunk/zero-chunk.js';
-import { insertChunk, TEMP_MARKER } from '../../src/store/insert.js';
+import { insertChunk, TEMP_MARKER, type InsertOptions } from '../../src/store/insert.js';
+import { OpenDir } from '../../src/store/open-dir.js';
 import { isWithin, UnsafePathError } from '../../src/store/safe-path.js';
 import { describeAsRoot } from '../helpers/privileged.js';
 
+const NAME = 'bb9f8df61474d25e71fa00722318cd387396ca1736605e1248821cc0de3d3af8';
 let dir: string;
 let chunk: string;
 let blob: Buffer;
+let opened: OpenDir[] = [];
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'chunkguard-insert-'));
-  chunk = join(dir, 'bb9f8df61474d25e71fa00722318cd387396ca1736605e1248821cc0de3d3af8');
+  chunk = join(dir, NAME);
   blob = await zeroChunkBlob();
 });
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(() => {
+  for (const open of opened) open.close();
+  opened = [];
+  delete process.env.CHUNKGUARD_TEST_FAULT;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** insertChunk into the test directory, held open as the check holds a prefix directory. */
+async function insert(_path: string, data: Uint8Array, options?: InsertOptions) {
+  const open = OpenDir.open(dir);
+  opened.push(open);
+  return insertChunk(open, NAME, data, options);
+}
 
 const temps = () => readdirSync(dir).filter((name) => name.includes(TEMP_MARKER));
 const old = new Date('2020-01-01T00:00:00Z');
 
 describe('insertChunk with the server semantics', () => {
   it('writes a new chunk through a temp file and leaves no temp file', async () => {
-    expect(await insertChunk(chunk, blob)).toEqual({ action: 'inserted', preExisting: false });
+    expect(await insert(chunk, blob)).toEqual({ action: 'inserted', preExisting: false, staleTempsRemoved: 0 });
     expect(readFileSync(chunk).equals(blob)).toBe(true);
     expect(temps()).toEqual([]);
   });
@@ -32,7 +47,7 @@ describe('insertChunk with the server semantics', () => {
     writeFileSync(chunk, blob);
     utimesSync(chunk, old, old);
     const before = statSync(chunk);
-    const result = await insertChunk(chunk, blob);
+    const result = await insert(chunk, blob);
     expect(result).toMatchObject({ action: 'touched', preExisting: true, touch: { ok: true } });
     const after = statSync(chunk);
     expect(after.ino).toBe(before.ino);
@@ -42,7 +57,7 @@ describe('insertChunk with the server semantics', () => {
 
   it('keeps and touches a smaller existing chunk (another encoder)', async () => {
     writeFileSync(chunk, blob.subarray(0, 159));
-    const result = await insertChunk(chunk, blob);
+    const result = await insert(chunk, blob);
     expect(result).toMatchObject({ action: 'kept-smaller', existingSize: 159 });
     expect(statSync(chunk).size).toBe(159);
   });
@@ -52,14 +67,14 @@ describe('insertChunk with the server semantics', () => {
     ['bigger', 1],
   ])('replaces an %s existing chunk', async (_, extra) => {
     writeFileSync(chunk, extra ? Buffer.concat([blob, Buffer.alloc(100)]) : Buffer.alloc(0));
-    expect(await insertChunk(chunk, blob)).toMatchObject({ action: 'replaced', preExisting: true });
+    expect(await insert(chunk, blob)).toMatchObject({ action: 'replaced', preExisting: true });
     expect(readFileSync(chunk).equals(blob)).toBe(true);
     expect(temps()).toEqual([]);
   });
 
   it('refuses a directory at the chunk path', async () => {
     mkdirSync(chunk);
-    await expect(insertChunk(chunk, blob)).rejects.toThrow(UnsafePathError);
+    await expect(insert(chunk, blob)).rejects.toThrow(UnsafePathError);
     expect(lstatSync(chunk).isDirectory()).toBe(true);
   });
 
@@ -68,28 +83,28 @@ describe('insertChunk with the server semantics', () => {
     writeFileSync(outside, 'precious');
     utimesSync(outside, old, old);
     symlinkSync(outside, chunk);
-    await expect(insertChunk(chunk, blob)).rejects.toThrow(/is a symlink where the store layout needs a regular file/);
+    await expect(insert(chunk, blob)).rejects.toThrow(/is a symlink where the store layout needs a regular file/);
     // atime first: reading the file ourselves would update it.
     expect(statSync(outside).atimeMs).toBe(old.getTime());
     expect(readFileSync(outside, 'utf8')).toBe('precious');
   });
 
   it('backdates a new chunk so a first touch makes atime newer than mtime', async () => {
-    await insertChunk(chunk, blob, { backdateSeconds: 2 });
+    await insert(chunk, blob, { backdateSeconds: 2 });
     expect(statSync(chunk).mtimeMs).toBeLessThan(Date.now() - 1500);
   });
 
   it('leaves neither chunk nor temp file when aborted before the rename', async () => {
     const controller = new AbortController();
     controller.abort();
-    await expect(insertChunk(chunk, blob, { signal: controller.signal })).rejects.toThrow();
+    await expect(insert(chunk, blob, { signal: controller.signal })).rejects.toThrow();
     expect(readdirSync(dir)).toEqual([]);
   });
 });
 
 describeAsRoot('insertChunk as root', () => {
   it('gives the new chunk the store owner before it becomes visible', async () => {
-    await insertChunk(chunk, blob, { owner: { uid: 34, gid: 34 } });
+    await insert(chunk, blob, { owner: { uid: 34, gid: 34 } });
     expect(statSync(chunk)).toMatchObject({ uid: 34, gid: 34 });
   });
 });

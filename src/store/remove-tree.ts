@@ -1,0 +1,28 @@
+/**
+ * Remove a directory chunkguard created (a probe directory), relative to
+ * open descriptors: a symlink inside is unlinked, never followed, and a
+ * directory swapped for a symlink meanwhile is refused by O_NOFOLLOW.
+ */
+import { unlinkAt } from '../native/libc.js';
+import type { OpenDir } from './open-dir.js';
+
+/** A probe holds .chunks/<prefix>/<chunk>: anything deeper is not ours to remove. */
+const MAX_DEPTH = 4;
+
+/** True when `name` is gone from `parent` afterwards. */
+export function removeTree(parent: OpenDir, name: string, depth = 0): boolean {
+  if (parent.kindOf(name) !== 'directory') return unlinkAt(parent.fd, name).ok || parent.kindOf(name) === 'missing';
+  if (depth >= MAX_DEPTH) return false;
+  let dir: OpenDir;
+  try {
+    dir = parent.openChild(name).dir;
+  } catch {
+    return false;
+  }
+  try {
+    for (const child of dir.namesStartingWith('')) removeTree(dir, child, depth + 1);
+  } finally {
+    dir.close();
+  }
+  return unlinkAt(parent.fd, name, { directory: true }).ok;
+}
