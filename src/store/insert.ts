@@ -47,7 +47,7 @@ export interface InsertOptions {
   tempSuffix?: () => string;
 }
 
-export function insertChunk(dir: OpenDir, name: string, blob: Uint8Array, options: InsertOptions = {}): InsertResult {
+export function insertChunk(dir: OpenDir, name: string, blob: Uint8Array, options: InsertOptions = {}, attempt = 1): InsertResult {
   const existing = dir.stat(name);
   if (existing && dir.kindOf(name) !== 'file') {
     throw new UnsafePathError({ path: dir.pathOf(name), kind: dir.kindOf(name) }, 'file');
@@ -78,23 +78,23 @@ export function insertChunk(dir: OpenDir, name: string, blob: Uint8Array, option
     options.signal?.throwIfAborted();
     faultPoint('before-rename');
     if (existing) {
-      // Empty or bigger than ours: replace it, as the server does.
-      const moved = renameAt(dir.fd, temp, name);
-      if (!moved.ok) throw errnoError(moved.code, 'rename', dir.pathOf(name));
-    } else {
-      const moved = renameNoReplaceAt(dir.fd, temp, name);
-      if (!moved.ok && moved.code === 'EEXIST') {
-        // Another process inserted the chunk since our stat: keep theirs, as the server would.
-        const theirs = dir.stat(name);
-        if (theirs && Number(theirs.size) > 0) return keepExisting(dir, name, blob, Number(theirs.size), staleTempsRemoved);
-        throw errnoError('EEXIST', 'rename', dir.pathOf(name));
-      }
-      if (!moved.ok && moved.code === 'ENOTSUP') {
-        // No atomic no-replace rename on this filesystem: a plain one, like the server's.
-        const plain = renameAt(dir.fd, temp, name);
-        if (!plain.ok) throw errnoError(plain.code, 'rename', dir.pathOf(name));
-      } else if (!moved.ok) throw errnoError(moved.code, 'rename', dir.pathOf(name));
+      // Empty or bigger than ours: replace it, as the server does, but only the
+      // one we looked at. If another process replaced it meanwhile, theirs stays.
+      const now = dir.stat(name);
+      if (now && now.ino === existing.ino && now.dev === existing.dev) unlinkAt(dir.fd, name);
     }
+    const moved = renameNoReplaceAt(dir.fd, temp, name);
+    if (!moved.ok && moved.code === 'EEXIST') {
+      // Another process inserted the chunk since our stat: decide again on what is there now.
+      if (attempt >= 3) throw errnoError('EEXIST', 'rename', dir.pathOf(name));
+      const again = insertChunk(dir, name, blob, options, attempt + 1);
+      return { ...again, staleTempsRemoved: again.staleTempsRemoved + staleTempsRemoved };
+    }
+    if (!moved.ok && moved.code === 'ENOTSUP') {
+      // No atomic no-replace rename on this filesystem: a plain one, like the server's.
+      const plain = renameAt(dir.fd, temp, name);
+      if (!plain.ok) throw errnoError(plain.code, 'rename', dir.pathOf(name));
+    } else if (!moved.ok) throw errnoError(moved.code, 'rename', dir.pathOf(name));
     renamed = true;
     fsyncSync(dir.fd);
   } finally {

@@ -1,5 +1,5 @@
 /** Run the built CLI the way an operator or a CI job does. */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
 export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
@@ -32,4 +32,21 @@ export function runJson(args: string[], options?: Parameters<typeof runCli>[1]) 
     throw new Error(`not JSON (exit ${result.code}): ${result.stdout}\n${result.stderr}`);
   }
   return { ...result, report };
+}
+
+/** Run the CLI without blocking, so several can run at once; resolves with its exit code or signal. */
+export function runCliAsync(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; onSpawn?: (child: import('node:child_process').ChildProcess) => void } = {},
+): Promise<CliResult & { signal: NodeJS.Signals | null }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, NO_COLOR: '1', ...options.env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (data: string) => (stdout += data));
+    child.stderr.setEncoding('utf8').on('data', (data: string) => (stderr += data));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+    options.onSpawn?.(child);
+  });
 }
