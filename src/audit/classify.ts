@@ -29,12 +29,13 @@ export interface ClassifyContext {
 }
 
 /**
- * Where the entry sits. In a chunk store: 'prefix-dir' (entries of .chunks,
+ * Where the entry sits. In a chunk store: 'chunks-dir' (.chunks itself),
+ * 'prefix-dir' (entries of .chunks,
  * must be directories), 'chunk' (entries of a prefix dir, must be regular
  * files), 'other' (snapshots, indexes: GC reads them, never touches them).
  * In any other repository every entry is a 'blob' (files or directories).
  */
-export type Role = 'chunk' | 'prefix-dir' | 'blob' | 'other';
+export type Role = 'chunk' | 'prefix-dir' | 'chunks-dir' | 'blob' | 'other';
 
 export function classify(mode: number, uid: number, gid: number, attributes: number, role: Role, ctx: ClassifyContext): number {
   let issues = 0;
@@ -47,7 +48,7 @@ export function classify(mode: number, uid: number, gid: number, attributes: num
 
   if (type === S_IFLNK) {
     // In a chunk store a symlink at a prefix dir or chunk redirects GC; elsewhere in a repository it is unexpected.
-    if (role === 'chunk' || role === 'prefix-dir') issues |= ISSUE.SYMLINK_IN_LAYOUT;
+    if (role === 'chunk' || role === 'prefix-dir' || role === 'chunks-dir') issues |= ISSUE.SYMLINK_IN_LAYOUT;
     else if (role === 'blob') issues |= ISSUE.NON_REGULAR;
     return issues;
   }
@@ -59,7 +60,7 @@ export function classify(mode: number, uid: number, gid: number, attributes: num
     issues |= ISSUE.NON_REGULAR;
   }
   if (role === 'chunk' && isDirectory) issues |= ISSUE.NON_REGULAR;
-  if (role === 'prefix-dir' && type === S_IFREG) issues |= ISSUE.NON_REGULAR;
+  if ((role === 'prefix-dir' || role === 'chunks-dir') && type === S_IFREG) issues |= ISSUE.NON_REGULAR;
   // Untouchable is reported on its own only when the owner is otherwise right
   // (the expected owner is not the GC user); a foreign owner's finding says it.
   if (type === S_IFREG && (role === 'chunk' || role === 'blob') && !(issues & (ISSUE.FOREIGN | ISSUE.NOT_MAPPED)) && !canTouch(uid, ctx.gcUser)) {

@@ -7,7 +7,7 @@
 import { badInput } from '../errors.js';
 import type { Finding } from '../findings.js';
 import { loadNative, statxAt, STATX_SIZE } from '../native/libc.js';
-import { readStatx, S_IFDIR, S_IFMT } from '../native/statx.js';
+import { readStatx, S_IFDIR, S_IFLNK, S_IFMT } from '../native/statx.js';
 import { DirOpener, type DirOpenError } from './dir-opener.js';
 import { resolveDirectory } from '../store/safe-path.js';
 import { Accounts } from '../system/passwd.js';
@@ -67,7 +67,9 @@ export async function auditStore(dir: string, options: AuditOptions = {}): Promi
   try {
     if (statxAt(opener.rootFd, '', statBuf) !== 0) throw badInput(dir, 'cannot stat');
     rootStat = readStatx(statBuf);
-    layout = statxAt(opener.rootFd, '.chunks', statBuf) === 0 && (readStatx(statBuf).mode & S_IFMT) === S_IFDIR ? 'chunk-store' : 'repository';
+    // A .chunks symlink still makes this a chunk store: one whose .chunks is reported as UNSAFE_PATH.
+    const chunksType = statxAt(opener.rootFd, '.chunks', statBuf) === 0 ? readStatx(statBuf).mode & S_IFMT : 0;
+    layout = chunksType === S_IFDIR || chunksType === S_IFLNK ? 'chunk-store' : 'repository';
   } finally {
     opener.close();
   }

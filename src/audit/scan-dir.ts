@@ -69,7 +69,7 @@ export interface DirScanResult {
 function childRoles(parent: DirRole, name: RelPath): { role: Role; dirRole: DirRole } {
   switch (parent) {
     case 'store-root':
-      return name === '.chunks' ? { role: 'other', dirRole: 'chunks-root' } : { role: 'other', dirRole: 'other' };
+      return name === '.chunks' ? { role: 'chunks-dir', dirRole: 'chunks-root' } : { role: 'other', dirRole: 'other' };
     case 'chunks-root':
       return { role: 'prefix-dir', dirRole: 'prefix-dir' };
     case 'prefix-dir':

@@ -128,6 +128,9 @@ export async function runCheck(options: RunOptions): Promise<CheckReport> {
     else if (error instanceof UnsafePathError) outcome = { findings: [unsafePath(error)] };
     else if (errnoCode(error) === 'EACCES') {
       outcome = { findings: [diagnoseUnreachable(ctx, (error as { path?: string }).path ?? options.store)] };
+    } else if (errnoCode(error) && (error as { path?: string }).path) {
+      // A step outside the insert failed (an entry vanishing under a concurrent rename, EIO): a finding, not a crash.
+      outcome = { findings: [diagnoseWrite(ctx, (error as { path: string }).path, error)] };
     } else throw error;
   } finally {
     // The probe goes while the store directory is still open: its removal is relative to it.

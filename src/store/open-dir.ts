@@ -134,24 +134,26 @@ export class OpenDir {
    */
   openChild(name: string, create?: { mode: number; owner?: { uid: number; gid: number } }): { dir: OpenDir; created: boolean } {
     let created = false;
-    for (;;) {
+    // Bounded: another process may create or remove the entry between our open and mkdir.
+    for (let attempt = 1; ; attempt++) {
       const opened = openDirectoryAt(this.fd, name);
       if (opened.ok) {
         const dir = new OpenDir(opened.fd, this.pathOf(name));
         if (created && create?.owner) dir.chown(create.owner.uid, create.owner.gid);
         return { dir, created };
       }
-      if (opened.code === 'ELOOP' || opened.code === 'ENOTDIR') {
-        // O_NOFOLLOW refused it: say what is there instead.
+      // O_NOFOLLOW refused a symlink (ELOOP) or O_DIRECTORY something else: say what is there.
+      if (opened.code === 'ELOOP') throw new UnsafePathError({ path: this.pathOf(name), kind: 'symlink' }, 'directory');
+      if (opened.code === 'ENOTDIR') {
         const kind = this.kindOf(name);
-        throw new UnsafePathError({ path: this.pathOf(name), kind: kind === 'missing' ? 'other' : kind }, 'directory');
+        if (kind === 'file' || kind === 'symlink' || kind === 'other') throw new UnsafePathError({ path: this.pathOf(name), kind }, 'directory');
+        throw new UnsafePathError({ path: this.pathOf(name), kind: 'other' }, 'directory', 'was replaced while chunkguard opened it');
       }
-      if (opened.code !== 'ENOENT' || !create || created) throw errnoError(opened.code, 'open', this.pathOf(name));
+      if (opened.code !== 'ENOENT' || !create || attempt > 5) throw errnoError(opened.code, 'open', this.pathOf(name));
       const made = mkdirAt(this.fd, name, create.mode);
       // EEXIST: another process created it first; open that one.
       if (!made.ok && made.code !== 'EEXIST') throw errnoError(made.code, 'mkdir', this.pathOf(name));
       created = made.ok;
-      if (!made.ok) create = undefined;
     }
   }
 
