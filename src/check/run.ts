@@ -101,7 +101,16 @@ export async function runCheck(options: RunOptions): Promise<CheckReport> {
     let work = storeDir;
     if (options.probe) {
       // A probe directory a killed run left here goes first.
-      sweepStaleProbes(storeDir);
+      const staleProbes = sweepStaleProbes(storeDir);
+      if (staleProbes > 0) {
+        findings.push({
+          code: 'STALE_TEMP_REMOVED',
+          severity: 'info',
+          message: `removed ${staleProbes} probe director${staleProbes === 1 ? 'y' : 'ies'} a killed chunkguard run left in ${options.store}`,
+          path: options.store,
+          evidence: { count: staleProbes },
+        });
+      }
       const name = `${PROBE_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`;
       const made = mkdirAt(storeDir.fd, name, 0o700);
       if (!made.ok) throw new StepFailure(diagnoseWrite(ctx, options.store, errnoError(made.code, 'mkdir', storeDir.pathOf(name))));

@@ -1,11 +1,13 @@
 /** Build and mount the misbehaving FUSE fixture (test/fixtures/atimefs.c). */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const SOURCE = join(import.meta.dirname, '..', 'fixtures', 'atimefs.c');
-const BINARY = join(tmpdir(), 'chunkguard-atimefs');
+// Named by the source's hash, so an edited fixture is rebuilt.
+const BINARY = join(tmpdir(), `chunkguard-atimefs-${createHash('sha256').update(readFileSync(SOURCE)).digest('hex').slice(0, 12)}`);
 
 export function buildAtimefs(): string {
   if (!existsSync(BINARY)) {
@@ -21,7 +23,7 @@ export interface FuseMount {
   unmount(): void;
 }
 
-export function mountAtimefs(mode: 'ignore-atime' | 'unstable-ino'): FuseMount {
+export function mountAtimefs(mode: 'ignore-atime' | 'unstable-ino' | 'eio-write'): FuseMount {
   const binary = buildAtimefs();
   const base = mkdtempSync(join(tmpdir(), `chunkguard-fuse-${mode}-`));
   const backing = join(base, 'backing');
