@@ -1,4 +1,5 @@
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -102,10 +103,78 @@ describe('insertChunk with the server semantics', () => {
   });
 });
 
+describe('stale temp files of killed runs', () => {
+  const stale = (pid: number, suffix = 'a1b2c3d4') => join(dir, `${NAME}${TEMP_MARKER}${pid}-${suffix}`);
+  // Above the kernel's pid_max (4194304): no process has it.
+  const DEAD_PID = 4_194_305;
+
+  it('removes one whose process is gone, and counts it', async () => {
+    writeFileSync(stale(DEAD_PID), blob.subarray(0, 40));
+    expect(await insert(chunk, blob)).toMatchObject({ action: 'inserted', staleTempsRemoved: 1 });
+    expect(temps()).toEqual([]);
+  });
+
+  it('keeps a fresh one whose process is alive (a concurrent insert)', async () => {
+    writeFileSync(stale(process.pid), 'x');
+    expect(await insert(chunk, blob)).toMatchObject({ staleTempsRemoved: 0 });
+    expect(temps()).toEqual([stale(process.pid).split('/').pop()]);
+  });
+
+  it('keeps one another process holds the lock of, even with a dead PID in its name (another PID namespace)', async () => {
+    writeFileSync(stale(DEAD_PID), 'x');
+    const holder = spawn('flock', ['--exclusive', stale(DEAD_PID), 'sleep', '30'], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 200 && !readFileSync(`/proc/${holder.pid}/cmdline`, 'utf8').startsWith('sleep'); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(await insert(chunk, blob)).toMatchObject({ staleTempsRemoved: 0 });
+      expect(temps()).toHaveLength(1);
+    } finally {
+      holder.kill();
+    }
+  });
+
+  it('leaves a symlink that matches the pattern alone, and never follows it', async () => {
+    const outside = join(dir, 'outside');
+    writeFileSync(outside, 'precious');
+    symlinkSync(outside, stale(DEAD_PID));
+    expect(await insert(chunk, blob)).toMatchObject({ staleTempsRemoved: 0 });
+    expect(lstatSync(stale(DEAD_PID)).isSymbolicLink()).toBe(true);
+    expect(readFileSync(outside, 'utf8')).toBe('precious');
+  });
+});
+
+describe('a symlink planted at the temp name', () => {
+  it('is UNSAFE_PATH (EEXIST from O_CREAT|O_EXCL), and its target is neither written nor touched', async () => {
+    const outside = join(dir, 'outside');
+    writeFileSync(outside, 'precious');
+    utimesSync(outside, old, old);
+    symlinkSync(outside, join(dir, `${NAME}${TEMP_MARKER}${process.pid}-deadbeef`));
+    await expect(insert(chunk, blob, { tempSuffix: () => 'deadbeef' })).rejects.toThrow(/is a symlink planted at chunkguard's temp name \(not followed\)/);
+    expect(statSync(outside).atimeMs).toBe(old.getTime());
+    expect(readFileSync(outside, 'utf8')).toBe('precious');
+    expect(lstatSync(chunk, { throwIfNoEntry: false })).toBeUndefined();
+  });
+});
+
+describe.each(['temp-created', 'written', 'chowned', 'before-rename'])('an EIO injected at %s', (step) => {
+  it('fails with EIO and leaves neither chunk nor temp file', async () => {
+    process.env.CHUNKGUARD_TEST_FAULT = `${step}:eio`;
+    await expect(insert(chunk, blob)).rejects.toMatchObject({ code: 'EIO' });
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
 describeAsRoot('insertChunk as root', () => {
   it('gives the new chunk the store owner before it becomes visible', async () => {
     await insert(chunk, blob, { owner: { uid: 34, gid: 34 } });
     expect(statSync(chunk)).toMatchObject({ uid: 34, gid: 34 });
+  });
+
+  it('a symlink at the temp name pointing at a root-owned file: refused, the file keeps its owner', async () => {
+    const outside = join(dir, 'outside');
+    writeFileSync(outside, 'precious');
+    symlinkSync(outside, join(dir, `${NAME}${TEMP_MARKER}${process.pid}-deadbeef`));
+    await expect(insert(chunk, blob, { owner: { uid: 34, gid: 34 }, tempSuffix: () => 'deadbeef' })).rejects.toThrow(/planted at chunkguard's temp name/);
+    expect(statSync(outside)).toMatchObject({ uid: 0, gid: 0, size: 8 });
   });
 });
 
