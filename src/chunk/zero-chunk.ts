@@ -39,7 +39,8 @@ export async function zeroChunkProblem(bytes: Uint8Array): Promise<{ reason: str
     throw error;
   }
   if (data.length !== ZERO_CHUNK_SIZE) return { reason: `it decodes to ${data.length} bytes, not ${ZERO_CHUNK_SIZE}`, unverifiable: false };
-  const nonZero = data.findIndex((byte) => byte !== 0);
-  if (nonZero >= 0) return { reason: `it decodes to data with a non-zero byte at offset ${nonZero}`, unverifiable: false };
-  return undefined;
+  // memcmp against zeros first (2 ms; a findIndex callback over 4 MiB takes 30).
+  const decoded = Buffer.from(data.buffer, data.byteOffset, data.length);
+  if (decoded.equals(Buffer.alloc(ZERO_CHUNK_SIZE))) return undefined;
+  return { reason: `it decodes to data with a non-zero byte at offset ${decoded.findIndex((byte) => byte !== 0)}`, unverifiable: false };
 }
