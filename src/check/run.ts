@@ -28,7 +28,6 @@ import { snapshot } from './snapshot.js';
 import { FIXED_SLEEP_MS, nextWait, storesWholeSeconds } from './waits.js';
 import type { CheckMode, CheckReport, TouchIdentity } from './report.js';
 
-export { PROBE_PREFIX };
 const DEFAULT_CLOCK = () => BigInt(Date.now()) * 1_000_000n;
 
 export interface RunOptions {

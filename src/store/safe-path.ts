@@ -1,6 +1,7 @@
 /**
- * Path safety inside a store: every component is inspected with lstat, so a
- * symlink planted in the store is reported, never followed.
+ * The directory a command is given, checked before anything is written
+ * (lstat: a symlink is seen, not followed). Everything below it is reached
+ * through open descriptors (open-dir.ts, audit/dir-opener.ts), never by path.
  */
 import { type BigIntStats, lstatSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
