@@ -35,6 +35,8 @@ export interface CheckOptions {
 
 interface Target {
   store: string;
+  /** The root as validated: the check refuses a root replaced before it opens it. */
+  identity: { dev: string; ino: string };
   owner: { uid: number; gid: number };
   /** The root was a symlink: resolved once, reported. */
   resolvedFrom?: string;
@@ -53,7 +55,12 @@ function resolveTarget(path: string, probe: boolean): Target {
     // A .chunks that is a symlink or a file is reported as UNSAFE_PATH by the check.
     if (chunks.kind === 'directory') ownerStat = chunks.stat!;
   }
-  return { store, owner: { uid: Number(ownerStat.uid), gid: Number(ownerStat.gid) }, resolvedFrom };
+  return {
+    store,
+    identity: { dev: target.stat!.dev.toString(), ino: target.stat!.ino.toString() },
+    owner: { uid: Number(ownerStat.uid), gid: Number(ownerStat.gid) },
+    resolvedFrom,
+  };
 }
 
 function resolveCutoff(value: number | undefined): number {
@@ -93,6 +100,7 @@ export async function checkAtime(path: string, options: CheckOptions = {}): Prom
     mode: options.fixedSleep ? ('fixed-sleep' as const) : ('adaptive' as const),
     cutoffMinutes,
     storeOwner: target.owner,
+    rootIdentity: target.identity,
     reason,
   };
   let report: CheckReport;

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Finding, hasErrors, shellQuote } from '../findings.js';
-import { closeFd, inodeFlags, mkdirAt, openFileAt, tryLockExclusive, type NativeResult } from '../native/libc.js';
+import { closeFd, inodeFlags, mkdirAt, openFileAt, type NativeResult } from '../native/libc.js';
 import { readSync } from 'node:fs';
 import { zeroChunkBlob, zeroChunkDigest, zeroChunkProblem } from '../chunk/zero-chunk.js';
 import { insertChunk } from '../store/insert.js';
@@ -18,7 +18,7 @@ import { onExitRemove } from '../store/cleanup.js';
 import { faultPoint } from '../store/faults.js';
 import { errnoError, type NsStat, OpenDir } from '../store/open-dir.js';
 import { removeTree } from '../store/remove-tree.js';
-import { PROBE_PREFIX, sweepStaleProbes } from '../store/leftovers.js';
+import { leftoverTag, lockedAndStillNamed, PROBE_PREFIX, sweepStaleProbes } from '../store/leftovers.js';
 import { findMount, mountFacts } from '../system/mounts.js';
 import { Accounts } from '../system/passwd.js';
 import { CAP_FOWNER, hasCapability, userNamespace } from '../system/process.js';
@@ -42,6 +42,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Host wall clock in ns since the epoch; injectable to test skew. */
   clock?: () => bigint;
+  /** Device and inode of the store root as validated (decimal strings: this crosses JSON to the helper). */
+  rootIdentity?: { dev: string; ino: string };
   /** The zero-chunk blob, base64, when a parent process built it already. */
   blob?: string;
 }
@@ -95,7 +97,7 @@ export async function runCheck(options: RunOptions): Promise<CheckReport> {
   let removeProbe: (() => void) | undefined;
 
   try {
-    const storeDir = OpenDir.open(options.store);
+    const storeDir = OpenDir.open(options.store, options.rootIdentity && { dev: BigInt(options.rootIdentity.dev), ino: BigInt(options.rootIdentity.ino) });
     opened.push(storeDir);
     let work = storeDir;
     if (options.probe) {
@@ -110,7 +112,7 @@ export async function runCheck(options: RunOptions): Promise<CheckReport> {
           evidence: { count: staleProbes },
         });
       }
-      const name = `${PROBE_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`;
+      const name = `${PROBE_PREFIX}${leftoverTag()}-${randomBytes(4).toString('hex')}`;
       const made = mkdirAt(storeDir.fd, name, 0o700);
       if (!made.ok) throw new StepFailure(diagnoseWrite(ctx, options.store, errnoError(made.code, 'mkdir', storeDir.pathOf(name))));
       const remove = () => removeTree(storeDir, name);
@@ -121,8 +123,10 @@ export async function runCheck(options: RunOptions): Promise<CheckReport> {
       };
       work = storeDir.openChild(name).dir;
       opened.push(work);
-      // Marks the probe live for a sweeping run; released when the descriptor closes.
-      tryLockExclusive(work.fd);
+      // The lock marks the probe live for a sweeping run; released when the descriptor closes.
+      if (!lockedAndStillNamed(storeDir, name, work.fd)) {
+        throw new StepFailure(diagnoseWrite(ctx, options.store, errnoError('EBUSY', 'flock', work.path)));
+      }
       try {
         work.openChild(CHUNKS_DIR, { mode: PREFIX_DIR_MODE }).dir.close();
       } catch (error) {
@@ -252,6 +256,9 @@ export async function runCheck(options: RunOptions): Promise<CheckReport> {
     }
     // Byte for byte what chunkguard writes: valid without loading the decoder.
     if (bytes.equals(await blobReady)) return undefined;
+    if (bytes.length > (await blobReady).length) {
+      return { code: 'CHUNK_UNVERIFIED', severity: 'info', message: 'the existing zero chunk grew while it was read (something rewrites it): not verified', path: chunk };
+    }
     const problem = await zeroChunkProblem(bytes);
     if (!problem) return undefined;
     if (problem.unverifiable) {

@@ -38,6 +38,8 @@ interface Binding {
 
 interface AtBinding {
   openat: (dirfd: number, path: string | Buffer, flags: number, mode: number) => number;
+  /** The same openat, declared variadic as it is, for O_CREAT with a mode. */
+  openatCreate: (dirfd: number, path: string, flags: number, modeType: 'uint32', mode: number) => number;
   statx: (dirfd: number, path: string | Buffer, flags: number, mask: number, out: Buffer) => number;
   fchownat: (dirfd: number, path: string | Buffer, uid: number, gid: number, flags: number) => number;
   close: (fd: number) => number;
@@ -75,6 +77,7 @@ function load(): Binding {
         (atBinding ??= {
           // Never called with O_CREAT, so the variadic mode is passed as a plain int.
           openat: libc.func('int openat(int, const char *, int, int)'),
+          openatCreate: libc.func('int openat(int, const char *, int, ...)'),
           statx: libc.func('int statx(int, const char *, int, unsigned int, void *)'),
           fchownat: libc.func('int fchownat(int, const char *, unsigned int, unsigned int, int)'),
           close: libc.func('int close(int)'),
@@ -217,7 +220,7 @@ type FdResult = { ok: true; fd: number } | { ok: false; errno: number; code: str
 export function createFileAt(dirfd: number, name: string, mode: number): FdResult {
   const lib = load();
   const flags = osFs.O_WRONLY | osFs.O_CREAT | osFs.O_EXCL | osFs.O_NOFOLLOW | O_CLOEXEC;
-  const fd = at().openat(dirfd, name, flags, mode);
+  const fd = at().openatCreate(dirfd, name, flags, 'uint32', mode);
   return fd >= 0 ? { ok: true, fd } : (failure(lib.errno()) as FdResult);
 }
 
@@ -262,6 +265,7 @@ export function renameNoReplaceAt(dirfd: number, from: string, to: string): Nati
     if (errno !== osConstants.errno.EINVAL && errno !== osConstants.errno.ENOSYS && errno !== osConstants.errno.ENOTSUP) return failure(errno);
   }
   if (at().linkat(dirfd, from, dirfd, to, 0) === 0) {
+    // The caller unlinks `from` again in its cleanup if this fails.
     at().unlinkat(dirfd, from, 0);
     return { ok: true };
   }

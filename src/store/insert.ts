@@ -11,12 +11,12 @@
  */
 import { fchownSync, fsyncSync, futimesSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { closeFd, createFileAt, renameAt, renameNoReplaceAt, tryLockExclusive, unlinkAt, type NativeResult } from '../native/libc.js';
+import { closeFd, createFileAt, renameAt, renameNoReplaceAt, unlinkAt, type NativeResult } from '../native/libc.js';
 import { onExitRemove } from './cleanup.js';
 import { faultPoint } from './faults.js';
 import { errnoError, type OpenDir } from './open-dir.js';
 import { UnsafePathError } from './safe-path.js';
-import { sweepStaleTemps, TEMP_MARKER } from './leftovers.js';
+import { leftoverTag, lockedAndStillNamed, sweepStaleTemps, TEMP_MARKER } from './leftovers.js';
 
 export { TEMP_MARKER };
 
@@ -59,12 +59,10 @@ export function insertChunk(dir: OpenDir, name: string, blob: Uint8Array, option
 
   const staleTempsRemoved = sweepStaleTemps(dir, name);
   const { fd, temp } = createTemp(dir, name, options.tempSuffix);
-  let renamed = false;
   // A signal between here and the rename removes the temp file.
   const forget = onExitRemove(() => unlinkAt(dir.fd, temp));
   try {
-    // Held until the rename: a sweeping run sees this temp file is live.
-    tryLockExclusive(fd);
+    // The lock (taken in createTemp) is held until the rename: a sweeping run sees this temp file is live.
     faultPoint('temp-created');
     for (let written = 0; written < blob.length; ) written += writeSync(fd, blob, written);
     faultPoint('written');
@@ -95,10 +93,10 @@ export function insertChunk(dir: OpenDir, name: string, blob: Uint8Array, option
       const plain = renameAt(dir.fd, temp, name);
       if (!plain.ok) throw errnoError(plain.code, 'rename', dir.pathOf(name));
     } else if (!moved.ok) throw errnoError(moved.code, 'rename', dir.pathOf(name));
-    renamed = true;
     fsyncSync(dir.fd);
   } finally {
-    if (!renamed) unlinkAt(dir.fd, temp);
+    // After a rename the name is gone (ENOENT, harmless); after linkat it may remain.
+    unlinkAt(dir.fd, temp);
     closeFd(fd);
     forget();
   }
@@ -120,17 +118,27 @@ function keepExisting(dir: OpenDir, name: string, blob: Uint8Array, existingSize
 
 const randomSuffix = (): string => randomBytes(4).toString('hex');
 
-/** A new temp file; a non-file already at the temp name (a planted symlink) is UNSAFE_PATH, never followed. */
+/**
+ * A new temp file, locked, still under its name; a non-file already at the
+ * temp name (a planted symlink) is UNSAFE_PATH, never followed.
+ */
 function createTemp(dir: OpenDir, name: string, suffix = randomSuffix): { fd: number; temp: string } {
   for (let attempt = 1; ; attempt++) {
-    const temp = `${name}${TEMP_MARKER}${process.pid}-${suffix()}`;
+    const temp = `${name}${TEMP_MARKER}${leftoverTag()}-${suffix()}`;
     const created = createFileAt(dir.fd, temp, 0o644);
-    if (created.ok) return { fd: created.fd, temp };
+    if (created.ok) {
+      // A sweeping run may hold the lock for a moment, or have removed the name before we locked it.
+      if (lockedAndStillNamed(dir, temp, created.fd)) return { fd: created.fd, temp };
+      closeFd(created.fd);
+      unlinkAt(dir.fd, temp);
+      if (attempt >= 5) throw errnoError('EBUSY', 'flock', dir.pathOf(temp));
+      continue;
+    }
     if (created.code !== 'EEXIST') throw errnoError(created.code, 'open', dir.pathOf(temp));
     const kind = dir.kindOf(temp);
     if (kind !== 'file' && kind !== 'missing') {
       throw new UnsafePathError({ path: dir.pathOf(temp), kind }, 'file', `is ${kind === 'symlink' ? 'a symlink' : `a ${kind}`} planted at chunkguard's temp name (not followed)`);
     }
-    if (attempt >= 3) throw errnoError('EEXIST', 'open', dir.pathOf(temp));
+    if (attempt >= 5) throw errnoError('EEXIST', 'open', dir.pathOf(temp));
   }
 }

@@ -5,7 +5,7 @@
  * cannot redirect a write, a touch or a chown outside the store. Opening a
  * child refuses a symlink (ELOOP) or a non-directory with UnsafePathError.
  */
-import { fchownSync } from 'node:fs';
+import { fchownSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   AT_FDCWD,
@@ -17,6 +17,7 @@ import {
   statxAt,
   STATX_SIZE,
   touchAtimeAt,
+  unlinkAt,
   type NativeResult,
 } from '../native/libc.js';
 import { entryType } from '../native/statx.js';
@@ -93,7 +94,13 @@ export class OpenDir {
     }
     const dir = new OpenDir(opened.fd, path);
     if (expected) {
-      const found = dir.statSelf();
+      let found: NsStat;
+      try {
+        found = dir.statSelf();
+      } catch (error) {
+        dir.close();
+        throw error;
+      }
       if (found.dev !== expected.dev || found.ino !== expected.ino) {
         dir.close();
         throw new UnsafePathError({ path, kind: 'other' }, 'directory', 'was replaced by another directory while chunkguard started');
@@ -139,7 +146,16 @@ export class OpenDir {
       const opened = openDirectoryAt(this.fd, name);
       if (opened.ok) {
         const dir = new OpenDir(opened.fd, this.pathOf(name));
-        if (created && create?.owner) dir.chown(create.owner.uid, create.owner.gid);
+        if (created && create?.owner) {
+          try {
+            dir.chown(create.owner.uid, create.owner.gid);
+          } catch (error) {
+            // A directory GC could not write to must not stay behind: it is empty, ours, and goes.
+            dir.close();
+            unlinkAt(this.fd, name, { directory: true });
+            throw Object.assign(error as Error, { syscall: 'fchown' });
+          }
+        }
         return { dir, created };
       }
       // O_NOFOLLOW refused a symlink (ELOOP) or O_DIRECTORY something else: say what is there.
@@ -177,7 +193,10 @@ export class OpenDir {
     try {
       for (;;) {
         const length = readDirectoryEntries(opened.fd, buf);
-        if (length === undefined) throw errnoError('ENOSYS', 'getdents64', this.path);
+        if (length === undefined) {
+          // glibc < 2.30 has no getdents64: list the open directory through its /proc link.
+          return readdirSync(`/proc/self/fd/${opened.fd}`).filter((name) => name.startsWith(prefix));
+        }
         if (length < 0) throw errnoError(errnoName(-length), 'getdents64', this.path);
         if (length === 0) return names;
         // struct linux_dirent64: d_ino u64, d_off s64, d_reclen u16, d_type u8, d_name (NUL-terminated).

@@ -9,20 +9,19 @@ import type { OpenDir } from './open-dir.js';
 /** A probe holds .chunks/<prefix>/<chunk>: anything deeper is not ours to remove. */
 const MAX_DEPTH = 4;
 
-/** True when `name` is gone from `parent` afterwards. */
+/** True when `name` is gone from `parent` afterwards. Never throws: it runs in `finally` and on exit. */
 export function removeTree(parent: OpenDir, name: string, depth = 0): boolean {
-  if (parent.kindOf(name) !== 'directory') return unlinkAt(parent.fd, name).ok || parent.kindOf(name) === 'missing';
-  if (depth >= MAX_DEPTH) return false;
-  let dir: OpenDir;
   try {
-    dir = parent.openChild(name).dir;
+    if (parent.kindOf(name) !== 'directory') return unlinkAt(parent.fd, name).ok || parent.kindOf(name) === 'missing';
+    if (depth >= MAX_DEPTH) return false;
+    const dir = parent.openChild(name).dir;
+    try {
+      for (const child of dir.namesStartingWith('')) removeTree(dir, child, depth + 1);
+    } finally {
+      dir.close();
+    }
+    return unlinkAt(parent.fd, name, { directory: true }).ok;
   } catch {
     return false;
   }
-  try {
-    for (const child of dir.namesStartingWith('')) removeTree(dir, child, depth + 1);
-  } finally {
-    dir.close();
-  }
-  return unlinkAt(parent.fd, name, { directory: true }).ok;
 }

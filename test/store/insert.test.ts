@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { zeroChunkBlob } from '../../src/chunk/zero-chunk.js';
 import { insertChunk, TEMP_MARKER, type InsertOptions } from '../../src/store/insert.js';
+import { leftoverTag, pidNamespace } from '../../src/store/leftovers.js';
 import { OpenDir } from '../../src/store/open-dir.js';
 import { isWithin, UnsafePathError } from '../../src/store/safe-path.js';
 import { describeAsRoot } from '../helpers/privileged.js';
@@ -104,7 +105,7 @@ describe('insertChunk with the server semantics', () => {
 });
 
 describe('stale temp files of killed runs', () => {
-  const stale = (pid: number, suffix = 'a1b2c3d4') => join(dir, `${NAME}${TEMP_MARKER}${pid}-${suffix}`);
+  const stale = (pid: number, ns = pidNamespace()) => join(dir, `${NAME}${TEMP_MARKER}${pid}-n${ns}-a1b2c3d4`);
   // Above the kernel's pid_max (4194304): no process has it.
   const DEAD_PID = 4_194_305;
 
@@ -120,7 +121,13 @@ describe('stale temp files of killed runs', () => {
     expect(temps()).toEqual([stale(process.pid).split('/').pop()]);
   });
 
-  it('keeps one another process holds the lock of, even with a dead PID in its name (another PID namespace)', async () => {
+  it('keeps a fresh one from another PID namespace: a PID there says nothing here', async () => {
+    writeFileSync(stale(DEAD_PID, '1'), 'x');
+    expect(await insert(chunk, blob)).toMatchObject({ staleTempsRemoved: 0 });
+    expect(temps()).toHaveLength(1);
+  });
+
+  it('keeps one another process holds the lock of, even with a dead PID in its name', async () => {
     writeFileSync(stale(DEAD_PID), 'x');
     const holder = spawn('flock', ['--exclusive', stale(DEAD_PID), 'sleep', '30'], { stdio: 'ignore' });
     try {
@@ -147,7 +154,7 @@ describe('a symlink planted at the temp name', () => {
     const outside = join(dir, 'outside');
     writeFileSync(outside, 'precious');
     utimesSync(outside, old, old);
-    symlinkSync(outside, join(dir, `${NAME}${TEMP_MARKER}${process.pid}-deadbeef`));
+    symlinkSync(outside, join(dir, `${NAME}${TEMP_MARKER}${leftoverTag()}-deadbeef`));
     await expect(insert(chunk, blob, { tempSuffix: () => 'deadbeef' })).rejects.toThrow(/is a symlink planted at chunkguard's temp name \(not followed\)/);
     expect(statSync(outside).atimeMs).toBe(old.getTime());
     expect(readFileSync(outside, 'utf8')).toBe('precious');
@@ -172,7 +179,7 @@ describeAsRoot('insertChunk as root', () => {
   it('a symlink at the temp name pointing at a root-owned file: refused, the file keeps its owner', async () => {
     const outside = join(dir, 'outside');
     writeFileSync(outside, 'precious');
-    symlinkSync(outside, join(dir, `${NAME}${TEMP_MARKER}${process.pid}-deadbeef`));
+    symlinkSync(outside, join(dir, `${NAME}${TEMP_MARKER}${leftoverTag()}-deadbeef`));
     await expect(insert(chunk, blob, { owner: { uid: 34, gid: 34 }, tempSuffix: () => 'deadbeef' })).rejects.toThrow(/planted at chunkguard's temp name/);
     expect(statSync(outside)).toMatchObject({ uid: 0, gid: 0, size: 8 });
   });
