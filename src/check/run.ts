@@ -211,7 +211,7 @@ export async function runCheck(options: RunOptions): Promise<CheckReport> {
       });
     }
     if (inserted.preExisting && inserted.action !== 'replaced') {
-      const content = await verifyExisting(dir, digest, chunk);
+      const content = await verifyExisting(dir, digest, chunk, blob);
       if (content) findings.push(content);
     }
     return options.mode === 'fixed-sleep' ? fixedSleep({ dir, name: digest, path: chunk }) : adaptive({ dir, name: digest, path: chunk });
@@ -236,7 +236,7 @@ export async function runCheck(options: RunOptions): Promise<CheckReport> {
   }
 
   /** A kept chunk (same size or smaller) is what every zero block of every snapshot points to: is it intact? */
-  async function verifyExisting(dir: OpenDir, name: string, chunk: string): Promise<Finding | undefined> {
+  async function verifyExisting(dir: OpenDir, name: string, chunk: string, blob: Buffer): Promise<Finding | undefined> {
     const file = openFileAt(dir.fd, name);
     if (!file.ok) {
       return { code: 'CHUNK_UNVERIFIED', severity: 'info', message: `could not read the existing zero chunk to verify it (${file.code})`, path: chunk, evidence: { errno: file.code } };
@@ -244,7 +244,7 @@ export async function runCheck(options: RunOptions): Promise<CheckReport> {
     let bytes: Buffer;
     try {
       // Kept chunks are never bigger than ours; one byte more shows it grew meanwhile.
-      const limit = (await blobReady).length + 1;
+      const limit = blob.length + 1;
       bytes = Buffer.alloc(limit);
       let length = 0;
       for (let read = -1; read !== 0 && length < limit; length += read) read = readSync(file.fd, bytes, length, limit - length, null);
@@ -255,8 +255,8 @@ export async function runCheck(options: RunOptions): Promise<CheckReport> {
       closeFd(file.fd);
     }
     // Byte for byte what chunkguard writes: valid without loading the decoder.
-    if (bytes.equals(await blobReady)) return undefined;
-    if (bytes.length > (await blobReady).length) {
+    if (bytes.equals(blob)) return undefined;
+    if (bytes.length > blob.length) {
       return { code: 'CHUNK_UNVERIFIED', severity: 'info', message: 'the existing zero chunk grew while it was read (something rewrites it): not verified', path: chunk };
     }
     const problem = await zeroChunkProblem(bytes);

@@ -124,13 +124,7 @@ function failure(errno: number): NativeResult {
  * never following a symlink. Needs ownership or CAP_FOWNER (man 2 utimensat).
  */
 export function touchAtime(path: string): NativeResult {
-  const lib = load();
-  const times = [
-    { tv_sec: 0, tv_nsec: UTIME_NOW },
-    { tv_sec: 0, tv_nsec: UTIME_OMIT },
-  ];
-  const result = lib.utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW);
-  return result === 0 ? { ok: true } : failure(lib.errno());
+  return touchAtimeAt(AT_FDCWD, path);
 }
 
 /** The inode flags (FS_*_FL) of an open file descriptor. */
@@ -201,7 +195,7 @@ export function closeFd(fd: number): void {
   at().close(fd);
 }
 
-/** utimensat(dirfd, name, {UTIME_NOW, UTIME_OMIT}, AT_SYMLINK_NOFOLLOW): touchAtime relative to an open directory. */
+/** touchAtime relative to an open directory: utimensat(dirfd, name, {UTIME_NOW, UTIME_OMIT}, AT_SYMLINK_NOFOLLOW). */
 export function touchAtimeAt(dirfd: number, name: string): NativeResult {
   const lib = load();
   const times = [

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { closeFd, createFileAt, renameAt, renameNoReplaceAt, unlinkAt, type NativeResult } from '../native/libc.js';
 import { onExitRemove } from './cleanup.js';
 import { faultPoint } from './faults.js';
-import { errnoError, type OpenDir } from './open-dir.js';
+import { errnoError, kindOfStat, type OpenDir } from './open-dir.js';
 import { UnsafePathError } from './safe-path.js';
 import { leftoverTag, lockedAndStillNamed, sweepStaleTemps, TEMP_MARKER } from './leftovers.js';
 
@@ -49,9 +49,8 @@ export interface InsertOptions {
 
 export function insertChunk(dir: OpenDir, name: string, blob: Uint8Array, options: InsertOptions = {}, attempt = 1): InsertResult {
   const existing = dir.stat(name);
-  if (existing && dir.kindOf(name) !== 'file') {
-    throw new UnsafePathError({ path: dir.pathOf(name), kind: dir.kindOf(name) }, 'file');
-  }
+  const kind = kindOfStat(existing);
+  if (kind !== 'missing' && kind !== 'file') throw new UnsafePathError({ path: dir.pathOf(name), kind }, 'file');
   const existingSize = existing ? Number(existing.size) : undefined;
   if (existingSize !== undefined && existingSize > 0 && existingSize <= blob.length) {
     return keepExisting(dir, name, blob, existingSize, 0);

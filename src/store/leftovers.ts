@@ -10,7 +10,7 @@
  */
 import { readlinkSync } from 'node:fs';
 import { closeFd, openDirectoryAt, openFileAt, statxAt, STATX_SIZE, tryLockExclusive, unlinkAt } from '../native/libc.js';
-import type { NsStat, OpenDir } from './open-dir.js';
+import { kindOfStat, type NsStat, type OpenDir } from './open-dir.js';
 import { removeTree } from './remove-tree.js';
 
 export const TEMP_MARKER = '.chunkguard-tmp-';
@@ -107,7 +107,7 @@ export function sweepStaleTemps(dir: OpenDir, name: string): number {
       } catch {
         continue;
       }
-      if (!stat || dir.kindOf(temp) !== 'file' || !sameEntry(dir, temp, opened.fd, stat) || !abandoned(opened.fd, stat, pid, ns)) continue;
+      if (!stat || kindOfStat(stat) !== 'file' || !sameEntry(dir, temp, opened.fd, stat) || !abandoned(opened.fd, stat, pid, ns)) continue;
       if (unlinkAt(dir.fd, temp).ok) removed++;
     } finally {
       closeFd(opened.fd);

@@ -41,8 +41,10 @@ export function errnoError(code: string, syscall: string, path: string): NodeJS.
   return Object.assign(new Error(`${code}: ${syscall} '${path}'`), { code, syscall, path });
 }
 
-function kindOf(mode: number): EntryKind {
-  const type = entryType(mode);
+/** What a stat describes, in the layout's terms ('missing' for no stat). */
+export function kindOfStat(stat: NsStat | undefined): EntryKind {
+  if (!stat) return 'missing';
+  const type = entryType(Number(stat.mode));
   return type === 'directory' || type === 'file' || type === 'symlink' ? type : 'other';
 }
 
@@ -130,8 +132,7 @@ export class OpenDir {
   }
 
   kindOf(name: string): EntryKind {
-    const stat = this.stat(name);
-    return stat ? kindOf(Number(stat.mode)) : 'missing';
+    return kindOfStat(this.stat(name));
   }
 
   /**
