@@ -46,10 +46,8 @@ async function makeOutside(): Promise<string> {
   return dir;
 }
 
-const errorCodes = (report: { findings: Array<{ code: string; severity: string }> }) =>
-  report.findings.filter((finding) => finding.severity === 'error').map((finding) => finding.code);
-
-describeAsRoot('planted symlinks: UNSAFE_PATH, and nothing outside the store changes', () => {
+/** A tmpfs for the block, and for each test a root-owned store and a fresh outside tree. */
+function withStoreAndOutside(): void {
   beforeAll(() => {
     fs = mountFs('tmpfs', 64);
   });
@@ -59,12 +57,22 @@ describeAsRoot('planted symlinks: UNSAFE_PATH, and nothing outside the store cha
     store = makeStore(join(fs.mountPoint, `store${n}`), ROOT);
     outside = await makeOutside();
   });
+}
 
-  it.each([
-    ['.chunks', () => join(store, '.chunks'), () => join(outside, 'chunks')],
-    ['the prefix directory', () => join(store, '.chunks', PREFIX), () => join(outside, PREFIX)],
-    ['the chunk path', () => zeroChunkPathIn(store), () => join(outside, 'victim')],
-  ])('at %s: check, audit and fix --apply report it and leave the target alone', (_, at, target) => {
+/** Where a symlink goes in the store, and what outside it points at. */
+const LOCATIONS: Array<[string, () => string, () => string]> = [
+  ['.chunks', () => join(store, '.chunks'), () => join(outside, 'chunks')],
+  ['the prefix directory', () => join(store, '.chunks', PREFIX), () => join(outside, PREFIX)],
+  ['the chunk path', () => zeroChunkPathIn(store), () => join(outside, 'victim')],
+];
+
+const errorCodes = (report: { findings: Array<{ code: string; severity: string }> }) =>
+  report.findings.filter((finding) => finding.severity === 'error').map((finding) => finding.code);
+
+describeAsRoot('planted symlinks: UNSAFE_PATH, and nothing outside the store changes', () => {
+  withStoreAndOutside();
+
+  it.each(LOCATIONS)('at %s: check, audit and fix --apply report it and leave the target alone', (_, at, target) => {
     rmSync(at(), { recursive: true, force: true });
     symlinkSync(target(), at());
     const before = treeState(outside);
@@ -102,21 +110,9 @@ async function whileSwapping(path: string, target: string, body: () => void): Pr
 }
 
 describeAsRoot('a directory or chunk swapped for a symlink while commands run (a second process in a loop)', () => {
-  beforeAll(() => {
-    fs = mountFs('tmpfs', 64);
-  });
-  afterAll(() => fs.unmount());
-  beforeEach(async () => {
-    n++;
-    store = makeStore(join(fs.mountPoint, `store${n}`), ROOT);
-    outside = await makeOutside();
-  });
+  withStoreAndOutside();
 
-  it.each([
-    ['the prefix directory', () => join(store, '.chunks', PREFIX), () => join(outside, PREFIX)],
-    ['.chunks', () => join(store, '.chunks'), () => join(outside, 'chunks')],
-    ['the chunk', () => zeroChunkPathIn(store), () => join(outside, 'victim')],
-  ])('%s: 30 checks each pass or refuse, and nothing outside is written or touched', async (_, at, target) => {
+  it.each(LOCATIONS)('%s: 30 checks each pass or refuse, and nothing outside is written or touched', async (_, at, target) => {
     const before = treeState(outside);
     const outcomes = new Map<string, number>();
     const swaps = await whileSwapping(at(), target(), () => {
