@@ -113,7 +113,7 @@ describeAsRoot('SIGKILL at random moments, at least 200 times', () => {
       }
       const typical = runtimes.sort((a, b) => a - b)[1]!;
       let kills = 0;
-      for (let round = 0; kills < KILLS_PER_LANE && round < KILLS_PER_LANE * 4; round++) {
+      for (let round = 0; kills < KILLS_PER_LANE && round < KILLS_PER_LANE * 8; round++) {
         // Most rounds start without the chunk, so the kill can land inside an insert.
         if (Math.random() < 0.7 && existsSync(zeroChunkPathIn(store))) unlinkSync(zeroChunkPathIn(store));
         const delay = typical * (0.3 + Math.random() * 0.6);
