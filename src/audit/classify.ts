@@ -2,7 +2,7 @@
  * Which problems one entry has, as bits: cheap enough to run on every entry
  * of a million-chunk store inside a worker.
  */
-import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, STATX_ATTR_APPEND, STATX_ATTR_IMMUTABLE } from '../native/statx.js';
+import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, STATX_ATTR_APPEND, STATX_ATTR_IMMUTABLE } from '../fs/stat.js';
 import { canRead, canTouch, type GcUser } from './access.js';
 
 export const ISSUE = {

@@ -5,13 +5,13 @@
  * Memory stays bounded: tallies per owner, minute buckets, a few examples.
  */
 import { type Finding, type FindingCode, formatMode, type Severity, shellQuote } from '../findings.js';
-import { S_IFDIR, S_IFMT, entryType } from '../native/statx.js';
+import { fileType, S_IFDIR, S_IFMT } from '../fs/stat.js';
 import type { Accounts } from '../system/passwd.js';
 import { formatIdMap, type UserNamespace } from '../system/process.js';
 import { canTouch, type GcUser } from './access.js';
 import { ISSUE } from './classify.js';
 import type { AuditReport, OwnerSummary } from './report.js';
-import { displayPath, relText, type RelPath } from './rel-path.js';
+import { displayPath, relText, type RelPath } from '../fs/rel-path.js';
 import type { DirScanResult, Offender, Problem, ProblemKind } from './scan-dir.js';
 import { BurstTracker, formatWindow, isoSeconds, OwnerTallies, type OwnerTally } from './tally.js';
 
@@ -130,7 +130,7 @@ export class AuditCollector {
     else group.bytes += offender.size;
     if (group.examples.length < EXAMPLES) group.examples.push(path);
     if (group.modes.size < 8) group.modes.add(formatMode(offender.mode));
-    const type = entryType(offender.mode);
+    const type = fileType(offender.mode);
     group.types.set(type, (group.types.get(type) ?? 0) + 1);
   }
 

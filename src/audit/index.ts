@@ -4,24 +4,26 @@
  * asked, and reports every entry the GC user would trip over. Resolves to a
  * report; never prints.
  */
-import { badInput } from '../errors.js';
+import { badInput, badOption, publicCall } from '../errors.js';
 import type { Finding } from '../findings.js';
-import { loadNative, statxAt, STATX_SIZE } from '../native/libc.js';
-import { readStatx, S_IFDIR, S_IFLNK, S_IFMT } from '../native/statx.js';
-import { DirOpener, type DirOpenError } from './dir-opener.js';
-import { resolveDirectory } from '../store/safe-path.js';
-import { Accounts } from '../system/passwd.js';
+import { Dir } from '../fs/dir.js';
+import { FsError } from '../fs/errors.js';
+import { identityOf } from '../fs/identity.js';
+import type { RelPath } from '../fs/rel-path.js';
+import { resolveDirectory } from '../fs/safe-path.js';
+import { entryKind, type Stat } from '../fs/stat.js';
+import { libc } from '../native/libc.js';
+import { Accounts, type AccountFiles } from '../system/passwd.js';
 import { userNamespace } from '../system/process.js';
 import { resolveUser, type UserInput } from '../system/user-spec.js';
-
-export type { UserInput };
 import type { GcUser } from './access.js';
 import { classify } from './classify.js';
 import { AuditCollector, auditSummary } from './collect.js';
 import { scanTree } from './pool.js';
-import type { RelPath } from './rel-path.js';
 import type { AuditReport } from './report.js';
 import type { DirScanResult, Offender, ScanSettings } from './scan-dir.js';
+
+export type { UserInput };
 
 export interface AuditProgress {
   /** Directories scanned so far. */
@@ -44,46 +46,71 @@ export interface AuditOptions {
   /** Every offending entry, as `find <dir>` would print its path (a Buffer when the name is not UTF-8). */
   onOffender?: (path: RelPath, offender: Offender) => void;
   onProgress?: (progress: AuditProgress) => void;
-  /** Passwd and group files to read names from (tests; default /etc/passwd, /etc/group). */
-  accountFiles?: { passwd?: string; group?: string };
 }
 
-export async function auditStore(dir: string, options: AuditOptions = {}): Promise<AuditReport> {
-  const started = process.hrtime.bigint();
-  const { absolute, resolvedFrom } = resolveDirectory(dir);
-  loadNative({ at: true });
-  const accounts = new Accounts(options.accountFiles);
+/** Test seams, not part of the public API: passwd and group files to read names from. */
+export interface AuditHooks {
+  accountFiles?: AccountFiles;
+}
 
-  // The root, opened without following a symlink; all later opens are relative to it.
-  const statBuf = Buffer.alloc(STATX_SIZE);
-  let opener: DirOpener;
+/** The root, opened without following a symlink (a failure is bad input), and whether it is a chunk store. */
+function inspectRoot(dir: string, absolute: string): { stat: Stat; layout: AuditReport['layout'] } {
+  let root: Dir;
   try {
-    opener = DirOpener.openRoot(absolute);
+    root = Dir.open(absolute);
   } catch (error) {
-    throw badInput(dir, (error as DirOpenError).detail);
+    const code = (error as FsError).code;
+    throw badInput(dir, `cannot open (${code === 'EACCES' ? 'permission denied' : code})`);
   }
-  let rootStat;
-  let layout: AuditReport['layout'];
   try {
-    if (statxAt(opener.rootFd, '', statBuf) !== 0) throw badInput(dir, 'cannot stat');
-    rootStat = readStatx(statBuf);
     // A .chunks symlink still makes this a chunk store: one whose .chunks is reported as UNSAFE_PATH.
-    const chunksType = statxAt(opener.rootFd, '.chunks', statBuf) === 0 ? readStatx(statBuf).mode & S_IFMT : 0;
-    layout = chunksType === S_IFDIR || chunksType === S_IFLNK ? 'chunk-store' : 'repository';
+    const chunks = entryKind(root.stat('.chunks'));
+    return { stat: root.statSelf(), layout: chunks === 'directory' || chunks === 'symlink' ? 'chunk-store' : 'repository' };
+  } catch (error) {
+    throw badInput(dir, `cannot stat (${(error as FsError).code})`);
   } finally {
-    opener.close();
+    root.close();
   }
+}
 
-  const expectedSpec = options.owner === undefined ? undefined : resolveUser(options.owner, accounts, '--owner');
-  const expected = expectedSpec ?? { uid: rootStat.uid, gid: rootStat.gid };
-  const gcSpec = options.asUser === undefined ? undefined : resolveUser(options.asUser, accounts, '--as-user');
-  const gcBase = gcSpec ?? { uid: expected.uid, gid: expected.gid };
+/** Who should own the tree (`owner`, else the owner of its root) and who GC runs as (`asUser`, else that owner). */
+function resolveUsers(options: AuditOptions, rootStat: Stat, accounts: Accounts): { expected: { uid: number; gid: number }; gcUser: GcUser; fromOption: { owner: boolean; asUser: boolean } } {
+  const expectedSpec = options.owner === undefined ? undefined : resolveUser(options.owner, accounts, 'owner');
+  const expected = expectedSpec ? { uid: expectedSpec.uid, gid: expectedSpec.gid } : { uid: rootStat.uid, gid: rootStat.gid };
+  const gcSpec = options.asUser === undefined ? undefined : resolveUser(options.asUser, accounts, 'asUser');
+  const gcBase = gcSpec ?? expected;
   const gcEntry = accounts.userByUid(gcBase.uid);
   const gcUser: GcUser = { uid: gcBase.uid, gid: gcBase.gid, groups: accounts.groupsOf(gcEntry, gcBase.gid), name: gcEntry?.name };
-  const namespace = userNamespace();
+  return { expected, gcUser, fromOption: { owner: expectedSpec !== undefined, asUser: gcSpec !== undefined } };
+}
 
+function progressSink(collector: AuditCollector, layout: AuditReport['layout'], onProgress: AuditOptions['onProgress']) {
+  const progress: AuditProgress = { directories: 0, entries: 0 };
+  if (layout === 'chunk-store') progress.prefixDirs = { done: 0, total: 0 };
+  return (result: DirScanResult, tallies: Parameters<AuditCollector['add']>[1]): void => {
+    collector.add(result, tallies);
+    if (!result.partial) progress.directories++;
+    progress.entries += result.entries;
+    if (progress.prefixDirs) {
+      if (result.role === 'chunks-root') progress.prefixDirs.total += result.subdirs.length;
+      if (result.role === 'prefix-dir' && !result.partial) progress.prefixDirs.done++;
+    }
+    onProgress?.(progress);
+  };
+}
+
+async function audit(dir: string, options: AuditOptions, hooks: AuditHooks): Promise<AuditReport> {
+  const started = process.hrtime.bigint();
+  if (options.workers !== undefined && !(Number.isInteger(options.workers) && options.workers >= 0 && options.workers <= 64)) {
+    throw badOption('workers', options.workers, 'expected a whole number of worker threads, 0 to 64');
+  }
+  const { absolute, resolvedFrom } = resolveDirectory(dir);
+  libc();
+  const accounts = new Accounts(hooks.accountFiles);
+  const { stat: rootStat, layout } = inspectRoot(dir, absolute);
+  const { expected, gcUser, fromOption } = resolveUsers(options, rootStat, accounts);
+  const namespace = userNamespace();
   const settings: ScanSettings = {
-    root: absolute,
     rootDev: rootStat.dev,
     crossFilesystems: options.crossFilesystems === true,
     expected,
@@ -92,56 +119,30 @@ export async function auditStore(dir: string, options: AuditOptions = {}): Promi
   };
   const collector = new AuditCollector({ displayRoot: dir, expected, gcUser, accounts, namespace, onOffender: options.onOffender });
   const rootIssues = classify(rootStat.mode, rootStat.uid, rootStat.gid, rootStat.attributes, 'other', settings);
-  collector.addRoot({ rel: '', ...rootStat, issues: rootIssues, role: 'other' });
-
-  const progress: AuditProgress = { directories: 0, entries: 0 };
-  if (layout === 'chunk-store') progress.prefixDirs = { done: 0, total: 0 };
-  const sink = (result: DirScanResult, tallies: Parameters<AuditCollector['add']>[1]): void => {
-    collector.add(result, tallies);
-    if (!result.partial) progress.directories++;
-    progress.entries += result.entries;
-    if (progress.prefixDirs) {
-      if (result.role === 'chunks-root') progress.prefixDirs.total += result.subdirs.length;
-      if (result.role === 'prefix-dir' && !result.partial) progress.prefixDirs.done++;
-    }
-    options.onProgress?.(progress);
-  };
-  await scanTree(
-    settings,
-    { dev: rootStat.dev, ino: rootStat.ino },
-    { rel: '', dev: rootStat.dev, ino: rootStat.ino, role: layout === 'chunk-store' ? 'store-root' : 'blob' },
-    sink,
-    { workers: options.workers, signal: options.signal },
-  );
+  const mtimeMs = Number(rootStat.mtimeNs / 1_000_000n);
+  const ctimeMs = Number(rootStat.ctimeNs / 1_000_000n);
+  collector.addRoot({ rel: '', mode: rootStat.mode, uid: rootStat.uid, gid: rootStat.gid, size: 0, mtimeMs, ctimeMs, dev: rootStat.dev, ino: rootStat.ino, attributes: rootStat.attributes, issues: rootIssues, role: 'other' });
+  const task = { rel: '', role: layout === 'chunk-store' ? ('store-root' as const) : ('blob' as const) };
+  await scanTree({ path: absolute, identity: identityOf(rootStat), task, settings }, progressSink(collector, layout, options.onProgress), { workers: options.workers, signal: options.signal });
 
   const owners = collector.owners();
   const findings: Finding[] = collector.findings(dir, owners);
-  if (resolvedFrom) {
-    findings.push({
-      code: 'STORE_ROOT_SYMLINK',
-      severity: 'info',
-      message: `${dir} is a symlink; it was resolved once to ${absolute} and audited there`,
-      path: resolvedFrom,
-      evidence: { target: absolute },
-    });
-  }
+  if (resolvedFrom) findings.push(rootSymlink(dir, resolvedFrom, absolute));
   const describe = (uid: number, gid: number) => ({ uid, gid, user: accounts.userByUid(uid)?.name, group: accounts.groupByGid(gid)?.name });
-  const scanned = {
-    entries: collector.entries,
-    directories: owners.reduce((sum, owner) => sum + owner.directories, 0),
-    bytes: owners.reduce((sum, owner) => sum + owner.bytes, 0),
-  };
-  const ok = !findings.some((finding) => finding.severity !== 'info');
   const report: AuditReport = {
-    ok,
+    ok: !findings.some((finding) => finding.severity !== 'info'),
     command: 'audit',
     summary: '',
     dir,
     layout,
-    expectedOwner: { ...describe(expected.uid, expected.gid), from: expectedSpec ? 'option' : 'directory' },
-    gcUser: { ...describe(gcUser.uid, gcUser.gid), groups: gcUser.groups, from: gcSpec ? 'option' : 'expected owner' },
+    expectedOwner: { ...describe(expected.uid, expected.gid), from: fromOption.owner ? 'option' : 'directory' },
+    gcUser: { ...describe(gcUser.uid, gcUser.gid), groups: gcUser.groups, from: fromOption.asUser ? 'option' : 'expected owner' },
     crossFilesystems: settings.crossFilesystems,
-    scanned,
+    scanned: {
+      entries: collector.entries,
+      directories: owners.reduce((sum, owner) => sum + owner.directories, 0),
+      bytes: owners.reduce((sum, owner) => sum + owner.bytes, 0),
+    },
     offending: collector.offending,
     owners,
     durationMs: Number(process.hrtime.bigint() - started) / 1e6,
@@ -149,4 +150,23 @@ export async function auditStore(dir: string, options: AuditOptions = {}): Promi
   };
   report.summary = auditSummary(report);
   return report;
+}
+
+function rootSymlink(dir: string, link: string, target: string): Finding {
+  return {
+    code: 'STORE_ROOT_SYMLINK',
+    severity: 'info',
+    message: `${dir} is a symlink; it was resolved once to ${target} and audited there`,
+    path: link,
+    evidence: { target },
+  };
+}
+
+/** auditStore with test seams (not exported from the package). */
+export function auditStoreWith(dir: string, options: AuditOptions = {}, hooks: AuditHooks = {}): Promise<AuditReport> {
+  return publicCall('the audit', options.signal, () => audit(dir, options, hooks));
+}
+
+export function auditStore(dir: string, options: AuditOptions = {}): Promise<AuditReport> {
+  return auditStoreWith(dir, options);
 }

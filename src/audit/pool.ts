@@ -9,10 +9,12 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { ChunkguardError } from '../errors.js';
-import { loadNative } from '../native/libc.js';
-import { DirOpener, type DirIdentity, type DirOpenError } from './dir-opener.js';
-import { reviveRel } from './rel-path.js';
+import { aborted as abortError, ChunkguardError } from '../errors.js';
+import { DirTree } from '../fs/dir-tree.js';
+import { isUnsafePath } from '../fs/errors.js';
+import type { Identity } from '../fs/identity.js';
+import { reviveRel } from '../fs/rel-path.js';
+import { libc } from '../native/libc.js';
 import { DirScanner, type DirScanResult, type DirTask, type ScanSettings } from './scan-dir.js';
 import type { OwnerTally } from './tally.js';
 
@@ -22,6 +24,14 @@ const MAX_BATCH = 64;
 const WORKER_YOUNG_GENERATION_MB = 4;
 // Batches queued per worker: the next one waits in the worker while the main thread handles the last result.
 const IN_FLIGHT = 2;
+
+/** The tree to scan: its root as validated, the first task, the classification settings. */
+export interface ScanRoot {
+  path: string;
+  identity: Identity;
+  task: DirTask;
+  settings: ScanSettings;
+}
 
 export interface PoolOptions {
   /** Worker threads; 0 scans in this thread. Default: the available cores, at most 4. */
@@ -44,8 +54,8 @@ export function defaultWorkers(): number {
   return Math.min(availableParallelism(), 4);
 }
 
-function aborted(): ChunkguardError {
-  return new ChunkguardError('EABORT', 'audit aborted');
+function aborted(signal?: AbortSignal): ChunkguardError {
+  return abortError(signal, 'the audit');
 }
 
 function reviveResult(result: DirScanResult): DirScanResult {
@@ -53,41 +63,46 @@ function reviveResult(result: DirScanResult): DirScanResult {
   return result;
 }
 
-/** Scan in this thread: small trees, or where worker threads are unwanted. */
-function scanInline(settings: ScanSettings, rootIdentity: DirIdentity, root: DirTask, sink: ResultSink, signal?: AbortSignal): void {
-  let opener: DirOpener;
+/** The tree, opened again where the scan runs; a root replaced since the audit validated it ends the audit. */
+function openTree(root: ScanRoot): DirTree {
   try {
-    opener = DirOpener.openRoot(settings.root, rootIdentity);
+    return DirTree.open(root.path, root.identity);
   } catch (error) {
-    const { code, message } = error as DirOpenError;
-    throw new ChunkguardError(code === 'ECHANGED' ? 'EABORT' : 'EBADINPUT', message, { path: settings.root });
+    if (isUnsafePath(error)) throw new ChunkguardError('EABORT', `${root.path} was replaced while the audit started`, { path: root.path, cause: error });
+    throw error;
   }
+}
+
+/** Scan in this thread: small trees, or where worker threads are unwanted. */
+function scanInline(root: ScanRoot, sink: ResultSink, signal?: AbortSignal): void {
+  const tree = openTree(root);
   try {
-    const scanner = new DirScanner(opener, settings);
-    const queue: DirTask[] = [root];
+    const scanner = new DirScanner(tree, root.settings);
+    const queue: DirTask[] = [root.task];
     while (queue.length > 0) {
-      if (signal?.aborted) throw aborted();
+      if (signal?.aborted) throw aborted(signal);
       const result = scanner.scan(queue.pop()!);
       queue.push(...result.subdirs);
       sink(result, scanner.tallies.drain());
     }
   } finally {
-    opener.close();
+    tree.close();
   }
 }
 
-export async function scanTree(settings: ScanSettings, rootIdentity: DirIdentity, root: DirTask, sink: ResultSink, options: PoolOptions = {}): Promise<void> {
+export async function scanTree(root: ScanRoot, sink: ResultSink, options: PoolOptions = {}): Promise<void> {
   const count = options.workers ?? defaultWorkers();
-  if (options.signal?.aborted) throw aborted();
+  if (options.signal?.aborted) throw aborted(options.signal);
   if (count === 0) {
-    scanInline(settings, rootIdentity, root, sink, options.signal);
+    scanInline(root, sink, options.signal);
     return;
   }
   const path = workerPath();
-  const queue: DirTask[] = [root];
-  loadNative({ at: true }); // before any worker: they must not declare koffi functions alongside this thread
+  const queue: DirTask[] = [root.task];
+  libc(); // before any worker: they must not declare koffi functions alongside this thread
   const loadLock = new SharedArrayBuffer(4);
-  const workers = Array.from({ length: count }, () => new Worker(path, { workerData: { settings, rootIdentity, loadLock }, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } }));
+  const workerData = { root: root.path, settings: root.settings, rootIdentity: root.identity, loadLock };
+  const workers = Array.from({ length: count }, () => new Worker(path, { workerData, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } }));
   const inFlight = new Map<Worker, number>(workers.map((worker) => [worker, 0]));
   let pending = 0;
 
@@ -112,7 +127,7 @@ export async function scanTree(settings: ScanSettings, rootIdentity: DirIdentity
       }
       if (pending === 0 && queue.length === 0 && !failed) resolve();
     };
-    const onAbort = (): void => fail(aborted());
+    const onAbort = (): void => fail(aborted(options.signal));
     options.signal?.addEventListener('abort', onAbort, { once: true });
     for (const worker of workers) {
       worker.on('message', (message: { results: DirScanResult[]; tallies: OwnerTally[]; partial?: boolean }) => {

@@ -1,18 +1,16 @@
 /**
  * Scans one directory of the audited tree: lists it through the descriptor
- * the opener holds, statx()es every entry relative to it (never following a
+ * the tree holds, statx()es every entry relative to it (never following a
  * symlink), tallies owners, and returns the entries with problems and the
  * subdirectories still to visit. Runs inside a worker thread.
  */
-import { readdirSync } from 'node:fs';
-import { endianness } from 'node:os';
-import { ChunkguardError } from '../errors.js';
-import { join } from 'node:path';
-import { errnoName, readDirectoryEntries, statxAt, statxAtRaw, STATX_SIZE } from '../native/libc.js';
-import { readDev, S_IFDIR, S_IFMT, S_IFREG } from '../native/statx.js';
+import { DirentReader, entryName } from '../fs/dirents.js';
+import type { DirTree } from '../fs/dir-tree.js';
+import { errnoName, FsError, isUnsafePath } from '../fs/errors.js';
+import { joinRel, nameFromBytes, type RelPath } from '../fs/rel-path.js';
+import { formatDev, S_IFDIR, S_IFMT, S_IFREG, STATX_SIZE, StatWords } from '../fs/stat.js';
+import type { Dir } from '../fs/dir.js';
 import { classify, type ClassifyContext, type Role } from './classify.js';
-import { DirOpenError, DirOpener } from './dir-opener.js';
-import { joinRel, nameFromBytes, type RelPath } from './rel-path.js';
 import { OwnerTallies } from './tally.js';
 
 /** What a directory is in the layout; decides its children's roles. */
@@ -20,8 +18,6 @@ export type DirRole = 'store-root' | 'chunks-root' | 'prefix-dir' | 'blob' | 'ot
 
 export interface DirTask {
   rel: RelPath;
-  dev: string;
-  ino: bigint;
   role: DirRole;
 }
 
@@ -33,7 +29,8 @@ export interface Offender {
   size: number;
   mtimeMs: number;
   ctimeMs: number;
-  dev: string;
+  /** Which file it was (makedev device, unsigned inode): fix re-checks it before a chown. */
+  dev: bigint;
   ino: bigint;
   attributes: number;
   issues: number;
@@ -50,9 +47,7 @@ export interface Problem {
 }
 
 export interface ScanSettings extends ClassifyContext {
-  /** Absolute path of the audited directory (fallback listing when /proc is missing). */
-  root: string;
-  rootDev: string;
+  rootDev: bigint;
   crossFilesystems: boolean;
 }
 
@@ -81,24 +76,13 @@ function childRoles(parent: DirRole, name: RelPath): { role: Role; dirRole: DirR
   }
 }
 
-const procFd = (() => {
-  try {
-    readdirSync('/proc/self/fd');
-    return true;
-  } catch {
-    return false;
-  }
-})();
-
 const HAND_OVER_SUBDIRS = 1024;
 
 export class DirScanner {
   readonly tallies = new OwnerTallies();
 
-  private readonly buf = Buffer.alloc(STATX_SIZE);
-  private readonly dents = Buffer.alloc(64 * 1024);
-  // struct statx read as 32-bit words: much cheaper than Buffer#readUInt32LE a million times.
-  private readonly words: Uint32Array;
+  private readonly stat = new StatWords(Buffer.alloc(STATX_SIZE));
+  private readonly reader = new DirentReader();
 
   /**
    * `handOver` receives the first parts of a large directory (.chunks has
@@ -106,133 +90,73 @@ export class DirScanner {
    * is still listing.
    */
   constructor(
-    private readonly opener: DirOpener,
+    private readonly tree: DirTree,
     private readonly settings: ScanSettings,
     private readonly handOver?: (part: DirScanResult) => void,
-  ) {
-    const { buf } = this;
-    // struct statx is in the machine's byte order; a view of words needs little-endian.
-    if (endianness() !== 'LE') throw new ChunkguardError('ENATIVE', 'the audit reads struct statx as little-endian words; this machine is big-endian');
-    this.words = new Uint32Array(buf.buffer, buf.byteOffset, STATX_SIZE / 4);
-  }
-
-  /** Fallback listing where getdents64 is missing: names as strings, raw bytes when not UTF-8. */
-  private list(fd: number, rel: RelPath): RelPath[] {
-    const where = procFd ? `/proc/self/fd/${fd}` : join(this.settings.root, String(rel));
-    const names = readdirSync(where);
-    if (!names.some((name) => name.includes('\uFFFD'))) return names;
-    return readdirSync(where, { encoding: 'buffer' }).map(nameFromBytes);
-  }
+  ) {}
 
   scan(task: DirTask): DirScanResult {
     const result: DirScanResult = { subdirs: [], offenders: [], problems: [], entries: 0, role: task.role };
-    let fd: number;
     try {
-      // openat(O_NOFOLLOW|O_DIRECTORY) one component at a time already refuses a
-      // symlink or a non-directory; the listing's inode is not re-checked here.
-      fd = this.opener.open(task.rel);
+      // openat(O_NOFOLLOW|O_DIRECTORY) one component at a time refuses a symlink or a non-directory.
+      const dir = this.tree.open(task.rel);
+      const roles = childRoles(task.role, '');
+      dir.forEachEntry(this.reader, (name) => this.examine(dir, task, name, result, roles));
     } catch (error) {
-      const code = (error as { code?: string }).code ?? 'EIO';
-      const kind = error instanceof DirOpenError && (code === 'ELOOP' || code === 'ENOTDIR') ? 'unsafe' : 'unlistable';
-      result.problems.push({ kind, rel: task.rel, detail: (error as Error).message, errno: code });
-      return result;
-    }
-    const roles = childRoles(task.role, '');
-    const dents = this.dents;
-    let length = readDirectoryEntries(fd, dents);
-    if (length === undefined) {
-      let names: RelPath[];
-      try {
-        names = this.list(fd, task.rel);
-      } catch (error) {
-        const code = (error as { code?: string }).code ?? 'EIO';
-        result.problems.push({ kind: 'unlistable', rel: task.rel, detail: `cannot list (${code})`, errno: code });
-        return result;
-      }
-      for (const name of names) {
-        if (!this.examine(fd, task, name, -1, -1, result, roles)) break;
-      }
-      return result;
-    }
-    // struct linux_dirent64: d_ino u64, d_off s64, d_reclen u16, d_type u8, d_name (NUL-terminated).
-    while (length !== 0) {
-      if (length < 0) {
-        const code = errnoName(-length);
-        result.problems.push({ kind: 'unlistable', rel: task.rel, detail: `cannot list (${code})`, errno: code });
-        return result;
-      }
-      for (let offset = 0; offset < length; ) {
-        const recordLength = dents.readUInt16LE(offset + 16);
-        const nameStart = offset + 19;
-        const nameEnd = dents.indexOf(0, nameStart);
-        offset += recordLength;
-        const dot = dents[nameStart] === 0x2e;
-        if (dot && (nameEnd === nameStart + 1 || (nameEnd === nameStart + 2 && dents[nameStart + 1] === 0x2e))) continue;
-        if (!this.examine(fd, task, dents.subarray(nameStart, nameEnd + 1), nameStart, nameEnd, result, roles)) return result;
-      }
-      length = readDirectoryEntries(fd, dents)!;
+      if (!(error instanceof FsError)) throw error;
+      const kind = isUnsafePath(error) ? 'unsafe' : 'unlistable';
+      result.problems.push({ kind, rel: task.rel, detail: kind === 'unsafe' ? error.message : `cannot list (${error.code})`, errno: error.code });
     }
     return result;
   }
 
-  /** The entry's name, made only for the entries that are kept. */
-  private nameOf(name: string | Buffer, nameStart: number, nameEnd: number): RelPath {
-    return typeof name === 'string' ? name : nameFromBytes(Buffer.from(this.dents.subarray(nameStart, nameEnd)));
-  }
-
   /**
    * One entry: statx relative to the directory, tally, classify; keeps it
-   * when it is a subdirectory to visit or has a problem. `name` is what
-   * statx gets (a string, or NUL-terminated bytes inside the getdents
-   * buffer at nameStart..nameEnd, decoded only when needed). False stops
-   * the directory.
+   * when it is a subdirectory to visit or has a problem. `name` is
+   * NUL-terminated inside the getdents buffer, decoded only when kept.
+   * False stops the directory.
    */
-  private examine(fd: number, task: DirTask, name: string | Buffer, nameStart: number, nameEnd: number, result: DirScanResult, roles: ReturnType<typeof childRoles>): boolean {
-    const { buf, settings } = this;
-    const errno = typeof name === 'string' ? statxAt(fd, name, buf) : statxAtRaw(fd, name, buf);
-    if (errno !== 0) {
-      const code = errnoName(errno);
+  private examine(dir: Dir, task: DirTask, name: Buffer, result: DirScanResult, roles: ReturnType<typeof childRoles>): boolean {
+    const { stat, settings } = this;
+    const errno = dir.statInto(name, stat.buf);
+    if (errno !== 0 || !stat.complete) {
+      const code = errno === 0 ? 'ENODATA' : errnoName(errno);
       if (code === 'ENOENT') return true; // removed since the listing (GC or a writer running beside)
       result.problems.push({ kind: 'unlistable', rel: task.rel, detail: `cannot stat entries (${code})`, errno: code });
       return false;
     }
     result.entries++;
-    const words = this.words;
-    const mode = words[7]! & 0xffff;
-    const uid = words[5]!;
-    const gid = words[6]!;
+    const { mode, uid, gid } = stat;
     const type = mode & S_IFMT;
-    // 64-bit sizes and seconds as two 32-bit halves: exact below 2^53, no BigInt per entry.
-    const size = type === S_IFREG ? words[11]! * 2 ** 32 + words[10]! : 0;
-    const mtimeMs = ((words[29]! | 0) * 2 ** 32 + words[28]!) * 1000 + words[30]! / 1e6;
-    const ctimeMs = ((words[25]! | 0) * 2 ** 32 + words[24]!) * 1000 + words[26]! / 1e6;
+    const size = type === S_IFREG ? stat.size : 0;
+    const { mtimeMs, ctimeMs } = stat;
     const isDirectory = type === S_IFDIR;
     this.tallies.add(uid, gid, size, isDirectory, mtimeMs, ctimeMs);
-    let entryName: RelPath | undefined;
-    const { role, dirRole } = task.role === 'store-root' ? childRoles(task.role, (entryName = this.nameOf(name, nameStart, nameEnd))) : roles;
-    const attributes = words[2]!;
+    let entry: RelPath | undefined;
+    const { role, dirRole } = task.role === 'store-root' ? childRoles(task.role, (entry = nameFromBytes(entryName(name)))) : roles;
+    const attributes = stat.attributes;
     const issues = classify(mode, uid, gid, attributes, role, settings);
     if (!isDirectory && issues === 0) return true;
 
-    const rel = joinRel(task.rel, entryName ?? this.nameOf(name, nameStart, nameEnd));
-    const dev = readDev(buf);
+    const rel = joinRel(task.rel, entry ?? nameFromBytes(entryName(name)));
+    const dev = stat.dev;
     if (isDirectory) {
       if (dev !== settings.rootDev && !settings.crossFilesystems) {
-        result.problems.push({ kind: 'mount-not-crossed', rel, detail: `another filesystem (device ${dev}) is mounted here` });
+        result.problems.push({ kind: 'mount-not-crossed', rel, detail: `another filesystem (device ${formatDev(dev)}) is mounted here` });
         return true;
       }
-      result.subdirs.push({ rel, dev, ino: buf.readBigUInt64LE(32), role: dirRole });
-      if (result.subdirs.length >= HAND_OVER_SUBDIRS && this.handOver) {
-        this.handOver({ partial: true, subdirs: result.subdirs, offenders: result.offenders, problems: result.problems, entries: result.entries, role: result.role });
-        result.subdirs = [];
-        result.offenders = [];
-        result.problems = [];
-        result.entries = 0;
-      }
+      result.subdirs.push({ rel, role: dirRole });
+      if (result.subdirs.length >= HAND_OVER_SUBDIRS && this.handOver) this.handOverPart(result);
     }
-    if (issues !== 0) {
-      result.offenders.push({ rel, mode, uid, gid, size, mtimeMs, ctimeMs, dev, ino: buf.readBigUInt64LE(32), attributes, issues, role });
-    }
+    if (issues !== 0) result.offenders.push({ rel, mode, uid, gid, size, mtimeMs, ctimeMs, dev, ino: stat.ino, attributes, issues, role });
     return true;
+  }
+
+  private handOverPart(result: DirScanResult): void {
+    this.handOver!({ partial: true, subdirs: result.subdirs, offenders: result.offenders, problems: result.problems, entries: result.entries, role: result.role });
+    result.subdirs = [];
+    result.offenders = [];
+    result.problems = [];
+    result.entries = 0;
   }
 }

@@ -1,19 +1,19 @@
 /**
- * Run the check as another user. Credentials are per process, so the check
+ * Measure as another user. Credentials are per process, so the measurement
  * runs in a helper child started with the GC user's uid, gid and
  * supplementary groups (setpriv; plain spawn, which drops supplementary
  * groups, when setpriv is missing). A uid change from root clears the
  * capabilities, so CAP_FOWNER cannot mask an ownership problem.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { onExit } from 'signal-exit';
 import { ChunkguardError } from '../errors.js';
-import type { CheckReport } from './report.js';
-import type { RunOptions } from './run.js';
-import { zeroChunkBlob } from '../chunk/zero-chunk.js';
+import type { MeasurePlan } from './context.js';
+import type { HelperRequest } from './helper.js';
+import type { Measurement, TouchIdentity } from './report.js';
 
 const SETPRIV_CANDIDATES = ['/usr/bin/setpriv', '/bin/setpriv', '/usr/sbin/setpriv'];
 
@@ -32,68 +32,66 @@ export interface Credentials {
   groups: number[];
 }
 
-export async function runCheckAs(credentials: Credentials, options: Omit<RunOptions, 'via' | 'signal' | 'clock' | 'blob'>, signal?: AbortSignal): Promise<CheckReport> {
+function start(credentials: Credentials): { child: ChildProcess & { stdin: NonNullable<ChildProcess['stdin']> }; via: TouchIdentity['via'] } {
   const helper = helperPath();
   const setpriv = SETPRIV_CANDIDATES.find((candidate) => existsSync(candidate));
-  const via = setpriv ? 'setpriv' : 'spawn';
   const { uid, gid, groups } = credentials;
+  const stdio: ['pipe', 'pipe', 'pipe'] = ['pipe', 'pipe', 'pipe'];
   const child = setpriv
-    ? spawn(
-        setpriv,
-        [
-          `--reuid=${uid}`,
-          `--regid=${gid}`,
-          groups.length > 0 ? `--groups=${groups.join(',')}` : '--clear-groups',
-          '--',
-          process.execPath,
-          helper,
-        ],
-        { stdio: ['pipe', 'pipe', 'pipe'] },
-      )
-    : spawn(process.execPath, [helper], { uid, gid, stdio: ['pipe', 'pipe', 'pipe'] });
+    ? spawn(setpriv, [`--reuid=${uid}`, `--regid=${gid}`, groups.length > 0 ? `--groups=${groups.join(',')}` : '--clear-groups', '--', process.execPath, helper], { stdio })
+    : spawn(process.execPath, [helper], { uid, gid, stdio });
+  return { child, via: setpriv ? 'setpriv' : 'spawn' };
+}
 
-  // If this process is killed, the helper must still clean up its temp files.
-  const removeExitHandler = onExit(() => {
-    child.kill('SIGTERM');
-  });
-  const abort = () => child.kill('SIGTERM');
-  signal?.addEventListener('abort', abort, { once: true });
+type Answer = { measurement?: Measurement; error?: { code?: string; message: string; path?: string } };
 
+/** The helper's answer, or the ChunkguardError that says why there is none. */
+function readAnswer(child: ChildProcess, uid: number, signal: AbortSignal | undefined): Promise<Measurement> {
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
-  child.stdout.on('data', (data: Buffer) => stdout.push(data));
-  child.stderr.on('data', (data: Buffer) => stderr.push(data));
-  const answer = new Promise<CheckReport>((resolve, reject) => {
-    child.on('error', (error) => {
-      reject(new ChunkguardError('EHELPER', `cannot run the check as uid ${uid}: ${error.message}`, { cause: error }));
-    });
+  child.stdout!.on('data', (data: Buffer) => stdout.push(data));
+  child.stderr!.on('data', (data: Buffer) => stderr.push(data));
+  return new Promise<Measurement>((resolve, reject) => {
+    child.on('error', (error) => reject(new ChunkguardError('EHELPER', `cannot run the check as uid ${uid}: ${error.message}`, { cause: error })));
     child.on('close', (code, killedBy) => {
-      removeExitHandler();
-      signal?.removeEventListener('abort', abort);
-      if (signal?.aborted) {
-        reject(new ChunkguardError('EABORT', 'the check was aborted', { cause: signal.reason }));
-        return;
-      }
-      const text = Buffer.concat(stdout).toString('utf8');
-      let answer: { report?: CheckReport; error?: { code?: string; message: string; path?: string } } | undefined;
+      if (signal?.aborted) return reject(new ChunkguardError('EABORT', 'the check was aborted', { cause: signal.reason }));
+      let answer: Answer;
       try {
-        answer = JSON.parse(text);
+        answer = JSON.parse(Buffer.concat(stdout).toString('utf8')) as Answer;
       } catch {
         const why = Buffer.concat(stderr).toString('utf8').trim().split('\n').find(Boolean) ?? `exit ${code ?? killedBy}`;
-        reject(new ChunkguardError('EHELPER', `cannot run the check as uid ${uid}: ${why}`));
-        return;
+        return reject(new ChunkguardError('EHELPER', `cannot run the check as uid ${uid}: ${why}`));
       }
-      if (answer?.report) resolve(answer.report);
-      else {
-        const error = answer?.error;
-        const known = error?.code === 'EBADINPUT' || error?.code === 'ENATIVE';
-        reject(new ChunkguardError(known ? (error.code as 'EBADINPUT') : 'EHELPER', error?.message ?? 'helper gave no answer', { path: error?.path }));
-      }
+      if (answer.measurement) return resolve(answer.measurement);
+      const known = answer.error?.code === 'EBADINPUT' || answer.error?.code === 'ENATIVE';
+      reject(new ChunkguardError(known ? (answer.error!.code as 'EBADINPUT') : 'EHELPER', answer.error?.message ?? 'the helper gave no answer', { path: answer.error?.path }));
     });
   });
-  // Build the blob here while the child starts on the other core, so the child never loads zstd.
-  const blob = await zeroChunkBlob();
-  child.stdin.on('error', () => undefined); // a child that died early is reported by 'close'
-  child.stdin.end(JSON.stringify({ ...options, via, blob: blob.toString('base64') }));
-  return answer;
+}
+
+export async function measureAs(credentials: Credentials, plan: MeasurePlan, blob: Promise<Buffer>, signal?: AbortSignal): Promise<{ measurement: Measurement; via: TouchIdentity['via'] }> {
+  const { child, via } = start(credentials);
+  // If this process is killed or the caller aborts, the helper must still clean up its temp files.
+  const stop = (): void => void child.kill('SIGTERM');
+  const removeExitHandler = onExit(stop);
+  signal?.addEventListener('abort', stop, { once: true });
+  const answer = readAnswer(child, credentials.uid, signal);
+  answer.catch(() => undefined);
+  try {
+    // The blob is built here while the child starts on the other core, so the child never loads zstd.
+    let bytes: Buffer;
+    try {
+      bytes = await blob;
+    } catch (error) {
+      stop();
+      throw error;
+    }
+    child.stdin.on('error', () => undefined); // a child that died early is reported by 'close'
+    const request: HelperRequest = { plan, blob: bytes.toString('base64') };
+    child.stdin.end(JSON.stringify(request));
+    return { measurement: await answer, via };
+  } finally {
+    removeExitHandler();
+    signal?.removeEventListener('abort', stop);
+  }
 }

@@ -2,17 +2,23 @@
  * Turn a failed step into a finding an operator can act on: which file,
  * which owner, which user tried, and the command that fixes it.
  */
-import { constants, openSync, closeSync } from 'node:fs';
+import { constants, openSync, closeSync, lstatSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { errnoCode } from '../errors.js';
 import { type Finding, formatMode, shellQuote } from '../findings.js';
-import { FS_APPEND_FL, FS_IMMUTABLE_FL, type NativeResult } from '../native/libc.js';
-import type { NsStat } from '../store/open-dir.js';
+import { type CallResult, FS_APPEND_FL, FS_IMMUTABLE_FL } from '../fs/dir.js';
+import { FsError, isUnsafePath } from '../fs/errors.js';
+import { isWithin } from '../fs/safe-path.js';
+import type { Stat } from '../fs/stat.js';
 import type { Accounts } from '../system/passwd.js';
 import type { MountInfo } from '../system/mounts.js';
 import { formatIdMap, type UserNamespace } from '../system/process.js';
-import { isWithin, UnsafePathError } from '../store/safe-path.js';
-import { statPath } from './snapshot.js';
+
+/** Owner and mode of a path, read for a message (diagnosis only reads, never writes). */
+function statPath(path: string): { uid: number; gid: number; mode: number } {
+  const stat = lstatSync(path);
+  return { uid: stat.uid, gid: stat.gid, mode: stat.mode };
+}
 
 export interface DiagnosisContext {
   accounts: Accounts;
@@ -86,9 +92,9 @@ export function diagnoseUnreachable(ctx: DiagnosisContext, path: string): Findin
 export function diagnoseTouch(
   ctx: DiagnosisContext,
   path: string,
-  result: Extract<NativeResult, { ok: false }>,
+  result: Extract<CallResult, { ok: false }>,
   /** The chunk's stat and inode flags, read through its open directory by the caller. */
-  facts: { stat?: NsStat; flags?: number },
+  facts: { stat?: Stat; flags?: number },
 ): Finding {
   const who = ctx.accounts.describeUid(ctx.uid);
   if (result.code === 'EROFS') return readOnly(ctx, path, 'touching the chunk');
@@ -104,7 +110,7 @@ export function diagnoseTouch(
   }
 
   const { stat, flags } = facts;
-  const owner = stat === undefined ? -1 : Number(stat.uid);
+  const owner = stat === undefined ? -1 : stat.uid;
   if (flags !== undefined && (flags & (FS_IMMUTABLE_FL | FS_APPEND_FL)) !== 0) {
     const flag = flags & FS_IMMUTABLE_FL ? 'immutable' : 'append-only';
     const letter = flags & FS_IMMUTABLE_FL ? 'i' : 'a';
@@ -128,7 +134,7 @@ export function diagnoseTouch(
       remedy: `chown ${target} ${shellQuote(path)}`,
       evidence: {
         errno: 'EPERM',
-        owner: { uid: owner, gid: Number(stat.gid), name: ctx.accounts.userByUid(owner)?.name },
+        owner: { uid: owner, gid: stat.gid, name: ctx.accounts.userByUid(owner)?.name },
         touchedAs: { uid: ctx.uid, gid: ctx.gid, name: ctx.accounts.userByUid(ctx.uid)?.name },
         mode: formatMode(stat.mode),
         capFowner: ctx.capFowner,
@@ -148,8 +154,8 @@ function unreadable(ctx: DiagnosisContext, dir: string, message: string): Findin
   let evidence: Record<string, unknown> = { triedAs: ctx.uid };
   try {
     const stat = statPath(dir);
-    evidence = { ...evidence, owner: Number(stat.uid), gid: Number(stat.gid), mode: formatMode(stat.mode) };
-    if (isUnmappedOwner(ctx, Number(stat.uid))) return notMapped(ctx, dir, Number(stat.uid), dir);
+    evidence = { ...evidence, owner: stat.uid, gid: stat.gid, mode: formatMode(stat.mode) };
+    if (isUnmappedOwner(ctx, stat.uid)) return notMapped(ctx, dir, stat.uid, dir);
   } catch {
     // Reported without owner.
   }
@@ -168,7 +174,7 @@ function unreadable(ctx: DiagnosisContext, dir: string, message: string): Findin
 
 /** Why writing the marker chunk into its directory failed. */
 export function diagnoseWrite(ctx: DiagnosisContext, dir: string, error: unknown): Finding {
-  if (error instanceof UnsafePathError) return unsafePath(error);
+  if (isUnsafePath(error)) return unsafePath(error);
   const code = errnoCode(error);
   if (code === 'EROFS') return readOnly(ctx, dir, 'writing the chunk');
   if (code === 'EACCES' || code === 'EPERM') {
@@ -177,8 +183,8 @@ export function diagnoseWrite(ctx: DiagnosisContext, dir: string, error: unknown
     let dirMode: string | undefined;
     try {
       const stat = statPath(dir);
-      owner = Number(stat.uid);
-      group = Number(stat.gid);
+      owner = stat.uid;
+      group = stat.gid;
       dirMode = formatMode(stat.mode);
     } catch {
       // Reported without them.
@@ -215,7 +221,7 @@ export function diagnoseWrite(ctx: DiagnosisContext, dir: string, error: unknown
   };
 }
 
-export function unsafePath(error: UnsafePathError): Finding {
+export function unsafePath(error: FsError): Finding {
   return {
     code: 'UNSAFE_PATH',
     severity: 'error',
@@ -224,4 +230,18 @@ export function unsafePath(error: UnsafePathError): Finding {
     remedy: `ls -la ${shellQuote(error.path)}   # replace it with a real ${error.expected === 'file' ? 'chunk file' : 'directory'} owned by the store owner`,
     evidence: { found: error.found, expected: error.expected },
   };
+}
+
+/**
+ * A step failed in a way no step diagnosed itself (an entry vanishing under
+ * a concurrent rename, EIO, a symlink met on the way): a finding, not a crash.
+ * Undefined for what is not a filesystem failure (the caller rethrows it).
+ */
+export function diagnoseFailure(ctx: DiagnosisContext, error: unknown, where: string): Finding | undefined {
+  if (isUnsafePath(error)) return unsafePath(error);
+  const code = errnoCode(error);
+  const path = error instanceof FsError ? error.path : (error as { path?: unknown })?.path;
+  if (code === 'EACCES') return diagnoseUnreachable(ctx, typeof path === 'string' ? path : where);
+  if (code && (error instanceof FsError || typeof path === 'string')) return diagnoseWrite(ctx, typeof path === 'string' ? path : where, error);
+  return undefined;
 }

@@ -1,26 +1,34 @@
 /**
- * Child-process entry: runs the check with this process's credentials (the
- * GC user's, set by the parent through setpriv or spawn) and answers with
- * one JSON document on stdout. Options arrive as JSON on stdin.
+ * Child-process entry: measures with this process's credentials (the GC
+ * user's, set by the parent through setpriv or spawn) and answers with one
+ * JSON document on stdout: { measurement } or { error }. The request (the
+ * plan and the zero-chunk blob the parent built) arrives as JSON on stdin.
  */
 import { zeroChunkDigest } from '../chunk/zero-chunk.js';
-import { loadNative } from '../native/libc.js';
-import { runCheck, type RunOptions } from './run.js';
+import { libc } from '../native/libc.js';
+import type { MeasurePlan } from './context.js';
+import { measureAtime } from './measure.js';
+
+export interface HelperRequest {
+  plan: MeasurePlan;
+  /** The zero-chunk blob, base64. */
+  blob: string;
+}
 
 async function main(): Promise<void> {
   // While the parent still builds the blob: load the binding, hash the chunk.
   try {
-    loadNative();
+    libc();
     zeroChunkDigest();
   } catch {
-    // runCheck reports it.
+    // measureAtime reports it.
   }
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  const options = JSON.parse(Buffer.concat(chunks).toString('utf8')) as RunOptions;
   try {
-    const report = await runCheck(options);
-    process.stdout.write(JSON.stringify({ report }));
+    const request = JSON.parse(Buffer.concat(chunks).toString('utf8')) as HelperRequest;
+    const measurement = await measureAtime(request.plan, Promise.resolve(Buffer.from(request.blob, 'base64')));
+    process.stdout.write(JSON.stringify({ measurement }));
   } catch (error) {
     const { code, message, path } = error as { code?: string; message: string; path?: string };
     process.stdout.write(JSON.stringify({ error: { code, message, path } }));

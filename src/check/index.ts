@@ -1,17 +1,21 @@
 /**
  * checkAtime(path, options): does the filesystem under this chunk store honour
  * atime updates for the user GC runs as? Resolves to a report; never prints.
+ * Validates everything before anything is written, measures in this process
+ * or, as another user, in a helper process, and builds the report once here.
  */
-import { badInput, ChunkguardError, errnoCode } from '../errors.js';
-import type { Finding } from '../findings.js';
-import { loadNative } from '../native/libc.js';
+import { zeroChunkBlobShared, zeroChunkDigest } from '../chunk/zero-chunk.js';
+import { badInput, badOption, publicCall } from '../errors.js';
+import { toWire } from '../fs/identity.js';
+import { inspectOrBadInput, resolveDirectory } from '../fs/safe-path.js';
+import { libc } from '../native/libc.js';
 import { chunksDir } from '../store/layout.js';
-import { inspect, resolveDirectory } from '../store/safe-path.js';
 import { Accounts } from '../system/passwd.js';
 import { resolveUser, type UserInput, type UserSpec } from '../system/user-spec.js';
-import { runCheckAs } from './as-user.js';
-import type { CheckReport } from './report.js';
-import { runCheck, summarize } from './run.js';
+import { measureAs } from './as-user.js';
+import type { MeasurePlan } from './context.js';
+import { measureAtime } from './measure.js';
+import { buildReport, type CheckReport, type TouchIdentity } from './report.js';
 
 export const DEFAULT_CUTOFF_MINUTES = 24 * 60 + 5;
 
@@ -29,121 +33,94 @@ export interface CheckOptions {
   /** GC deletes chunks whose atime is older than this; a lagging clock beyond it is an error. Default 1445. */
   cutoffMinutes?: number;
   signal?: AbortSignal;
-  /** Host wall clock in ns since the epoch (tests inject a skewed one). Only used in-process. */
-  clock?: () => bigint;
+}
+
+/** Test seams, not part of the public API: added to the host clock (also in the helper) to test skew. */
+export interface CheckHooks {
+  clockOffsetNs?: bigint;
 }
 
 interface Target {
   store: string;
-  /** The root as validated: the check refuses a root replaced before it opens it. */
-  identity: { dev: string; ino: string };
+  stat: { dev: bigint; ino: bigint; uid: number; gid: number };
+  /** The owner GC is expected to be: of .chunks, else (probe) of the directory. */
   owner: { uid: number; gid: number };
-  /** The root was a symlink: resolved once, reported. */
+  ownerOf: string;
   resolvedFrom?: string;
 }
 
 /** Validate the path before anything is written; every problem here is bad input. */
 function resolveTarget(path: string, probe: boolean): Target {
   if (typeof path !== 'string' || path === '') throw badInput(String(path), 'no store path given');
-  const { absolute: store, entry: target, resolvedFrom } = resolveDirectory(path);
-  let ownerStat = target.stat!;
+  const { absolute: store, entry, resolvedFrom } = resolveDirectory(path);
+  const root = entry.stat!;
+  const stat = { dev: root.dev, ino: root.ino, uid: Number(root.uid), gid: Number(root.gid) };
+  let owner = { uid: stat.uid, gid: stat.gid };
+  let ownerOf = store;
   if (!probe) {
-    const chunks = inspect(chunksDir(store));
+    const chunks = inspectOrBadInput(path, chunksDir(store));
     if (chunks.kind === 'missing') {
       throw badInput(path, 'no .chunks directory: not a chunk store (use --probe to check a directory before creating a store there)');
     }
     // A .chunks that is a symlink or a file is reported as UNSAFE_PATH by the check.
-    if (chunks.kind === 'directory') ownerStat = chunks.stat!;
+    if (chunks.kind === 'directory') {
+      owner = { uid: Number(chunks.stat!.uid), gid: Number(chunks.stat!.gid) };
+      ownerOf = chunksDir(store);
+    }
   }
-  return {
-    store,
-    identity: { dev: target.stat!.dev.toString(), ino: target.stat!.ino.toString() },
-    owner: { uid: Number(ownerStat.uid), gid: Number(ownerStat.gid) },
-    resolvedFrom,
-  };
+  return { store, stat, owner, ownerOf, resolvedFrom };
 }
 
-function resolveCutoff(value: number | undefined): number {
+function resolveCutoff(value: unknown): number {
   if (value === undefined) return DEFAULT_CUTOFF_MINUTES;
-  if (!Number.isInteger(value) || value < 1) throw badInput(`--cutoff-minutes ${value}`, 'expected a whole number of minutes, at least 1');
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw badOption('cutoffMinutes', value, 'expected a whole number of minutes, at least 1');
   return value;
 }
 
-function resolveRunAs(runAs: CheckOptions['runAs'], accounts: Accounts): UserSpec | undefined {
-  return runAs === undefined ? undefined : resolveUser(runAs, accounts);
+/** Who touches: runAs, else this process's user, else (root over a store that is not root's) the store owner. */
+function chooseUser(requested: UserSpec | undefined, target: Target, accounts: Accounts): { user?: UserSpec; reason: TouchIdentity['reason'] } {
+  if (requested) return { user: requested, reason: 'requested' };
+  if (process.geteuid!() === 0 && target.owner.uid !== 0) {
+    return { user: { ...target.owner, name: accounts.userByUid(target.owner.uid)?.name }, reason: 'store owner' };
+  }
+  return { reason: 'current user' };
 }
 
-export async function checkAtime(path: string, options: CheckOptions = {}): Promise<CheckReport> {
-  options.signal?.throwIfAborted();
-  const probe = options.probe ?? false;
+async function check(path: string, options: CheckOptions, hooks: CheckHooks): Promise<CheckReport> {
+  const startedMs = performance.now();
+  const probe = options.probe === true;
   const cutoffMinutes = resolveCutoff(options.cutoffMinutes);
   const accounts = new Accounts();
-  const requested = resolveRunAs(options.runAs, accounts);
+  const requested = options.runAs === undefined ? undefined : resolveUser(options.runAs, accounts, 'runAs');
   const target = resolveTarget(path, probe);
-
+  const { user, reason } = chooseUser(requested, target, accounts);
   const euid = process.geteuid!();
-  let runAs = requested;
-  let reason: 'current user' | 'store owner' | 'requested' = requested ? 'requested' : 'current user';
-  if (!requested && euid === 0 && target.owner.uid !== 0) {
-    runAs = { ...target.owner, name: accounts.userByUid(target.owner.uid)?.name };
-    reason = 'store owner';
-  }
   // Another user's credentials mean a helper process (see as-user.ts).
-  const otherUser = runAs !== undefined && runAs.uid !== euid ? runAs : undefined;
-  if (otherUser && euid !== 0) {
-    throw badInput(`--as-user ${options.runAs}`, `switching to uid ${otherUser.uid} needs root; this process runs as uid ${euid}`);
-  }
-
-  const base = {
+  const other = user !== undefined && (user.uid !== euid || user.gid !== process.getegid!()) ? user : undefined;
+  if (other && euid !== 0) throw badOption('runAs', options.runAs, `switching to uid ${other.uid} needs root; this process runs as uid ${euid}`);
+  // Instantiating zstd is the slowest step of a check: start it now, off the critical path.
+  const blob = zeroChunkBlobShared();
+  blob.catch(() => undefined);
+  if (!other) libc(); // fail on an unsupported platform before any work (the helper loads its own)
+  const plan: MeasurePlan = {
     store: target.store,
     probe,
-    mode: options.fixedSleep ? ('fixed-sleep' as const) : ('adaptive' as const),
-    cutoffMinutes,
+    mode: options.fixedSleep ? 'fixed-sleep' : 'adaptive',
     storeOwner: target.owner,
-    rootIdentity: target.identity,
-    reason,
+    rootIdentity: toWire(target.stat),
+    clockOffsetNs: hooks.clockOffsetNs?.toString(),
   };
-  let report: CheckReport;
-  // Fail on a platform without the binding before any work (the helper loads its own).
-  if (!otherUser) loadNative();
-  try {
-    report =
-      otherUser
-        ? await runCheckAs(
-            { uid: otherUser.uid, gid: otherUser.gid, groups: accounts.groupsOf(accounts.userByUid(otherUser.uid), otherUser.gid) },
-            base,
-            options.signal,
-          )
-        : await runCheck({ ...base, via: 'self', signal: options.signal, clock: options.clock });
-  } catch (error) {
-    if (options.signal?.aborted || errnoCode(error) === 'ABORT_ERR') throw new ChunkguardError('EABORT', 'the check was aborted', { cause: error });
-    throw error;
-  }
+  const { measurement, via } = other
+    ? await measureAs({ uid: other.uid, gid: other.gid, groups: accounts.groupsOf(accounts.userByUid(other.uid), other.gid) }, plan, blob, options.signal)
+    : { measurement: await measureAtime(plan, blob, options.signal), via: 'self' as const };
+  return buildReport(measurement, { ...plan, digest: zeroChunkDigest(), cutoffMinutes, reason, via, ownerOf: target.ownerOf, resolvedFrom: target.resolvedFrom, startedMs, accounts });
+}
 
-  const notes: Finding[] = [];
-  if (reason === 'store owner') {
-    notes.push({
-      code: 'RAN_AS_STORE_OWNER',
-      severity: 'info',
-      message: `ran as uid ${accounts.describeUid(runAs!.uid)}, the owner of ${probe ? target.store : chunksDir(target.store)}, because GC runs as the store owner; root would pass through CAP_FOWNER where GC fails (pass --as-user to choose)`,
-      evidence: { uid: runAs!.uid, gid: runAs!.gid },
-    });
-  } else if (report.touchedAs.uid === 0 && report.touchedAs.capFowner) {
-    notes.push({
-      code: 'RAN_WITH_CAP_FOWNER',
-      severity: 'info',
-      message: 'ran as root with CAP_FOWNER, which may touch any file: a GC running as another user can still fail; pass --as-user with the GC user',
-    });
-  }
-  if (target.resolvedFrom) {
-    notes.push({
-      code: 'STORE_ROOT_SYMLINK',
-      severity: 'info',
-      message: `the store path ${target.resolvedFrom} is a symlink; checked its target ${target.store} (resolved once, nothing inside the store is followed)`,
-      path: target.resolvedFrom,
-    });
-  }
-  report.findings.unshift(...notes);
-  report.summary = summarize(report, accounts);
-  return report;
+/** checkAtime with test seams (not exported from the package). */
+export function checkAtimeWith(path: string, options: CheckOptions = {}, hooks: CheckHooks = {}): Promise<CheckReport> {
+  return publicCall('the check', options.signal, () => check(path, options, hooks));
+}
+
+export function checkAtime(path: string, options: CheckOptions = {}): Promise<CheckReport> {
+  return checkAtimeWith(path, options);
 }

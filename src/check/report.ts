@@ -1,7 +1,16 @@
-import type { Finding } from '../findings.js';
-import type { MountFacts } from '../system/mounts.js';
+/**
+ * The check report, built once, in the process that was asked (the parent,
+ * when a helper process ran the measurement as the GC user): the
+ * measurement's findings, the notes on who touched, the clock skew against
+ * the cutoff, and the one-line summary.
+ */
+import { type Finding, hasErrors } from '../findings.js';
 import type { InsertAction } from '../store/insert.js';
+import type { MountFacts } from '../system/mounts.js';
+import type { Accounts } from '../system/passwd.js';
+import { clockSkew, ranAs, storeRootSymlink } from './check-findings.js';
 import type { StatSnapshot } from './snapshot.js';
+import { storesWholeSeconds } from './waits.js';
 
 export type CheckMode = 'adaptive' | 'fixed-sleep';
 
@@ -18,6 +27,22 @@ export interface TouchIdentity {
   via: 'self' | 'setpriv' | 'spawn';
 }
 
+/** What the measuring process found out (JSON-safe: it crosses from the helper process). */
+export interface Measurement {
+  chunkPath: string;
+  chunkAction?: InsertAction;
+  touchedAs: Pick<TouchIdentity, 'uid' | 'gid' | 'groups' | 'capFowner'>;
+  filesystem?: MountFacts;
+  /** Stats just before and after the touch that decided the verdict. */
+  before?: StatSnapshot;
+  after?: StatSnapshot;
+  /** The host clock (ns, decimal) read just before and after the deciding touch. */
+  host?: [string, string];
+  waits: number[];
+  touches: number;
+  findings: Finding[];
+}
+
 export interface CheckReport {
   ok: boolean;
   command: 'check';
@@ -32,7 +57,6 @@ export interface CheckReport {
   chunkAction?: InsertAction;
   touchedAs: TouchIdentity;
   filesystem?: MountFacts;
-  /** Stats just before and after the touch that decided the verdict. */
   before?: StatSnapshot;
   after?: StatSnapshot;
   /** Milliseconds waited between touches (adaptive growth, or the fixed 1000 ms). */
@@ -42,4 +66,82 @@ export interface CheckReport {
   cutoffMinutes: number;
   durationMs: number;
   findings: Finding[];
+}
+
+/** What the parent knows that the measurement does not. */
+export interface ReportContext {
+  store: string;
+  probe: boolean;
+  mode: CheckMode;
+  digest: string;
+  cutoffMinutes: number;
+  reason: TouchIdentity['reason'];
+  via: TouchIdentity['via'];
+  /** The file whose owner made the store owner the GC user (for RAN_AS_STORE_OWNER). */
+  ownerOf: string;
+  resolvedFrom?: string;
+  startedMs: number;
+  accounts: Accounts;
+}
+
+/** atime minus the host time of the touch, in ns; 0 inside the window (whole-second stores truncate up to 1 s). */
+export function skewNs(after: StatSnapshot, host: [string, string]): bigint {
+  const atime = BigInt(after.atimeNs);
+  const [hostBefore, hostAfter] = host.map(BigInt) as [bigint, bigint];
+  const times = { atimeNs: atime, mtimeNs: BigInt(after.mtimeNs), ctimeNs: BigInt(after.ctimeNs) };
+  const slack = storesWholeSeconds(times) ? 1_000_000_000n : 20_000_000n;
+  if (atime < hostBefore - slack) return atime - hostBefore;
+  if (atime > hostAfter + slack) return atime - hostAfter;
+  return 0n;
+}
+
+export function buildReport(measurement: Measurement, context: ReportContext): CheckReport {
+  const touchedAs: TouchIdentity = {
+    ...measurement.touchedAs,
+    name: context.accounts.userByUid(measurement.touchedAs.uid)?.name,
+    reason: context.reason,
+    via: context.via,
+  };
+  const { after, host } = measurement;
+  const skewMs = after && host ? Number(skewNs(after, host) / 1_000_000n) : undefined;
+  const findings = [
+    ...ranAs(touchedAs, context),
+    ...(context.resolvedFrom ? [storeRootSymlink(context.resolvedFrom, context.store)] : []),
+    ...measurement.findings,
+    ...(skewMs === undefined ? [] : clockSkew(skewMs, after!, host!, { cutoffMinutes: context.cutoffMinutes, chunkPath: measurement.chunkPath }, measurement.filesystem)),
+  ];
+  const report: CheckReport = {
+    ok: !hasErrors(findings),
+    command: 'check',
+    summary: '',
+    store: context.store,
+    probe: context.probe,
+    mode: context.mode,
+    digest: context.digest,
+    chunkPath: measurement.chunkPath,
+    chunkAction: measurement.chunkAction,
+    touchedAs,
+    filesystem: measurement.filesystem,
+    before: measurement.before,
+    after,
+    waits: measurement.waits,
+    touches: measurement.touches,
+    clock: skewMs === undefined ? undefined : { skewMs, hostNs: host![0], atimeNs: after!.atimeNs },
+    cutoffMinutes: context.cutoffMinutes,
+    durationMs: Math.round(performance.now() - context.startedMs),
+    findings,
+  };
+  report.summary = summarize(report, context.accounts);
+  return report;
+}
+
+export function summarize(report: CheckReport, accounts: Accounts): string {
+  const who = accounts.describeUid(report.touchedAs.uid);
+  const fs = report.filesystem ? `${report.filesystem.fsType} at ${report.filesystem.mountPoint}` : report.store;
+  if (report.ok) {
+    const waited = report.waits.reduce((sum, wait) => sum + wait, 0);
+    return `SAFE: ${fs} honours atime updates for uid ${who} (${report.touches} touches, ${waited} ms waited)`;
+  }
+  const first = report.findings.find((finding) => finding.severity === 'error');
+  return `UNSAFE: ${fs} for uid ${who}: ${first?.code}: ${first?.message}`;
 }

@@ -1,7 +1,6 @@
-/** A JSON-safe record of lstat: nanosecond times as decimal strings (they exceed 2^53). */
-import { type BigIntStats, lstatSync } from 'node:fs';
-import type { NsStat } from '../store/open-dir.js';
+/** A JSON-safe record of a Stat: nanosecond times and inode as decimal strings (they exceed 2^53). */
 import { formatMode } from '../findings.js';
+import type { Stat } from '../fs/stat.js';
 
 export interface StatSnapshot {
   ino: string;
@@ -25,13 +24,13 @@ function iso(ns: bigint): string {
   return `${new Date(ms).toISOString().slice(0, 19)}.${fraction}Z`;
 }
 
-export function snapshot(stat: NsStat): StatSnapshot {
+export function snapshot(stat: Stat): StatSnapshot {
   return {
     ino: stat.ino.toString(),
     dev: stat.dev.toString(),
     size: Number(stat.size),
-    uid: Number(stat.uid),
-    gid: Number(stat.gid),
+    uid: stat.uid,
+    gid: stat.gid,
     mode: formatMode(stat.mode),
     atimeNs: stat.atimeNs.toString(),
     mtimeNs: stat.mtimeNs.toString(),
@@ -40,8 +39,4 @@ export function snapshot(stat: NsStat): StatSnapshot {
     mtime: iso(stat.mtimeNs),
     ctime: iso(stat.ctimeNs),
   };
-}
-
-export function statPath(path: string): BigIntStats {
-  return lstatSync(path, { bigint: true });
 }

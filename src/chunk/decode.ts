@@ -4,23 +4,15 @@
  * so a frame that declares gigabytes is refused before the decoder sizes a
  * buffer for it. Every invalid input ends in a BlobError saying what is wrong.
  */
-import { parseBlob } from './blob.js';
+import { ChunkguardError } from '../errors.js';
+import { BlobError, parseBlob } from './blob.js';
+
+export { BlobError };
 import { zstdDecompress } from './zstd.js';
 
 /** The backup server's largest chunk. */
 export const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
 const ZSTD_MAGIC = 0xfd2fb528;
-
-export class BlobError extends Error {
-  readonly code = 'EBADBLOB';
-  /** The data may be valid but cannot be checked within bounds (a zstd frame without a content size). */
-  readonly unverifiable: boolean;
-  constructor(message: string, unverifiable = false) {
-    super(message);
-    this.name = 'BlobError';
-    this.unverifiable = unverifiable;
-  }
-}
 
 /** The content size a zstd frame header declares (RFC 8878 3.1.1.1), undefined when it declares none. */
 export function zstdContentSize(frame: Uint8Array): number | undefined {
@@ -51,14 +43,11 @@ export function zstdContentSize(frame: Uint8Array): number | undefined {
   }
 }
 
-/** The chunk data inside a blob, or a BlobError. */
+/** The chunk data inside a blob; rejects with a BlobError saying what is wrong. */
 export async function decodeBlob(blob: Uint8Array, maxSize = MAX_CHUNK_SIZE): Promise<Uint8Array> {
-  let header;
-  try {
-    header = parseBlob(blob);
-  } catch (error) {
-    throw new BlobError((error as Error).message);
-  }
+  if (!(blob instanceof Uint8Array)) throw new BlobError(`expected the blob as a Uint8Array or Buffer, got ${typeof blob}`);
+  if (!Number.isInteger(maxSize) || maxSize < 0) throw new ChunkguardError('EBADINPUT', `maxSize ${maxSize}: expected a whole number of bytes`, { option: 'maxSize', value: String(maxSize) });
+  const header = parseBlob(blob);
   if (header.kind === 'uncompressed') {
     if (header.payload.length > maxSize) throw new BlobError(`the uncompressed payload is ${header.payload.length} bytes, more than ${maxSize}`);
     return header.payload;

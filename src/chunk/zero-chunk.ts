@@ -21,12 +21,21 @@ export function zeroChunkDigest(): string {
   return digest;
 }
 
-/** The compressed blob as written to the store. */
-export function zeroChunkBlob(): Promise<Buffer> {
-  blob ??= zstdCompress(new Uint8Array(ZERO_CHUNK_SIZE), ZSTD_LEVEL).then((payload) =>
-    encodeBlob(COMPRESSED_BLOB_MAGIC, payload),
-  );
+/** The blob, built once and shared inside chunkguard (never handed to a caller, who could change it). */
+export function zeroChunkBlobShared(): Promise<Buffer> {
+  if (!blob) {
+    blob = zstdCompress(new Uint8Array(ZERO_CHUNK_SIZE), ZSTD_LEVEL).then((payload) => encodeBlob(COMPRESSED_BLOB_MAGIC, payload));
+    // A failure is not kept: the next call tries again.
+    blob.catch(() => {
+      blob = undefined;
+    });
+  }
   return blob;
+}
+
+/** The compressed blob as written to the store: a copy of its own for each caller. */
+export async function zeroChunkBlob(): Promise<Buffer> {
+  return Buffer.from(await zeroChunkBlobShared());
 }
 
 /** Why `bytes` are not a valid zero chunk (any encoder's), or undefined when they are. */

@@ -33,6 +33,10 @@ function codec(): Promise<Simple> {
       reject(error);
     }
   });
+  // A failed load is not kept: the next call tries again.
+  simple.catch(() => {
+    simple = undefined;
+  });
   return simple;
 }
 

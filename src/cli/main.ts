@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /** The chunkguard command line: parses, calls the library, prints, sets the exit code. */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { createRequire } from 'node:module';
+import { writeSync } from 'node:fs';
 import { checkAtime, DEFAULT_CUTOFF_MINUTES } from '../check/index.js';
 import { ChunkguardError } from '../errors.js';
-import { writeSync } from 'node:fs';
 import { auditStore } from '../audit/index.js';
-import { relBytes } from '../audit/rel-path.js';
+import { relBytes } from '../fs/rel-path.js';
 import { fixOwnership, undoJournal, type FixReport } from '../repair/fix.js';
 import type { ChownRecord } from '../repair/journal.js';
 import { inspectEnvironment } from '../system/environment.js';
@@ -14,8 +15,42 @@ import { auditMetrics, checkMetrics } from './prometheus.js';
 import { auditProgress } from './progress.js';
 
 export const EXIT_OK = 0;
+/** Unsafe, or findings: never used for an error of chunkguard's own. */
 export const EXIT_FINDINGS = 1;
+/** Bad input, or the command could not run. */
 export const EXIT_BAD_INPUT = 2;
+/** Aborted by SIGINT (128 + 2), as a shell reports it. */
+export const EXIT_ABORTED = 130;
+
+/** The library's option names, as flags. */
+const FLAGS: Record<string, string> = {
+  runAs: '--as-user',
+  asUser: '--as-user',
+  owner: '--owner',
+  cutoffMinutes: '--cutoff-minutes',
+  journal: '--journal',
+  workers: '--workers',
+};
+
+/** chunkguard's own version, from its package.json (never the version of whatever npm script runs it). */
+function version(): string {
+  const require = createRequire(import.meta.url);
+  for (const candidate of ['../package.json', '../../package.json']) {
+    try {
+      const pkg = require(candidate) as { name?: string; version?: string };
+      if (pkg.name === 'chunkguard' && pkg.version) return pkg.version;
+    } catch {
+      // Next candidate: dist/cli.js or src/cli/main.ts.
+    }
+  }
+  return 'unknown';
+}
+
+/** One line for stderr: a library error in the CLI's terms (flag names instead of option names). */
+export function errorLine(error: ChunkguardError): string {
+  const flag = error.option && FLAGS[error.option];
+  return flag ? `${flag} ${error.value}: ${error.reason}` : error.message;
+}
 
 function wholeMinutes(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('expected a whole number of minutes, at least 1');
@@ -66,7 +101,7 @@ function chownLine(record: ChownRecord, dryRun: boolean): string {
 function program(): Command {
   const cli = new Command('chunkguard')
     .description('Stops backup garbage collectors from deleting live data.')
-    .version(process.env.npm_package_version ?? '0.1.0')
+    .version(version())
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({
@@ -206,13 +241,11 @@ async function main(argv: string[]): Promise<void> {
       process.exitCode = error.exitCode === 0 ? EXIT_OK : EXIT_BAD_INPUT;
       return;
     }
-    if (error instanceof ChunkguardError) {
-      process.stderr.write(`chunkguard: ${error.message}\n`);
-      process.exitCode = error.code === 'EBADINPUT' ? EXIT_BAD_INPUT : error.code === 'EABORT' ? 130 : EXIT_BAD_INPUT;
-      return;
-    }
-    process.stderr.write(`chunkguard: ${(error as Error).message}\n`);
-    process.exitCode = EXIT_FINDINGS;
+    // Every error of chunkguard's own is exit 2 (an abort 130), never 1, which means "unsafe".
+    const known = error instanceof ChunkguardError ? error : undefined;
+    const line = known ? errorLine(known) : ((error as Error)?.message ?? String(error));
+    process.stderr.write(`chunkguard: ${line.split('\n')[0]}\n`);
+    process.exitCode = known?.code === 'EABORT' ? EXIT_ABORTED : EXIT_BAD_INPUT;
   }
 }
 

@@ -1,15 +1,23 @@
 /**
  * The fix journal: JSON lines, one per ownership change, written before the
- * change is made (write-ahead), so a run killed halfway still has a record
- * of every chown it may have applied. `--undo` reads it back.
+ * change is made (write-ahead). Written to a file, each batch of records is
+ * fdatasync()ed before any of its chowns, so a run killed or a machine
+ * crashed halfway still has a record of every chown it may have applied
+ * (on stdout the reader decides what is kept). `--undo` reads it back.
  *
  *   {"op":"begin","root":"/srv/store","time":"...","version":1}
  *   {"op":"chown","path":"store/.chunks/ab12/ab12...","rel":".chunks/ab12/ab12...","dev":"8:1","ino":"123","from":"0:34","to":"34:34"}
  *   {"op":"failed","rel":"...","errno":"EPERM"}   (the chown above did not happen)
+ *
+ * A journal is input like any other: every path it names is checked before
+ * it is used (no absolute path, no empty, "." or ".." component, in `rel`
+ * and in `relBase64`, which must say the same); `path` is for people only.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { badInput, errnoCode } from '../errors.js';
-import { relBytes, relText, type RelPath } from '../audit/rel-path.js';
+import { FsError } from '../fs/errors.js';
+import { relBytes, relText, unsafeRel, type RelPath } from '../fs/rel-path.js';
+import { parseDev } from '../fs/stat.js';
 
 export const JOURNAL_VERSION = 1;
 
@@ -25,23 +33,34 @@ export interface ChownRecord {
   to: string;
 }
 
-export type JournalRecord =
-  | { op: 'begin'; root: string; time: string; version: number; undoOf?: string }
-  | ChownRecord
-  | { op: 'failed'; rel: string; relBase64?: string; errno: string };
+export type BeginRecord = { op: 'begin'; root: string; time: string; version: number; undoOf?: string };
+export type FailedRecord = { op: 'failed'; rel: string; relBase64?: string; errno: string };
+export type JournalRecord = BeginRecord | ChownRecord | FailedRecord;
+
+export interface Owner {
+  uid: number;
+  gid: number;
+}
+
+/** A chown record, checked: the path that will be used, the identity, the owners. */
+export interface JournalChange {
+  rel: RelPath;
+  dev: bigint;
+  ino: bigint;
+  from: Owner;
+  to: Owner;
+  record: ChownRecord;
+}
 
 export function relFields(rel: RelPath): { rel: string; relBase64?: string } {
   return typeof rel === 'string' ? { rel } : { rel: relText(rel), relBase64: relBytes(rel).toString('base64') };
-}
-
-export function recordRel(record: { rel: string; relBase64?: string }): RelPath {
-  return record.relBase64 ? Buffer.from(record.relBase64, 'base64') : record.rel;
 }
 
 /** Appends records to a file (created, never overwritten) or to stdout. */
 export class JournalWriter {
   private readonly fd: number;
   private readonly ownsFd: boolean;
+  private closed = false;
 
   constructor(readonly file: string | undefined) {
     if (file === undefined) {
@@ -60,55 +79,122 @@ export class JournalWriter {
 
   write(record: JournalRecord): void {
     const line = Buffer.from(`${JSON.stringify(record)}\n`);
-    let written = 0;
-    while (written < line.length) written += writeSync(this.fd, line, written);
+    try {
+      for (let written = 0; written < line.length; ) written += writeSync(this.fd, line, written);
+    } catch (error) {
+      throw new FsError(errnoCode(error) ?? 'EIO', 'write', this.file ?? 'stdout', { message: `cannot write the journal ${this.file ?? 'to stdout'} (${errnoCode(error)})` });
+    }
+  }
+
+  /** What was written is on disk (a file; stdout cannot be synced). */
+  sync(): void {
+    if (!this.ownsFd) return;
+    try {
+      fdatasyncSync(this.fd);
+    } catch (error) {
+      throw new FsError(errnoCode(error) ?? 'EIO', 'fdatasync', this.file!, { message: `cannot sync the journal ${this.file} (${errnoCode(error)})` });
+    }
   }
 
   close(): void {
-    if (!this.ownsFd) return;
-    fsyncSync(this.fd);
-    closeSync(this.fd);
+    if (this.closed || !this.ownsFd) return;
+    this.closed = true;
+    try {
+      this.sync();
+    } finally {
+      closeSync(this.fd);
+    }
   }
 }
 
-function isChown(value: Record<string, unknown>): value is ChownRecord & Record<string, unknown> {
-  return (
-    value.op === 'chown' &&
-    typeof value.rel === 'string' &&
-    typeof value.dev === 'string' &&
-    typeof value.ino === 'string' &&
-    /^\d+:\d+$/.test(String(value.from)) &&
-    /^\d+:\d+$/.test(String(value.to))
-  );
+const OWNER = /^(\d{1,10}):(\d{1,10})$/;
+const MAX_ID = 4294967294;
+const MAX_INO = 2n ** 64n - 1n;
+
+function owner(text: unknown): Owner | undefined {
+  const match = typeof text === 'string' ? OWNER.exec(text) : null;
+  if (!match) return undefined;
+  const [uid, gid] = [Number(match[1]), Number(match[2])];
+  return uid <= MAX_ID && gid <= MAX_ID ? { uid, gid } : undefined;
 }
 
-/** Every record of a journal, or bad input naming the file and line. */
-export function readJournal(file: string): { begin?: Extract<JournalRecord, { op: 'begin' }>; chowns: ChownRecord[]; failed: Set<string> } {
+/** The path a record's change is made at, or why it is refused. '' is the directory itself. */
+export function recordRel(value: { rel?: unknown; relBase64?: unknown }): { rel: RelPath } | { refused: string } {
+  if (typeof value.rel !== 'string') return { refused: 'no "rel" path' };
+  let rel: RelPath = value.rel;
+  if (value.relBase64 !== undefined) {
+    if (typeof value.relBase64 !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(value.relBase64)) return { refused: '"relBase64" is not base64' };
+    rel = Buffer.from(value.relBase64, 'base64');
+    if (relText(rel) !== value.rel) return { refused: '"rel" and "relBase64" name different paths' };
+  }
+  if (rel.length === 0) return { rel };
+  // Both forms are checked: the text a person reads and the bytes that are used.
+  const why = unsafeRel(value.rel) ?? unsafeRel(rel);
+  return why ? { refused: `path ${relText(rel)} leaves the directory (${why})` } : { rel };
+}
+
+/** A checked chown record, or why it is refused. */
+function readChange(value: Record<string, unknown>): JournalChange | string {
+  const rel = recordRel(value);
+  if ('refused' in rel) return rel.refused;
+  const dev = typeof value.dev === 'string' ? parseDev(value.dev) : undefined;
+  if (dev === undefined) return '"dev" is not major:minor';
+  if (typeof value.ino !== 'string' || !/^\d{1,20}$/.test(value.ino) || BigInt(value.ino) > MAX_INO) return '"ino" is not an inode number';
+  const from = owner(value.from);
+  const to = owner(value.to);
+  if (!from || !to) return '"from" and "to" must be UID:GID';
+  return { rel: rel.rel, dev, ino: BigInt(value.ino), from, to, record: value as unknown as ChownRecord };
+}
+
+export interface Journal {
+  begin: BeginRecord;
+  changes: JournalChange[];
+  /** Keys (relKey) of the changes whose chown failed. */
+  failed: Set<string>;
+}
+
+/** One key per path, whichever form it was written in. */
+export function relKey(rel: RelPath): string {
+  return relBytes(rel).toString('base64');
+}
+
+function parseLine(file: string, line: string, index: number): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    throw badInput(`${file}:${index + 1}`, 'not a JSON line of a chunkguard journal');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw badInput(`${file}:${index + 1}`, 'not a journal record');
+  return value as Record<string, unknown>;
+}
+
+/** Every record of a journal, checked, or bad input naming the file and line. */
+export function readJournal(file: string): Journal {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
     throw badInput(file, `cannot read the journal (${errnoCode(error)})`);
   }
-  const chowns: ChownRecord[] = [];
+  const changes: JournalChange[] = [];
   const failed = new Set<string>();
-  let begin: Extract<JournalRecord, { op: 'begin' }> | undefined;
+  let begin: BeginRecord | undefined;
   text.split('\n').forEach((line, index) => {
     if (line.trim() === '') return;
-    let value: Record<string, unknown>;
-    try {
-      value = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      throw badInput(`${file}:${index + 1}`, 'not a JSON line of a chunkguard journal');
-    }
-    if (value.op === 'begin') begin = value as typeof begin;
-    else if (value.op === 'failed' && typeof value.rel === 'string') failed.add(String(value.relBase64 ?? value.rel));
-    else if (isChown(value)) {
-      const parts = String(value.rel).split('/');
-      if (value.rel.startsWith('/') || parts.includes('..')) throw badInput(`${file}:${index + 1}`, `path ${value.rel} leaves the directory`);
-      chowns.push(value);
-    } else throw badInput(`${file}:${index + 1}`, 'unknown journal record');
+    const value = parseLine(file, line, index);
+    const where = `${file}:${index + 1}`;
+    if (value.op === 'begin' && typeof value.root === 'string') begin = value as BeginRecord;
+    else if (value.op === 'failed') {
+      const rel = recordRel(value);
+      if ('refused' in rel) throw badInput(where, rel.refused);
+      failed.add(relKey(rel.rel));
+    } else if (value.op === 'chown') {
+      const change = readChange(value);
+      if (typeof change === 'string') throw badInput(where, change);
+      changes.push(change);
+    } else throw badInput(where, 'unknown journal record');
   });
   if (!begin) throw badInput(file, 'no "begin" record: not a chunkguard journal');
-  return { begin, chowns, failed };
+  return { begin, changes, failed };
 }

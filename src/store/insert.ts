@@ -1,9 +1,10 @@
 /**
  * Insert a chunk with the backup server's semantics, relative to its open
  * prefix directory (no path is resolved again):
- * - something not a regular file at the chunk name: fail (UNSAFE_PATH);
+ * - something not a regular file at the chunk name: fail (EUNSAFEPATH);
  * - an existing chunk of the same size, or smaller (another encoder): keep it and touch it;
- * - an existing empty or bigger one: replace it;
+ * - an existing empty or bigger one: replace it, atomically (rename over the
+ *   very entry that was looked at), so there is never a moment without a chunk;
  * - otherwise: temp file in the same directory (O_CREAT|O_EXCL|O_NOFOLLOW),
  *   write, fsync, set its owner, rename into place without replacing a chunk
  *   another process inserted meanwhile, fsync the directory. The temp file
@@ -11,11 +12,13 @@
  */
 import { fchownSync, fsyncSync, futimesSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { closeFd, createFileAt, renameAt, renameNoReplaceAt, unlinkAt, type NativeResult } from '../native/libc.js';
+import { errnoCode } from '../errors.js';
+import { type CallResult, closeFd, type Dir, statFd } from '../fs/dir.js';
+import { FsError } from '../fs/errors.js';
+import { sameIdentity } from '../fs/identity.js';
+import { entryKind, type Stat } from '../fs/stat.js';
 import { onExitRemove } from './cleanup.js';
-import { faultPoint } from './faults.js';
-import { errnoError, kindOfStat, type OpenDir } from './open-dir.js';
-import { UnsafePathError } from './safe-path.js';
+import { type Faults, faultsFromEnv } from './faults.js';
 import { leftoverTag, lockedAndStillNamed, sweepStaleTemps, TEMP_MARKER } from './leftovers.js';
 
 export { TEMP_MARKER };
@@ -28,7 +31,7 @@ export interface InsertResult {
   /** Size of the chunk file found before the insert. */
   existingSize?: number;
   /** The touch of a kept chunk (its failure is diagnosed by the caller). */
-  touch?: NativeResult;
+  touch?: CallResult;
   /** Temp files of killed runs removed from the directory. */
   staleTempsRemoved: number;
 }
@@ -43,101 +46,131 @@ export interface InsertOptions {
   backdateSeconds?: number;
   /** Checked before the rename: an aborted insert leaves nothing behind. */
   signal?: AbortSignal;
-  /** The random part of the temp name (tests plant things at a known one). */
+  /** How a kept chunk is touched (the check counts its touches); default: the atime-only touch. */
+  touch?: (dir: Dir, name: string) => CallResult;
+  /** Test seams: the random part of the temp name, and fault points (default: from the environment). */
   tempSuffix?: () => string;
+  faults?: Faults;
 }
 
-export function insertChunk(dir: OpenDir, name: string, blob: Uint8Array, options: InsertOptions = {}, attempt = 1): InsertResult {
-  const existing = dir.stat(name);
-  const kind = kindOfStat(existing);
-  if (kind !== 'missing' && kind !== 'file') throw new UnsafePathError({ path: dir.pathOf(name), kind }, 'file');
-  const existingSize = existing ? Number(existing.size) : undefined;
-  if (existingSize !== undefined && existingSize > 0 && existingSize <= blob.length) {
-    return keepExisting(dir, name, blob, existingSize, 0);
-  }
+const MAX_ATTEMPTS = 3;
 
-  const staleTempsRemoved = sweepStaleTemps(dir, name);
+export function insertChunk(dir: Dir, name: string, blob: Uint8Array, options: InsertOptions = {}): InsertResult {
+  const faults = options.faults ?? faultsFromEnv();
+  let staleTempsRemoved = 0;
+  // Another process may insert or replace the chunk between our look and our rename: look again.
+  for (let attempt = 1; ; attempt++) {
+    const existing = dir.stat(name);
+    const kind = entryKind(existing);
+    if (kind !== 'missing' && kind !== 'file') throw FsError.unsafe(dir.pathOf(name), kind, 'file');
+    const existingSize = existing ? Number(existing.size) : undefined;
+    if (existingSize !== undefined && existingSize > 0 && existingSize <= blob.length) {
+      faults('between-stat-and-touch');
+      const action = existingSize === blob.length ? 'touched' : 'kept-smaller';
+      const touch = options.touch ? options.touch(dir, name) : dir.touch(name);
+      return { action, preExisting: true, existingSize, touch, staleTempsRemoved };
+    }
+    staleTempsRemoved += sweepStaleTemps(dir, name);
+    if (writeAndRename(dir, name, blob, existing, { ...options, faults })) {
+      return existing ? { action: 'replaced', preExisting: true, existingSize, staleTempsRemoved } : { action: 'inserted', preExisting: false, staleTempsRemoved };
+    }
+    if (attempt >= MAX_ATTEMPTS) throw new FsError('EEXIST', 'rename', dir.pathOf(name));
+  }
+}
+
+/**
+ * write-file-atomic's sequence in `dir`: true when the chunk is in place,
+ * false when what is at `name` changed since `existing` was looked at
+ * (nothing was changed then; the caller decides again).
+ */
+function writeAndRename(dir: Dir, name: string, blob: Uint8Array, existing: Stat | undefined, options: InsertOptions & { faults: Faults }): boolean {
+  const { faults } = options;
   const { fd, temp } = createTemp(dir, name, options.tempSuffix);
   // A signal between here and the rename removes the temp file.
-  const forget = onExitRemove(() => unlinkAt(dir.fd, temp));
+  const forget = onExitRemove(() => dir.unlink(temp));
   try {
     // The lock (taken in createTemp) is held until the rename: a sweeping run sees this temp file is live.
-    faultPoint('temp-created');
+    faults('temp-created');
     for (let written = 0; written < blob.length; ) written += writeSync(fd, blob, written);
-    faultPoint('written');
+    faults('written');
     if (options.backdateSeconds) {
       const past = new Date(Date.now() - options.backdateSeconds * 1000);
       futimesSync(fd, past, past);
     }
     fsyncSync(fd);
-    if (options.owner) fchownSync(fd, options.owner.uid, options.owner.gid);
-    faultPoint('chowned');
+    if (options.owner) chownTemp(dir, temp, fd, options.owner);
+    faults('chowned');
     options.signal?.throwIfAborted();
-    faultPoint('before-rename');
-    if (existing) {
-      // Empty or bigger than ours: replace it, as the server does, but only the
-      // one we looked at. If another process replaced it meanwhile, theirs stays.
-      const now = dir.stat(name);
-      if (now && now.ino === existing.ino && now.dev === existing.dev) unlinkAt(dir.fd, name);
-    }
-    const moved = renameNoReplaceAt(dir.fd, temp, name);
-    if (!moved.ok && moved.code === 'EEXIST') {
-      // Another process inserted the chunk since our stat: decide again on what is there now.
-      if (attempt >= 3) throw errnoError('EEXIST', 'rename', dir.pathOf(name));
-      const again = insertChunk(dir, name, blob, options, attempt + 1);
-      return { ...again, staleTempsRemoved: again.staleTempsRemoved + staleTempsRemoved };
-    }
-    if (!moved.ok && moved.code === 'ENOTSUP') {
-      // No atomic no-replace rename on this filesystem: a plain one, like the server's.
-      const plain = renameAt(dir.fd, temp, name);
-      if (!plain.ok) throw errnoError(plain.code, 'rename', dir.pathOf(name));
-    } else if (!moved.ok) throw errnoError(moved.code, 'rename', dir.pathOf(name));
-    fsyncSync(dir.fd);
+    faults('before-rename');
+    const moved = existing ? replace(dir, temp, name, existing) : renameNew(dir, temp, name);
+    if (moved) fsyncSync(dir.fd);
+    return moved;
   } finally {
-    // After a rename the name is gone (ENOENT, harmless); after linkat it may remain.
-    unlinkAt(dir.fd, temp);
+    // After a rename the name is gone (ENOENT, harmless); after linkat it remains and goes here.
+    dir.unlink(temp);
     closeFd(fd);
     forget();
   }
-  return existing
-    ? { action: 'replaced', preExisting: true, existingSize, staleTempsRemoved }
-    : { action: 'inserted', preExisting: false, staleTempsRemoved };
 }
 
-function keepExisting(dir: OpenDir, name: string, blob: Uint8Array, existingSize: number, staleTempsRemoved: number): InsertResult {
-  faultPoint('between-stat-and-touch');
-  return {
-    action: existingSize === blob.length ? 'touched' : 'kept-smaller',
-    preExisting: true,
-    existingSize,
-    touch: dir.touch(name),
-    staleTempsRemoved,
-  };
+/** The owner GC needs, set through the open file, unless it has it already (a filesystem without owners refuses any chown). */
+function chownTemp(dir: Dir, temp: string, fd: number, owner: { uid: number; gid: number }): void {
+  const stat = statFd(fd);
+  if (stat && stat.uid === owner.uid && stat.gid === owner.gid) return;
+  try {
+    fchownSync(fd, owner.uid, owner.gid);
+  } catch (error) {
+    throw new FsError(errnoCode(error) ?? 'EIO', 'fchown', dir.pathOf(temp));
+  }
+}
+
+/** Rename over the entry that was looked at, only if it is still that entry: atomic, never a moment without a chunk. */
+function replace(dir: Dir, temp: string, name: string, existing: Stat): boolean {
+  const now = dir.stat(name);
+  if (!now) return renameNew(dir, temp, name);
+  if (!sameIdentity(now, existing)) return false;
+  const renamed = dir.rename(temp, name);
+  if (!renamed.ok) throw new FsError(renamed.code, 'rename', dir.pathOf(name));
+  return true;
+}
+
+/** Move the temp file to a name that was free, never over a chunk another process inserted meanwhile. */
+function renameNew(dir: Dir, temp: string, name: string): boolean {
+  const moved = dir.renameNoReplace(temp, name);
+  if (moved.ok) return true;
+  if (moved.code === 'EEXIST') return false;
+  if (moved.code !== 'ENOTSUP') throw new FsError(moved.code, 'rename', dir.pathOf(name));
+  // No atomic no-replace rename on this filesystem: a plain one, like the server's.
+  const plain = dir.rename(temp, name);
+  if (!plain.ok) throw new FsError(plain.code, 'rename', dir.pathOf(name));
+  return true;
 }
 
 const randomSuffix = (): string => randomBytes(4).toString('hex');
 
 /**
  * A new temp file, locked, still under its name; a non-file already at the
- * temp name (a planted symlink) is UNSAFE_PATH, never followed.
+ * temp name (a planted symlink) is EUNSAFEPATH, never followed.
  */
-function createTemp(dir: OpenDir, name: string, suffix = randomSuffix): { fd: number; temp: string } {
+function createTemp(dir: Dir, name: string, suffix = randomSuffix): { fd: number; temp: string } {
   for (let attempt = 1; ; attempt++) {
     const temp = `${name}${TEMP_MARKER}${leftoverTag()}-${suffix()}`;
-    const created = createFileAt(dir.fd, temp, 0o644);
-    if (created.ok) {
-      // A sweeping run may hold the lock for a moment, or have removed the name before we locked it.
-      if (lockedAndStillNamed(dir, temp, created.fd)) return { fd: created.fd, temp };
-      closeFd(created.fd);
-      unlinkAt(dir.fd, temp);
-      if (attempt >= 5) throw errnoError('EBUSY', 'flock', dir.pathOf(temp));
+    let fd: number;
+    try {
+      fd = dir.createFile(temp, 0o644);
+    } catch (error) {
+      if ((error as FsError).code !== 'EEXIST') throw error;
+      const kind = dir.kindOf(temp);
+      if (kind !== 'file' && kind !== 'missing') {
+        throw FsError.unsafe(dir.pathOf(temp), kind, 'file', `is ${kind === 'symlink' ? 'a symlink' : `a ${kind}`} planted at chunkguard's temp name (not followed)`);
+      }
+      if (attempt >= 5) throw error;
       continue;
     }
-    if (created.code !== 'EEXIST') throw errnoError(created.code, 'open', dir.pathOf(temp));
-    const kind = dir.kindOf(temp);
-    if (kind !== 'file' && kind !== 'missing') {
-      throw new UnsafePathError({ path: dir.pathOf(temp), kind }, 'file', `is ${kind === 'symlink' ? 'a symlink' : `a ${kind}`} planted at chunkguard's temp name (not followed)`);
-    }
-    if (attempt >= 5) throw errnoError('EEXIST', 'open', dir.pathOf(temp));
+    // A sweeping run may hold the lock for a moment, or have removed the name before we locked it.
+    if (lockedAndStillNamed(dir, temp, fd)) return { fd, temp };
+    closeFd(fd);
+    dir.unlink(temp);
+    if (attempt >= 5) throw new FsError('EBUSY', 'flock', dir.pathOf(temp));
   }
 }

@@ -9,8 +9,9 @@
  * directory, never through a symlink.
  */
 import { readlinkSync } from 'node:fs';
-import { closeFd, openDirectoryAt, openFileAt, statxAt, STATX_SIZE, tryLockExclusive, unlinkAt } from '../native/libc.js';
-import { kindOfStat, type NsStat, type OpenDir } from './open-dir.js';
+import { closeFd, type Dir, statFd, tryLock } from '../fs/dir.js';
+import { entryKind, type Stat } from '../fs/stat.js';
+import { sameIdentity } from '../fs/identity.js';
 import { removeTree } from './remove-tree.js';
 
 export const TEMP_MARKER = '.chunkguard-tmp-';
@@ -45,10 +46,10 @@ export function leftoverTag(): string {
  * to it: a sweeping run may hold the lock for a moment while it decides, and
  * may have removed the name before our lock. False means start again.
  */
-export function lockedAndStillNamed(dir: OpenDir, name: string, fd: number): boolean {
+export function lockedAndStillNamed(dir: Dir, name: string, fd: number): boolean {
   const pause = new Int32Array(new SharedArrayBuffer(4));
   let locked = false;
-  for (let attempt = 0; attempt < 50 && !(locked = tryLockExclusive(fd)); attempt++) Atomics.wait(pause, 0, 0, 1);
+  for (let attempt = 0; attempt < 50 && !(locked = tryLock(fd)); attempt++) Atomics.wait(pause, 0, 0, 1);
   // Names are unique to this run, so one still there is ours (inode numbers are not
   // compared: some FUSE filesystems report a new one on every stat).
   return locked && dir.stat(name) !== undefined;
@@ -63,8 +64,8 @@ function running(pid: number): boolean {
   }
 }
 
-function abandoned(fd: number, stat: NsStat, pid: number, ns: string): boolean {
-  if (!tryLockExclusive(fd)) return false; // a live run holds it
+function abandoned(fd: number, stat: Stat, pid: number, ns: string): boolean {
+  if (!tryLock(fd)) return false; // a live run holds it
   const ageNs = BigInt(Date.now()) * 1_000_000n - stat.ctimeNs;
   if (ageNs >= STALE_AFTER_NS) return true;
   // A PID from another namespace (a container beside the host) says nothing here.
@@ -73,11 +74,11 @@ function abandoned(fd: number, stat: NsStat, pid: number, ns: string): boolean {
 }
 
 /** The names in `dir` that start with `prefix` and end in `<pid>-n<pidns>-<hex>`. Best effort: a directory that cannot be listed has none. */
-function candidates(dir: OpenDir, prefix: string): Array<{ name: string; pid: number; ns: string }> {
+function candidates(dir: Dir, prefix: string): Array<{ name: string; pid: number; ns: string }> {
   const found = [];
   let names: string[];
   try {
-    names = dir.namesStartingWith(prefix);
+    names = dir.names(prefix);
   } catch {
     return [];
   }
@@ -88,54 +89,71 @@ function candidates(dir: OpenDir, prefix: string): Array<{ name: string; pid: nu
   return found;
 }
 
-/** The open leftover `fd` is still what `name` refers to (not renamed in meanwhile). */
-function sameEntry(dir: OpenDir, name: string, fd: number, stat: NsStat): boolean {
-  const buf = Buffer.alloc(STATX_SIZE);
-  return statxAt(fd, '', buf) === 0 && buf.readBigUInt64LE(32) === stat.ino;
+interface Opened {
+  fd: number;
+  stat: Stat;
+  close(): void;
+}
+
+function openedFile(dir: Dir, name: string): Opened {
+  const fd = dir.openFile(name);
+  const stat = statFd(fd);
+  if (!stat) {
+    closeFd(fd);
+    throw new Error('unstattable');
+  }
+  return { fd, stat, close: () => closeFd(fd) };
+}
+
+function openedDir(dir: Dir, name: string): Opened {
+  const opened = dir.openChild(name).dir;
+  try {
+    return { fd: opened.fd, stat: opened.statSelf(), close: () => opened.close() };
+  } catch (error) {
+    opened.close();
+    throw error;
+  }
+}
+
+/**
+ * Look at one candidate through a descriptor opened without following it,
+ * and let `remove` decide when the name still refers to what was opened.
+ * Never throws: a symlink (ELOOP), a vanished or unreadable entry is left alone.
+ */
+function examine(dir: Dir, name: string, open: () => Opened, remove: (fd: number, stat: Stat) => boolean): boolean {
+  let opened: Opened;
+  try {
+    opened = open();
+  } catch {
+    return false;
+  }
+  try {
+    const stat = dir.stat(name);
+    return stat !== undefined && sameIdentity(stat, opened.stat) && remove(opened.fd, stat);
+  } catch {
+    return false;
+  } finally {
+    opened.close();
+  }
 }
 
 /** Removes the stale temp files of chunk `name` in `dir`; returns how many. */
-export function sweepStaleTemps(dir: OpenDir, name: string): number {
+export function sweepStaleTemps(dir: Dir, name: string): number {
   let removed = 0;
   for (const { name: temp, pid, ns } of candidates(dir, `${name}${TEMP_MARKER}`)) {
-    const opened = openFileAt(dir.fd, temp);
-    if (!opened.ok) continue; // a symlink (ELOOP), gone, or not readable by us
-    try {
-      let stat;
-      try {
-        stat = dir.stat(temp);
-      } catch {
-        continue;
-      }
-      if (!stat || kindOfStat(stat) !== 'file' || !sameEntry(dir, temp, opened.fd, stat) || !abandoned(opened.fd, stat, pid, ns)) continue;
-      if (unlinkAt(dir.fd, temp).ok) removed++;
-    } finally {
-      closeFd(opened.fd);
-    }
+    const gone = examine(dir, temp, () => openedFile(dir, temp), (fd, stat) => entryKind(stat) === 'file' && abandoned(fd, stat, pid, ns) && dir.unlink(temp).ok);
+    if (gone) removed++;
   }
   return removed;
 }
 
 /** Removes the probe directories killed runs left in `dir`; returns how many. */
-export function sweepStaleProbes(dir: OpenDir): number {
+export function sweepStaleProbes(dir: Dir): number {
   let removed = 0;
   for (const { name, pid, ns } of candidates(dir, PROBE_PREFIX)) {
-    const opened = openDirectoryAt(dir.fd, name);
-    if (!opened.ok) continue;
-    try {
-      let stat;
-      try {
-        stat = dir.stat(name);
-      } catch {
-        continue;
-      }
-      // A probe directory is never chowned: one not ours is someone's renamed directory, not a leftover.
-      if (!stat || Number(stat.uid) !== process.geteuid!() || !sameEntry(dir, name, opened.fd, stat)) continue;
-      if (!abandoned(opened.fd, stat, pid, ns)) continue;
-      if (removeTree(dir, name)) removed++;
-    } finally {
-      closeFd(opened.fd);
-    }
+    // A probe directory is never chowned: one not ours is someone's renamed directory, not a leftover.
+    const gone = examine(dir, name, () => openedDir(dir, name), (fd, stat) => stat.uid === process.geteuid!() && abandoned(fd, stat, pid, ns) && removeTree(dir, name));
+    if (gone) removed++;
   }
   return removed;
 }

@@ -4,9 +4,9 @@
  * os.userInfo(), so it cannot hang on a uid without a passwd entry (seed 001).
  */
 import { resolve } from 'node:path';
-import { badInput } from '../errors.js';
+import { badInput, publicError } from '../errors.js';
 import { type Finding, formatMode, shellQuote } from '../findings.js';
-import { inspectOrBadInput } from '../store/safe-path.js';
+import { inspectOrBadInput } from '../fs/safe-path.js';
 import { findMount, mountFacts, type MountFacts } from './mounts.js';
 import { Accounts, type AccountFiles } from './passwd.js';
 import { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, effectiveCapabilities, formatIdMap, hasCapability, processIdentity, userNamespace, type UserNamespace } from './process.js';
@@ -41,12 +41,27 @@ export interface EnvironmentReport {
 
 const NETWORK_FS = /^(nfs4?|cifs|smb3|9p|ceph|glusterfs|lustre|afs|virtiofs)$/;
 
-export interface EnvironmentOptions {
+/** Test seams, not part of the public API: passwd and group files to read names from. */
+export interface EnvironmentHooks {
   accountFiles?: AccountFiles;
 }
 
-export function inspectEnvironment(path?: string, options: EnvironmentOptions = {}): EnvironmentReport {
-  const accounts = new Accounts(options.accountFiles);
+/** inspectEnvironment(path?): throws only ChunkguardErrors (EBADINPUT for a bad path). */
+export function inspectEnvironment(path?: string): EnvironmentReport {
+  return inspectEnvironmentWith(path);
+}
+
+/** inspectEnvironment with test seams (not exported from the package). */
+export function inspectEnvironmentWith(path?: string, hooks: EnvironmentHooks = {}): EnvironmentReport {
+  try {
+    return inspect(path, hooks);
+  } catch (error) {
+    throw publicError(error, undefined, 'env');
+  }
+}
+
+function inspect(path: string | undefined, hooks: EnvironmentHooks): EnvironmentReport {
+  const accounts = new Accounts(hooks.accountFiles);
   const id = processIdentity();
   const namespace = userNamespace();
   const caps = effectiveCapabilities();

@@ -1,6 +1,6 @@
 /** The mount a path lives on, from /proc/self/mountinfo. */
 import { readFileSync, realpathSync } from 'node:fs';
-import { isWithin } from '../store/safe-path.js';
+import { isWithin } from '../fs/safe-path.js';
 
 export interface MountInfo {
   mountPoint: string;

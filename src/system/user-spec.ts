@@ -1,5 +1,5 @@
-/** Parse `NAME`, `UID`, `NAME:GROUP` or `UID:GID` against /etc/passwd and /etc/group. */
-import { badInput } from '../errors.js';
+/** Parse `NAME`, `UID`, `NAME:GROUP`, `UID:GID` or `{ uid, gid }` against /etc/passwd and /etc/group. */
+import { badOption } from '../errors.js';
 import type { Accounts } from './passwd.js';
 
 /** A user as callers give it: `NAME`, `UID`, `NAME:GROUP`, `UID:GID`, or `{ uid, gid }`. */
@@ -11,6 +11,7 @@ export interface UserSpec {
   name?: string;
 }
 
+/** 2^32 - 1 is (uid_t)-1, "no change" to chown: never a real id. */
 const MAX_ID = 4294967294;
 
 function parseId(text: string): number | undefined {
@@ -19,36 +20,50 @@ function parseId(text: string): number | undefined {
   return value <= MAX_ID ? value : undefined;
 }
 
+const isId = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_ID;
+
 /**
- * A numeric uid needs no passwd entry (containers often have none, seed 001);
- * its gid defaults to the entry's primary group, else to the same number.
+ * A UserInput resolved, or EBADINPUT naming `option` (the library's name:
+ * `runAs`, `owner`, `asUser`). A numeric uid needs no passwd entry
+ * (containers often have none, seed 001); its gid defaults to the entry's
+ * primary group, else to the same number.
  */
-/** A UserInput resolved; an object is taken as given (gid from passwd, else the uid's number). */
-export function resolveUser(input: UserInput, accounts: Accounts, option = '--as-user'): UserSpec {
-  if (typeof input === 'object') {
+export function resolveUser(input: UserInput, accounts: Accounts, option: string): UserSpec {
+  if (typeof input === 'object' && input !== null) {
+    if (!isId(input.uid)) return badId(option, input, 'uid');
+    if (input.gid !== undefined && !isId(input.gid)) return badId(option, input, 'gid');
     const entry = accounts.userByUid(input.uid);
     return { uid: input.uid, gid: input.gid ?? entry?.gid ?? input.uid, name: entry?.name };
   }
+  if (typeof input === 'number') {
+    if (!isId(input)) return badId(option, input, 'uid');
+    return parseUserSpec(String(input), accounts, option);
+  }
+  if (typeof input !== 'string') throw badOption(option, input, 'expected NAME, UID, NAME:GROUP, UID:GID or { uid, gid }');
   return parseUserSpec(input, accounts, option);
 }
 
-export function parseUserSpec(spec: string | number, accounts: Accounts, option = '--as-user'): UserSpec {
-  const text = String(spec).trim();
+function badId(option: string, input: unknown, field: 'uid' | 'gid'): never {
+  throw badOption(option, input, `${field} must be a whole number from 0 to ${MAX_ID}`);
+}
+
+export function parseUserSpec(spec: string, accounts: Accounts, option = 'user'): UserSpec {
+  const text = spec.trim();
   const match = /^([^:]+)(?::([^:]+))?$/.exec(text);
-  if (!match) throw badInput(`${option} ${text}`, 'expected NAME, UID, NAME:GROUP or UID:GID');
+  if (!match) throw badOption(option, text, 'expected NAME, UID, NAME:GROUP or UID:GID');
   const [, userPart, groupPart] = match as unknown as [string, string, string | undefined];
 
   let uid = parseId(userPart);
-  let entry = uid === undefined ? accounts.userByName(userPart) : accounts.userByUid(uid);
+  const entry = uid === undefined ? accounts.userByName(userPart) : accounts.userByUid(uid);
   if (uid === undefined) {
-    if (!entry) throw badInput(`${option} ${text}`, `no user named "${userPart}" in /etc/passwd`);
+    if (!entry) throw badOption(option, text, `no user named "${userPart}" in /etc/passwd`);
     uid = entry.uid;
   }
 
   let gid: number | undefined;
   if (groupPart !== undefined) {
     gid = parseId(groupPart) ?? accounts.groups.find((group) => group.name === groupPart)?.gid;
-    if (gid === undefined) throw badInput(`${option} ${text}`, `no group named "${groupPart}" in /etc/group`);
+    if (gid === undefined) throw badOption(option, text, `no group named "${groupPart}" in /etc/group`);
   }
   return { uid, gid: gid ?? entry?.gid ?? uid, name: entry?.name };
 }

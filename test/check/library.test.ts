@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkAtime, ChunkguardError } from '../../src/index.js';
+import { checkAtimeWith } from '../../src/check/index.js';
 import { describeAsRoot } from '../helpers/privileged.js';
 import { makeStore, reachableTempDir } from '../helpers/store.js';
 
@@ -16,7 +17,6 @@ function ownStore(): string {
   return store;
 }
 const MINUTE_NS = 60_000_000_000n;
-const skewedClock = (offsetNs: bigint) => () => BigInt(Date.now()) * 1_000_000n + offsetNs;
 
 describe('checkAtime (library)', () => {
   it('resolves to a report and prints nothing', async () => {
@@ -29,7 +29,7 @@ describe('checkAtime (library)', () => {
   });
 
   it('a filesystem clock 40 minutes behind the host is a CLOCK_SKEW warning, still safe', async () => {
-    const report = await checkAtime(ownStore(), { clock: skewedClock(40n * MINUTE_NS) });
+    const report = await checkAtimeWith(ownStore(), {}, { clockOffsetNs: 40n * MINUTE_NS });
     expect(report.ok).toBe(true);
     const skew = report.findings.find((f) => f.code === 'CLOCK_SKEW');
     expect(skew?.severity).toBe('warning');
@@ -38,25 +38,25 @@ describe('checkAtime (library)', () => {
   });
 
   it('a lag beyond the GC cutoff is a CLOCK_SKEW error: GC would delete what it just marked', async () => {
-    const report = await checkAtime(ownStore(), { clock: skewedClock(25n * 60n * MINUTE_NS) });
+    const report = await checkAtimeWith(ownStore(), {}, { clockOffsetNs: 25n * 60n * MINUTE_NS });
     expect(report.ok).toBe(false);
     expect(report.findings.find((f) => f.code === 'CLOCK_SKEW')).toMatchObject({ severity: 'error' });
     expect(report.summary).toMatch(/^UNSAFE: .*CLOCK_SKEW/);
   });
 
   it('honours cutoffMinutes: a 10 minute lag against a 5 minute cutoff is an error', async () => {
-    const report = await checkAtime(ownStore(), { clock: skewedClock(10n * MINUTE_NS), cutoffMinutes: 5 });
+    const report = await checkAtimeWith(ownStore(), { cutoffMinutes: 5 }, { clockOffsetNs: 10n * MINUTE_NS });
     expect(report.findings.find((f) => f.code === 'CLOCK_SKEW')?.severity).toBe('error');
   });
 
   it('a filesystem clock ahead of the host is a warning only', async () => {
-    const report = await checkAtime(ownStore(), { clock: skewedClock(-120n * MINUTE_NS) });
+    const report = await checkAtimeWith(ownStore(), {}, { clockOffsetNs: -120n * MINUTE_NS });
     expect(report.ok).toBe(true);
     expect(report.findings.find((f) => f.code === 'CLOCK_SKEW')?.message).toContain('ahead of this host');
   });
 
   it('skew within 60 s is no finding', async () => {
-    const report = await checkAtime(ownStore(), { clock: skewedClock(30_000_000_000n) });
+    const report = await checkAtimeWith(ownStore(), {}, { clockOffsetNs: 30_000_000_000n });
     expect(report.findings.some((f) => f.code === 'CLOCK_SKEW')).toBe(false);
   });
 

@@ -6,15 +6,15 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { zeroChunkBlob } from '../../src/chunk/zero-chunk.js';
 import { insertChunk, TEMP_MARKER, type InsertOptions } from '../../src/store/insert.js';
 import { leftoverTag, pidNamespace } from '../../src/store/leftovers.js';
-import { OpenDir } from '../../src/store/open-dir.js';
-import { isWithin, UnsafePathError } from '../../src/store/safe-path.js';
+import { Dir } from '../../src/fs/dir.js';
+import { isWithin } from '../../src/fs/safe-path.js';
 import { describeAsRoot } from '../helpers/privileged.js';
 
 const NAME = 'bb9f8df61474d25e71fa00722318cd387396ca1736605e1248821cc0de3d3af8';
 let dir: string;
 let chunk: string;
 let blob: Buffer;
-let opened: OpenDir[] = [];
+let opened: Dir[] = [];
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'chunkguard-insert-'));
@@ -30,7 +30,7 @@ afterEach(() => {
 
 /** insertChunk into the test directory, held open as the check holds a prefix directory. */
 async function insert(_path: string, data: Uint8Array, options?: InsertOptions) {
-  const open = OpenDir.open(dir);
+  const open = Dir.open(dir);
   opened.push(open);
   return insertChunk(open, NAME, data, options);
 }
@@ -76,7 +76,7 @@ describe('insertChunk with the server semantics', () => {
 
   it('refuses a directory at the chunk path', async () => {
     mkdirSync(chunk);
-    await expect(insert(chunk, blob)).rejects.toThrow(UnsafePathError);
+    await expect(insert(chunk, blob)).rejects.toMatchObject({ code: 'EUNSAFEPATH', found: 'directory', expected: 'file' });
     expect(lstatSync(chunk).isDirectory()).toBe(true);
   });
 

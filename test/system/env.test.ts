@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inspectEnvironment } from '../../src/system/environment.js';
+import { inspectEnvironment, inspectEnvironmentWith } from '../../src/system/environment.js';
 import { CLI, runCli, runJson } from '../helpers/cli.js';
 import { mountAtimefs } from '../helpers/fuse.js';
 import { mountFs, type Mounted } from '../helpers/mounts.js';
@@ -91,7 +91,7 @@ describe('env library and bad input', () => {
     try {
       const passwd = join(base, 'passwd');
       execFileSync('sh', ['-c', `echo 'someone:x:${process.geteuid!()}:${process.getegid!()}::/nowhere:/bin/false' > ${passwd}`]);
-      const report = inspectEnvironment(undefined, { accountFiles: { passwd, group: join(base, 'none') } });
+      const report = inspectEnvironmentWith(undefined, { accountFiles: { passwd, group: join(base, 'none') } });
       expect(report.passwd).toMatchObject({ name: 'someone', home: '/nowhere' });
       expect(report.findings.map((f) => f.code)).not.toContain('NO_PASSWD_ENTRY');
     } finally {

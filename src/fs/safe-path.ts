@@ -1,18 +1,17 @@
 /**
  * The directory a command is given, checked before anything is written
  * (lstat: a symlink is seen, not followed). Everything below it is reached
- * through open descriptors (open-dir.ts, audit/dir-opener.ts), never by path.
+ * through open descriptors (dir.ts, dir-tree.ts), never by path.
  */
 import { type BigIntStats, lstatSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { badInput, errnoCode } from '../errors.js';
+import type { EntryKind } from './errors.js';
 
 /** True when `path` is `dir` or below it (both absolute and normalised). */
 export function isWithin(path: string, dir: string): boolean {
   return dir === '/' || path === dir || path.startsWith(`${dir}/`);
 }
-
-export type EntryKind = 'missing' | 'directory' | 'file' | 'symlink' | 'other';
 
 export interface Entry {
   path: string;
@@ -38,30 +37,15 @@ export function inspect(path: string): Entry {
   return { path, kind, stat };
 }
 
-/** Thrown where the layout needs a directory or regular file and finds something else. */
-export class UnsafePathError extends Error {
-  readonly code = 'EUNSAFEPATH';
-  readonly path: string;
-  readonly found: EntryKind;
-  readonly expected: 'directory' | 'file';
-
-  constructor(entry: Entry, expected: 'directory' | 'file', detail?: string) {
-    const found = entry.kind === 'symlink' ? 'a symlink' : entry.kind === 'other' ? 'a special file' : `a ${entry.kind}`;
-    super(`${entry.path} ${detail ?? `is ${found} where the store layout needs a ${expected === 'file' ? 'regular file' : 'directory'}`}`);
-    this.name = 'UnsafePathError';
-    this.path = entry.path;
-    this.found = entry.kind;
-    this.expected = expected;
-  }
-}
-
 /** inspect(), with a parent this user cannot search reported as bad input, not a raw EACCES. */
 export function inspectOrBadInput(given: string, path: string): Entry {
   try {
     return inspect(path);
   } catch (error) {
     const code = errnoCode(error);
-    throw badInput(given, code === 'EACCES' ? 'cannot reach it (permission denied on a parent directory)' : `cannot stat it (${code ?? (error as Error).message})`);
+    if (code !== 'EACCES') throw badInput(given, `cannot stat it (${code ?? (error as Error).message})`);
+    // The given path itself, or something inside it (its .chunks).
+    throw badInput(given, path === resolve(given) ? 'cannot reach it (permission denied on a parent directory)' : `cannot look inside it as uid ${process.geteuid?.()} (permission denied): run chunkguard as root, or as a user that can read it`);
   }
 }
 

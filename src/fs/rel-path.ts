@@ -1,7 +1,8 @@
 /**
  * Paths relative to the audited directory. A name that is not valid UTF-8
  * stays raw bytes (a Buffer) end to end, so `--list` and the fix journal
- * name exactly the file on disk.
+ * name exactly the file on disk. Path safety for paths read back from a
+ * journal lives here too (unsafeRel, unsafeComponent).
  */
 export type RelPath = string | Buffer;
 
@@ -66,4 +67,35 @@ export function nameFromBytes(bytes: Buffer): RelPath {
 export function reviveRel(rel: RelPath | Uint8Array): RelPath {
   if (typeof rel === 'string' || Buffer.isBuffer(rel)) return rel;
   return Buffer.from(rel.buffer, rel.byteOffset, rel.byteLength);
+}
+
+const DOT = 0x2e;
+
+/** Why one component cannot be opened below a directory ('', '.', '..', a slash or a NUL), or undefined. */
+export function unsafeComponent(name: RelPath): string | undefined {
+  const bytes = relBytes(name);
+  if (bytes.length === 0) return 'an empty component';
+  if (bytes[0] === DOT && (bytes.length === 1 || (bytes.length === 2 && bytes[1] === DOT))) return `a "${bytes.toString()}" component`;
+  if (bytes.includes(0x2f)) return 'a slash inside a name';
+  if (bytes.includes(0)) return 'a NUL byte';
+  return undefined;
+}
+
+/**
+ * Why a relative path from an untrusted source (a journal) could leave the
+ * directory it is relative to, or undefined: absolute, an empty, "." or ".."
+ * component anywhere, or a NUL byte.
+ */
+export function unsafeRel(rel: RelPath): string | undefined {
+  const bytes = relBytes(rel);
+  if (bytes.length === 0) return 'an empty path';
+  if (bytes[0] === 0x2f) return 'an absolute path';
+  let start = 0;
+  for (let i = 0; i <= bytes.length; i++) {
+    if (i < bytes.length && bytes[i] !== 0x2f) continue;
+    const why = unsafeComponent(bytes.subarray(start, i));
+    if (why) return why;
+    start = i + 1;
+  }
+  return undefined;
 }

@@ -1,0 +1,115 @@
+/**
+ * Step 2: the marker chunk, the 4 MiB zero chunk at its digest's place in
+ * `.chunks/<prefix>/`, inserted with the server's semantics as the GC user.
+ * A chunk that was kept (same size or smaller) is what every zero block of
+ * every snapshot points to: it is read back and verified.
+ */
+import { readSync } from 'node:fs';
+import { zeroChunkDigest, zeroChunkProblem } from '../chunk/zero-chunk.js';
+import { errnoCode } from '../errors.js';
+import type { Finding } from '../findings.js';
+import { type CallResult, closeFd, type Dir, inodeFlags } from '../fs/dir.js';
+import { isUnsafePath } from '../fs/errors.js';
+import { insertChunk, type InsertAction } from '../store/insert.js';
+import { CHUNKS_DIR, PREFIX_DIR_MODE } from '../store/layout.js';
+import { chunkCorrupt, chunkReplaced, chunkUnverified, prefixDirCreated, staleLeftovers } from './check-findings.js';
+import { type ChunkAt, fail, type MeasureContext, type Step } from './context.js';
+import { diagnoseTouch, diagnoseWrite } from './diagnose.js';
+
+export interface Marker {
+  chunk: ChunkAt;
+  action: InsertAction;
+}
+
+/** Open `.chunks` and the prefix directory (created when missing) below the work directory; `opened` collects them for closing. */
+export function openPrefixDir(ctx: MeasureContext, work: Dir, opened: Dir[]): Step<Dir> {
+  const chunks = work.openChild(CHUNKS_DIR).dir;
+  opened.push(chunks);
+  const owner = ctx.diagnosis.uid === 0 ? ctx.plan.storeOwner : undefined;
+  let prefix;
+  try {
+    prefix = chunks.openChild(zeroChunkDigest().slice(0, 4), { mode: PREFIX_DIR_MODE, owner });
+  } catch (error) {
+    const syscall = (error as { syscall?: string }).syscall;
+    if (syscall === 'mkdir' || syscall === 'fchown') return fail(diagnoseWrite(ctx.diagnosis, chunks.path, error));
+    throw error;
+  }
+  opened.push(prefix.dir);
+  if (prefix.created && !ctx.plan.probe) ctx.notes.push(prefixDirCreated(prefix.dir.path));
+  return { ok: true, value: prefix.dir };
+}
+
+export async function placeMarker(ctx: MeasureContext, prefix: Dir, blob: Buffer): Promise<Step<Marker>> {
+  const name = zeroChunkDigest();
+  const chunk: ChunkAt = { dir: prefix, name, path: prefix.pathOf(name) };
+  let inserted;
+  try {
+    inserted = insertChunk(prefix, name, blob, {
+      owner: ctx.diagnosis.uid === 0 ? ctx.plan.storeOwner : undefined,
+      backdateSeconds: ctx.plan.mode === 'adaptive' ? 2 : 0,
+      signal: ctx.signal,
+      faults: ctx.faults,
+      touch: () => ctx.touch(chunk),
+    });
+  } catch (error) {
+    if (isUnsafePath(error) || ctx.signal?.aborted) throw error;
+    return fail(diagnoseWrite(ctx.diagnosis, prefix.path, error));
+  }
+  if (inserted.staleTempsRemoved > 0) ctx.notes.push(staleLeftovers(inserted.staleTempsRemoved, 'temp file', prefix.path));
+  if (inserted.touch && !inserted.touch.ok) return fail(touchFailure(ctx, chunk, inserted.touch));
+  if (inserted.action === 'replaced') ctx.notes.push(chunkReplaced(chunk.path, inserted.existingSize!, blob.length));
+  if (inserted.preExisting && inserted.action !== 'replaced') {
+    const problem = await verifyKept(chunk, blob);
+    if (problem) ctx.notes.push(problem);
+  }
+  return { ok: true, value: { chunk, action: inserted.action } };
+}
+
+/** Why a touch failed, from the chunk's stat and inode flags read through its open directory. */
+export function touchFailure(ctx: MeasureContext, chunk: ChunkAt, result: Extract<CallResult, { ok: false }>): Finding {
+  let stat;
+  let flags: number | undefined;
+  try {
+    stat = chunk.dir.stat(chunk.name);
+    const fd = chunk.dir.openFile(chunk.name);
+    try {
+      flags = inodeFlags(fd);
+    } finally {
+      closeFd(fd);
+    }
+  } catch {
+    // Diagnosed with what is known.
+  }
+  return diagnoseTouch(ctx.diagnosis, chunk.path, result, { stat, flags });
+}
+
+/** Read a kept chunk (at most one byte more than ours: kept chunks are never bigger, more means it grew meanwhile). */
+function readKept(chunk: ChunkAt, limit: number): Buffer {
+  const fd = chunk.dir.openFile(chunk.name);
+  try {
+    const bytes = Buffer.alloc(limit);
+    let length = 0;
+    for (let read = -1; read !== 0 && length < limit; length += read) read = readSync(fd, bytes, length, limit - length, null);
+    return bytes.subarray(0, length);
+  } finally {
+    closeFd(fd);
+  }
+}
+
+/** A kept chunk is intact, or the finding that says it is not (or could not be checked). */
+async function verifyKept(chunk: ChunkAt, blob: Buffer): Promise<Finding | undefined> {
+  let bytes: Buffer;
+  try {
+    bytes = readKept(chunk, blob.length + 1);
+  } catch (error) {
+    const code = errnoCode(error) ?? (error as Error).message;
+    return chunkUnverified(chunk.path, `could not read the existing zero chunk to verify it (${code})`, { errno: code });
+  }
+  // Byte for byte what chunkguard writes: valid without loading the decoder.
+  if (bytes.equals(blob)) return undefined;
+  if (bytes.length > blob.length) return chunkUnverified(chunk.path, 'the existing zero chunk grew while it was read (something rewrites it): not verified');
+  const problem = await zeroChunkProblem(bytes);
+  if (!problem) return undefined;
+  if (problem.unverifiable) return chunkUnverified(chunk.path, `the existing zero chunk was kept but not verified: ${problem.reason}`);
+  return chunkCorrupt(chunk.path, bytes.length, problem.reason);
+}

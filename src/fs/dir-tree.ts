@@ -1,0 +1,80 @@
+/**
+ * Directories inside a tree, reached from its root one component at a time
+ * with openat(O_DIRECTORY|O_NOFOLLOW): a symlink planted at any level is
+ * refused (EUNSAFEPATH), never followed, and a component that could climb
+ * out ('..', '.', empty) is refused before any call. A few recently used
+ * directories stay open, so walking a tree depth-first reopens little.
+ */
+import { Dir } from './dir.js';
+import { FsError } from './errors.js';
+import type { Identity } from './identity.js';
+import { joinRel, relText, splitRel, unsafeComponent, type RelPath } from './rel-path.js';
+
+const CACHE_SIZE = 8;
+
+function cacheKey(rel: RelPath): string {
+  return typeof rel === 'string' ? rel : `\0${rel.toString('hex')}`;
+}
+
+export function isRootRel(rel: RelPath): boolean {
+  return rel.length === 0;
+}
+
+export class DirTree {
+  private readonly cache = new Map<string, Dir>();
+  private closed = false;
+
+  private constructor(readonly root: Dir) {}
+
+  /** Open the tree's root (its last component not followed); `expected` refuses a root replaced since it was inspected. */
+  static open(path: string, expected?: Identity): DirTree {
+    return new DirTree(Dir.open(path, expected));
+  }
+
+  /** The directory at `rel` below the root, owned by the tree (do not close it). */
+  open(rel: RelPath): Dir {
+    if (isRootRel(rel)) return this.root;
+    const cached = this.cache.get(cacheKey(rel));
+    if (cached) return cached;
+    let parent = this.root;
+    let soFar: RelPath = '';
+    const chain = new Set<string>();
+    for (const part of splitRel(rel)) {
+      soFar = joinRel(soFar, part);
+      const why = unsafeComponent(part);
+      if (why) throw new FsError('EUNSAFEPATH', 'openat', relText(soFar), { message: `${relText(soFar)}: ${why} would leave the directory (refused)` });
+      const key = cacheKey(soFar);
+      chain.add(key);
+      const known = this.cache.get(key);
+      if (known) {
+        parent = known;
+        continue;
+      }
+      parent = this.remember(key, parent.openChild(part).dir, chain);
+    }
+    return parent;
+  }
+
+  /** Keep `dir` open; evict the oldest one not on the current way down (`chain`). */
+  private remember(key: string, dir: Dir, chain: Set<string>): Dir {
+    this.cache.set(key, dir);
+    if (this.cache.size > CACHE_SIZE) {
+      for (const [oldKey, old] of this.cache) {
+        if (chain.has(oldKey)) continue;
+        this.cache.delete(oldKey);
+        old.close();
+        break;
+      }
+    }
+    return dir;
+  }
+
+  /** Closes every directory, the root's too; a second call does nothing. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const dir of this.cache.values()) dir.close();
+    this.cache.clear();
+    this.root.close();
+  }
+}

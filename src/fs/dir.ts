@@ -1,0 +1,286 @@
+/**
+ * A directory held open: the one handle check, insert, audit and fix use.
+ * Every operation is relative to its descriptor (openat, statx, utimensat,
+ * fchownat, renameat, unlinkat, never following a symlink), so once a
+ * directory is open, replacing it or any parent with a symlink cannot
+ * redirect a write, a touch or a chown. Opening a child refuses a symlink
+ * or a non-directory with an EUNSAFEPATH FsError.
+ */
+import { constants } from 'node:fs';
+import { join } from 'node:path';
+import { libc } from '../native/libc.js';
+import { DirentReader, entryName, type EntryVisitor } from './dirents.js';
+import { errnoName, FsError, type EntryKind } from './errors.js';
+import { type Identity, sameIdentity } from './identity.js';
+import { relText } from './rel-path.js';
+import { decodeStat, entryKind, type Stat, STATX, STATX_SIZE } from './stat.js';
+
+/** A name inside a directory: a string, or raw bytes (not UTF-8; NUL-terminated or not). */
+export type Name = string | Buffer;
+
+/** The outcome of a call whose failure the caller diagnoses (a touch, a chown): no throw. */
+export type CallResult = { ok: true } | { ok: false; code: string };
+
+const AT_FDCWD = -100;
+const AT_SYMLINK_NOFOLLOW = 0x100;
+const AT_REMOVEDIR = 0x200;
+const AT_NO_AUTOMOUNT = 0x800;
+const AT_EMPTY_PATH = 0x1000;
+const O_CLOEXEC = 0o2000000;
+const OPEN_DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | O_CLOEXEC;
+const UTIME_NOW = (1 << 30) - 1;
+const UTIME_OMIT = (1 << 30) - 2;
+const RENAME_NOREPLACE = 1;
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+export const FS_IMMUTABLE_FL = 0x10;
+export const FS_APPEND_FL = 0x20;
+
+const NUL = Buffer.from([0]);
+
+/** What libc gets: strings as they are, raw names NUL-terminated. */
+function cName(name: Name): Name {
+  return typeof name === 'string' || name[name.length - 1] === 0 ? name : Buffer.concat([name, NUL]);
+}
+
+function displayName(name: Name): string {
+  return typeof name === 'string' ? name : relText(name[name.length - 1] === 0 ? name.subarray(0, -1) : name);
+}
+
+function result(returned: number): CallResult {
+  return returned >= 0 ? { ok: true } : { ok: false, code: errnoName(libc().errno()) };
+}
+
+/** Close a descriptor from createFile or openFile. */
+export function closeFd(fd: number): void {
+  libc().close(fd);
+}
+
+/** flock(LOCK_EX|LOCK_NB): true when taken (held until the descriptor closes). */
+export function tryLock(fd: number): boolean {
+  return libc().flock(fd, LOCK_EX | LOCK_NB) === 0;
+}
+
+/** The inode flags (FS_*_FL) of an open file, or undefined when the filesystem has none. */
+export function inodeFlags(fd: number): number | undefined {
+  const out = [0];
+  return libc().getFlags(fd, out) === 0 ? (out[0] ?? 0) : undefined;
+}
+
+/** statx of an open descriptor (a file from createFile or openFile); undefined when it cannot be read. */
+export function statFd(fd: number): Stat | undefined {
+  const buf = Buffer.alloc(STATX_SIZE);
+  if (libc().statx(fd, '', AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX.BASIC_STATS, buf) !== 0) return undefined;
+  return decodeStat(buf);
+}
+
+export class Dir {
+  private readonly statBuf = Buffer.alloc(STATX_SIZE);
+  private closed = false;
+
+  private constructor(
+    readonly fd: number,
+    /** For messages and findings only: never resolved again. */
+    readonly path: string,
+  ) {}
+
+  /**
+   * Open a directory the caller already validated (a store root, the
+   * directory to audit). Its last component is not followed; `expected`
+   * refuses a directory replaced since it was inspected. Never leaks the
+   * descriptor: it is closed again when the identity check fails.
+   */
+  static open(path: string, expected?: Identity): Dir {
+    const fd = libc().openat(AT_FDCWD, path, OPEN_DIRECTORY);
+    if (fd < 0) {
+      const code = errnoName(libc().errno());
+      if (code === 'ELOOP' || code === 'ENOTDIR') throw FsError.unsafe(path, code === 'ELOOP' ? 'symlink' : 'other', 'directory');
+      throw new FsError(code, 'open', path);
+    }
+    const dir = new Dir(fd, path);
+    if (!expected) return dir;
+    try {
+      if (!sameIdentity(dir.statSelf(), expected)) {
+        throw FsError.unsafe(path, 'other', 'directory', 'was replaced by another directory while chunkguard started');
+      }
+      return dir;
+    } catch (error) {
+      dir.close();
+      throw error;
+    }
+  }
+
+  /** The path of an entry, for messages. */
+  pathOf(name: Name): string {
+    return join(this.path, displayName(name));
+  }
+
+  /** statx of an entry into `buf`, not following a symlink: 0, or the errno. No allocation (the audit's hot path). */
+  statInto(name: Name, buf: Buffer): number {
+    const flags = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | (name === '' ? AT_EMPTY_PATH : 0);
+    return libc().statx(this.fd, name === '' ? '' : cName(name), flags, STATX.BASIC_STATS, buf) === 0 ? 0 : libc().errno();
+  }
+
+  /** statx of an entry ('' for this directory); undefined when it does not exist. */
+  stat(name: Name): Stat | undefined {
+    const errno = this.statInto(name, this.statBuf);
+    const path = name === '' ? this.path : this.pathOf(name);
+    if (errno !== 0) {
+      const code = errnoName(errno);
+      if (code === 'ENOENT') return undefined;
+      throw new FsError(code, 'statx', path);
+    }
+    const stat = decodeStat(this.statBuf);
+    if (!stat) throw new FsError('ENODATA', 'statx', path, { message: `${path}: the filesystem reports no type, mode, owner or inode for it (statx mask)` });
+    return stat;
+  }
+
+  statSelf(): Stat {
+    return this.stat('')!;
+  }
+
+  kindOf(name: Name): EntryKind {
+    return entryKind(this.stat(name));
+  }
+
+  /**
+   * Open a child directory. A symlink or non-directory there is EUNSAFEPATH;
+   * a missing one is created with `create` (mode, then chown through the new
+   * descriptor to `owner`) when given, else ENOENT.
+   */
+  openChild(name: Name, create?: { mode: number; owner?: { uid: number; gid: number } }): { dir: Dir; created: boolean } {
+    let created = false;
+    // Bounded: another process may create or remove the entry between our open and mkdir.
+    for (let attempt = 1; ; attempt++) {
+      const fd = libc().openat(this.fd, cName(name), OPEN_DIRECTORY);
+      if (fd >= 0) {
+        const dir = new Dir(fd, this.pathOf(name));
+        if (created && create?.owner) this.chownNew(dir, name, create.owner);
+        return { dir, created };
+      }
+      const code = errnoName(libc().errno());
+      if (code === 'ELOOP') throw FsError.unsafe(this.pathOf(name), 'symlink', 'directory');
+      if (code === 'ENOTDIR') {
+        const kind = this.kindOf(name);
+        if (kind === 'file' || kind === 'symlink' || kind === 'other') throw FsError.unsafe(this.pathOf(name), kind, 'directory');
+        throw FsError.unsafe(this.pathOf(name), 'other', 'directory', 'was replaced while chunkguard opened it');
+      }
+      if (code !== 'ENOENT' || !create || attempt > 5) throw new FsError(code, 'open', this.pathOf(name));
+      const made = this.mkdir(name, create.mode);
+      // EEXIST: another process created it first; open that one.
+      if (!made.ok && made.code !== 'EEXIST') throw new FsError(made.code, 'mkdir', this.pathOf(name));
+      created = made.ok;
+    }
+  }
+
+  /** A directory we just made must not stay behind with the wrong owner: it is empty, ours, and goes. */
+  private chownNew(dir: Dir, name: Name, owner: { uid: number; gid: number }): void {
+    try {
+      dir.chownSelf(owner.uid, owner.gid);
+    } catch (error) {
+      dir.close();
+      this.unlink(name, { directory: true });
+      throw error;
+    }
+  }
+
+  /** Set this directory's owner through its descriptor (never a path). */
+  chownSelf(uid: number, gid: number): void {
+    if (libc().fchown(this.fd, uid, gid) !== 0) throw new FsError(errnoName(libc().errno()), 'fchown', this.path);
+  }
+
+  /** lchown of an entry: a symlink itself, never its target ('' changes this directory). */
+  chown(name: Name, uid: number, gid: number): CallResult {
+    const flags = AT_SYMLINK_NOFOLLOW | (name === '' ? AT_EMPTY_PATH : 0);
+    return result(libc().fchownat(this.fd, name === '' ? '' : cName(name), uid, gid, flags));
+  }
+
+  /** What GC does to mark a chunk: atime := now, mtime untouched, symlink not followed. */
+  touch(name: Name): CallResult {
+    const times = [
+      { tv_sec: 0, tv_nsec: UTIME_NOW },
+      { tv_sec: 0, tv_nsec: UTIME_OMIT },
+    ];
+    return result(libc().utimensat(this.fd, cName(name), times, AT_SYMLINK_NOFOLLOW));
+  }
+
+  /** A new file only (O_CREAT|O_EXCL|O_NOFOLLOW): an existing name, a symlink included, is EEXIST and never followed. */
+  createFile(name: string, mode: number): number {
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | O_CLOEXEC;
+    const fd = libc().openat(this.fd, name, flags, mode);
+    if (fd < 0) throw new FsError(errnoName(libc().errno()), 'open', this.pathOf(name));
+    return fd;
+  }
+
+  /** A file opened to read, never through a symlink, never blocking on a FIFO. */
+  openFile(name: Name): number {
+    const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | O_CLOEXEC;
+    const fd = libc().openat(this.fd, cName(name), flags);
+    if (fd < 0) throw new FsError(errnoName(libc().errno()), 'open', this.pathOf(name));
+    return fd;
+  }
+
+  mkdir(name: Name, mode: number): CallResult {
+    return result(libc().mkdirat(this.fd, cName(name), mode));
+  }
+
+  /** Remove the entry itself (a symlink, not its target). */
+  unlink(name: Name, options: { directory?: boolean } = {}): CallResult {
+    return result(libc().unlinkat(this.fd, cName(name), options.directory ? AT_REMOVEDIR : 0));
+  }
+
+  /** rename within this directory, atomically replacing the target. */
+  rename(from: string, to: string): CallResult {
+    return result(libc().renameat(this.fd, from, this.fd, to));
+  }
+
+  /**
+   * Move `from` to `to` only if `to` does not exist (EEXIST otherwise):
+   * renameat2(RENAME_NOREPLACE), or, where the filesystem refuses the flag
+   * (NFS, some FUSE), linkat, which is just as atomic (the caller unlinks
+   * `from` afterwards). ENOTSUP when neither works.
+   */
+  renameNoReplace(from: string, to: string): CallResult {
+    const { renameat2 } = libc();
+    if (renameat2) {
+      const renamed = result(renameat2(this.fd, from, this.fd, to, RENAME_NOREPLACE));
+      if (renamed.ok || !['EINVAL', 'ENOSYS', 'ENOTSUP'].includes(renamed.code)) return renamed;
+    }
+    const linked = result(libc().linkat(this.fd, from, this.fd, to, 0));
+    // No hard links here (FUSE without a link op, some network filesystems).
+    if (!linked.ok && ['EPERM', 'ENOSYS', 'ENOTSUP'].includes(linked.code)) return { ok: false, code: 'ENOTSUP' };
+    return linked;
+  }
+
+  /**
+   * Visit every entry but . and .. (see dirents.ts), read through a second
+   * descriptor so this one's offset is untouched.
+   */
+  forEachEntry(reader: DirentReader, visit: EntryVisitor): void {
+    const fd = libc().openat(this.fd, '.', OPEN_DIRECTORY);
+    if (fd < 0) throw new FsError(errnoName(libc().errno()), 'open', this.path);
+    try {
+      reader.forEach(fd, this.path, visit);
+    } finally {
+      closeFd(fd);
+    }
+  }
+
+  /** Names in this directory that start with `prefix` (UTF-8 names only: chunkguard's own names are). */
+  names(prefix = ''): string[] {
+    const wanted = Buffer.from(prefix);
+    const names: string[] = [];
+    this.forEachEntry(new DirentReader(), (name) => {
+      if (name.length > wanted.length && name.subarray(0, wanted.length).equals(wanted)) names.push(entryName(name).toString());
+      return true;
+    });
+    return names;
+  }
+
+  /** Closes the descriptor once; a second close does nothing (its number may belong to another file by then). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeFd(this.fd);
+  }
+}
