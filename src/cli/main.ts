@@ -98,17 +98,7 @@ function chownLine(record: ChownRecord, dryRun: boolean): string {
   return `${dryRun ? 'would chown' : 'chown'} ${record.to} ${JSON.stringify(record.path).slice(1, -1)}  (now ${record.from})\n`;
 }
 
-function program(): Command {
-  const cli = new Command('chunkguard')
-    .description('Stops backup garbage collectors from deleting live data.')
-    .version(version())
-    .showHelpAfterError(false)
-    .exitOverride()
-    .configureOutput({
-      writeErr: (text) => process.stderr.write(text),
-      outputError: (text, write) => write(`chunkguard: ${text.replace(/^error: /, '').trim()}\n`),
-    });
-
+function checkCommand(cli: Command): void {
   cli
     .command('check')
     .description(
@@ -139,7 +129,9 @@ function program(): Command {
       else writeOut(formatCheck(report, colourer(process.stdout)));
       process.exitCode = report.ok ? EXIT_OK : EXIT_FINDINGS;
     });
+}
 
+function auditCommand(cli: Command): void {
   cli
     .command('audit')
     .description(
@@ -180,7 +172,9 @@ function program(): Command {
       else writeOut(formatAudit(report, colourer(process.stdout)));
       process.exitCode = report.ok ? EXIT_OK : EXIT_FINDINGS;
     });
+}
 
+function fixCommand(cli: Command): void {
   cli
     .command('fix')
     .description(
@@ -217,7 +211,9 @@ function program(): Command {
       else writeOut(formatFix(report, colourer(process.stdout)));
       process.exitCode = report.ok ? EXIT_OK : EXIT_FINDINGS;
     });
+}
 
+function envCommand(cli: Command): void {
   cli
     .command('env')
     .description('Identity, user namespace, capabilities, passwd and mount facts for GC. Exit 0, 1 risks found, 2 bad input.')
@@ -229,6 +225,22 @@ function program(): Command {
       else writeOut(formatEnv(report, colourer(process.stdout)));
       process.exitCode = report.ok ? EXIT_OK : EXIT_FINDINGS;
     });
+}
+
+function program(): Command {
+  const cli = new Command('chunkguard')
+    .description('Stops backup garbage collectors from deleting live data.')
+    .version(version())
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({
+      writeErr: (text) => process.stderr.write(text),
+      outputError: (text, write) => write(`chunkguard: ${text.replace(/^error: /, '').trim()}\n`),
+    });
+  checkCommand(cli);
+  auditCommand(cli);
+  fixCommand(cli);
+  envCommand(cli);
   return cli;
 }
 

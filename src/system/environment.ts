@@ -9,7 +9,7 @@ import { type Finding, formatMode, shellQuote } from '../findings.js';
 import { inspectOrBadInput } from '../fs/safe-path.js';
 import { findMount, mountFacts, type MountFacts } from './mounts.js';
 import { Accounts, type AccountFiles } from './passwd.js';
-import { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, effectiveCapabilities, formatIdMap, hasCapability, processIdentity, userNamespace, type UserNamespace } from './process.js';
+import { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, effectiveCapabilities, formatIdMap, hasCapability, processIdentity, type ProcessIdentity, userNamespace, type UserNamespace } from './process.js';
 
 export interface EnvironmentReport {
   /** No risks found (no error or warning findings). */
@@ -60,6 +60,84 @@ export function inspectEnvironmentWith(path?: string, hooks: EnvironmentHooks = 
   }
 }
 
+function noPasswdEntry(id: ProcessIdentity, variables: EnvironmentReport['variables']): Finding {
+  const missing = [!variables.USER && '$USER', !variables.HOME && '$HOME'].filter(Boolean);
+  return {
+    code: 'NO_PASSWD_ENTRY',
+    severity: 'warning',
+    message:
+      `uid ${id.euid} has no entry in /etc/passwd${missing.length ? ` and ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not set` : ''}: ` +
+      'tools that look the user up (glibc getpwuid, Go cgo user.Current(), "whoami", ssh) fail or hang there, as kopia did (seed 001); GC tools may also be unable to find a home or cache directory',
+    remedy:
+      `add the user to the image: echo 'gc:x:${id.euid}:${id.egid}::/tmp:/usr/sbin/nologin' >> /etc/passwd` +
+      `   # or set USER and HOME in the job (env USER=gc HOME=/tmp), or run as a uid the image knows`,
+    evidence: { euid: id.euid, egid: id.egid, USER: variables.USER ?? null, HOME: variables.HOME ?? null },
+  };
+}
+
+/** The path's owner, mode and mount, and the risks they carry. */
+function describePath(path: string, accounts: Accounts, id: ProcessIdentity, namespace: UserNamespace): { facts: NonNullable<EnvironmentReport['path']>; findings: Finding[] } {
+  if (path === '') throw badInput(path, 'empty path');
+  const absolute = resolve(path);
+  const entry = inspectOrBadInput(path, absolute);
+  if (entry.kind === 'missing') throw badInput(path, 'no such file or directory');
+  const stat = entry.stat!;
+  const mount = findMount(absolute);
+  const uid = Number(stat.uid);
+  const gid = Number(stat.gid);
+  const facts = {
+    path: absolute,
+    owner: { uid, gid, user: accounts.userByUid(uid)?.name, group: accounts.groupByGid(gid)?.name },
+    mode: formatMode(stat.mode),
+    mount: mount && {
+      ...mountFacts(mount),
+      network: NETWORK_FS.test(mount.fsType),
+      fuse: mount.fsType === 'fuse' || mount.fsType.startsWith('fuse.') || mount.fsType === 'fuseblk',
+    },
+  };
+  const where = mount ? `${mount.mountPoint} (${mount.fsType})` : absolute;
+  const findings: Finding[] = [];
+  if (mount?.readOnly) {
+    findings.push({
+      code: 'READ_ONLY_FS',
+      severity: 'error',
+      message: `${where} is mounted read-only: GC can neither mark nor remove chunks there`,
+      path: absolute,
+      remedy: `mount -o remount,rw ${shellQuote(mount.mountPoint)}`,
+      evidence: { mountOptions: mount.mountOptions },
+    });
+  }
+  if (!namespace.identity && (uid === namespace.overflowUid || gid === namespace.overflowGid)) {
+    findings.push({
+      code: 'OWNER_NOT_MAPPED',
+      severity: 'error',
+      message: `${absolute} shows owner ${uid}:${gid}, the overflow id: its real owner is not mapped in this user namespace (uid_map ${formatIdMap(namespace.uidMap)}), so this process gets "permission denied" and cannot chown it`,
+      path: absolute,
+      remedy: `podman unshare chown -R ${id.euid}:${id.egid} ${shellQuote(absolute)}   # or mount the volume with :U, or run the container with --userns=keep-id`,
+      evidence: { uidMap: namespace.uidMap, gidMap: namespace.gidMap, overflowUid: namespace.overflowUid },
+    });
+  }
+  if (facts.mount?.network) {
+    findings.push({
+      code: 'NETWORK_FILESYSTEM',
+      severity: 'info',
+      message: `${where} is a network filesystem: ownership is decided by the server (root_squash, all_squash, idmapping) and atime by its clock; run "chunkguard check" as the GC user there`,
+      path: absolute,
+      evidence: { source: mount!.source, mountOptions: mount!.mountOptions },
+    });
+  }
+  if (facts.mount?.fuse) {
+    findings.push({
+      code: 'FUSE_FILESYSTEM',
+      severity: 'info',
+      message: `${where} is a FUSE filesystem: whether it stores atime updates is up to the daemon (${mount!.source}); run "chunkguard check" there before trusting GC`,
+      path: absolute,
+      evidence: { source: mount!.source, fsType: mount!.fsType },
+    });
+  }
+  return { facts, findings };
+}
+
 function inspect(path: string | undefined, hooks: EnvironmentHooks): EnvironmentReport {
   const accounts = new Accounts(hooks.accountFiles);
   const id = processIdentity();
@@ -68,83 +146,9 @@ function inspect(path: string | undefined, hooks: EnvironmentHooks): Environment
   const passwd = accounts.userByUid(id.euid);
   const group = accounts.groupByGid(id.egid);
   const variables = { USER: process.env.USER, HOME: process.env.HOME, LOGNAME: process.env.LOGNAME };
-  const findings: Finding[] = [];
-
-  if (!passwd) {
-    const missing = [!variables.USER && '$USER', !variables.HOME && '$HOME'].filter(Boolean);
-    findings.push({
-      code: 'NO_PASSWD_ENTRY',
-      severity: 'warning',
-      message:
-        `uid ${id.euid} has no entry in /etc/passwd${missing.length ? ` and ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not set` : ''}: ` +
-        'tools that look the user up (glibc getpwuid, Go cgo user.Current(), "whoami", ssh) fail or hang there, as kopia did (seed 001); GC tools may also be unable to find a home or cache directory',
-      remedy:
-        `add the user to the image: echo 'gc:x:${id.euid}:${id.egid}::/tmp:/usr/sbin/nologin' >> /etc/passwd` +
-        `   # or set USER and HOME in the job (env USER=gc HOME=/tmp), or run as a uid the image knows`,
-      evidence: { euid: id.euid, egid: id.egid, USER: variables.USER ?? null, HOME: variables.HOME ?? null },
-    });
-  }
-
-  let pathFacts: EnvironmentReport['path'];
-  if (path !== undefined) {
-    if (path === '') throw badInput(path, 'empty path');
-    const absolute = resolve(path);
-    const entry = inspectOrBadInput(path, absolute);
-    if (entry.kind === 'missing') throw badInput(path, 'no such file or directory');
-    const stat = entry.stat!;
-    const mount = findMount(absolute);
-    const uid = Number(stat.uid);
-    const gid = Number(stat.gid);
-    pathFacts = {
-      path: absolute,
-      owner: { uid, gid, user: accounts.userByUid(uid)?.name, group: accounts.groupByGid(gid)?.name },
-      mode: formatMode(stat.mode),
-      mount: mount && {
-        ...mountFacts(mount),
-        network: NETWORK_FS.test(mount.fsType),
-        fuse: mount.fsType === 'fuse' || mount.fsType.startsWith('fuse.') || mount.fsType === 'fuseblk',
-      },
-    };
-    const where = mount ? `${mount.mountPoint} (${mount.fsType})` : absolute;
-    if (mount?.readOnly) {
-      findings.push({
-        code: 'READ_ONLY_FS',
-        severity: 'error',
-        message: `${where} is mounted read-only: GC can neither mark nor remove chunks there`,
-        path: absolute,
-        remedy: `mount -o remount,rw ${shellQuote(mount.mountPoint)}`,
-        evidence: { mountOptions: mount.mountOptions },
-      });
-    }
-    if (!namespace.identity && (uid === namespace.overflowUid || gid === namespace.overflowGid)) {
-      findings.push({
-        code: 'OWNER_NOT_MAPPED',
-        severity: 'error',
-        message: `${absolute} shows owner ${uid}:${gid}, the overflow id: its real owner is not mapped in this user namespace (uid_map ${formatIdMap(namespace.uidMap)}), so this process gets "permission denied" and cannot chown it`,
-        path: absolute,
-        remedy: `podman unshare chown -R ${id.euid}:${id.egid} ${shellQuote(absolute)}   # or mount the volume with :U, or run the container with --userns=keep-id`,
-        evidence: { uidMap: namespace.uidMap, gidMap: namespace.gidMap, overflowUid: namespace.overflowUid },
-      });
-    }
-    if (pathFacts.mount?.network) {
-      findings.push({
-        code: 'NETWORK_FILESYSTEM',
-        severity: 'info',
-        message: `${where} is a network filesystem: ownership is decided by the server (root_squash, all_squash, idmapping) and atime by its clock; run "chunkguard check" as the GC user there`,
-        path: absolute,
-        evidence: { source: mount!.source, mountOptions: mount!.mountOptions },
-      });
-    }
-    if (pathFacts.mount?.fuse) {
-      findings.push({
-        code: 'FUSE_FILESYSTEM',
-        severity: 'info',
-        message: `${where} is a FUSE filesystem: whether it stores atime updates is up to the daemon (${mount!.source}); run "chunkguard check" there before trusting GC`,
-        path: absolute,
-        evidence: { source: mount!.source, fsType: mount!.fsType },
-      });
-    }
-  }
+  const findings: Finding[] = passwd ? [] : [noPasswdEntry(id, variables)];
+  const described = path === undefined ? undefined : describePath(path, accounts, id, namespace);
+  if (described) findings.push(...described.findings);
 
   const ok = !findings.some((finding) => finding.severity !== 'info');
   const who = `uid ${accounts.describeUid(id.euid)} gid ${accounts.describeGid(id.egid)}`;
@@ -169,7 +173,7 @@ function inspect(path: string | undefined, hooks: EnvironmentHooks): Environment
       CAP_DAC_OVERRIDE: hasCapability(CAP_DAC_OVERRIDE, caps),
       CAP_FOWNER: hasCapability(CAP_FOWNER, caps),
     },
-    path: pathFacts,
+    path: described?.facts,
     findings,
   };
 }

@@ -2,7 +2,7 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkAtime, ChunkguardError } from '../../src/index.js';
+import { auditStore, BlobError, checkAtime, ChunkguardError, decodeBlob, fixOwnership, parseBlob, zeroChunkBlob } from '../../src/index.js';
 import { checkAtimeWith } from '../../src/check/index.js';
 import { describeAsRoot } from '../helpers/privileged.js';
 import { makeStore, reachableTempDir } from '../helpers/store.js';
@@ -76,6 +76,55 @@ describe('checkAtime (library)', () => {
     setTimeout(() => controller.abort(), 200);
     await expect(checkAtime(dir, { probe: true, fixedSleep: true, signal: controller.signal })).rejects.toMatchObject({ code: 'EABORT' });
     expect(readdirSync(dir)).toEqual([]);
+  });
+
+  describe('every rejection is a ChunkguardError with a documented code', () => {
+    it('a signal aborted before the call: EABORT with the reason as cause, nothing written', async () => {
+      const store = ownStore();
+      const signal = AbortSignal.abort('stop now');
+      await expect(checkAtime(store, { signal })).rejects.toMatchObject({ name: 'ChunkguardError', code: 'EABORT', cause: 'stop now' });
+      await expect(auditStore(store, { signal })).rejects.toMatchObject({ code: 'EABORT', cause: 'stop now' });
+      await expect(fixOwnership(store, { owner: '0:0', signal })).rejects.toMatchObject({ code: 'EABORT' });
+      expect(readdirSync(join(store, '.chunks'))).toEqual([]);
+    });
+
+    it.each([
+      ['a negative uid', { uid: -1 }, /runAs .*uid must be a whole number/],
+      ['a fractional uid', { uid: 34.5 }, /runAs .*uid must be a whole number/],
+      ['a uid beyond uid_t', { uid: 2 ** 32 }, /uid must be a whole number/],
+      ['a fractional gid', { uid: 34, gid: 1.5 }, /gid must be a whole number/],
+      ['an object without uid', {}, /uid must be a whole number/],
+      ['a negative number', -5, /uid must be a whole number/],
+    ])('runAs with %s: EBADINPUT naming runAs, nothing written', async (_, runAs, message) => {
+      const store = ownStore();
+      const error = await checkAtime(store, { runAs: runAs as never }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ChunkguardError);
+      expect(error).toMatchObject({ code: 'EBADINPUT', option: 'runAs' });
+      expect((error as Error).message).toMatch(message);
+      expect(readdirSync(join(store, '.chunks'))).toEqual([]);
+    });
+
+    it('options are named as the library names them, not as CLI flags', async () => {
+      await expect(checkAtime(ownStore(), { cutoffMinutes: 1.5 })).rejects.toMatchObject({ code: 'EBADINPUT', option: 'cutoffMinutes', message: expect.stringMatching(/^cutoffMinutes 1\.5: /) });
+      await expect(checkAtime(ownStore(), { runAs: 'no-such-user-x' })).rejects.toMatchObject({ message: expect.stringMatching(/^runAs no-such-user-x: no user named/) });
+      await expect(auditStore(ownStore(), { owner: '1:2:3' })).rejects.toMatchObject({ option: 'owner', message: expect.stringMatching(/^owner 1:2:3: /) });
+      await expect(auditStore(ownStore(), { workers: -1 })).rejects.toMatchObject({ code: 'EBADINPUT', option: 'workers' });
+    });
+
+    it('decodeBlob and parseBlob reject with a BlobError, which is a ChunkguardError with code EBADBLOB', async () => {
+      const error = await decodeBlob(Buffer.from('not a blob at all')).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(BlobError);
+      expect(error).toBeInstanceOf(ChunkguardError);
+      expect(error).toMatchObject({ code: 'EBADBLOB' });
+      expect(() => parseBlob(new Uint8Array(3))).toThrow(BlobError);
+    });
+
+    it('zeroChunkBlob hands each caller its own copy', async () => {
+      const first = await zeroChunkBlob();
+      first.fill(0);
+      const second = await zeroChunkBlob();
+      expect(second.subarray(0, 8).equals(Buffer.from([49, 185, 88, 66, 111, 182, 163, 127]))).toBe(true);
+    });
   });
 
   it('is importable from both built entry points (ESM and CJS)', async () => {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI, runCli, runJson } from '../helpers/cli.js';
@@ -99,5 +99,14 @@ describeAsRoot('chunkguard check run by a non-root user', () => {
     const { code, stderr } = runCli(['check', own, '--as-user', 'root'], { uid: 34, gid: 34 });
     expect(code).toBe(2);
     expect(stderr.trim()).toBe('chunkguard: --as-user root: switching to uid 0 needs root; this process runs as uid 34');
+  });
+});
+
+describe('chunkguard --version', () => {
+  it("prints chunkguard's own version, whatever npm script runs it", () => {
+    const { version } = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+    const { code, stdout } = runCli(['--version'], { env: { npm_package_version: '9.9.9-not-chunkguard' } });
+    expect(code).toBe(0);
+    expect(stdout.trim()).toBe(version);
   });
 });

@@ -67,6 +67,14 @@ describeAsRoot('bad input', () => {
       const path = join(locked, 'store');
       expectRefused([command, path, ...extra], path, /cannot reach it \(permission denied on a parent directory\)/, { uid: 1000, gid: 1000 });
     });
+    if (command !== 'env') {
+      it('a store the caller cannot read itself (root-owned, 0700, as uid 1000): one line, exit 2, never 1', () => {
+        const store = fresh('unreadable');
+        mkdirSync(join(store, '.chunks'), { recursive: true });
+        chmodSync(store, 0o700);
+        expectRefused([command, store, ...extra], store, command === 'check' ? /cannot look inside it as uid 1000 \(permission denied\)/ : /cannot open \(permission denied\)|permission denied/, { uid: 1000, gid: 1000 });
+      });
+    }
   });
 
   it('a store root that is itself a symlink: resolved once and reported (STORE_ROOT_SYMLINK), never followed inside', () => {

@@ -130,6 +130,66 @@ describeAsRoot('fix: dry run, --apply, --undo', () => {
     expect(treeState(repo.root)).toEqual(before);
   });
 
+  describe('a hostile journal changes nothing outside the directory', () => {
+    // The file an attacker wants: outside the tree, owned by the journal's "to", so an undo would give it to root.
+    let secretDir: string;
+    let secret: string;
+    let identity: { dev: string; ino: string };
+    beforeEach(() => {
+      secretDir = join(base, 'outside');
+      mkdirSync(secretDir);
+      secret = join(secretDir, 'secret');
+      writeFileSync(secret, 'secret');
+      chownSync(secret, REPO_UID, REPO_GID);
+      const stat = statSync(secret, { bigint: true });
+      const major = Number(stat.dev >> 8n) & 0xfff;
+      const minor = Number(stat.dev & 0xffn) | (Number(stat.dev >> 12n) & 0xfff00);
+      identity = { dev: `${major}:${minor}`, ino: String(stat.ino) };
+    });
+    const journalWith = (...records: object[]): string => {
+      const file = join(base, `hostile-${Math.random().toString(16).slice(2)}.jsonl`);
+      const lines = [{ op: 'begin', root: repo.root, time: new Date().toISOString(), version: 1 }, ...records];
+      writeFileSync(file, lines.map((line) => JSON.stringify(line)).join('\n') + '\n');
+      return file;
+    };
+    const chown = (fields: object) => ({ op: 'chown', path: 'x', ...identity, from: '0:0', to: OWNER, ...fields });
+    const b64 = (text: string) => Buffer.from(text).toString('base64');
+
+    it.each([
+      ['a plain ".." path', chown({ rel: '../outside/secret' })],
+      ['a harmless rel with a ".." relBase64', chown({ rel: 'q/f9e/harmless.f', relBase64: b64('../outside/secret') })],
+      ['".." in both forms', chown({ rel: '../outside/secret', relBase64: b64('../outside/secret') })],
+      ['".." in the middle', chown({ rel: 'q/../../outside/secret' })],
+      ['an absolute path', chown({ rel: '/etc/passwd' })],
+      ['an absolute relBase64', chown({ rel: 'q', relBase64: b64('/etc/passwd') })],
+      ['an empty component', chown({ rel: 'q//f9e' })],
+      ['a "." path', chown({ rel: '.' })],
+      ['".." in a failed record', { op: 'failed', rel: '../outside/secret', errno: 'EPERM' }],
+    ])('%s: refused before anything is changed (exit 2, one line naming the line)', (_, record) => {
+      const before = treeState(repo.root);
+      const journal = journalWith(chown({ rel: 'kopia.repository.f' }), record);
+      const { code, stdout, stderr } = runCli(['fix', repo.root, '--undo', journal, '--apply']);
+      expect(code).toBe(2);
+      expect(stdout).toBe('');
+      expect(stderr.trim().split('\n')).toHaveLength(1);
+      expect(stderr).toContain(`${journal}:3: `);
+      expect(statSync(secret)).toMatchObject({ uid: REPO_UID, gid: REPO_GID });
+      expect(treeState(repo.root)).toEqual(before);
+    });
+
+    it('a valid path through a symlink planted inside the tree is not followed at the point of use (walked from the root, O_NOFOLLOW)', () => {
+      symlinkSync(secretDir, join(repo.root, 'q', 'door'));
+      const journal = journalWith(chown({ rel: 'q/door/secret' }));
+      const { code, stdout } = runCli(['fix', repo.root, '--undo', journal, '--apply', '--journal', join(base, 'undo.jsonl')]);
+      expect(code).toBe(1);
+      expect(stdout).toMatch(/INCOMPLETE: 0 of 1 entries reverted/);
+      expect(stdout).toMatch(/door.*symlink/);
+      expect(statSync(secret)).toMatchObject({ uid: REPO_UID, gid: REPO_GID });
+      const records = journalLines(readFileSync(join(base, 'undo.jsonl'), 'utf8'));
+      expect(records.filter((r) => r.op === 'chown')).toEqual([]);
+    });
+  });
+
   it('runs as a non-root user: what it may not chown is left and reported', () => {
     const journals = join(base, 'journals');
     mkdirSync(journals);
