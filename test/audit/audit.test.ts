@@ -3,6 +3,7 @@ import { chownSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:f
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditStore } from '../../src/audit/index.js';
+import { useGetdentsSyscall } from '../../src/native/libc.js';
 import { runCli, runJson } from '../helpers/cli.js';
 import { describeAsRoot } from '../helpers/privileged.js';
 import { makeKopiaRepo, REPO_GID, REPO_UID, type Repo } from '../helpers/repo.js';
@@ -92,6 +93,19 @@ describeAsRoot('audit of a kopia-style repository with a burst of root-owned blo
     expect(inline.offending).toBe(threaded.offending);
     expect(inline.owners).toEqual(threaded.owners.map((o) => ({ ...o, examples: expect.any(Array) })));
     expect(inline.scanned).toEqual(threaded.scanned);
+  });
+
+  it('gives the same answer through the raw getdents64 syscall (what glibc < 2.30 gets), nothing skipped', async () => {
+    const wrapper = await auditStore(dir, { workers: 0 });
+    useGetdentsSyscall(true);
+    try {
+      const raw = await auditStore(dir, { workers: 0 });
+      expect(raw.scanned).toEqual(wrapper.scanned);
+      expect(raw.offending).toBe(repo.planted.length);
+      expect(raw.owners).toEqual(wrapper.owners);
+    } finally {
+      useGetdentsSyscall(false);
+    }
   });
 
   it('is clean, exit 0, once every entry has the expected owner', () => {
