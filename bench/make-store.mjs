@@ -11,7 +11,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -39,6 +39,9 @@ export function makeStore(store = DEFAULT_DIR, files = DEFAULT_FILES) {
 
   rmSync(marker, { force: true });
   rmSync(store, { recursive: true, force: true });
+  // The parents first, searchable: a recursive mkdir gives them the store's 0750, and uid 34 could not reach it.
+  mkdirSync(dirname(store), { recursive: true, mode: 0o755 });
+  chmodSync(dirname(store), 0o755);
   mkdirSync(join(store, '.chunks'), { recursive: true, mode: 0o750 });
   chownSync(store, BENCH_UID, BENCH_GID);
   chownSync(join(store, '.chunks'), BENCH_UID, BENCH_GID);

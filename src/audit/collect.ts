@@ -300,7 +300,7 @@ export class AuditCollector {
         return {
           code: 'UNSAFE_PATH',
           severity: 'error',
-          message: `${path} ${problem.detail.replace(/^[^:]*: /, '')} during the audit: not followed, entries below it were not audited`,
+          message: `${path} ${problem.detail} during the audit: not followed, entries below it were not audited`,
           path,
           evidence: { kind: problem.kind, errno: problem.errno },
         };

@@ -6,11 +6,10 @@
  */
 import { badInput, badOption, publicCall } from '../errors.js';
 import type { Finding } from '../findings.js';
-import { Dir } from '../fs/dir.js';
 import { FsError } from '../fs/errors.js';
 import { identityOf } from '../fs/identity.js';
 import type { RelPath } from '../fs/rel-path.js';
-import { resolveDirectory } from '../fs/safe-path.js';
+import { openDirOrBadInput, resolveDirectory } from '../fs/safe-path.js';
 import { entryKind, type Stat } from '../fs/stat.js';
 import { libc } from '../native/libc.js';
 import { Accounts, type AccountFiles } from '../system/passwd.js';
@@ -55,19 +54,14 @@ export interface AuditHooks {
 
 /** The root, opened without following a symlink (a failure is bad input), and whether it is a chunk store. */
 function inspectRoot(dir: string, absolute: string): { stat: Stat; layout: AuditReport['layout'] } {
-  let root: Dir;
-  try {
-    root = Dir.open(absolute);
-  } catch (error) {
-    const code = (error as FsError).code;
-    throw badInput(dir, `cannot open (${code === 'EACCES' ? 'permission denied' : code})`);
-  }
+  const root = openDirOrBadInput(dir, absolute);
   try {
     // A .chunks symlink still makes this a chunk store: one whose .chunks is reported as UNSAFE_PATH.
     const chunks = entryKind(root.stat('.chunks'));
     return { stat: root.statSelf(), layout: chunks === 'directory' || chunks === 'symlink' ? 'chunk-store' : 'repository' };
   } catch (error) {
-    throw badInput(dir, `cannot stat (${(error as FsError).code})`);
+    if (!(error instanceof FsError)) throw error;
+    throw badInput(dir, `cannot stat (${error.code})`);
   } finally {
     root.close();
   }
@@ -164,7 +158,7 @@ function rootSymlink(dir: string, link: string, target: string): Finding {
 
 /** auditStore with test seams (not exported from the package). */
 export function auditStoreWith(dir: string, options: AuditOptions = {}, hooks: AuditHooks = {}): Promise<AuditReport> {
-  return publicCall('the audit', options.signal, () => audit(dir, options, hooks));
+  return publicCall('the audit', options?.signal, () => audit(dir, options ?? {}, hooks));
 }
 
 export function auditStore(dir: string, options: AuditOptions = {}): Promise<AuditReport> {

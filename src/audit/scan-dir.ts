@@ -105,7 +105,7 @@ export class DirScanner {
     } catch (error) {
       if (!(error instanceof FsError)) throw error;
       const kind = isUnsafePath(error) ? 'unsafe' : 'unlistable';
-      result.problems.push({ kind, rel: task.rel, detail: kind === 'unsafe' ? error.message : `cannot list (${error.code})`, errno: error.code });
+      result.problems.push({ kind, rel: task.rel, detail: kind === 'unsafe' ? error.detail : `cannot list (${error.code})`, errno: error.code });
     }
     return result;
   }

@@ -3,7 +3,10 @@
  * diagnosis context, the one touch counter, the waits, the host clock and
  * the fault points (read once when the measurement starts).
  */
+import { zeroChunkDigest } from '../chunk/zero-chunk.js';
 import type { Finding } from '../findings.js';
+import type { InsertAction } from '../store/insert.js';
+import { chunkPath } from '../store/layout.js';
 import type { CallResult, Dir } from '../fs/dir.js';
 import type { WireIdentity } from '../fs/identity.js';
 import { type Faults, faultsFromEnv } from '../store/faults.js';
@@ -54,6 +57,9 @@ export interface MeasureContext {
   waits: number[];
   /** Findings of steps that went on (stale leftovers removed, a prefix directory created). */
   notes: Finding[];
+  /** Where the marker chunk is, and what the insert did with it, once known. */
+  chunkPath: string;
+  chunkAction?: InsertAction;
 }
 
 export function measureContext(plan: MeasurePlan, signal: AbortSignal | undefined): MeasureContext {
@@ -83,6 +89,7 @@ export function measureContext(plan: MeasurePlan, signal: AbortSignal | undefine
     touches: 0,
     waits: [],
     notes: [],
+    chunkPath: chunkPath(plan.store, zeroChunkDigest()),
   };
   return context;
 }

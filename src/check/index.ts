@@ -95,9 +95,15 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
   const target = resolveTarget(path, probe);
   const { user, reason } = chooseUser(requested, target, accounts);
   const euid = process.geteuid!();
-  // Another user's credentials mean a helper process (see as-user.ts).
-  const other = user !== undefined && (user.uid !== euid || user.gid !== process.getegid!()) ? user : undefined;
-  if (other && euid !== 0) throw badOption('runAs', options.runAs, `switching to uid ${other.uid} needs root; this process runs as uid ${euid}`);
+  const egid = process.getegid!();
+  // Another user's credentials mean a helper process (see as-user.ts); a gid only counts when it was given.
+  const otherGid = user?.explicitGid === true && user.gid !== egid;
+  const other = user !== undefined && (user.uid !== euid || otherGid) ? user : undefined;
+  if (other && euid !== 0) {
+    const what = other.uid !== euid ? `uid ${other.uid}` : `gid ${other.gid}`;
+    const self = other.uid !== euid ? `uid ${euid}` : `uid ${euid} gid ${egid}`;
+    throw badOption('runAs', options.runAs, `switching to ${what} needs root; this process runs as ${self}`);
+  }
   // Instantiating zstd is the slowest step of a check: start it now, off the critical path.
   const blob = zeroChunkBlobShared();
   blob.catch(() => undefined);
@@ -118,7 +124,7 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
 
 /** checkAtime with test seams (not exported from the package). */
 export function checkAtimeWith(path: string, options: CheckOptions = {}, hooks: CheckHooks = {}): Promise<CheckReport> {
-  return publicCall('the check', options.signal, () => check(path, options, hooks));
+  return publicCall('the check', options?.signal, () => check(path, options ?? {}, hooks));
 }
 
 export function checkAtime(path: string, options: CheckOptions = {}): Promise<CheckReport> {

@@ -21,6 +21,7 @@ export interface Marker {
   action: InsertAction;
 }
 
+
 /** Open `.chunks` and the prefix directory (created when missing) below the work directory; `opened` collects them for closing. */
 export function openPrefixDir(ctx: MeasureContext, work: Dir, opened: Dir[]): Step<Dir> {
   const chunks = work.openChild(CHUNKS_DIR).dir;
@@ -55,6 +56,7 @@ export async function placeMarker(ctx: MeasureContext, prefix: Dir, blob: Buffer
     if (isUnsafePath(error) || ctx.signal?.aborted) throw error;
     return fail(diagnoseWrite(ctx.diagnosis, prefix.path, error));
   }
+  ctx.chunkAction = inserted.action;
   if (inserted.staleTempsRemoved > 0) ctx.notes.push(staleLeftovers(inserted.staleTempsRemoved, 'temp file', prefix.path));
   if (inserted.touch && !inserted.touch.ok) return fail(touchFailure(ctx, chunk, inserted.touch));
   if (inserted.action === 'replaced') ctx.notes.push(chunkReplaced(chunk.path, inserted.existingSize!, blob.length));

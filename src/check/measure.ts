@@ -19,30 +19,23 @@ import type { Measurement } from './report.js';
 import { snapshot } from './snapshot.js';
 import { measureTouches, type Outcome } from './touches.js';
 import { openWorkDir } from './work-dir.js';
-import type { InsertAction } from '../store/insert.js';
-
-interface Progress {
-  chunkPath: string;
-  chunkAction?: InsertAction;
-}
 
 /** Steps 2 and 3 in the open work directory; `opened` collects directories to close. */
-async function markAndMeasure(ctx: MeasureContext, work: Dir, blob: Promise<Buffer>, opened: Dir[], progress: Progress): Promise<Outcome> {
+async function markAndMeasure(ctx: MeasureContext, work: Dir, blob: Promise<Buffer>, opened: Dir[]): Promise<Outcome> {
   const prefix = openPrefixDir(ctx, work, opened);
   if (!prefix.ok) return { findings: [prefix.finding] };
   const marker = await placeMarker(ctx, prefix.value, await blob);
   if (!marker.ok) return { findings: [marker.finding] };
-  progress.chunkAction = marker.value.action;
   return measureTouches(ctx, marker.value.chunk);
 }
 
-async function runSteps(ctx: MeasureContext, blob: Promise<Buffer>, progress: Progress): Promise<Outcome> {
+async function runSteps(ctx: MeasureContext, blob: Promise<Buffer>): Promise<Outcome> {
   const opened: Dir[] = [];
   const work = openWorkDir(ctx);
   if (!work.ok) return { findings: [work.finding] };
   try {
-    progress.chunkPath = chunkPath(work.value.dir.path, zeroChunkDigest());
-    return await markAndMeasure(ctx, work.value.dir, blob, opened, progress);
+    ctx.chunkPath = chunkPath(work.value.dir.path, zeroChunkDigest());
+    return await markAndMeasure(ctx, work.value.dir, blob, opened);
   } finally {
     for (const dir of opened.reverse()) dir.close();
     work.value.close();
@@ -51,10 +44,9 @@ async function runSteps(ctx: MeasureContext, blob: Promise<Buffer>, progress: Pr
 
 export async function measureAtime(plan: MeasurePlan, blob: Promise<Buffer>, signal?: AbortSignal): Promise<Measurement> {
   const ctx = measureContext(plan, signal);
-  const progress: Progress = { chunkPath: chunkPath(plan.store, zeroChunkDigest()) };
   let outcome: Outcome;
   try {
-    outcome = await runSteps(ctx, blob, progress);
+    outcome = await runSteps(ctx, blob);
   } catch (error) {
     const finding = signal?.aborted ? undefined : diagnoseFailure(ctx.diagnosis, error, plan.store);
     if (!finding) throw error;
@@ -62,8 +54,8 @@ export async function measureAtime(plan: MeasurePlan, blob: Promise<Buffer>, sig
   }
   const { diagnosis } = ctx;
   return {
-    chunkPath: progress.chunkPath,
-    chunkAction: progress.chunkAction,
+    chunkPath: ctx.chunkPath,
+    chunkAction: ctx.chunkAction,
     touchedAs: { uid: diagnosis.uid, gid: diagnosis.gid, groups: process.getgroups!(), capFowner: diagnosis.capFowner },
     filesystem: ctx.mount && mountFacts(ctx.mount),
     before: outcome.before && snapshot(outcome.before),

@@ -4,6 +4,7 @@
  * SHA-256 of the uncompressed data. Both digest and blob are computed here.
  */
 import { createHash } from 'node:crypto';
+import { publicCall } from '../errors.js';
 import { COMPRESSED_BLOB_MAGIC, encodeBlob } from './blob.js';
 import { BlobError, decodeBlob } from './decode.js';
 import { zstdCompress } from './zstd.js';
@@ -34,8 +35,8 @@ export function zeroChunkBlobShared(): Promise<Buffer> {
 }
 
 /** The compressed blob as written to the store: a copy of its own for each caller. */
-export async function zeroChunkBlob(): Promise<Buffer> {
-  return Buffer.from(await zeroChunkBlobShared());
+export function zeroChunkBlob(): Promise<Buffer> {
+  return publicCall('building the zero chunk', undefined, async () => Buffer.from(await zeroChunkBlobShared()));
 }
 
 /** Why `bytes` are not a valid zero chunk (any encoder's), or undefined when they are. */

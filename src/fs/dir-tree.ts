@@ -31,7 +31,16 @@ export class DirTree {
     return new DirTree(Dir.open(path, expected));
   }
 
-  /** The directory at `rel` below the root, owned by the tree (do not close it). */
+  /** A tree below a root the caller opened (the tree closes it). */
+  static from(root: Dir): DirTree {
+    return new DirTree(root);
+  }
+
+  /**
+   * The directory at `rel` below the root, owned by the tree: do not close
+   * it, and do not keep it across another open() (it may be evicted and closed
+   * then; a closed Dir refuses every call).
+   */
   open(rel: RelPath): Dir {
     if (isRootRel(rel)) return this.root;
     const cached = this.cache.get(cacheKey(rel));
@@ -42,7 +51,7 @@ export class DirTree {
     for (const part of splitRel(rel)) {
       soFar = joinRel(soFar, part);
       const why = unsafeComponent(part);
-      if (why) throw new FsError('EUNSAFEPATH', 'openat', relText(soFar), { message: `${relText(soFar)}: ${why} would leave the directory (refused)` });
+      if (why) throw new FsError('EUNSAFEPATH', 'openat', relText(soFar), { detail: `has ${why}, which would leave the directory (refused)` });
       const key = cacheKey(soFar);
       chain.add(key);
       const known = this.cache.get(key);

@@ -27,6 +27,8 @@ const AT_REMOVEDIR = 0x200;
 const AT_NO_AUTOMOUNT = 0x800;
 const AT_EMPTY_PATH = 0x1000;
 const O_CLOEXEC = 0o2000000;
+/** O_PATH on x64 and arm64 (the only architectures libc.ts accepts). */
+const O_PATH = 0o10000000;
 const OPEN_DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | O_CLOEXEC;
 const UTIME_NOW = (1 << 30) - 1;
 const UTIME_OMIT = (1 << 30) - 2;
@@ -65,6 +67,15 @@ export function tryLock(fd: number): boolean {
 export function inodeFlags(fd: number): number | undefined {
   const out = [0];
   return libc().getFlags(fd, out) === 0 ? (out[0] ?? 0) : undefined;
+}
+
+/**
+ * Change the owner of what `fd` refers to (from openPath: a symlink itself,
+ * never its target): the file that was checked, not whatever its name
+ * refers to by now.
+ */
+export function chownFd(fd: number, uid: number, gid: number): CallResult {
+  return result(libc().fchownat(fd, '', uid, gid, AT_EMPTY_PATH));
 }
 
 /** statx of an open descriptor (a file from createFile or openFile); undefined when it cannot be read. */
@@ -110,6 +121,12 @@ export class Dir {
     }
   }
 
+  /** The descriptor, refusing use after close (its number may belong to another file by then). */
+  private get live(): number {
+    if (this.closed) throw new FsError('EBADF', 'use', this.path, { detail: 'used after it was closed' });
+    return this.fd;
+  }
+
   /** The path of an entry, for messages. */
   pathOf(name: Name): string {
     return join(this.path, displayName(name));
@@ -118,7 +135,7 @@ export class Dir {
   /** statx of an entry into `buf`, not following a symlink: 0, or the errno. No allocation (the audit's hot path). */
   statInto(name: Name, buf: Buffer): number {
     const flags = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | (name === '' ? AT_EMPTY_PATH : 0);
-    return libc().statx(this.fd, name === '' ? '' : cName(name), flags, STATX.BASIC_STATS, buf) === 0 ? 0 : libc().errno();
+    return libc().statx(this.live, name === '' ? '' : cName(name), flags, STATX.BASIC_STATS, buf) === 0 ? 0 : libc().errno();
   }
 
   /** statx of an entry ('' for this directory); undefined when it does not exist. */
@@ -131,7 +148,7 @@ export class Dir {
       throw new FsError(code, 'statx', path);
     }
     const stat = decodeStat(this.statBuf);
-    if (!stat) throw new FsError('ENODATA', 'statx', path, { message: `${path}: the filesystem reports no type, mode, owner or inode for it (statx mask)` });
+    if (!stat) throw new FsError('ENODATA', 'statx', path, { detail: 'the filesystem reports no type, mode, owner or inode for it (statx mask)' });
     return stat;
   }
 
@@ -152,7 +169,7 @@ export class Dir {
     let created = false;
     // Bounded: another process may create or remove the entry between our open and mkdir.
     for (let attempt = 1; ; attempt++) {
-      const fd = libc().openat(this.fd, cName(name), OPEN_DIRECTORY);
+      const fd = libc().openat(this.live, cName(name), OPEN_DIRECTORY);
       if (fd >= 0) {
         const dir = new Dir(fd, this.pathOf(name));
         if (created && create?.owner) this.chownNew(dir, name, create.owner);
@@ -186,13 +203,13 @@ export class Dir {
 
   /** Set this directory's owner through its descriptor (never a path). */
   chownSelf(uid: number, gid: number): void {
-    if (libc().fchown(this.fd, uid, gid) !== 0) throw new FsError(errnoName(libc().errno()), 'fchown', this.path);
+    if (libc().fchown(this.live, uid, gid) !== 0) throw new FsError(errnoName(libc().errno()), 'fchown', this.path);
   }
 
   /** lchown of an entry: a symlink itself, never its target ('' changes this directory). */
   chown(name: Name, uid: number, gid: number): CallResult {
     const flags = AT_SYMLINK_NOFOLLOW | (name === '' ? AT_EMPTY_PATH : 0);
-    return result(libc().fchownat(this.fd, name === '' ? '' : cName(name), uid, gid, flags));
+    return result(libc().fchownat(this.live, name === '' ? '' : cName(name), uid, gid, flags));
   }
 
   /** What GC does to mark a chunk: atime := now, mtime untouched, symlink not followed. */
@@ -201,13 +218,24 @@ export class Dir {
       { tv_sec: 0, tv_nsec: UTIME_NOW },
       { tv_sec: 0, tv_nsec: UTIME_OMIT },
     ];
-    return result(libc().utimensat(this.fd, cName(name), times, AT_SYMLINK_NOFOLLOW));
+    return result(libc().utimensat(this.live, cName(name), times, AT_SYMLINK_NOFOLLOW));
   }
 
   /** A new file only (O_CREAT|O_EXCL|O_NOFOLLOW): an existing name, a symlink included, is EEXIST and never followed. */
   createFile(name: string, mode: number): number {
     const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW | O_CLOEXEC;
-    const fd = libc().openat(this.fd, name, flags, mode);
+    const fd = libc().openat(this.live, name, flags, mode);
+    if (fd < 0) throw new FsError(errnoName(libc().errno()), 'open', this.pathOf(name));
+    return fd;
+  }
+
+  /**
+   * A descriptor for the entry itself (O_PATH|O_NOFOLLOW: a symlink is not
+   * followed, nothing is read, a FIFO does not block), to check it and then
+   * change exactly it (statFd, chownFd).
+   */
+  openPath(name: Name): number {
+    const fd = libc().openat(this.live, cName(name), O_PATH | constants.O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) throw new FsError(errnoName(libc().errno()), 'open', this.pathOf(name));
     return fd;
   }
@@ -215,23 +243,23 @@ export class Dir {
   /** A file opened to read, never through a symlink, never blocking on a FIFO. */
   openFile(name: Name): number {
     const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | O_CLOEXEC;
-    const fd = libc().openat(this.fd, cName(name), flags);
+    const fd = libc().openat(this.live, cName(name), flags);
     if (fd < 0) throw new FsError(errnoName(libc().errno()), 'open', this.pathOf(name));
     return fd;
   }
 
   mkdir(name: Name, mode: number): CallResult {
-    return result(libc().mkdirat(this.fd, cName(name), mode));
+    return result(libc().mkdirat(this.live, cName(name), mode));
   }
 
   /** Remove the entry itself (a symlink, not its target). */
   unlink(name: Name, options: { directory?: boolean } = {}): CallResult {
-    return result(libc().unlinkat(this.fd, cName(name), options.directory ? AT_REMOVEDIR : 0));
+    return result(libc().unlinkat(this.live, cName(name), options.directory ? AT_REMOVEDIR : 0));
   }
 
   /** rename within this directory, atomically replacing the target. */
   rename(from: string, to: string): CallResult {
-    return result(libc().renameat(this.fd, from, this.fd, to));
+    return result(libc().renameat(this.live, from, this.live, to));
   }
 
   /**
@@ -243,10 +271,10 @@ export class Dir {
   renameNoReplace(from: string, to: string): CallResult {
     const { renameat2 } = libc();
     if (renameat2) {
-      const renamed = result(renameat2(this.fd, from, this.fd, to, RENAME_NOREPLACE));
+      const renamed = result(renameat2(this.live, from, this.live, to, RENAME_NOREPLACE));
       if (renamed.ok || !['EINVAL', 'ENOSYS', 'ENOTSUP'].includes(renamed.code)) return renamed;
     }
-    const linked = result(libc().linkat(this.fd, from, this.fd, to, 0));
+    const linked = result(libc().linkat(this.live, from, this.live, to, 0));
     // No hard links here (FUSE without a link op, some network filesystems).
     if (!linked.ok && ['EPERM', 'ENOSYS', 'ENOTSUP'].includes(linked.code)) return { ok: false, code: 'ENOTSUP' };
     return linked;
@@ -257,7 +285,7 @@ export class Dir {
    * descriptor so this one's offset is untouched.
    */
   forEachEntry(reader: DirentReader, visit: EntryVisitor): void {
-    const fd = libc().openat(this.fd, '.', OPEN_DIRECTORY);
+    const fd = libc().openat(this.live, '.', OPEN_DIRECTORY);
     if (fd < 0) throw new FsError(errnoName(libc().errno()), 'open', this.path);
     try {
       reader.forEach(fd, this.path, visit);

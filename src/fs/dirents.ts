@@ -36,7 +36,7 @@ export class DirentReader {
         const end = buf.indexOf(0, start);
         offset += recordLength;
         // A record whose name is not NUL-terminated within it is a kernel or libc we do not understand.
-        if (recordLength < NAME + 1 || end < 0 || end >= offset) throw new FsError('EIO', 'getdents64', path, { message: `${path}: malformed directory record` });
+        if (recordLength < NAME + 1 || end < 0 || end >= offset) throw new FsError('EIO', 'getdents64', path, { detail: 'malformed directory record' });
         if (buf[start] === 0x2e && (end === start + 1 || (end === start + 2 && buf[start + 1] === 0x2e))) continue;
         if (!visit(buf.subarray(start, end + 1))) return;
       }

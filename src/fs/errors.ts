@@ -14,15 +14,19 @@ export class FsError extends Error {
   readonly code: string;
   readonly syscall: string;
   readonly path: string;
+  /** The reason without the path, for messages that name the path themselves. */
+  readonly detail: string;
   readonly found: EntryKind | undefined;
   readonly expected: 'directory' | 'file' | undefined;
 
-  constructor(code: string, syscall: string, path: string, options: { message?: string; found?: EntryKind; expected?: 'directory' | 'file' } = {}) {
-    super(options.message ?? `${code}: ${syscall} '${path}'`);
+  constructor(code: string, syscall: string, path: string, options: { detail?: string; found?: EntryKind; expected?: 'directory' | 'file' } = {}) {
+    const detail = options.detail ?? `${syscall} failed with ${code}`;
+    super(`${path}: ${detail}`);
     this.name = 'FsError';
     this.code = code;
     this.syscall = syscall;
     this.path = path;
+    this.detail = detail;
     this.found = options.found;
     this.expected = options.expected;
   }
@@ -30,8 +34,11 @@ export class FsError extends Error {
   /** Something not followed or not usable where the layout needs a directory or a regular file. */
   static unsafe(path: string, found: EntryKind, expected: 'directory' | 'file', detail?: string): FsError {
     const what = found === 'symlink' ? 'a symlink' : found === 'other' ? 'a special file' : `a ${found}`;
-    const message = `${path} ${detail ?? `is ${what} where the store layout needs a ${expected === 'file' ? 'regular file' : 'directory'}`}`;
-    return new FsError('EUNSAFEPATH', 'openat', path, { message, found, expected });
+    const reason = detail ?? `is ${what} where the store layout needs a ${expected === 'file' ? 'regular file' : 'directory'}`;
+    const error = new FsError('EUNSAFEPATH', 'openat', path, { detail: reason, found, expected });
+    // "<path> is a symlink …": the reason reads on from the path.
+    error.message = `${path} ${reason}`;
+    return error;
   }
 }
 

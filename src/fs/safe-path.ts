@@ -6,7 +6,9 @@
 import { type BigIntStats, lstatSync, realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { badInput, errnoCode } from '../errors.js';
-import type { EntryKind } from './errors.js';
+import { Dir } from './dir.js';
+import { type EntryKind, FsError } from './errors.js';
+import { entryKind } from './stat.js';
 
 /** True when `path` is `dir` or below it (both absolute and normalised). */
 export function isWithin(path: string, dir: string): boolean {
@@ -27,14 +29,7 @@ export function inspect(path: string): Entry {
     if (errnoCode(error) === 'ENOENT') return { path, kind: 'missing' };
     throw error;
   }
-  const kind: EntryKind = stat.isSymbolicLink()
-    ? 'symlink'
-    : stat.isDirectory()
-      ? 'directory'
-      : stat.isFile()
-        ? 'file'
-        : 'other';
-  return { path, kind, stat };
+  return { path, kind: entryKind({ mode: Number(stat.mode) }), stat };
 }
 
 /** inspect(), with a parent this user cannot search reported as bad input, not a raw EACCES. */
@@ -70,4 +65,14 @@ export function resolveDirectory(path: string): { absolute: string; entry: Entry
   const target = entry.kind === 'symlink' ? inspectOrBadInput(path, absolute) : entry;
   if (target.kind !== 'directory') throw badInput(path, `not a directory (it is a ${target.kind === 'file' ? 'regular file' : target.kind})`);
   return { absolute, entry: target, resolvedFrom: entry.kind === 'symlink' ? given : undefined };
+}
+
+/** The directory a command was given, opened without following it; a filesystem failure is bad input naming `given`. */
+export function openDirOrBadInput(given: string, absolute: string): Dir {
+  try {
+    return Dir.open(absolute);
+  } catch (error) {
+    if (!(error instanceof FsError)) throw error;
+    throw badInput(given, `cannot open (${error.code === 'EACCES' ? 'permission denied' : error.code})`);
+  }
 }

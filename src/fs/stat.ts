@@ -13,6 +13,7 @@ export const STATX_SIZE = 256;
 export const STATX = {
   TYPE: 0x1,
   MODE: 0x2,
+  NLINK: 0x4,
   UID: 0x8,
   GID: 0x10,
   ATIME: 0x20,
@@ -32,6 +33,7 @@ export const STATX_ATTR_APPEND = 0x20;
 const OFFSET = {
   mask: 0,
   attributes: 8,
+  nlink: 16,
   uid: 20,
   gid: 24,
   mode: 28,
@@ -78,6 +80,8 @@ export interface Stat {
   /** The stx_mask bits the filesystem filled in. */
   mask: number;
   mode: number;
+  /** Hard links (0 when the filesystem does not say). */
+  nlink: number;
   uid: number;
   gid: number;
   /** The device as glibc's makedev() packs it (what fs.lstat reports). */
@@ -126,6 +130,7 @@ export function decodeStat(buf: Buffer): Stat | undefined {
   return {
     mask,
     mode: buf.readUInt16LE(OFFSET.mode),
+    nlink: mask & STATX.NLINK ? buf.readUInt32LE(OFFSET.nlink) : 0,
     uid: buf.readUInt32LE(OFFSET.uid),
     gid: buf.readUInt32LE(OFFSET.gid),
     dev: makedev(buf.readUInt32LE(OFFSET.devMajor), buf.readUInt32LE(OFFSET.devMinor)),

@@ -7,11 +7,12 @@
  * of its chowns; a chown that then fails or finds the entry changed adds a
  * `failed` record, so the journal never claims a change that was not made.
  */
-import type { Dir } from '../fs/dir.js';
+import { chownFd, closeFd, statFd } from '../fs/dir.js';
 import { DirTree } from '../fs/dir-tree.js';
 import { FsError } from '../fs/errors.js';
 import { baseName, parentRel, type RelPath, unsafeComponent } from '../fs/rel-path.js';
-import { formatDev } from '../fs/stat.js';
+import { openDirOrBadInput } from '../fs/safe-path.js';
+import { entryKind, formatDev, type Stat } from '../fs/stat.js';
 import { type ChownRecord, JournalWriter, type JournalRecord, type Owner, relFields } from './journal.js';
 
 export interface SkippedEntry {
@@ -50,15 +51,18 @@ export class Applier {
 
   /** The root first (the caller validated it), then the journal with its begin record; nothing is left open on failure. */
   static start(root: string, journalFile: string | undefined, begin: JournalRecord): Applier {
-    const tree = DirTree.open(root);
+    const tree = DirTree.from(openDirOrBadInput(root, root));
     let journal: JournalWriter | undefined;
     try {
       journal = new JournalWriter(journalFile);
       journal.write(begin);
       return new Applier(tree, journal);
     } catch (error) {
-      journal?.close();
-      tree.close();
+      try {
+        journal?.close();
+      } finally {
+        tree.close();
+      }
       throw error;
     }
   }
@@ -78,12 +82,21 @@ export class Applier {
     for (const change of ready) this.apply(change);
   }
 
-  /** Makes the rest and closes everything; a second call does nothing. */
+  /** Makes the changes still queued, then closes everything. */
   close(): void {
     try {
       if (this.pending.length > 0) this.flush();
     } finally {
+      this.discard();
+    }
+  }
+
+  /** Closes everything without making the changes still queued (the run failed or was aborted); a second call does nothing. */
+  discard(): void {
+    this.pending = [];
+    try {
       this.journal.close();
+    } finally {
       this.tree.close();
     }
   }
@@ -93,36 +106,47 @@ export class Applier {
     if (this.skippedExamples.length < EXAMPLES) this.skippedExamples.push({ path: change.path, reason });
   }
 
-  /** The entry's directory and name, reached from the root; a reason when it cannot be. */
-  private locate(rel: RelPath): { dir: Dir; name: RelPath } | string {
-    if (rel.length === 0) return { dir: this.tree.root, name: '' };
+  /**
+   * The entry itself, reached from the root one component at a time and
+   * opened O_PATH|O_NOFOLLOW: what is checked is what is changed, even if
+   * its name is swapped meanwhile. A reason when it cannot be reached.
+   */
+  private open(rel: RelPath): Opened | string {
+    if (rel.length === 0) return { fd: this.tree.root.fd, stat: this.tree.root.statSelf(), close: () => undefined };
     const name = baseName(rel);
     const why = unsafeComponent(name);
     if (why) return `its name has ${why} (refused)`;
+    let dir;
     try {
-      return { dir: this.tree.open(parentRel(rel)), name };
+      dir = this.tree.open(parentRel(rel));
     } catch (error) {
-      if (error instanceof FsError) return `its directory ${error.message.replace(/^[^ ]* /, '')}`;
-      throw error;
+      if (!(error instanceof FsError)) throw error;
+      return `its directory ${error.path} ${error.code === 'EUNSAFEPATH' ? error.detail : `cannot be opened (${error.code})`}`;
     }
+    let fd: number;
+    try {
+      fd = dir.openPath(name);
+    } catch (error) {
+      if (!(error instanceof FsError)) throw error;
+      return error.code === 'ENOENT' ? 'gone since the audit' : `cannot be opened (${error.code})`;
+    }
+    const stat = statFd(fd);
+    if (!stat) {
+      closeFd(fd);
+      return 'cannot stat it';
+    }
+    return { fd, stat, close: () => closeFd(fd) };
   }
 
   /** Why the entry must be left alone now, 'already' when it has the new owner, or undefined to go ahead. */
-  private recheck(change: Change): string | 'already' | undefined {
-    const at = this.locate(change.rel);
-    if (typeof at === 'string') return at;
-    let now;
-    try {
-      now = at.dir.stat(at.name);
-    } catch (error) {
-      return `cannot stat it (${(error as FsError).code})`;
-    }
+  private recheck(change: Change, now: Stat): string | 'already' | undefined {
     const { expected, to } = change;
-    if (!now) return 'gone since the audit';
     if (now.dev !== expected.dev || now.ino !== expected.ino) {
       return `replaced since the audit (inode ${formatDev(expected.dev)}/${expected.ino} is now ${formatDev(now.dev)}/${now.ino})`;
     }
     if (now.dev !== this.rootDev) return 'on another filesystem';
+    // Another name for the same file may be outside the tree (a hard link planted to /etc/shadow): not ours to chown.
+    if (entryKind(now) !== 'directory' && now.nlink > 1) return `it has ${now.nlink} hard links, and another may be outside the directory: check with find -samefile and chown it by hand`;
     if (now.uid === to.uid && now.gid === to.gid) return 'already';
     if (now.uid !== expected.uid || now.gid !== expected.gid) return `owner changed since the audit (${expected.uid}:${expected.gid} is now ${now.uid}:${now.gid})`;
     return undefined;
@@ -130,24 +154,42 @@ export class Applier {
 
   /** Before journalling: true when the change is still to be made. */
   private wanted(change: Change): boolean {
-    const why = this.recheck(change);
+    const opened = this.open(change.rel);
+    const why = typeof opened === 'string' ? opened : this.recheck(change, opened.stat);
+    if (typeof opened !== 'string') opened.close();
     if (why === 'already') this.already++;
     else if (why !== undefined) this.skip(change, why);
     return why === undefined;
   }
 
-  /** After the sync: re-checked once more, then made; a change not made gets a `failed` record. */
+  /** After the sync: re-checked once more through the descriptor that is then changed; a change not made gets a `failed` record. */
   private apply(change: Change): void {
-    const why = this.recheck(change);
-    const at = why === undefined ? this.locate(change.rel) : why;
-    const result = typeof at === 'string' ? undefined : at.dir.chown(at.name, change.to.uid, change.to.gid);
-    if (result?.ok) {
-      this.changed++;
-      return;
+    const opened = this.open(change.rel);
+    let why = typeof opened === 'string' ? opened : this.recheck(change, opened.stat);
+    let errno = 'ECHANGED';
+    if (typeof opened !== 'string') {
+      try {
+        const result = why === undefined ? chownFd(opened.fd, change.to.uid, change.to.gid) : undefined;
+        if (result?.ok) {
+          this.changed++;
+          return;
+        }
+        if (result && !result.ok) {
+          errno = result.code;
+          why = `chown failed with ${errno}${errno === 'EPERM' ? ' (immutable flag, an unmapped owner, or no CAP_CHOWN)' : ''}`;
+        }
+      } finally {
+        opened.close();
+      }
     }
-    const errno = result && !result.ok ? result.code : 'ECHANGED';
     this.journal.write({ op: 'failed', ...relFields(change.rel), errno });
     if (why === 'already') this.already++;
-    else this.skip(change, result && !result.ok ? `chown failed with ${errno}${errno === 'EPERM' ? ' (immutable flag, an unmapped owner, or no CAP_CHOWN)' : ''}` : (why ?? 'changed'));
+    else this.skip(change, why ?? 'changed');
   }
+}
+
+interface Opened {
+  fd: number;
+  stat: Stat;
+  close(): void;
 }

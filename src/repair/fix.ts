@@ -124,22 +124,32 @@ async function fix(dir: string, options: FixOptions): Promise<FixReport> {
         changes?.add(change);
       },
     });
-  } finally {
-    changes?.close();
+  } catch (error) {
+    // Aborted or failed: the changes still queued are not made.
+    changes?.discard();
+    throw error;
   }
-  const counts = { planned, dryRun, changed: changes?.changed ?? 0, skipped: changes?.skipped ?? 0 };
-  const skippedExamples = changes?.skippedExamples ?? [];
+  changes?.close();
+  const report = fixReport(dir, { planned, dryRun, journal: options.journal, started }, changes);
+  return { ...report, owner, summary: summarize({ ...report, owner }), findings: skippedFinding(dir, report.skipped, report.skippedExamples, owner) };
+}
+
+/** What fix and undo report alike; the caller adds the summary and findings. */
+function fixReport(dir: string, run: { planned: number; dryRun: boolean; journal: string | undefined; started: bigint }, changes: Applier | undefined): FixReport {
+  const skipped = changes?.skipped ?? 0;
   return {
-    ok: dryRun ? planned === 0 : counts.skipped === 0,
+    ok: run.dryRun ? run.planned === 0 : skipped === 0,
     command: 'fix',
-    summary: summarize({ ...counts, owner }),
+    summary: '',
     dir,
-    owner,
-    ...counts,
-    skippedExamples,
-    journal: dryRun ? undefined : (options.journal ?? 'stdout'),
-    durationMs: Number(process.hrtime.bigint() - started) / 1e6,
-    findings: skippedFinding(dir, counts.skipped, skippedExamples, owner),
+    dryRun: run.dryRun,
+    planned: run.planned,
+    changed: changes?.changed ?? 0,
+    skipped,
+    skippedExamples: changes?.skippedExamples ?? [],
+    journal: run.dryRun ? undefined : (run.journal ?? 'stdout'),
+    durationMs: Number(process.hrtime.bigint() - run.started) / 1e6,
+    findings: [],
   };
 }
 
@@ -182,24 +192,13 @@ async function undo(dir: string, journalFile: string, options: UndoOptions): Pro
       options.onChange?.(reverse);
       changes?.add({ rel: change.rel, path, expected: { dev: change.dev, ino: change.ino, ...change.to }, to: change.from, record: reverse });
     }
-  } finally {
-    changes?.close();
+  } catch (error) {
+    changes?.discard();
+    throw error;
   }
-  const { changed = 0, already = 0, skipped = 0 } = changes ?? {};
-  return {
-    ok: dryRun ? planned === 0 : skipped === 0,
-    command: 'fix',
-    summary: undoSummary(planned, dryRun, changed, already, skipped),
-    dir,
-    dryRun,
-    planned,
-    changed,
-    skipped,
-    skippedExamples: changes?.skippedExamples ?? [],
-    journal: dryRun ? undefined : (options.journal ?? 'stdout'),
-    durationMs: Number(process.hrtime.bigint() - started) / 1e6,
-    findings: [],
-  };
+  changes?.close();
+  const report = fixReport(dir, { planned, dryRun, journal: options.journal, started }, changes);
+  return { ...report, summary: undoSummary(planned, dryRun, report.changed, changes?.already ?? 0, report.skipped) };
 }
 
 export function undoJournal(dir: string, journalFile: string, options: UndoOptions = {}): Promise<FixReport> {

@@ -18,6 +18,7 @@ import { badInput, errnoCode } from '../errors.js';
 import { FsError } from '../fs/errors.js';
 import { relBytes, relText, unsafeRel, type RelPath } from '../fs/rel-path.js';
 import { parseDev } from '../fs/stat.js';
+import { parseIdPair } from '../system/user-spec.js';
 
 export const JOURNAL_VERSION = 1;
 
@@ -82,7 +83,7 @@ export class JournalWriter {
     try {
       for (let written = 0; written < line.length; ) written += writeSync(this.fd, line, written);
     } catch (error) {
-      throw new FsError(errnoCode(error) ?? 'EIO', 'write', this.file ?? 'stdout', { message: `cannot write the journal ${this.file ?? 'to stdout'} (${errnoCode(error)})` });
+      throw new FsError(errnoCode(error) ?? 'EIO', 'write', this.file ?? 'stdout', { detail: `cannot write the journal (${errnoCode(error)})` });
     }
   }
 
@@ -92,7 +93,7 @@ export class JournalWriter {
     try {
       fdatasyncSync(this.fd);
     } catch (error) {
-      throw new FsError(errnoCode(error) ?? 'EIO', 'fdatasync', this.file!, { message: `cannot sync the journal ${this.file} (${errnoCode(error)})` });
+      throw new FsError(errnoCode(error) ?? 'EIO', 'fdatasync', this.file!, { detail: `cannot sync the journal (${errnoCode(error)})` });
     }
   }
 
@@ -107,16 +108,7 @@ export class JournalWriter {
   }
 }
 
-const OWNER = /^(\d{1,10}):(\d{1,10})$/;
-const MAX_ID = 4294967294;
 const MAX_INO = 2n ** 64n - 1n;
-
-function owner(text: unknown): Owner | undefined {
-  const match = typeof text === 'string' ? OWNER.exec(text) : null;
-  if (!match) return undefined;
-  const [uid, gid] = [Number(match[1]), Number(match[2])];
-  return uid <= MAX_ID && gid <= MAX_ID ? { uid, gid } : undefined;
-}
 
 /** The path a record's change is made at, or why it is refused. '' is the directory itself. */
 export function recordRel(value: { rel?: unknown; relBase64?: unknown }): { rel: RelPath } | { refused: string } {
@@ -140,8 +132,8 @@ function readChange(value: Record<string, unknown>): JournalChange | string {
   const dev = typeof value.dev === 'string' ? parseDev(value.dev) : undefined;
   if (dev === undefined) return '"dev" is not major:minor';
   if (typeof value.ino !== 'string' || !/^\d{1,20}$/.test(value.ino) || BigInt(value.ino) > MAX_INO) return '"ino" is not an inode number';
-  const from = owner(value.from);
-  const to = owner(value.to);
+  const from = parseIdPair(value.from);
+  const to = parseIdPair(value.to);
   if (!from || !to) return '"from" and "to" must be UID:GID';
   return { rel: rel.rel, dev, ino: BigInt(value.ino), from, to, record: value as unknown as ChownRecord };
 }

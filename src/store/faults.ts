@@ -34,6 +34,6 @@ export function faultsFromEnv(env: NodeJS.ProcessEnv = process.env): Faults {
     if (step !== at) return;
     if (action.startsWith('hold=')) hold(action.slice('hold='.length));
     if (action === 'kill') process.kill(process.pid, 'SIGKILL');
-    if (action === 'eio') throw new FsError('EIO', step, step, { message: `EIO: i/o error (injected by ${ENV} at ${step})` });
+    if (action === 'eio') throw new FsError('EIO', step, ENV, { detail: `EIO: i/o error (injected at ${step})` });
   };
 }

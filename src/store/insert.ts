@@ -3,8 +3,10 @@
  * prefix directory (no path is resolved again):
  * - something not a regular file at the chunk name: fail (EUNSAFEPATH);
  * - an existing chunk of the same size, or smaller (another encoder): keep it and touch it;
- * - an existing empty or bigger one: replace it, atomically (rename over the
- *   very entry that was looked at), so there is never a moment without a chunk;
+ * - an existing empty or bigger one: replace it with a rename over it, after
+ *   checking the name still refers to the entry that was looked at (another
+ *   process's equal chunk renamed in between would be replaced by ours), so
+ *   there is never a moment without a chunk;
  * - otherwise: temp file in the same directory (O_CREAT|O_EXCL|O_NOFOLLOW),
  *   write, fsync, set its owner, rename into place without replacing a chunk
  *   another process inserted meanwhile, fsync the directory. The temp file
@@ -168,9 +170,16 @@ function createTemp(dir: Dir, name: string, suffix = randomSuffix): { fd: number
       continue;
     }
     // A sweeping run may hold the lock for a moment, or have removed the name before we locked it.
-    if (lockedAndStillNamed(dir, temp, fd)) return { fd, temp };
-    closeFd(fd);
-    dir.unlink(temp);
+    let ours = false;
+    try {
+      ours = lockedAndStillNamed(dir, temp, fd);
+    } finally {
+      if (!ours) {
+        closeFd(fd);
+        dir.unlink(temp);
+      }
+    }
+    if (ours) return { fd, temp };
     if (attempt >= 5) throw new FsError('EBUSY', 'flock', dir.pathOf(temp));
   }
 }

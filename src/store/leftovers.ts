@@ -12,6 +12,7 @@ import { readlinkSync } from 'node:fs';
 import { closeFd, type Dir, statFd, tryLock } from '../fs/dir.js';
 import { entryKind, type Stat } from '../fs/stat.js';
 import { sameIdentity } from '../fs/identity.js';
+import { FsError } from '../fs/errors.js';
 import { removeTree } from './remove-tree.js';
 
 export const TEMP_MARKER = '.chunkguard-tmp-';
@@ -100,7 +101,7 @@ function openedFile(dir: Dir, name: string): Opened {
   const stat = statFd(fd);
   if (!stat) {
     closeFd(fd);
-    throw new Error('unstattable');
+    throw new FsError('EIO', 'statx', name);
   }
   return { fd, stat, close: () => closeFd(fd) };
 }

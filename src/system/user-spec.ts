@@ -9,15 +9,24 @@ export interface UserSpec {
   uid: number;
   gid: number;
   name?: string;
+  /** The gid was given (`UID:GID`, `{ uid, gid }`), not taken from passwd or the uid. */
+  explicitGid?: boolean;
 }
 
 /** 2^32 - 1 is (uid_t)-1, "no change" to chown: never a real id. */
-const MAX_ID = 4294967294;
+export const MAX_ID = 4294967294;
 
 function parseId(text: string): number | undefined {
-  if (!/^\d+$/.test(text)) return undefined;
+  if (!/^\d{1,10}$/.test(text)) return undefined;
   const value = Number(text);
   return value <= MAX_ID ? value : undefined;
+}
+
+/** Strictly numeric `UID:GID` (what journals record), or undefined. */
+export function parseIdPair(text: unknown): { uid: number; gid: number } | undefined {
+  if (typeof text !== 'string') return undefined;
+  const [uid, gid, ...rest] = text.split(':').map(parseId);
+  return uid === undefined || gid === undefined || rest.length > 0 ? undefined : { uid, gid };
 }
 
 const isId = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_ID;
@@ -33,7 +42,7 @@ export function resolveUser(input: UserInput, accounts: Accounts, option: string
     if (!isId(input.uid)) return badId(option, input, 'uid');
     if (input.gid !== undefined && !isId(input.gid)) return badId(option, input, 'gid');
     const entry = accounts.userByUid(input.uid);
-    return { uid: input.uid, gid: input.gid ?? entry?.gid ?? input.uid, name: entry?.name };
+    return { uid: input.uid, gid: input.gid ?? entry?.gid ?? input.uid, name: entry?.name, explicitGid: input.gid !== undefined };
   }
   if (typeof input === 'number') {
     if (!isId(input)) return badId(option, input, 'uid');
@@ -65,5 +74,5 @@ export function parseUserSpec(spec: string, accounts: Accounts, option = 'user')
     gid = parseId(groupPart) ?? accounts.groups.find((group) => group.name === groupPart)?.gid;
     if (gid === undefined) throw badOption(option, text, `no group named "${groupPart}" in /etc/group`);
   }
-  return { uid, gid: gid ?? entry?.gid ?? uid, name: entry?.name };
+  return { uid, gid: gid ?? entry?.gid ?? uid, name: entry?.name, ...(gid !== undefined ? { explicitGid: true } : {}) };
 }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, chownSync } from 'node:fs';
+import { linkSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, chownSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fixOwnership } from '../../src/repair/fix.js';
@@ -128,6 +128,20 @@ describeAsRoot('fix: dry run, --apply, --undo', () => {
     expect(escape.code).toBe(2);
     expect(escape.stderr).toMatch(/exists.jsonl:1: path \.\.\/\.\.\/etc\/passwd leaves the directory/);
     expect(treeState(repo.root)).toEqual(before);
+  });
+
+  it('a hard link to a file outside the tree is not chowned (another name for it is outside): skipped and reported', () => {
+    const precious = join(base, 'precious');
+    writeFileSync(precious, 'root only', { mode: 0o600 });
+    linkSync(precious, join(repo.root, 'q', '56c', 'planted-link.f'));
+    const journal = join(base, 'hl.jsonl');
+    const { code, stdout } = runCli(['fix', repo.root, '--owner', OWNER, '--apply', '--journal', journal]);
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/it has 2 hard links, and another may be outside the directory/);
+    expect(statSync(precious)).toMatchObject({ uid: 0, gid: 0 });
+    // Everything else was repaired.
+    for (const rel of repo.planted) expect(statSync(join(repo.root, rel)).uid).toBe(REPO_UID);
+    expect(journalLines(readFileSync(journal, 'utf8')).some((r) => r.op === 'chown' && r.rel.includes('planted-link'))).toBe(false);
   });
 
   describe('a hostile journal changes nothing outside the directory', () => {
