@@ -76,7 +76,8 @@ export function errnoCode(error: unknown): string | undefined {
  */
 export function publicError(error: unknown, signal: AbortSignal | undefined, what: string): ChunkguardError {
   if (error instanceof ChunkguardError) return error;
-  if (signal?.aborted || errnoCode(error) === 'ABORT_ERR') return aborted(signal, what);
+  const abortError = errnoCode(error) === 'ABORT_ERR' || (error instanceof Error && error.name === 'AbortError');
+  if (signal?.aborted || abortError) return aborted(signal, what);
   const path = error && typeof error === 'object' && 'path' in error && typeof error.path === 'string' ? error.path : undefined;
   return new ChunkguardError('EINTERNAL', `${what} failed unexpectedly: ${(error as Error)?.message ?? String(error)}`, { path, cause: error });
 }

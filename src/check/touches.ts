@@ -9,7 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Finding } from '../findings.js';
 import type { CallResult } from '../fs/dir.js';
-import type { Stat } from '../fs/stat.js';
+import { type Stat, STATX } from '../fs/stat.js';
 import { errnoCode } from '../errors.js';
 import { atimeNotUpdated, inodeChanged } from './check-findings.js';
 import type { ChunkAt, MeasureContext } from './context.js';
@@ -91,6 +91,8 @@ async function compare(ctx: MeasureContext, chunk: ChunkAt, how: { retryOnInodeC
       if (how.retryOnInodeChange) return compare(ctx, chunk, { ...how, retryOnInodeChange: false });
       return { findings: [inodeChanged(chunk.path, snapshot(before), snapshot(after))], before, after };
     }
+    // A filesystem that does not report atime at all cannot show a touch working.
+    if (!(after.mask & STATX.ATIME)) return notUpdated(ctx, chunk, before, after, 'the filesystem does not report atime at all (statx gives no STATX_ATIME)');
     if (after.atimeNs > before.atimeNs) return { findings: [], before, after, host: [hostBefore, hostAfter] };
     const next = how.adaptiveWaits ? nextWait(measureWaits, after, Date.now()) : undefined;
     if (next === undefined) return notUpdated(ctx, chunk, before, after, 'utimensat(UTIME_NOW, UTIME_OMIT) succeeded but atime did not advance');

@@ -14,14 +14,18 @@ export function joinRel(parent: RelPath, name: RelPath): RelPath {
   return Buffer.concat([Buffer.from(parent), SLASH, Buffer.from(name)]);
 }
 
-/** The components, to open one at a time with openat(O_NOFOLLOW). */
+/**
+ * The components, to open one at a time with openat(O_NOFOLLOW). Strings and
+ * raw bytes split alike: an empty part stays, so a path checker sees it.
+ */
 export function splitRel(rel: RelPath): RelPath[] {
   if (typeof rel === 'string') return rel === '' ? [] : rel.split('/');
+  if (rel.length === 0) return [];
   const parts: Buffer[] = [];
   let start = 0;
   for (let i = 0; i <= rel.length; i++) {
     if (i === rel.length || rel[i] === 0x2f) {
-      if (i > start) parts.push(rel.subarray(start, i));
+      parts.push(rel.subarray(start, i));
       start = i + 1;
     }
   }

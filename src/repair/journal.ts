@@ -176,7 +176,12 @@ export function readJournal(file: string): Journal {
     if (line.trim() === '') return;
     const value = parseLine(file, line, index);
     const where = `${file}:${index + 1}`;
-    if (value.op === 'begin' && typeof value.root === 'string') begin = value as BeginRecord;
+    if (value.op === 'begin') {
+      if (begin || changes.length > 0 || failed.size > 0) throw badInput(where, 'a "begin" record that is not the first record');
+      if (typeof value.root !== 'string') throw badInput(where, 'a "begin" record without its root');
+      if (value.version !== JOURNAL_VERSION) throw badInput(where, `journal version ${String(value.version)}, this chunkguard reads version ${JOURNAL_VERSION}`);
+      begin = value as BeginRecord;
+    } else if (!begin) throw badInput(where, 'a record before the "begin" record: not a chunkguard journal');
     else if (value.op === 'failed') {
       const rel = recordRel(value);
       if ('refused' in rel) throw badInput(where, rel.refused);
