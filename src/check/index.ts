@@ -11,7 +11,7 @@ import { inspectOrBadInput, resolveDirectory } from '../fs/safe-path.js';
 import { libc } from '../native/libc.js';
 import { chunksDir } from '../store/layout.js';
 import { Accounts } from '../system/passwd.js';
-import { resolveUser, type UserInput, type UserSpec } from '../system/user-spec.js';
+import { namesGid, resolveUser, type UserInput, type UserSpec } from '../system/user-spec.js';
 import { measureAs } from './as-user.js';
 import type { MeasurePlan } from './context.js';
 import { measureAtime } from './measure.js';
@@ -97,7 +97,7 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
   const euid = process.geteuid!();
   const egid = process.getegid!();
   // Another user's credentials mean a helper process (see as-user.ts); a gid only counts when it was given.
-  const otherGid = user?.explicitGid === true && user.gid !== egid;
+  const otherGid = options.runAs !== undefined && namesGid(options.runAs) && user!.gid !== egid;
   const other = user !== undefined && (user.uid !== euid || otherGid) ? user : undefined;
   if (other && euid !== 0) {
     const what = other.uid !== euid ? `uid ${other.uid}` : `gid ${other.gid}`;

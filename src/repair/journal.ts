@@ -161,6 +161,8 @@ function parseLine(file: string, line: string, index: number): Record<string, un
   return value as Record<string, unknown>;
 }
 
+const BEFORE_BEGIN = 'a record before the "begin" record: not a chunkguard journal';
+
 /** Every record of a journal, checked, or bad input naming the file and line. */
 export function readJournal(file: string): Journal {
   let text: string;
@@ -181,14 +183,15 @@ export function readJournal(file: string): Journal {
       if (typeof value.root !== 'string') throw badInput(where, 'a "begin" record without its root');
       if (value.version !== JOURNAL_VERSION) throw badInput(where, `journal version ${String(value.version)}, this chunkguard reads version ${JOURNAL_VERSION}`);
       begin = value as BeginRecord;
-    } else if (!begin) throw badInput(where, 'a record before the "begin" record: not a chunkguard journal');
-    else if (value.op === 'failed') {
+    } else if (value.op === 'failed') {
       const rel = recordRel(value);
       if ('refused' in rel) throw badInput(where, rel.refused);
+      if (!begin) throw badInput(where, BEFORE_BEGIN);
       failed.add(relKey(rel.rel));
     } else if (value.op === 'chown') {
       const change = readChange(value);
       if (typeof change === 'string') throw badInput(where, change);
+      if (!begin) throw badInput(where, BEFORE_BEGIN);
       changes.push(change);
     } else throw badInput(where, 'unknown journal record');
   });

@@ -9,8 +9,11 @@ export interface UserSpec {
   uid: number;
   gid: number;
   name?: string;
-  /** The gid was given (`UID:GID`, `{ uid, gid }`), not taken from passwd or the uid. */
-  explicitGid?: boolean;
+}
+
+/** The input names a gid (`UID:GID`, `NAME:GROUP`, `{ uid, gid }`), rather than leaving it to passwd. */
+export function namesGid(input: UserInput): boolean {
+  return typeof input === 'object' && input !== null ? input.gid !== undefined : String(input).includes(':');
 }
 
 /** 2^32 - 1 is (uid_t)-1, "no change" to chown: never a real id. */
@@ -42,7 +45,7 @@ export function resolveUser(input: UserInput, accounts: Accounts, option: string
     if (!isId(input.uid)) return badId(option, input, 'uid');
     if (input.gid !== undefined && !isId(input.gid)) return badId(option, input, 'gid');
     const entry = accounts.userByUid(input.uid);
-    return { uid: input.uid, gid: input.gid ?? entry?.gid ?? input.uid, name: entry?.name, explicitGid: input.gid !== undefined };
+    return { uid: input.uid, gid: input.gid ?? entry?.gid ?? input.uid, name: entry?.name };
   }
   if (typeof input === 'number') {
     if (!isId(input)) return badId(option, input, 'uid');
@@ -74,5 +77,5 @@ export function parseUserSpec(spec: string, accounts: Accounts, option = 'user')
     gid = parseId(groupPart) ?? accounts.groups.find((group) => group.name === groupPart)?.gid;
     if (gid === undefined) throw badOption(option, text, `no group named "${groupPart}" in /etc/group`);
   }
-  return { uid, gid: gid ?? entry?.gid ?? uid, name: entry?.name, ...(gid !== undefined ? { explicitGid: true } : {}) };
+  return { uid, gid: gid ?? entry?.gid ?? uid, name: entry?.name };
 }
