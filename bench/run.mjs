@@ -22,7 +22,7 @@ import { BENCH_GID, BENCH_UID, FOREIGN_BURST, makeStore } from './make-store.mjs
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'dist', 'cli.js');
-const RUNS = 5;
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 
 const median = (values) => {
   const sorted = [...values].sort((a, b) => a - b);

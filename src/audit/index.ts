@@ -10,7 +10,7 @@ import { FsError } from '../fs/errors.js';
 import { identityOf } from '../fs/identity.js';
 import type { RelPath } from '../fs/rel-path.js';
 import { openDirOrBadInput, resolveDirectory } from '../fs/safe-path.js';
-import { entryKind, type Stat } from '../fs/stat.js';
+import { entryKind, majorMinorOf, type Stat } from '../fs/stat.js';
 import { libc } from '../native/libc.js';
 import { Accounts, type AccountFiles } from '../system/passwd.js';
 import { userNamespace } from '../system/process.js';
@@ -105,7 +105,7 @@ async function audit(dir: string, options: AuditOptions, hooks: AuditHooks): Pro
   const { expected, gcUser, fromOption } = resolveUsers(options, rootStat, accounts);
   const namespace = userNamespace();
   const settings: ScanSettings = {
-    rootDev: rootStat.dev,
+    rootDevice: majorMinorOf(rootStat.dev),
     crossFilesystems: options.crossFilesystems === true,
     expected,
     gcUser,

@@ -47,7 +47,8 @@ export interface Problem {
 }
 
 export interface ScanSettings extends ClassifyContext {
-  rootDev: bigint;
+  /** The root's device as StatWords#majorMinor reads it (a number: compared for every directory). */
+  rootDevice: number;
   crossFilesystems: boolean;
 }
 
@@ -95,13 +96,23 @@ export class DirScanner {
     private readonly handOver?: (part: DirScanResult) => void,
   ) {}
 
+  // The directory being scanned, read by the one visitor: no closure or object per directory (a store has 65,536).
+  private dir!: Dir;
+  private task!: DirTask;
+  private result!: DirScanResult;
+  private roles!: ReturnType<typeof childRoles>;
+  private readonly visit = (name: Buffer): boolean => this.examine(name);
+
   scan(task: DirTask): DirScanResult {
     const result: DirScanResult = { subdirs: [], offenders: [], problems: [], entries: 0, role: task.role };
     try {
       // openat(O_NOFOLLOW|O_DIRECTORY) one component at a time refuses a symlink or a non-directory.
       const dir = this.tree.open(task.rel);
-      const roles = childRoles(task.role, '');
-      dir.forEachEntry(this.reader, (name) => this.examine(dir, task, name, result, roles));
+      this.dir = dir;
+      this.task = task;
+      this.result = result;
+      this.roles = childRoles(task.role, '');
+      dir.forEachEntry(this.reader, this.visit);
     } catch (error) {
       if (!(error instanceof FsError)) throw error;
       const kind = isUnsafePath(error) ? 'unsafe' : 'unlistable';
@@ -116,8 +127,8 @@ export class DirScanner {
    * NUL-terminated inside the getdents buffer, decoded only when kept.
    * False stops the directory.
    */
-  private examine(dir: Dir, task: DirTask, name: Buffer, result: DirScanResult, roles: ReturnType<typeof childRoles>): boolean {
-    const { stat, settings } = this;
+  private examine(name: Buffer): boolean {
+    const { stat, settings, dir, task, result, roles } = this;
     const errno = dir.statInto(name, stat.buf);
     if (errno !== 0 || !stat.complete) {
       const code = errno === 0 ? 'ENODATA' : errnoName(errno);
@@ -139,16 +150,15 @@ export class DirScanner {
     if (!isDirectory && issues === 0) return true;
 
     const rel = joinRel(task.rel, entry ?? nameFromBytes(entryName(name)));
-    const dev = stat.dev;
     if (isDirectory) {
-      if (dev !== settings.rootDev && !settings.crossFilesystems) {
-        result.problems.push({ kind: 'mount-not-crossed', rel, detail: `another filesystem (device ${formatDev(dev)}) is mounted here` });
+      if (stat.majorMinor !== settings.rootDevice && !settings.crossFilesystems) {
+        result.problems.push({ kind: 'mount-not-crossed', rel, detail: `another filesystem (device ${formatDev(stat.dev)}) is mounted here` });
         return true;
       }
       result.subdirs.push({ rel, role: dirRole });
       if (result.subdirs.length >= HAND_OVER_SUBDIRS && this.handOver) this.handOverPart(result);
     }
-    if (issues !== 0) result.offenders.push({ rel, mode, uid, gid, size, mtimeMs, ctimeMs, dev, ino: stat.ino, attributes, issues, role });
+    if (issues !== 0) result.offenders.push({ rel, mode, uid, gid, size, mtimeMs, ctimeMs, dev: stat.dev, ino: stat.ino, attributes, issues, role });
     return true;
   }
 

@@ -69,7 +69,7 @@ function readAnswer(child: ChildProcess, uid: number, signal: AbortSignal | unde
   });
 }
 
-export async function measureAs(credentials: Credentials, plan: MeasurePlan, blob: Promise<Buffer>, signal?: AbortSignal): Promise<{ measurement: Measurement; via: TouchIdentity['via'] }> {
+export async function measureAs(credentials: Credentials, plan: MeasurePlan, blob: () => Promise<Buffer>, signal?: AbortSignal): Promise<{ measurement: Measurement; via: TouchIdentity['via'] }> {
   const { child, via } = start(credentials);
   // If this process is killed or the caller aborts, the helper must still clean up its temp files.
   const stop = (): void => void child.kill('SIGTERM');
@@ -81,7 +81,7 @@ export async function measureAs(credentials: Credentials, plan: MeasurePlan, blo
     // The blob is built here while the child starts on the other core, so the child never loads zstd.
     let bytes: Buffer;
     try {
-      bytes = await blob;
+      bytes = await blob();
     } catch (error) {
       stop();
       throw error;

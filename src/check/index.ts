@@ -104,9 +104,6 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
     const self = other.uid !== euid ? `uid ${euid}` : `uid ${euid} gid ${egid}`;
     throw badOption('runAs', options.runAs, `switching to ${what} needs root; this process runs as ${self}`);
   }
-  // Instantiating zstd is the slowest step of a check: start it now, off the critical path.
-  const blob = zeroChunkBlobShared();
-  blob.catch(() => undefined);
   if (!other) libc(); // fail on an unsupported platform before any work (the helper loads its own)
   const plan: MeasurePlan = {
     store: target.store,
@@ -116,10 +113,18 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
     rootIdentity: toWire(target.stat),
     clockOffsetNs: hooks.clockOffsetNs?.toString(),
   };
+  // Building the blob (zstd) is the slowest step: in-process it starts now and overlaps the
+  // first steps; for a helper only once the child is spawned (zstd's start-up is synchronous).
   const { measurement, via } = other
-    ? await measureAs({ uid: other.uid, gid: other.gid, groups: accounts.groupsOf(accounts.userByUid(other.uid), other.gid) }, plan, blob, options.signal)
-    : { measurement: await measureAtime(plan, blob, options.signal), via: 'self' as const };
+    ? await measureAs({ uid: other.uid, gid: other.gid, groups: accounts.groupsOf(accounts.userByUid(other.uid), other.gid) }, plan, zeroChunkBlobShared, options.signal)
+    : { measurement: await measureAtime(plan, quietly(zeroChunkBlobShared()), options.signal), via: 'self' as const };
   return buildReport(measurement, { ...plan, digest: zeroChunkDigest(), cutoffMinutes, reason, via, ownerOf: target.ownerOf, resolvedFrom: target.resolvedFrom, startedMs, accounts });
+}
+
+/** A promise whose rejection is handled where it is awaited, not reported as unhandled meanwhile. */
+function quietly<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
 }
 
 /** checkAtime with test seams (not exported from the package). */

@@ -22,6 +22,8 @@ export function isRootRel(rel: RelPath): boolean {
 
 export class DirTree {
   private readonly cache = new Map<string, Dir>();
+  /** The keys on the way down of the current open(), reused (an audit opens a directory per 16 chunks). */
+  private readonly chain: string[] = [];
   private closed = false;
 
   private constructor(readonly root: Dir) {}
@@ -47,29 +49,30 @@ export class DirTree {
     if (cached) return cached;
     let parent = this.root;
     let soFar: RelPath = '';
-    const chain = new Set<string>();
+    const { chain } = this;
+    chain.length = 0;
     for (const part of splitRel(rel)) {
       soFar = joinRel(soFar, part);
       const why = unsafeComponent(part);
       if (why) throw new FsError('EUNSAFEPATH', 'openat', relText(soFar), { detail: `has ${why}, which would leave the directory (refused)` });
       const key = cacheKey(soFar);
-      chain.add(key);
+      chain.push(key);
       const known = this.cache.get(key);
       if (known) {
         parent = known;
         continue;
       }
-      parent = this.remember(key, parent.openChild(part).dir, chain);
+      parent = this.remember(key, parent.openChild(part).dir);
     }
     return parent;
   }
 
-  /** Keep `dir` open; evict the oldest one not on the current way down (`chain`). */
-  private remember(key: string, dir: Dir, chain: Set<string>): Dir {
+  /** Keep `dir` open; evict the oldest one not on the current way down. */
+  private remember(key: string, dir: Dir): Dir {
     this.cache.set(key, dir);
     if (this.cache.size > CACHE_SIZE) {
       for (const [oldKey, old] of this.cache) {
-        if (chain.has(oldKey)) continue;
+        if (this.chain.includes(oldKey)) continue;
         this.cache.delete(oldKey);
         old.close();
         break;

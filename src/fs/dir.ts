@@ -85,15 +85,29 @@ export function statFd(fd: number): Stat | undefined {
   return decodeStat(buf);
 }
 
+/** One struct statx per thread for stat(): every call is synchronous and decodes before it returns. */
+const scratch = Buffer.alloc(STATX_SIZE);
+
 export class Dir {
-  private readonly statBuf = Buffer.alloc(STATX_SIZE);
   private closed = false;
+  /** The descriptor's own listing offset has moved: list through a second one. */
+  private listed = false;
+
+  /** The path, made when a message needs it (an audit opens 65,536 prefix directories and names none). */
+  private pathText: string | undefined;
 
   private constructor(
     readonly fd: number,
-    /** For messages and findings only: never resolved again. */
-    readonly path: string,
+    /** The path as given, or the parent this directory was opened in. */
+    private readonly parent: string | Dir,
+    private readonly name: Name = '',
   ) {}
+
+  /** For messages and findings only: never resolved again. */
+  get path(): string {
+    this.pathText ??= typeof this.parent === 'string' ? this.parent : this.parent.pathOf(this.name);
+    return this.pathText;
+  }
 
   /**
    * Open a directory the caller already validated (a store root, the
@@ -140,14 +154,14 @@ export class Dir {
 
   /** statx of an entry ('' for this directory); undefined when it does not exist. */
   stat(name: Name): Stat | undefined {
-    const errno = this.statInto(name, this.statBuf);
+    const errno = this.statInto(name, scratch);
     const path = name === '' ? this.path : this.pathOf(name);
     if (errno !== 0) {
       const code = errnoName(errno);
       if (code === 'ENOENT') return undefined;
       throw new FsError(code, 'statx', path);
     }
-    const stat = decodeStat(this.statBuf);
+    const stat = decodeStat(scratch);
     if (!stat) throw new FsError('ENODATA', 'statx', path, { detail: 'the filesystem reports no type, mode, owner or inode for it (statx mask)' });
     return stat;
   }
@@ -171,7 +185,7 @@ export class Dir {
     for (let attempt = 1; ; attempt++) {
       const fd = libc().openat(this.live, cName(name), OPEN_DIRECTORY);
       if (fd >= 0) {
-        const dir = new Dir(fd, this.pathOf(name));
+        const dir = new Dir(fd, this, name);
         if (created && create?.owner) this.chownNew(dir, name, create.owner);
         return { dir, created };
       }
@@ -281,14 +295,20 @@ export class Dir {
   }
 
   /**
-   * Visit every entry but . and .. (see dirents.ts), read through a second
-   * descriptor so this one's offset is untouched.
+   * Visit every entry but . and .. (see dirents.ts): through this descriptor
+   * the first time (its offset is still at the start: a million-entry audit
+   * saves an open per directory), through a second one after that.
    */
   forEachEntry(reader: DirentReader, visit: EntryVisitor): void {
+    if (!this.listed) {
+      this.listed = true;
+      reader.forEach(this.live, this, visit);
+      return;
+    }
     const fd = libc().openat(this.live, '.', OPEN_DIRECTORY);
     if (fd < 0) throw new FsError(errnoName(libc().errno()), 'open', this.path);
     try {
-      reader.forEach(fd, this.path, visit);
+      reader.forEach(fd, this, visit);
     } finally {
       closeFd(fd);
     }

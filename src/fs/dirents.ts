@@ -23,12 +23,12 @@ export type EntryVisitor = (name: Buffer) => boolean;
 export class DirentReader {
   private readonly buf = Buffer.allocUnsafe(BUFFER_SIZE);
 
-  /** Visit every entry of the open directory `fd` from its current offset; `path` is for errors. */
-  forEach(fd: number, path: string, visit: EntryVisitor): void {
+  /** Visit every entry of the open directory `fd` from its current offset; `where.path` is read only for an error. */
+  forEach(fd: number, where: { readonly path: string }, visit: EntryVisitor): void {
     const { buf } = this;
     for (;;) {
       const length = libc().getdents64(fd, buf, buf.length);
-      if (length < 0) throw new FsError(errnoName(libc().errno()), 'getdents64', path);
+      if (length < 0) throw new FsError(errnoName(libc().errno()), 'getdents64', where.path);
       if (length === 0) return;
       for (let offset = 0; offset < length; ) {
         const recordLength = buf.readUInt16LE(offset + RECLEN);
@@ -36,7 +36,7 @@ export class DirentReader {
         const end = buf.indexOf(0, start);
         offset += recordLength;
         // A record whose name is not NUL-terminated within it is a kernel or libc we do not understand.
-        if (recordLength < NAME + 1 || end < 0 || end >= offset) throw new FsError('EIO', 'getdents64', path, { detail: 'malformed directory record' });
+        if (recordLength < NAME + 1 || end < 0 || end >= offset) throw new FsError('EIO', 'getdents64', where.path, { detail: 'malformed directory record' });
         if (buf[start] === 0x2e && (end === start + 1 || (end === start + 2 && buf[start + 1] === 0x2e))) continue;
         if (!visit(buf.subarray(start, end + 1))) return;
       }

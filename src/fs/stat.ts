@@ -110,6 +110,12 @@ export function formatDev(dev: bigint): string {
   return `${major}:${minor}`;
 }
 
+/** major·2^32 + minor of a makedev() value: the number StatWords#majorMinor reads, for a quick same-device test. */
+export function majorMinorOf(dev: bigint): number {
+  const [major, minor] = formatDev(dev).split(':').map(Number) as [number, number];
+  return major * 2 ** 32 + minor;
+}
+
 /** The inverse of formatDev, or undefined for text that is not `major:minor`. */
 export function parseDev(text: string): bigint | undefined {
   const match = /^(\d{1,10}):(\d{1,10})$/.exec(text);

@@ -20,7 +20,7 @@ import {
 const root = mkdtempSync(join(tmpdir(), 'chunkguard-unit-stat-'));
 let dir: Dir;
 
-// Distinct owners, so uid/gid cannot agree by accident (the tests run as root).
+// Distinct owners, so uid/gid cannot agree by accident (as root; another user compares its own ids with lstat's).
 const OWNER = { uid: 1234, gid: 5678 };
 const FILE_SIZE = 12_345;
 // A time with a sub-second part: nanosecond fields must survive the decode.
@@ -30,11 +30,12 @@ const FILE_MTIME = new Date('2019-11-12T13:14:15.678Z');
 beforeAll(() => {
   writeFileSync(join(root, 'file'), Buffer.alloc(FILE_SIZE, 7));
   utimesSync(join(root, 'file'), FILE_ATIME, FILE_MTIME);
-  lchownSync(join(root, 'file'), OWNER.uid, OWNER.gid);
+  const own = (path: string, uid: number, gid: number) => process.geteuid!() === 0 && lchownSync(path, uid, gid);
+  own(join(root, 'file'), OWNER.uid, OWNER.gid);
   mkdirSync(join(root, 'dir'));
-  lchownSync(join(root, 'dir'), OWNER.uid + 1, OWNER.gid + 1);
+  own(join(root, 'dir'), OWNER.uid + 1, OWNER.gid + 1);
   symlinkSync('file-target-that-is-27-long', join(root, 'link'));
-  lchownSync(join(root, 'link'), OWNER.uid + 2, OWNER.gid + 2);
+  own(join(root, 'link'), OWNER.uid + 2, OWNER.gid + 2);
   execFileSync('mkfifo', [join(root, 'fifo')]);
   dir = Dir.open(root);
 });
@@ -101,8 +102,9 @@ describe('decodeStat and StatWords against lstat', () => {
   it('the regular file has the size, owner and sub-second times it was given', () => {
     const stat = decodeStat(statxOf('file'))!;
     expect(stat.size).toBe(BigInt(FILE_SIZE));
-    expect(stat.uid).toBe(OWNER.uid);
-    expect(stat.gid).toBe(OWNER.gid);
+    const root = process.geteuid!() === 0;
+    expect(stat.uid).toBe(root ? OWNER.uid : process.geteuid!());
+    expect(stat.gid).toBe(root ? OWNER.gid : process.getegid!());
     // utimes goes through a double: allow a microsecond, but the sub-second part must be there.
     const atimeMs = Number(stat.atimeNs) / 1e6;
     const mtimeMs = Number(stat.mtimeNs) / 1e6;
