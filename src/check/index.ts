@@ -4,7 +4,7 @@
  * Validates everything before anything is written, measures in this process
  * or, as another user, in a helper process, and builds the report once here.
  */
-import { zeroChunkBlobShared, zeroChunkDigest } from '../chunk/zero-chunk.js';
+import { zeroChunkBlobShared } from '../chunk/zero-chunk.js';
 import { badInput, badOption, publicCall } from '../errors.js';
 import { toWire } from '../fs/identity.js';
 import { inspectOrBadInput, resolveDirectory } from '../fs/safe-path.js';
@@ -118,7 +118,7 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
   const { measurement, via } = other
     ? await measureAs({ uid: other.uid, gid: other.gid, groups: accounts.groupsOf(accounts.userByUid(other.uid), other.gid) }, plan, zeroChunkBlobShared, options.signal)
     : { measurement: await measureAtime(plan, quietly(zeroChunkBlobShared()), options.signal), via: 'self' as const };
-  return buildReport(measurement, { ...plan, digest: zeroChunkDigest(), cutoffMinutes, reason, via, ownerOf: target.ownerOf, resolvedFrom: target.resolvedFrom, startedMs, accounts });
+  return buildReport(measurement, { ...plan, cutoffMinutes, reason, via, ownerOf: target.ownerOf, resolvedFrom: target.resolvedFrom, startedMs, accounts });
 }
 
 /** A promise whose rejection is handled where it is awaited, not reported as unhandled meanwhile. */

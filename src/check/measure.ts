@@ -54,6 +54,7 @@ export async function measureAtime(plan: MeasurePlan, blob: Promise<Buffer>, sig
   }
   const { diagnosis } = ctx;
   return {
+    digest: zeroChunkDigest(),
     chunkPath: ctx.chunkPath,
     chunkAction: ctx.chunkAction,
     touchedAs: { uid: diagnosis.uid, gid: diagnosis.gid, groups: process.getgroups!(), capFowner: diagnosis.capFowner },

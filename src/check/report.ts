@@ -29,6 +29,8 @@ export interface TouchIdentity {
 
 /** What the measuring process found out (JSON-safe: it crosses from the helper process). */
 export interface Measurement {
+  /** The marker chunk's digest (computed where it was measured: the parent need not hash 4 MiB again). */
+  digest: string;
   chunkPath: string;
   chunkAction?: InsertAction;
   touchedAs: Pick<TouchIdentity, 'uid' | 'gid' | 'groups' | 'capFowner'>;
@@ -73,7 +75,6 @@ export interface ReportContext {
   store: string;
   probe: boolean;
   mode: CheckMode;
-  digest: string;
   cutoffMinutes: number;
   reason: TouchIdentity['reason'];
   via: TouchIdentity['via'];
@@ -117,7 +118,7 @@ export function buildReport(measurement: Measurement, context: ReportContext): C
     store: context.store,
     probe: context.probe,
     mode: context.mode,
-    digest: context.digest,
+    digest: measurement.digest,
     chunkPath: measurement.chunkPath,
     chunkAction: measurement.chunkAction,
     touchedAs,

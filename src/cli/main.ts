@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 /** The chunkguard command line: parses, calls the library, prints, sets the exit code. */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { createRequire } from 'node:module';
-import { writeSync } from 'node:fs';
+import { readFileSync, writeSync } from 'node:fs';
 import { checkAtime, DEFAULT_CUTOFF_MINUTES } from '../check/index.js';
 import { ChunkguardError } from '../errors.js';
 import { auditStore } from '../audit/index.js';
@@ -32,12 +31,14 @@ const FLAGS: Record<string, string> = {
   workers: '--workers',
 };
 
-/** chunkguard's own version, from its package.json (never the version of whatever npm script runs it). */
+/**
+ * chunkguard's own version, from its package.json (never the version of whatever npm
+ * script runs it). A plain read: require() would start the CommonJS loader on every run.
+ */
 function version(): string {
-  const require = createRequire(import.meta.url);
   for (const candidate of ['../package.json', '../../package.json']) {
     try {
-      const pkg = require(candidate) as { name?: string; version?: string };
+      const pkg = JSON.parse(readFileSync(new URL(candidate, import.meta.url), 'utf8')) as { name?: string; version?: string };
       if (pkg.name === 'chunkguard' && pkg.version) return pkg.version;
     } catch {
       // Next candidate: dist/cli.js or src/cli/main.ts.

@@ -143,6 +143,7 @@ const FILESYSTEM: MountFacts = {
 
 function measurement(overrides: Partial<Measurement> = {}): Measurement {
   return {
+    digest: 'bb9f8df61474d25e71fa00722318cd387396ca1736605e1248821cc0de3d3af8',
     chunkPath: '/srv/backup/store/.chunks/bb9f/bb9f8df6',
     touchedAs: { uid: 34, gid: 34, groups: [34, 1001], capFowner: false },
     filesystem: FILESYSTEM,
@@ -161,7 +162,6 @@ function context(overrides: Partial<ReportContext> = {}): ReportContext {
     store: '/srv/backup/store',
     probe: false,
     mode: 'adaptive',
-    digest: 'bb9f8df61474d25e71fa00722318cd387396ca1736605e1248821cc0de3d3af8',
     cutoffMinutes: 1445,
     reason: 'requested',
     via: 'self',
