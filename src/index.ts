@@ -1,5 +1,5 @@
 export { checkAtime, DEFAULT_CUTOFF_MINUTES, type CheckOptions } from './check/index.js';
-export type { CheckReport, CheckMode, TouchIdentity } from './check/report.js';
+export type { CheckReport, CheckMode, ChunkAction, TouchIdentity } from './check/report.js';
 export type { StatSnapshot } from './check/snapshot.js';
 export type { Finding, FindingCode, Severity } from './findings.js';
 export { ChunkguardError, type ChunkguardErrorCode } from './errors.js';

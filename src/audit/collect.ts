@@ -4,7 +4,7 @@
  * and owner (with counts and example paths, never one finding per file).
  * Memory stays bounded: tallies per owner, minute buckets, a few examples.
  */
-import { type Finding, type FindingCode, formatMode, type Severity, shellQuote } from '../findings.js';
+import { type Finding, type FindingCode, formatMode, plural, type Severity, shellQuote } from '../findings.js';
 import { fileType, S_IFDIR, S_IFMT } from '../fs/stat.js';
 import type { Accounts } from '../system/passwd.js';
 import { formatIdMap, type UserNamespace } from '../system/process.js';
@@ -48,7 +48,6 @@ interface Group {
   types: Map<string, number>;
 }
 
-const plural = (count: number, one: string, many = `${one}s`): string => `${count} ${count === 1 ? one : many}`;
 
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -320,7 +319,7 @@ export class AuditCollector {
 export function auditSummary(report: Pick<AuditReport, 'ok' | 'offending' | 'scanned' | 'findings'>): string {
   const errors = report.findings.filter((finding) => finding.severity === 'error').length;
   const warnings = report.findings.filter((finding) => finding.severity === 'warning').length;
-  const scanned = `${report.scanned.entries} entries scanned`;
+  const scanned = `${plural(report.scanned.entries, 'entry', 'entries')} scanned`;
   if (errors === 0 && warnings === 0) return `CLEAN: ${scanned}, no ownership or permission problems`;
   const counts = [errors ? plural(errors, 'error') : '', warnings ? plural(warnings, 'warning') : ''].filter(Boolean).join(', ');
   return `${errors === 0 ? 'WARNINGS' : 'PROBLEMS'}: ${plural(report.offending, 'offending entry', 'offending entries')} of ${scanned} (${counts})`;

@@ -52,13 +52,22 @@ export interface AuditHooks {
   accountFiles?: AccountFiles;
 }
 
-/** The root, opened without following a symlink (a failure is bad input), and whether it is a chunk store. */
-function inspectRoot(dir: string, absolute: string): { stat: Stat; layout: AuditReport['layout'] } {
+/** The server layout's prefix directories, 0000 to ffff. */
+const PREFIX_DIRS = 0x10000;
+
+/**
+ * The root, opened without following a symlink (a failure is bad input), whether it is a
+ * chunk store, and how many prefix directories to expect (for progress): `.chunks`' link
+ * count says it where the filesystem counts subdirectories (ext4, xfs, tmpfs), else the server's 65,536.
+ */
+function inspectRoot(dir: string, absolute: string): { stat: Stat; layout: AuditReport['layout']; prefixDirs: number } {
   const root = openDirOrBadInput(dir, absolute);
   try {
     // A .chunks symlink still makes this a chunk store: one whose .chunks is reported as UNSAFE_PATH.
-    const chunks = entryKind(root.stat('.chunks'));
-    return { stat: root.statSelf(), layout: chunks === 'directory' || chunks === 'symlink' ? 'chunk-store' : 'repository' };
+    const chunks = root.stat('.chunks');
+    const kind = entryKind(chunks);
+    const prefixDirs = kind === 'directory' && chunks!.nlink > 2 ? chunks!.nlink - 2 : PREFIX_DIRS;
+    return { stat: root.statSelf(), layout: kind === 'directory' || kind === 'symlink' ? 'chunk-store' : 'repository', prefixDirs };
   } catch (error) {
     if (!(error instanceof FsError)) throw error;
     throw badInput(dir, `cannot stat (${error.code})`);
@@ -78,16 +87,22 @@ function resolveUsers(options: AuditOptions, rootStat: Stat, accounts: Accounts)
   return { expected, gcUser, fromOption: { owner: expectedSpec !== undefined, asUser: gcSpec !== undefined } };
 }
 
-function progressSink(collector: AuditCollector, layout: AuditReport['layout'], onProgress: AuditOptions['onProgress']) {
+/** Progress as results arrive; the prefix-directory total is the expected count until `.chunks` is listed, then the count found. */
+function progressSink(collector: AuditCollector, expectedPrefixDirs: number | undefined, onProgress: AuditOptions['onProgress']) {
   const progress: AuditProgress = { directories: 0, entries: 0 };
-  if (layout === 'chunk-store') progress.prefixDirs = { done: 0, total: 0 };
+  if (expectedPrefixDirs !== undefined) progress.prefixDirs = { done: 0, total: expectedPrefixDirs };
+  let listed = 0;
   return (result: DirScanResult, tallies: Parameters<AuditCollector['add']>[1]): void => {
     collector.add(result, tallies);
     if (!result.partial) progress.directories++;
     progress.entries += result.entries;
-    if (progress.prefixDirs) {
-      if (result.role === 'chunks-root') progress.prefixDirs.total += result.subdirs.length;
-      if (result.role === 'prefix-dir' && !result.partial) progress.prefixDirs.done++;
+    const prefixDirs = progress.prefixDirs;
+    if (prefixDirs) {
+      if (result.role === 'chunks-root') {
+        listed += result.subdirs.length;
+        prefixDirs.total = result.partial ? Math.max(prefixDirs.total, listed) : listed;
+      }
+      if (result.role === 'prefix-dir' && !result.partial) prefixDirs.done++;
     }
     onProgress?.(progress);
   };
@@ -101,7 +116,7 @@ async function audit(dir: string, options: AuditOptions, hooks: AuditHooks): Pro
   const { absolute, resolvedFrom } = resolveDirectory(dir);
   libc();
   const accounts = new Accounts(hooks.accountFiles);
-  const { stat: rootStat, layout } = inspectRoot(dir, absolute);
+  const { stat: rootStat, layout, prefixDirs } = inspectRoot(dir, absolute);
   const { expected, gcUser, fromOption } = resolveUsers(options, rootStat, accounts);
   const namespace = userNamespace();
   const settings: ScanSettings = {
@@ -117,7 +132,7 @@ async function audit(dir: string, options: AuditOptions, hooks: AuditHooks): Pro
   const ctimeMs = Number(rootStat.ctimeNs / 1_000_000n);
   collector.addRoot({ rel: '', mode: rootStat.mode, uid: rootStat.uid, gid: rootStat.gid, size: 0, mtimeMs, ctimeMs, dev: rootStat.dev, ino: rootStat.ino, attributes: rootStat.attributes, issues: rootIssues, role: 'other' });
   const task = { rel: '', role: layout === 'chunk-store' ? ('store-root' as const) : ('blob' as const) };
-  await scanTree({ path: absolute, identity: identityOf(rootStat), task, settings }, progressSink(collector, layout, options.onProgress), { workers: options.workers, signal: options.signal });
+  await scanTree({ path: absolute, identity: identityOf(rootStat), task, settings }, progressSink(collector, layout === 'chunk-store' ? prefixDirs : undefined, options.onProgress), { workers: options.workers, signal: options.signal });
 
   const owners = collector.owners();
   const findings: Finding[] = collector.findings(dir, owners);

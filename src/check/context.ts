@@ -5,7 +5,6 @@
  */
 import { zeroChunkDigest } from '../chunk/zero-chunk.js';
 import type { Finding } from '../findings.js';
-import type { InsertAction } from '../store/insert.js';
 import { chunkPath } from '../store/layout.js';
 import type { CallResult, Dir } from '../fs/dir.js';
 import type { WireIdentity } from '../fs/identity.js';
@@ -14,7 +13,7 @@ import { findMount, type MountInfo } from '../system/mounts.js';
 import { Accounts } from '../system/passwd.js';
 import { CAP_FOWNER, hasCapability, userNamespace } from '../system/process.js';
 import type { DiagnosisContext } from './diagnose.js';
-import type { CheckMode } from './report.js';
+import type { CheckMode, ChunkAction } from './report.js';
 
 /** What the measuring process is told (JSON-safe: it crosses to the helper process). */
 export interface MeasurePlan {
@@ -59,7 +58,7 @@ export interface MeasureContext {
   notes: Finding[];
   /** Where the marker chunk is, and what the insert did with it, once known. */
   chunkPath: string;
-  chunkAction?: InsertAction;
+  chunkAction?: ChunkAction;
 }
 
 export function measureContext(plan: MeasurePlan, signal: AbortSignal | undefined): MeasureContext {

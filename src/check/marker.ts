@@ -56,7 +56,7 @@ export async function placeMarker(ctx: MeasureContext, prefix: Dir, blob: Buffer
     if (isUnsafePath(error) || ctx.signal?.aborted) throw error;
     return fail(diagnoseWrite(ctx.diagnosis, prefix.path, error));
   }
-  ctx.chunkAction = inserted.action;
+  ctx.chunkAction = inserted.touch && !inserted.touch.ok ? 'kept-untouched' : inserted.action;
   if (inserted.staleTempsRemoved > 0) ctx.notes.push(staleLeftovers(inserted.staleTempsRemoved, 'temp file', prefix.path));
   if (inserted.touch && !inserted.touch.ok) return fail(touchFailure(ctx, chunk, inserted.touch));
   if (inserted.action === 'replaced') ctx.notes.push(chunkReplaced(chunk.path, inserted.existingSize!, blob.length));

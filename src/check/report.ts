@@ -4,7 +4,7 @@
  * measurement's findings, the notes on who touched, the clock skew against
  * the cutoff, and the one-line summary.
  */
-import { type Finding, hasErrors } from '../findings.js';
+import { type Finding, hasErrors, plural } from '../findings.js';
 import type { InsertAction } from '../store/insert.js';
 import type { MountFacts } from '../system/mounts.js';
 import type { Accounts } from '../system/passwd.js';
@@ -13,6 +13,9 @@ import type { StatSnapshot } from './snapshot.js';
 import { storesWholeSeconds } from './waits.js';
 
 export type CheckMode = 'adaptive' | 'fixed-sleep';
+
+/** What happened to the marker chunk: the insert's action, or `kept-untouched` when it was kept and the touch failed. */
+export type ChunkAction = InsertAction | 'kept-untouched';
 
 export interface TouchIdentity {
   uid: number;
@@ -32,7 +35,7 @@ export interface Measurement {
   /** The marker chunk's digest (computed where it was measured: the parent need not hash 4 MiB again). */
   digest: string;
   chunkPath: string;
-  chunkAction?: InsertAction;
+  chunkAction?: ChunkAction;
   touchedAs: Pick<TouchIdentity, 'uid' | 'gid' | 'groups' | 'capFowner'>;
   filesystem?: MountFacts;
   /** Stats just before and after the touch that decided the verdict. */
@@ -56,7 +59,7 @@ export interface CheckReport {
   digest: string;
   chunkPath: string;
   /** What the insert did with the marker chunk (undefined when it did not get that far). */
-  chunkAction?: InsertAction;
+  chunkAction?: ChunkAction;
   touchedAs: TouchIdentity;
   filesystem?: MountFacts;
   before?: StatSnapshot;
@@ -141,7 +144,7 @@ export function summarize(report: CheckReport, accounts: Accounts): string {
   const fs = report.filesystem ? `${report.filesystem.fsType} at ${report.filesystem.mountPoint}` : report.store;
   if (report.ok) {
     const waited = report.waits.reduce((sum, wait) => sum + wait, 0);
-    return `SAFE: ${fs} honours atime updates for uid ${who} (${report.touches} touches, ${waited} ms waited)`;
+    return `SAFE: ${fs} honours atime updates for uid ${who} (${plural(report.touches, 'touch', 'touches')}, ${waited} ms waited)`;
   }
   const first = report.findings.find((finding) => finding.severity === 'error');
   return `UNSAFE: ${fs} for uid ${who}: ${first?.code}: ${first?.message}`;

@@ -35,7 +35,7 @@ export function formatCheck(report: CheckReport, colour: (style: Style, text: st
   const details = [
     `touched as uid ${who.uid}${who.name ? ` (${who.name})` : ''} gid ${who.gid} (${who.reason}, ${who.via})`,
     fs ? `${fs.fsType} ${fs.mountOptions.join(',')}` : undefined,
-    report.chunkAction ? `chunk ${report.chunkAction}` : undefined,
+    report.chunkAction ? CHUNK_ACTION[report.chunkAction] : undefined,
     report.waits.length ? `waits ${report.waits.join('+')} ms` : 'no waits',
   ].filter(Boolean);
   lines.push(colour('dim', `  ${details.join('; ')}`));
@@ -43,6 +43,14 @@ export function formatCheck(report: CheckReport, colour: (style: Style, text: st
 }
 
 type Colour = (style: Style, text: string) => string;
+
+const CHUNK_ACTION: Record<NonNullable<CheckReport['chunkAction']>, string> = {
+  inserted: 'chunk inserted',
+  replaced: 'chunk replaced',
+  touched: 'chunk touched',
+  'kept-smaller': 'smaller chunk kept and touched',
+  'kept-untouched': 'chunk kept, its touch failed',
+};
 
 function verdictLine(summary: string, good: boolean, colour: Colour): string {
   const [verdict, ...rest] = summary.split(': ');

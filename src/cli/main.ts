@@ -140,7 +140,7 @@ function auditCommand(cli: Command): void {
         'Exit 0 clean, 1 findings, 2 bad input.',
     )
     .argument('<dir>', 'the store or repository directory')
-    .option('--owner <uid:gid>', 'the owner every entry should have (default: the owner of <dir>)')
+    .option('--owner <user>', 'the owner every entry should have: NAME, UID, NAME:GROUP or UID:GID (default: the owner of <dir>)')
     .option('--as-user <user>', 'the user GC runs as: NAME, UID, NAME:GROUP or UID:GID (default: the expected owner)')
     .option('--json', 'print one JSON report on stdout')
     .addOption(formatOption())
@@ -183,7 +183,7 @@ function fixCommand(cli: Command): void {
         'A dry run unless --apply. Exit 0 nothing left, 1 some left (or, in a dry run, something to change), 2 bad input.',
     )
     .argument('<dir>', 'the store or repository directory')
-    .option('--owner <uid:gid>', 'the owner to give every entry')
+    .option('--owner <user>', 'the owner to give every entry: NAME, UID, NAME:GROUP or UID:GID')
     .option('--apply', 'make the changes (default: print what would change)')
     .option('--journal <file>', 'write the JSON-lines journal to this new file instead of stdout')
     .option('--undo <journal>', 'revert the changes a journal records (each re-checked first)')

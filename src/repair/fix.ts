@@ -11,7 +11,9 @@ import { ISSUE } from '../audit/classify.js';
 import { auditStore } from '../audit/index.js';
 import type { Offender } from '../audit/scan-dir.js';
 import { badInput, badOption, publicCall } from '../errors.js';
-import { type Finding, shellQuote } from '../findings.js';
+import { type Finding, plural, shellQuote } from '../findings.js';
+
+const entries = (count: number): string => plural(count, 'entry', 'entries');
 import { displayPath, relText, type RelPath } from '../fs/rel-path.js';
 import { isWithin, resolveDirectory } from '../fs/safe-path.js';
 import { formatDev } from '../fs/stat.js';
@@ -66,9 +68,9 @@ function checkJournalOption(journal: string | undefined, dryRun: boolean, root: 
 function summarize(report: Pick<FixReport, 'planned' | 'dryRun' | 'skipped' | 'changed'> & { owner: { uid: number; gid: number } }): string {
   const target = `${report.owner.uid}:${report.owner.gid}`;
   if (report.planned === 0) return `DONE: every entry is owned by ${target}, nothing to change`;
-  if (report.dryRun) return `DRY RUN: ${report.planned} entries would be changed to ${target}; run again with --apply`;
-  if (report.skipped === 0) return `DONE: ${report.changed} entries changed to ${target}`;
-  return `INCOMPLETE: ${report.changed} of ${report.planned} entries changed to ${target}, ${report.skipped} left`;
+  if (report.dryRun) return `DRY RUN: ${entries(report.planned)} would be changed to ${target}; run again with --apply`;
+  if (report.skipped === 0) return `DONE: ${entries(report.changed)} changed to ${target}`;
+  return `INCOMPLETE: ${report.changed} of ${entries(report.planned)} changed to ${target}, ${report.skipped} left`;
 }
 
 function skippedFinding(dir: string, skipped: number, examples: SkippedEntry[], owner: { uid: number; gid: number }): Finding[] {
@@ -77,7 +79,7 @@ function skippedFinding(dir: string, skipped: number, examples: SkippedEntry[], 
     {
       code: 'FOREIGN_OWNER',
       severity: 'error',
-      message: `${skipped} entries still have another owner than ${owner.uid}:${owner.gid}: ${examples[0]?.reason ?? ''}`,
+      message: `${entries(skipped)} still ${skipped === 1 ? 'has' : 'have'} another owner than ${owner.uid}:${owner.gid}: ${examples[0]?.reason ?? ''}`,
       path: examples[0]?.path,
       remedy: `chunkguard audit ${shellQuote(dir)} --owner ${owner.uid}:${owner.gid} --list`,
       evidence: { skipped: examples },
@@ -166,9 +168,9 @@ export interface UndoOptions {
 
 function undoSummary(planned: number, dryRun: boolean, changed: number, already: number, skipped: number): string {
   if (planned === 0) return 'DONE: the journal records no changes to revert';
-  if (dryRun) return `DRY RUN: ${planned} entries would get their old owner back; run again with --apply`;
-  if (skipped === 0) return `DONE: ${changed} entries got their old owner back${already ? ` (${already} had it already)` : ''}`;
-  return `INCOMPLETE: ${changed} of ${planned} entries reverted, ${skipped} left`;
+  if (dryRun) return `DRY RUN: ${entries(planned)} would get their old owner back; run again with --apply`;
+  if (skipped === 0) return `DONE: ${entries(changed)} got their old owner back${already ? ` (${already} had it already)` : ''}`;
+  return `INCOMPLETE: ${changed} of ${entries(planned)} reverted, ${skipped} left`;
 }
 
 /** Revert the changes a journal records, newest first, each re-checked like a fix. */

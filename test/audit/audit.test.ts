@@ -313,3 +313,23 @@ describeAsRoot('names that are not UTF-8 or hold a newline', () => {
     expect(split(spawnSync(process.execPath, [cli, 'audit', dir, '--list', '-0']).stdout)).toEqual(split(found));
   });
 });
+
+describe('audit progress on a chunk store', () => {
+  it('knows the prefix-directory total from the start and never shows more done than total', async () => {
+    const base = reachableTempDir('chunkguard-progress-total-');
+    try {
+      const store = join(base, 'store');
+      // More than one hand-over part (1024 subdirectories each) of .chunks.
+      for (let i = 0; i < 2048; i++) mkdirSync(join(store, '.chunks', i.toString(16).padStart(4, '0')), { recursive: true });
+      writeFileSync(join(store, '.chunks', '0001', `0001${'0'.repeat(60)}`), 'x');
+      const seen: { done: number; total: number }[] = [];
+      await auditStore(store, { workers: 2, onProgress: (progress) => progress.prefixDirs && seen.push({ ...progress.prefixDirs }) });
+      expect(seen.length).toBeGreaterThan(10);
+      expect(seen.every((p) => p.total === 2048)).toBe(true);
+      expect(seen.every((p) => p.done <= p.total)).toBe(true);
+      expect(seen.at(-1)).toEqual({ done: 2048, total: 2048 });
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+});

@@ -39,6 +39,7 @@ describeAsRoot('check diagnosis on ext4', () => {
       expect(finding?.message).toContain('owned by uid 0 (root) while the touch runs as uid 34 (backup) without CAP_FOWNER');
       expect(finding?.remedy).toBe(`chown 34:34 ${chunk}`);
       expect(finding?.evidence).toMatchObject({ errno: 'EPERM', owner: { uid: 0, name: 'root' }, touchedAs: { uid: 34, name: 'backup' } });
+      expect(report.chunkAction).toBe('kept-untouched');
       expect(treeState(store)).toEqual(before);
     }
 
@@ -48,6 +49,8 @@ describeAsRoot('check diagnosis on ext4', () => {
     const lines = human.stdout.split('\n');
     expect(lines[0]).toMatch(/^UNSAFE: ext4 at .* for uid 34 \(backup\): TOUCH_EPERM_WRONG_OWNER: /);
     expect(human.stdout).toContain(`fix:  chown 34:34 ${chunk}`);
+    expect(human.stdout).toContain('chunk kept, its touch failed');
+    expect(human.stdout).not.toContain('chunk touched');
 
     // The remedy works: after it, the same check passes.
     chownSync(chunk, BACKUP_UID, BACKUP_GID);

@@ -185,6 +185,11 @@ describe('buildReport', () => {
     expect(report).toMatchObject({ command: 'check', store: '/srv/backup/store', mode: 'adaptive', cutoffMinutes: 1445, waits: [5, 10], touches: 3 });
   });
 
+  it('says "1 touch", not "1 touches"', () => {
+    const report = buildReport(measurement({ touches: 1, waits: [] }), context());
+    expect(report.summary).toBe('SAFE: ext4 at /srv/backup honours atime updates for uid 34 (backup) (1 touch, 0 ms waited)');
+  });
+
   it('without a filesystem the summary names the store; an unknown uid is described as such', () => {
     const report = buildReport(measurement({ filesystem: undefined, touchedAs: { uid: 4242, gid: 4242, groups: [], capFowner: false } }), context());
     expect(report.summary).toBe('SAFE: /srv/backup/store honours atime updates for uid 4242 (no passwd entry) (3 touches, 15 ms waited)');
