@@ -79,7 +79,9 @@ export function publicError(error: unknown, signal: AbortSignal | undefined, wha
   const abortError = errnoCode(error) === 'ABORT_ERR' || (error instanceof Error && error.name === 'AbortError');
   if (signal?.aborted || abortError) return aborted(signal, what);
   const path = error && typeof error === 'object' && 'path' in error && typeof error.path === 'string' ? error.path : undefined;
-  return new ChunkguardError('EINTERNAL', `${what} failed unexpectedly: ${(error as Error)?.message ?? String(error)}`, { path, cause: error });
+  // A filesystem failure names its path and errno already ("<path>: cannot write the journal (ENOSPC)").
+  const filesystem = error instanceof Error && error.name === 'FsError';
+  return new ChunkguardError('EINTERNAL', `${what} ${filesystem ? 'stopped' : 'failed unexpectedly'}: ${(error as Error)?.message ?? String(error)}`, { path, cause: error });
 }
 
 /** Run a public entry point: every rejection becomes a ChunkguardError. */

@@ -90,7 +90,10 @@ export function formatAudit(report: AuditReport, colour: Colour): string {
 export function formatFix(report: FixReport, colour: Colour): string {
   const lines = [verdictLine(report.summary, report.ok || (report.dryRun && report.planned > 0), colour), ...formatFindings(report.findings, colour)];
   for (const skipped of report.skippedExamples) lines.push(`  skipped ${JSON.stringify(skipped.path).slice(1, -1)}: ${skipped.reason}`);
-  if (report.journal) lines.push(colour('dim', `  journal: ${report.journal === 'stdout' ? 'written to stdout' : report.journal} (revert with --undo)`));
+  if (report.journal) {
+    const where = report.journal === 'stdout' ? 'written to stdout' : report.journal;
+    lines.push(colour('dim', `  journal: ${where}${report.changed > 0 ? ' (revert with --undo)' : ', no change recorded'}`));
+  }
   return `${lines.join('\n')}\n`;
 }
 

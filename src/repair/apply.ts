@@ -12,7 +12,8 @@ import { DirTree } from '../fs/dir-tree.js';
 import { FsError } from '../fs/errors.js';
 import { baseName, parentRel, type RelPath, unsafeComponent } from '../fs/rel-path.js';
 import { openDirOrBadInput } from '../fs/safe-path.js';
-import { entryKind, formatDev, type Stat } from '../fs/stat.js';
+import { entryKind, formatDev, type Stat, STATX_ATTR_APPEND, STATX_ATTR_IMMUTABLE } from '../fs/stat.js';
+import { CAP_CHOWN, hasCapability } from '../system/process.js';
 import { type ChownRecord, JournalWriter, type JournalRecord, type Owner, relFields } from './journal.js';
 
 export interface SkippedEntry {
@@ -59,7 +60,8 @@ export class Applier {
       return new Applier(tree, journal);
     } catch (error) {
       try {
-        journal?.close();
+        // Not even the begin record is in it: an empty journal would only block the retry (it must not exist).
+        journal?.abandon();
       } finally {
         tree.close();
       }
@@ -176,7 +178,7 @@ export class Applier {
         }
         if (result && !result.ok) {
           errno = result.code;
-          why = `chown failed with ${errno}${errno === 'EPERM' ? ' (immutable flag, an unmapped owner, or no CAP_CHOWN)' : ''}`;
+          why = Applier.chownFailure(errno, opened.stat);
         }
       } finally {
         opened.close();
@@ -185,6 +187,15 @@ export class Applier {
     this.journal.write({ op: 'failed', ...relFields(change.rel), errno });
     if (why === 'already') this.already++;
     else this.skip(change, why ?? 'changed');
+  }
+
+  /** Why a chown failed, from what the stat of that very entry says. */
+  private static chownFailure(errno: string, stat: Stat): string {
+    if (errno !== 'EPERM') return `chown failed with ${errno}`;
+    if (stat.attributes & STATX_ATTR_IMMUTABLE) return 'chown failed with EPERM: the immutable flag is set (chattr -i first)';
+    if (stat.attributes & STATX_ATTR_APPEND) return 'chown failed with EPERM: the append-only flag is set (chattr -a first)';
+    if (!hasCapability(CAP_CHOWN)) return 'chown failed with EPERM: this process lacks CAP_CHOWN (run the fix as root)';
+    return 'chown failed with EPERM although this process has CAP_CHOWN and no immutable flag is set (an unmapped owner in a user namespace, or a filesystem or security module that refuses it)';
   }
 }
 

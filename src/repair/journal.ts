@@ -13,7 +13,7 @@
  * it is used (no absolute path, no empty, "." or ".." component, in `rel`
  * and in `relBase64`, which must say the same); `path` is for people only.
  */
-import { closeSync, fdatasyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { badInput, errnoCode } from '../errors.js';
 import { FsError } from '../fs/errors.js';
 import { relBytes, relText, unsafeRel, type RelPath } from '../fs/rel-path.js';
@@ -95,6 +95,14 @@ export class JournalWriter {
     } catch (error) {
       throw new FsError(errnoCode(error) ?? 'EIO', 'fdatasync', this.file!, { detail: `cannot sync the journal (${errnoCode(error)})` });
     }
+  }
+
+  /** Close and remove the file this writer created (nothing in it is needed). */
+  abandon(): void {
+    if (this.closed || !this.ownsFd) return;
+    this.closed = true;
+    closeSync(this.fd);
+    rmSync(this.file!, { force: true });
   }
 
   close(): void {

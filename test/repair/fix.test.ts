@@ -1,11 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { linkSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, chownSync } from 'node:fs';
+import { existsSync, linkSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, chownSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fixOwnership } from '../../src/repair/fix.js';
 import { runCli, runJson } from '../helpers/cli.js';
 import { describeAsRoot } from '../helpers/privileged.js';
 import { makeKopiaRepo, REPO_GID, REPO_UID, type Repo } from '../helpers/repo.js';
+import { mountFs } from '../helpers/mounts.js';
 import { reachableTempDir, treeState } from '../helpers/store.js';
 
 const OWNER = `${REPO_UID}:${REPO_GID}`;
@@ -130,6 +131,54 @@ describeAsRoot('fix: dry run, --apply, --undo', () => {
     expect(treeState(repo.root)).toEqual(before);
   });
 
+  it('a journal on a full filesystem: one line naming it and ENOSPC, exit 2, nothing changed, no empty journal left to block the retry', () => {
+    const tiny = mountFs('tmpfs', 1);
+    try {
+      const filler = join(tiny.mountPoint, 'filler');
+      try {
+        writeFileSync(filler, Buffer.alloc(2 * 1024 * 1024));
+      } catch {
+        // Full now.
+      }
+      const before = treeState(repo.root);
+      const journal = join(tiny.mountPoint, 'fix.jsonl');
+      const full = runCli(['fix', repo.root, '--owner', OWNER, '--apply', '--journal', journal]);
+      expect(full.code).toBe(2);
+      expect(full.stderr.trim().split('\n')).toHaveLength(1);
+      expect(full.stderr).toContain(journal);
+      expect(full.stderr).toContain('ENOSPC');
+      expect(treeState(repo.root)).toEqual(before);
+      expect(existsSync(journal)).toBe(false);
+      rmSync(filler);
+      const retry = runCli(['fix', repo.root, '--owner', OWNER, '--apply', '--journal', journal]);
+      expect(retry.code, retry.stderr).toBe(0);
+      expect(retry.stdout).toContain('DONE: 8 entries changed');
+    } finally {
+      tiny.unmount();
+    }
+  });
+
+  it('an immutable entry: skipped, and the reason says which flag (from its stat), not a guess', () => {
+    const victim = join(repo.root, repo.planted[0]!);
+    execFileSync('chattr', ['+i', victim]);
+    try {
+      const { code, stdout } = runCli(['fix', repo.root, '--owner', OWNER, '--apply', '--journal', join(base, 'immutable.jsonl')]);
+      expect(code).toBe(1);
+      expect(stdout).toContain('chown failed with EPERM: the immutable flag is set (chattr -i first)');
+      expect(lstatSync(victim).uid).toBe(0);
+    } finally {
+      execFileSync('chattr', ['-i', victim]);
+    }
+  });
+
+  it('--apply with nothing to change does not offer an undo', () => {
+    const clean = makeKopiaRepo(join(base, 'clean'), { rootOwned: 0 });
+    const { code, stdout } = runCli(['fix', clean.root, '--owner', OWNER, '--apply', '--journal', join(base, 'nothing.jsonl')]);
+    expect(code).toBe(0);
+    expect(stdout).toContain('no change recorded');
+    expect(stdout).not.toContain('--undo');
+  });
+
   it('a hard link to a file outside the tree is not chowned (another name for it is outside): skipped and reported', () => {
     const precious = join(base, 'precious');
     writeFileSync(precious, 'root only', { mode: 0o600 });
@@ -212,7 +261,7 @@ describeAsRoot('fix: dry run, --apply, --undo', () => {
     const { code, stdout, stderr } = runCli(['fix', repo.root, '--owner', OWNER, '--apply', '--journal', journal], { uid: REPO_UID, gid: REPO_GID });
     expect(code).toBe(1);
     expect(stdout).toMatch(/INCOMPLETE: 0 of 8 entries changed/);
-    expect(stdout).toContain('chown failed with EPERM');
+    expect(stdout).toContain('chown failed with EPERM: this process lacks CAP_CHOWN (run the fix as root)');
     expect(stderr).toBe('');
     const records = journalLines(readFileSync(journal, 'utf8'));
     expect(records.filter((r) => r.op === 'failed')).toHaveLength(8);

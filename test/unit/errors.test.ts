@@ -63,7 +63,7 @@ describe('publicError', () => {
     expect(error.code).toBe('EINTERNAL');
     expect(error.path).toBe('/srv/store/.chunks/ab12');
     expect(error.cause).toBe(original);
-    expect(error.message).toBe(`audit failed unexpectedly: ${original.message}`);
+    expect(error.message).toBe(`audit stopped: ${original.message}`);
     expect(error.message).toContain('/srv/store/.chunks/ab12');
   });
 
