@@ -3,6 +3,7 @@
  * from files only (/proc, /etc/passwd, /etc/group): no getpwuid(), no
  * os.userInfo(), so it cannot hang on a uid without a passwd entry (seed 001).
  */
+import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { badInput, publicError } from '../errors.js';
 import { type Finding, formatMode, shellQuote } from '../findings.js';
@@ -78,9 +79,19 @@ function noPasswdEntry(id: ProcessIdentity, variables: EnvironmentReport['variab
 /** The path's owner, mode and mount, and the risks they carry. */
 function describePath(path: string, accounts: Accounts, id: ProcessIdentity, namespace: UserNamespace): { facts: NonNullable<EnvironmentReport['path']>; findings: Finding[] } {
   if (path === '') throw badInput(path, 'empty path');
-  const absolute = resolve(path);
-  const entry = inspectOrBadInput(path, absolute);
-  if (entry.kind === 'missing') throw badInput(path, 'no such file or directory');
+  const given = resolve(path);
+  const link = inspectOrBadInput(path, given);
+  if (link.kind === 'missing') throw badInput(path, 'no such file or directory');
+  // A symlink is described by its target, as check and audit resolve a symlinked root once; a dangling one is bad input.
+  let absolute = given;
+  if (link.kind === 'symlink') {
+    try {
+      absolute = realpathSync(given);
+    } catch {
+      throw badInput(path, 'is a dangling symlink');
+    }
+  }
+  const entry = link.kind === 'symlink' ? inspectOrBadInput(path, absolute) : link;
   const stat = entry.stat!;
   const mount = findMount(absolute);
   const uid = Number(stat.uid);
@@ -97,6 +108,15 @@ function describePath(path: string, accounts: Accounts, id: ProcessIdentity, nam
   };
   const where = mount ? `${mount.mountPoint} (${mount.fsType})` : absolute;
   const findings: Finding[] = [];
+  if (absolute !== given) {
+    findings.push({
+      code: 'STORE_ROOT_SYMLINK',
+      severity: 'info',
+      message: `${given} is a symlink; described its target ${absolute}`,
+      path: given,
+      evidence: { target: absolute },
+    });
+  }
   if (mount?.readOnly) {
     findings.push({
       code: 'READ_ONLY_FS',

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspectEnvironment, inspectEnvironmentWith } from '../../src/system/environment.js';
@@ -104,5 +104,39 @@ describe('env library and bad input', () => {
     expect(code).toBe(2);
     expect(stdout).toBe('');
     expect(stderr.trim()).toBe('chunkguard: /nonexistent/chunkguard: no such file or directory');
+  });
+});
+
+describeAsRoot('env <symlink>', () => {
+  let fs: Mounted;
+  let base: string;
+  beforeAll(() => {
+    fs = mountFs('tmpfs', 16);
+    base = reachableTempDir('chunkguard-env-link-');
+  });
+  afterAll(() => {
+    fs.unmount();
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  it('describes the target (its owner, mode and mount), not the link, and says it was a link', () => {
+    const target = join(fs.mountPoint, 'store');
+    execFileSync('mkdir', ['-m', '0750', target]);
+    execFileSync('chown', ['34:34', target]);
+    const link = join(base, 'link');
+    symlinkSync(target, link);
+    const { code, report } = runJson(['env', link]);
+    expect(code).toBe(0);
+    expect(report.path).toMatchObject({ path: target, owner: { uid: 34, gid: 34 }, mode: '0750', mount: { mountPoint: fs.mountPoint, fsType: 'tmpfs' } });
+    expect(report.findings).toContainEqual(expect.objectContaining({ code: 'STORE_ROOT_SYMLINK', severity: 'info', path: link }));
+  });
+
+  it('a dangling symlink is bad input, as for check, audit and fix: one line, exit 2', () => {
+    const dangling = join(base, 'dangling');
+    symlinkSync(join(base, 'nowhere'), dangling);
+    const { code, stdout, stderr } = runCli(['env', dangling]);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr.trim()).toBe(`chunkguard: ${dangling}: is a dangling symlink`);
   });
 });
