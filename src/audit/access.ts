@@ -36,3 +36,13 @@ export function canRead(mode: number, uid: number, gid: number, user: GcUser, is
 export function canTouch(uid: number, user: GcUser): boolean {
   return isPrivileged(user) || uid === user.uid;
 }
+
+/** A directory the user may pass through (search permission). */
+export function canSearch(mode: number, uid: number, gid: number, user: GcUser): boolean {
+  return isPrivileged(user) || (permissions(mode, uid, gid, user) & EXECUTE) === EXECUTE;
+}
+
+/** Which permission class applies to the user for this owner and group: `u`, `g` or `o` (for a chmod remedy). */
+export function permissionClass(uid: number, gid: number, user: GcUser): 'u' | 'g' | 'o' {
+  return uid === user.uid ? 'u' : user.groups.includes(gid) ? 'g' : 'o';
+}

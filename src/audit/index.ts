@@ -4,8 +4,10 @@
  * asked, and reports every entry the GC user would trip over. Resolves to a
  * report; never prints.
  */
+import { lstatSync, realpathSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { badInput, badOption, publicCall } from '../errors.js';
-import type { Finding } from '../findings.js';
+import { type Finding, formatMode, shellQuote } from '../findings.js';
 import { FsError } from '../fs/errors.js';
 import { identityOf } from '../fs/identity.js';
 import type { RelPath } from '../fs/rel-path.js';
@@ -15,7 +17,7 @@ import { libc } from '../native/libc.js';
 import { Accounts, type AccountFiles } from '../system/passwd.js';
 import { userNamespace } from '../system/process.js';
 import { resolveUser, type UserInput } from '../system/user-spec.js';
-import type { GcUser } from './access.js';
+import { canSearch, type GcUser, permissionClass } from './access.js';
 import { classify } from './classify.js';
 import { AuditCollector, auditSummary } from './collect.js';
 import { scanTree } from './pool.js';
@@ -135,7 +137,7 @@ async function audit(dir: string, options: AuditOptions, hooks: AuditHooks): Pro
   await scanTree({ path: absolute, identity: identityOf(rootStat), task, settings }, progressSink(collector, layout === 'chunk-store' ? prefixDirs : undefined, options.onProgress), { workers: options.workers, signal: options.signal });
 
   const owners = collector.owners();
-  const findings: Finding[] = collector.findings(dir, owners);
+  const findings: Finding[] = [...unreachableFor(gcUser, absolute, accounts), ...collector.findings(dir, owners)];
   if (resolvedFrom) findings.push(rootSymlink(dir, resolvedFrom, absolute));
   const describe = (uid: number, gid: number) => ({ uid, gid, user: accounts.userByUid(uid)?.name, group: accounts.groupByGid(gid)?.name });
   const report: AuditReport = {
@@ -159,6 +161,45 @@ async function audit(dir: string, options: AuditOptions, hooks: AuditHooks): Pro
   };
   report.summary = auditSummary(report);
   return report;
+}
+
+/**
+ * GC cannot use a store it cannot reach: the first directory above it that denies the GC
+ * user search permission (read by path, for this message only), with the chmod that adds
+ * exactly that permission for that user's class.
+ */
+function unreachableFor(gcUser: GcUser, absolute: string, accounts: Accounts): Finding[] {
+  let real: string;
+  try {
+    real = realpathSync(absolute);
+  } catch {
+    return [];
+  }
+  const above: string[] = [];
+  for (let dir = dirname(real); ; dir = dirname(dir)) {
+    above.unshift(dir);
+    if (dir === dirname(dir)) break;
+  }
+  for (const ancestor of above) {
+    let stat;
+    try {
+      stat = lstatSync(ancestor);
+    } catch {
+      continue; // not ours to judge: the scan reports what it cannot open
+    }
+    if (canSearch(stat.mode, stat.uid, stat.gid, gcUser)) continue;
+    return [
+      {
+        code: 'UNREADABLE',
+        severity: 'error',
+        message: `GC as uid ${accounts.describeUid(gcUser.uid)} (groups ${gcUser.groups.join(',')}) cannot reach ${absolute}: ${ancestor} (owner ${stat.uid}:${stat.gid}, mode ${formatMode(stat.mode)}) denies it search permission, so GC stops with "permission denied" before its first chunk`,
+        path: ancestor,
+        remedy: `chmod ${permissionClass(stat.uid, stat.gid, gcUser)}+x ${shellQuote(ancestor)}`,
+        evidence: { blocked: ancestor, owner: stat.uid, gid: stat.gid, mode: formatMode(stat.mode), gcUser: { uid: gcUser.uid, groups: gcUser.groups } },
+      },
+    ];
+  }
+  return [];
 }
 
 function rootSymlink(dir: string, link: string, target: string): Finding {

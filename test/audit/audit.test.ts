@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditStore } from '../../src/audit/index.js';
@@ -7,7 +7,7 @@ import { useGetdentsSyscall } from '../../src/native/libc.js';
 import { runCli, runJson } from '../helpers/cli.js';
 import { describeAsRoot } from '../helpers/privileged.js';
 import { makeKopiaRepo, REPO_GID, REPO_UID, type Repo } from '../helpers/repo.js';
-import { BACKUP_GID, BACKUP_UID, reachableTempDir, treeState } from '../helpers/store.js';
+import { BACKUP_GID, BACKUP_UID, makeStore, reachableTempDir, treeState } from '../helpers/store.js';
 
 const sorted = (lines: string[]) => [...lines].sort();
 
@@ -328,6 +328,29 @@ describe('audit progress on a chunk store', () => {
       expect(seen.every((p) => p.total === 2048)).toBe(true);
       expect(seen.every((p) => p.done <= p.total)).toBe(true);
       expect(seen.at(-1)).toEqual({ done: 2048, total: 2048 });
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+});
+
+describeAsRoot('audit --as-user of a store that user cannot reach', () => {
+  it('is UNREADABLE (exit 1) naming the directory and the missing permission; the printed chmod makes it CLEAN', () => {
+    const base = reachableTempDir('chunkguard-unreachable-');
+    try {
+      const locked = join(base, 'locked');
+      mkdirSync(locked, { mode: 0o700 });
+      chmodSync(locked, 0o700);
+      const store = makeStore(join(locked, 'store'));
+      const { code, report } = runJson(['audit', store, '--as-user', 'backup']);
+      expect(code).toBe(1);
+      const finding = report.findings.find((f: { code: string }) => f.code === 'UNREADABLE');
+      expect(finding).toMatchObject({ severity: 'error', path: locked, remedy: `chmod o+x ${locked}` });
+      expect(finding.message).toContain(`cannot reach ${store}`);
+      execFileSync('sh', ['-c', finding.remedy]);
+      const after = runJson(['audit', store, '--as-user', 'backup']);
+      expect(after.code).toBe(0);
+      expect(after.report.summary).toMatch(/^CLEAN: /);
     } finally {
       rmSync(base, { recursive: true, force: true });
     }
