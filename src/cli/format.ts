@@ -18,10 +18,12 @@ export function colourer(stream: NodeJS.WriteStream): (style: Style, text: strin
 
 const SEVERITY_STYLE: Record<Finding['severity'], Style> = { error: 'red', warning: 'yellow', info: 'dim' };
 
-export function formatFindings(findings: readonly Finding[], colour: (style: Style, text: string) => string): string[] {
+/** Each finding with its path and fix; `inVerdict` is the one whose message the verdict line already says (not repeated). */
+export function formatFindings(findings: readonly Finding[], colour: (style: Style, text: string) => string, inVerdict?: Finding): string[] {
   const lines: string[] = [];
   for (const finding of findings) {
-    lines.push(`  ${colour(SEVERITY_STYLE[finding.severity], `${finding.severity} ${finding.code}`)}: ${finding.message}`);
+    const label = colour(SEVERITY_STYLE[finding.severity], `${finding.severity} ${finding.code}`);
+    lines.push(finding === inVerdict ? `  ${label} (above)` : `  ${label}: ${finding.message}`);
     if (finding.path) lines.push(`    path: ${JSON.stringify(finding.path).slice(1, -1)}`);
     if (finding.remedy) lines.push(`    fix:  ${finding.remedy}`);
   }
@@ -29,7 +31,9 @@ export function formatFindings(findings: readonly Finding[], colour: (style: Sty
 }
 
 export function formatCheck(report: CheckReport, colour: (style: Style, text: string) => string): string {
-  const lines = [verdictLine(report.summary, report.ok, colour), ...formatFindings(report.findings, colour)];
+  // An unsafe verdict names the first error and its message: the list does not say it twice.
+  const inVerdict = report.ok ? undefined : report.findings.find((finding) => finding.severity === 'error');
+  const lines = [verdictLine(report.summary, report.ok, colour), ...formatFindings(report.findings, colour, inVerdict)];
   const who = report.touchedAs;
   const fs = report.filesystem;
   const details = [

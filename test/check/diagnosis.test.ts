@@ -50,6 +50,10 @@ describeAsRoot('check diagnosis on ext4', () => {
     expect(lines[0]).toMatch(/^UNSAFE: ext4 at .* for uid 34 \(backup\): TOUCH_EPERM_WRONG_OWNER: /);
     expect(human.stdout).toContain(`fix:  chown 34:34 ${chunk}`);
     expect(human.stdout).toContain('chunk kept, its touch failed');
+    // The message once: in the verdict line, not again in the list.
+    const message = errors(runJson(['check', store]).report)[0]!.message;
+    expect(human.stdout.split(message)).toHaveLength(2);
+    expect(lines).toContain('  error TOUCH_EPERM_WRONG_OWNER (above)');
     expect(human.stdout).not.toContain('chunk touched');
 
     // The remedy works: after it, the same check passes.
