@@ -45,26 +45,35 @@ export function inspectOrBadInput(given: string, path: string): Entry {
 }
 
 /**
+ * A path a command was given, or bad input (`missing` says how a missing one
+ * is reported). A symlink given as the path itself is resolved once
+ * (`resolvedFrom` says so); a dangling one is bad input.
+ */
+export function resolveGiven(path: string, missing: string): { absolute: string; entry: Entry; resolvedFrom?: string } {
+  const given = resolve(path);
+  const entry = inspectOrBadInput(path, given);
+  if (entry.kind === 'missing') throw badInput(path, missing);
+  if (entry.kind !== 'symlink') return { absolute: given, entry };
+  let absolute: string;
+  try {
+    absolute = realpathSync(given);
+  } catch {
+    throw badInput(path, 'is a dangling symlink');
+  }
+  return { absolute, entry: inspectOrBadInput(path, absolute), resolvedFrom: given };
+}
+
+/**
  * The directory a command was given, or bad input. A symlink given as the
  * directory itself is resolved once (`resolvedFrom` says so); nothing inside
  * it is ever followed.
  */
 export function resolveDirectory(path: string): { absolute: string; entry: Entry; resolvedFrom?: string } {
   if (typeof path !== 'string' || path === '') throw badInput(String(path), 'no directory given');
-  const given = resolve(path);
-  const entry = inspectOrBadInput(path, given);
-  if (entry.kind === 'missing') throw badInput(path, 'no such directory');
-  let absolute = given;
-  if (entry.kind === 'symlink') {
-    try {
-      absolute = realpathSync(given);
-    } catch {
-      throw badInput(path, 'is a dangling symlink');
-    }
-  }
-  const target = entry.kind === 'symlink' ? inspectOrBadInput(path, absolute) : entry;
-  if (target.kind !== 'directory') throw badInput(path, `not a directory (it is a ${target.kind === 'file' ? 'regular file' : target.kind})`);
-  return { absolute, entry: target, resolvedFrom: entry.kind === 'symlink' ? given : undefined };
+  const resolved = resolveGiven(path, 'no such directory');
+  const { kind } = resolved.entry;
+  if (kind !== 'directory') throw badInput(path, `not a directory (it is a ${kind === 'file' ? 'regular file' : kind})`);
+  return resolved;
 }
 
 /** The directory a command was given, opened without following it; a filesystem failure is bad input naming `given`. */

@@ -3,11 +3,9 @@
  * from files only (/proc, /etc/passwd, /etc/group): no getpwuid(), no
  * os.userInfo(), so it cannot hang on a uid without a passwd entry (seed 001).
  */
-import { realpathSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { badInput, publicError } from '../errors.js';
 import { type Finding, formatMode, shellQuote } from '../findings.js';
-import { inspectOrBadInput } from '../fs/safe-path.js';
+import { resolveGiven } from '../fs/safe-path.js';
 import { findMount, mountFacts, type MountFacts } from './mounts.js';
 import { Accounts, type AccountFiles } from './passwd.js';
 import { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, effectiveCapabilities, formatIdMap, hasCapability, processIdentity, type ProcessIdentity, userNamespace, type UserNamespace } from './process.js';
@@ -79,19 +77,8 @@ function noPasswdEntry(id: ProcessIdentity, variables: EnvironmentReport['variab
 /** The path's owner, mode and mount, and the risks they carry. */
 function describePath(path: string, accounts: Accounts, id: ProcessIdentity, namespace: UserNamespace): { facts: NonNullable<EnvironmentReport['path']>; findings: Finding[] } {
   if (path === '') throw badInput(path, 'empty path');
-  const given = resolve(path);
-  const link = inspectOrBadInput(path, given);
-  if (link.kind === 'missing') throw badInput(path, 'no such file or directory');
   // A symlink is described by its target, as check and audit resolve a symlinked root once; a dangling one is bad input.
-  let absolute = given;
-  if (link.kind === 'symlink') {
-    try {
-      absolute = realpathSync(given);
-    } catch {
-      throw badInput(path, 'is a dangling symlink');
-    }
-  }
-  const entry = link.kind === 'symlink' ? inspectOrBadInput(path, absolute) : link;
+  const { absolute, entry, resolvedFrom } = resolveGiven(path, 'no such file or directory');
   const stat = entry.stat!;
   const mount = findMount(absolute);
   const uid = Number(stat.uid);
@@ -108,12 +95,12 @@ function describePath(path: string, accounts: Accounts, id: ProcessIdentity, nam
   };
   const where = mount ? `${mount.mountPoint} (${mount.fsType})` : absolute;
   const findings: Finding[] = [];
-  if (absolute !== given) {
+  if (resolvedFrom) {
     findings.push({
       code: 'STORE_ROOT_SYMLINK',
       severity: 'info',
-      message: `${given} is a symlink; described its target ${absolute}`,
-      path: given,
+      message: `${resolvedFrom} is a symlink; described its target ${absolute}`,
+      path: resolvedFrom,
       evidence: { target: absolute },
     });
   }
