@@ -11,7 +11,7 @@ import { type Finding, formatMode, shellQuote } from '../findings.js';
 import { FsError } from '../fs/errors.js';
 import { identityOf } from '../fs/identity.js';
 import type { RelPath } from '../fs/rel-path.js';
-import { openDirOrBadInput, resolveDirectory } from '../fs/safe-path.js';
+import { openDirOrBadInput, pathsFromRoot, resolveDirectory } from '../fs/safe-path.js';
 import { entryKind, majorMinorOf, type Stat } from '../fs/stat.js';
 import { libc } from '../native/libc.js';
 import { Accounts, type AccountFiles } from '../system/passwd.js';
@@ -175,12 +175,7 @@ function unreachableFor(gcUser: GcUser, absolute: string, accounts: Accounts): F
   } catch {
     return [];
   }
-  const above: string[] = [];
-  for (let dir = dirname(real); ; dir = dirname(dir)) {
-    above.unshift(dir);
-    if (dir === dirname(dir)) break;
-  }
-  for (const ancestor of above) {
+  for (const ancestor of pathsFromRoot(dirname(real))) {
     let stat;
     try {
       stat = lstatSync(ancestor);

@@ -8,7 +8,7 @@ import { errnoCode } from '../errors.js';
 import { type Finding, formatMode, shellQuote } from '../findings.js';
 import { type CallResult, FS_APPEND_FL, FS_IMMUTABLE_FL } from '../fs/dir.js';
 import { FsError, isUnsafePath } from '../fs/errors.js';
-import { isWithin } from '../fs/safe-path.js';
+import { isWithin, pathsFromRoot } from '../fs/safe-path.js';
 import type { Stat } from '../fs/stat.js';
 import type { Accounts } from '../system/passwd.js';
 import type { MountInfo } from '../system/mounts.js';
@@ -63,12 +63,7 @@ function isUnmappedOwner(ctx: DiagnosisContext, uid: number): boolean {
 
 /** The first directory on the way to `path` (from /, `path` itself included) that the caller cannot open. */
 function blockedDirectory(path: string): string | undefined {
-  const chain: string[] = [];
-  for (let dir = path; ; dir = dirname(dir)) {
-    chain.unshift(dir);
-    if (dir === dirname(dir)) break;
-  }
-  for (const dir of chain) {
+  for (const dir of pathsFromRoot(path)) {
     try {
       closeSync(openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NONBLOCK));
     } catch (error) {

@@ -4,7 +4,7 @@
  * through open descriptors (dir.ts, dir-tree.ts), never by path.
  */
 import { type BigIntStats, lstatSync, realpathSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { badInput, errnoCode } from '../errors.js';
 import { Dir } from './dir.js';
 import { type EntryKind, FsError } from './errors.js';
@@ -13,6 +13,15 @@ import { entryKind } from './stat.js';
 /** True when `path` is `dir` or below it (both absolute and normalised). */
 export function isWithin(path: string, dir: string): boolean {
   return dir === '/' || path === dir || path.startsWith(`${dir}/`);
+}
+
+/** `path` and every directory above it, from `/` down (an absolute, normalised path). */
+export function pathsFromRoot(path: string): string[] {
+  const chain: string[] = [];
+  for (let dir = path; ; dir = dirname(dir)) {
+    chain.unshift(dir);
+    if (dir === dirname(dir)) return chain;
+  }
 }
 
 export interface Entry {
