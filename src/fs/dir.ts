@@ -88,6 +88,23 @@ export function statFd(fd: number): Stat | undefined {
 /** One struct statx per thread for stat(): every call is synchronous and decodes before it returns. */
 const scratch = Buffer.alloc(STATX_SIZE);
 
+/** An entry held open, its stat read through that descriptor: what is checked is what is then used. */
+export interface OpenedEntry {
+  fd: number;
+  stat: Stat;
+  close(): void;
+}
+
+/** `fd` (from openPath or openFile) with its stat; the descriptor is closed again when it cannot be stat'ed. */
+export function openedEntry(fd: number, path: string): OpenedEntry {
+  const stat = statFd(fd);
+  if (!stat) {
+    closeFd(fd);
+    throw new FsError('EIO', 'statx', path, { detail: 'cannot stat it through its descriptor' });
+  }
+  return { fd, stat, close: () => closeFd(fd) };
+}
+
 export class Dir {
   private closed = false;
   /** The descriptor's own listing offset has moved: list through a second one. */

@@ -7,7 +7,7 @@
  * of its chowns; a chown that then fails or finds the entry changed adds a
  * `failed` record, so the journal never claims a change that was not made.
  */
-import { chownFd, closeFd, statFd } from '../fs/dir.js';
+import { chownFd, openedEntry, type OpenedEntry } from '../fs/dir.js';
 import { DirTree } from '../fs/dir-tree.js';
 import { FsError } from '../fs/errors.js';
 import { baseName, parentRel, type RelPath, unsafeComponent } from '../fs/rel-path.js';
@@ -113,7 +113,7 @@ export class Applier {
    * opened O_PATH|O_NOFOLLOW: what is checked is what is changed, even if
    * its name is swapped meanwhile. A reason when it cannot be reached.
    */
-  private open(rel: RelPath): Opened | string {
+  private open(rel: RelPath): OpenedEntry | string {
     if (rel.length === 0) return { fd: this.tree.root.fd, stat: this.tree.root.statSelf(), close: () => undefined };
     const name = baseName(rel);
     const why = unsafeComponent(name);
@@ -125,19 +125,13 @@ export class Applier {
       if (!(error instanceof FsError)) throw error;
       return `its directory ${error.path} ${error.code === 'EUNSAFEPATH' ? error.detail : `cannot be opened (${error.code})`}`;
     }
-    let fd: number;
     try {
-      fd = dir.openPath(name);
+      return openedEntry(dir.openPath(name), dir.pathOf(name));
     } catch (error) {
       if (!(error instanceof FsError)) throw error;
+      if (error.syscall === 'statx') return 'cannot stat it';
       return error.code === 'ENOENT' ? 'gone since the audit' : `cannot be opened (${error.code})`;
     }
-    const stat = statFd(fd);
-    if (!stat) {
-      closeFd(fd);
-      return 'cannot stat it';
-    }
-    return { fd, stat, close: () => closeFd(fd) };
   }
 
   /** Why the entry must be left alone now, 'already' when it has the new owner, or undefined to go ahead. */
@@ -197,10 +191,4 @@ export class Applier {
     if (!hasCapability(CAP_CHOWN)) return 'chown failed with EPERM: this process lacks CAP_CHOWN (run the fix as root)';
     return 'chown failed with EPERM although this process has CAP_CHOWN and no immutable flag is set (an unmapped owner in a user namespace, or a filesystem or security module that refuses it)';
   }
-}
-
-interface Opened {
-  fd: number;
-  stat: Stat;
-  close(): void;
 }

@@ -9,10 +9,9 @@
  * directory, never through a symlink.
  */
 import { readlinkSync } from 'node:fs';
-import { closeFd, type Dir, statFd, tryLock } from '../fs/dir.js';
+import { type Dir, openedEntry, type OpenedEntry, tryLock } from '../fs/dir.js';
 import { entryKind, type Stat } from '../fs/stat.js';
 import { sameIdentity } from '../fs/identity.js';
-import { FsError } from '../fs/errors.js';
 import { removeTree } from './remove-tree.js';
 
 export const TEMP_MARKER = '.chunkguard-tmp-';
@@ -90,23 +89,11 @@ function candidates(dir: Dir, prefix: string): Array<{ name: string; pid: number
   return found;
 }
 
-interface Opened {
-  fd: number;
-  stat: Stat;
-  close(): void;
+function openedFile(dir: Dir, name: string): OpenedEntry {
+  return openedEntry(dir.openFile(name), dir.pathOf(name));
 }
 
-function openedFile(dir: Dir, name: string): Opened {
-  const fd = dir.openFile(name);
-  const stat = statFd(fd);
-  if (!stat) {
-    closeFd(fd);
-    throw new FsError('EIO', 'statx', name);
-  }
-  return { fd, stat, close: () => closeFd(fd) };
-}
-
-function openedDir(dir: Dir, name: string): Opened {
+function openedDir(dir: Dir, name: string): OpenedEntry {
   const opened = dir.openChild(name).dir;
   try {
     return { fd: opened.fd, stat: opened.statSelf(), close: () => opened.close() };
@@ -121,8 +108,8 @@ function openedDir(dir: Dir, name: string): Opened {
  * and let `remove` decide when the name still refers to what was opened.
  * Never throws: a symlink (ELOOP), a vanished or unreadable entry is left alone.
  */
-function examine(dir: Dir, name: string, open: () => Opened, remove: (fd: number, stat: Stat) => boolean): boolean {
-  let opened: Opened;
+function examine(dir: Dir, name: string, open: () => OpenedEntry, remove: (fd: number, stat: Stat) => boolean): boolean {
+  let opened: OpenedEntry;
   try {
     opened = open();
   } catch {
