@@ -2,17 +2,17 @@
  * The findings of the check that are not a diagnosis of a failed call
  * (those are in diagnose.ts): each is made here, in one place.
  */
-import { type Finding, shellQuote } from '../findings.js';
+import { type Finding, plural, shellQuote } from '../findings.js';
 import type { MountFacts } from '../system/mounts.js';
 import type { Accounts } from '../system/passwd.js';
 import type { StatSnapshot } from './snapshot.js';
 
 export function staleLeftovers(count: number, what: 'probe directory' | 'temp file', where: string): Finding {
-  const noun = what === 'probe directory' ? `probe director${count === 1 ? 'y' : 'ies'}` : `temp file${count === 1 ? '' : 's'}`;
+  const leftovers = what === 'probe directory' ? plural(count, what, 'probe directories') : plural(count, what);
   return {
     code: 'STALE_TEMP_REMOVED',
     severity: 'info',
-    message: `removed ${count} ${noun} a killed chunkguard run left in ${where}`,
+    message: `removed ${leftovers} a killed chunkguard run left in ${where}`,
     path: where,
     evidence: { count },
   };

@@ -10,17 +10,11 @@ import { errnoCode } from '../errors.js';
 import type { Finding } from '../findings.js';
 import { type CallResult, closeFd, type Dir, inodeFlags } from '../fs/dir.js';
 import { isUnsafePath } from '../fs/errors.js';
-import { insertChunk, type InsertAction } from '../store/insert.js';
+import { insertChunk } from '../store/insert.js';
 import { CHUNKS_DIR, PREFIX_DIR_MODE } from '../store/layout.js';
 import { chunkCorrupt, chunkReplaced, chunkUnverified, prefixDirCreated, staleLeftovers } from './check-findings.js';
 import { type ChunkAt, fail, type MeasureContext, type Step } from './context.js';
 import { diagnoseTouch, diagnoseWrite } from './diagnose.js';
-
-export interface Marker {
-  chunk: ChunkAt;
-  action: InsertAction;
-}
-
 
 /** Open `.chunks` and the prefix directory (created when missing) below the work directory; `opened` collects them for closing. */
 export function openPrefixDir(ctx: MeasureContext, work: Dir, opened: Dir[]): Step<Dir> {
@@ -40,7 +34,8 @@ export function openPrefixDir(ctx: MeasureContext, work: Dir, opened: Dir[]): St
   return { ok: true, value: prefix.dir };
 }
 
-export async function placeMarker(ctx: MeasureContext, prefix: Dir, blob: Buffer): Promise<Step<Marker>> {
+/** The marker chunk in place (what the insert did is in ctx.chunkAction), or the finding that ends the check. */
+export async function placeMarker(ctx: MeasureContext, prefix: Dir, blob: Buffer): Promise<Step<ChunkAt>> {
   const name = zeroChunkDigest();
   const chunk: ChunkAt = { dir: prefix, name, path: prefix.pathOf(name) };
   let inserted;
@@ -64,7 +59,7 @@ export async function placeMarker(ctx: MeasureContext, prefix: Dir, blob: Buffer
     const problem = await verifyKept(chunk, blob);
     if (problem) ctx.notes.push(problem);
   }
-  return { ok: true, value: { chunk, action: inserted.action } };
+  return { ok: true, value: chunk };
 }
 
 /** Why a touch failed, from the chunk's stat and inode flags read through its open directory. */

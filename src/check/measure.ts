@@ -26,7 +26,7 @@ async function markAndMeasure(ctx: MeasureContext, work: Dir, blob: Promise<Buff
   if (!prefix.ok) return { findings: [prefix.finding] };
   const marker = await placeMarker(ctx, prefix.value, await blob);
   if (!marker.ok) return { findings: [marker.finding] };
-  return measureTouches(ctx, marker.value.chunk);
+  return measureTouches(ctx, marker.value);
 }
 
 async function runSteps(ctx: MeasureContext, blob: Promise<Buffer>): Promise<Outcome> {

@@ -103,16 +103,21 @@ export function makedev(major: number, minor: number): bigint {
   return ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) | (mi & 0xffn);
 }
 
-/** major:minor of a makedev() value, as journals and /proc write devices. */
-export function formatDev(dev: bigint): string {
+/** Major and minor of a makedev() value. */
+function devParts(dev: bigint): [number, number] {
   const major = ((dev >> 32n) & 0xfffff000n) | ((dev >> 8n) & 0xfffn);
   const minor = ((dev >> 12n) & 0xffffff00n) | (dev & 0xffn);
-  return `${major}:${minor}`;
+  return [Number(major), Number(minor)];
+}
+
+/** major:minor of a makedev() value, as journals and /proc write devices. */
+export function formatDev(dev: bigint): string {
+  return devParts(dev).join(':');
 }
 
 /** major·2^32 + minor of a makedev() value: the number StatWords#majorMinor reads, for a quick same-device test. */
 export function majorMinorOf(dev: bigint): number {
-  const [major, minor] = formatDev(dev).split(':').map(Number) as [number, number];
+  const [major, minor] = devParts(dev);
   return major * 2 ** 32 + minor;
 }
 
