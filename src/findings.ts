@@ -25,7 +25,9 @@ export type FindingCode =
   | 'FUSE_FILESYSTEM'
   | 'CHUNK_CORRUPT'
   | 'CHUNK_UNVERIFIED'
-  | 'STALE_TEMP_REMOVED';
+  | 'STALE_TEMP_REMOVED'
+  | 'INCONSISTENT_OWNER'
+  | 'NOT_GC_USER';
 
 export type Severity = 'error' | 'warning' | 'info';
 

@@ -3,7 +3,7 @@
  * of a million-chunk store inside a worker.
  */
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, STATX_ATTR_APPEND, STATX_ATTR_IMMUTABLE } from '../fs/stat.js';
-import { canRead, canTouch, type GcUser } from './access.js';
+import { canRead, canTouch, type GcUser } from '../system/access.js';
 
 export const ISSUE = {
   /** uid or gid differs from the expected owner. */

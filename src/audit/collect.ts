@@ -7,8 +7,10 @@
 import { type Finding, type FindingCode, formatMode, plural, type Severity, shellQuote } from '../findings.js';
 import { fileType, S_IFDIR, S_IFMT } from '../fs/stat.js';
 import type { Accounts } from '../system/passwd.js';
+import { ownerRemedy } from '../system/gc-user.js';
 import { formatIdMap, type UserNamespace } from '../system/process.js';
-import { canTouch, type GcUser } from './access.js';
+import { type OwnedEntry, type OwnerCensus, ownerKey } from '../store/owners.js';
+import { canTouch, type GcUser } from '../system/access.js';
 import { ISSUE } from './classify.js';
 import type { AuditReport, OwnerSummary } from './report.js';
 import { displayPath, relText, type RelPath } from '../fs/rel-path.js';
@@ -32,6 +34,8 @@ export interface CollectContext {
   gcUser: GcUser;
   accounts: Accounts;
   namespace: UserNamespace;
+  /** A chunk store's own directories (root, .chunks, prefix directories) are reported as INCONSISTENT_OWNER, not FOREIGN_OWNER. */
+  layout: 'chunk-store' | 'repository';
   /** Called for every offending entry, in scan order (for --list). */
   onOffender?: (path: RelPath, offender: Offender) => void;
 }
@@ -70,6 +74,14 @@ export class AuditCollector {
   private readonly ownerExamples = new Map<string, string[]>();
   private readonly problems: Problem[] = [];
   private readonly problemCounts = new Map<ProblemKind, number>();
+  /** Chunk stores: prefix directories listed, and the ones with another owner (by uid:gid). */
+  private prefixDirsListed = 0;
+  private readonly foreignPrefixDirs = new Map<string, { count: number; mode: number }>();
+  /** Chunk stores: entries of prefix directories, and the ones with another owner (by uid:gid). */
+  private chunksListed = 0;
+  private readonly foreignChunks = new Map<string, number>();
+  private chunksDirOwner: OwnedEntry | undefined;
+  private rootEntry: OwnedEntry | undefined;
 
   constructor(private readonly ctx: CollectContext) {}
 
@@ -77,6 +89,8 @@ export class AuditCollector {
     this.tallies.merge(tallies);
     this.entries += result.entries;
     if (!result.partial) this.directories++;
+    if (result.role === 'chunks-root') this.prefixDirsListed += result.subdirs.length;
+    if (result.role === 'prefix-dir') this.chunksListed += result.entries;
     for (const offender of result.offenders) this.addOffender(offender);
     for (const problem of result.problems) {
       const count = (this.problemCounts.get(problem.kind) ?? 0) + 1;
@@ -89,10 +103,35 @@ export class AuditCollector {
   addRoot(offender: Offender): void {
     this.entries++;
     this.tallies.add(offender.uid, offender.gid, 0, true, offender.mtimeMs, offender.ctimeMs);
-    if (offender.issues !== 0) this.addOffender(offender);
+    this.rootEntry = { uid: offender.uid, gid: offender.gid, mode: offender.mode };
+    if (offender.issues !== 0) this.addOffender(offender, true);
   }
 
-  private addOffender(offender: Offender): void {
+  /**
+   * Every owner counted: the top directory, the entries below it, and for a
+   * chunk store `.chunks` (its stat from before the scan) and the prefix directories.
+   */
+  census(chunksDir: OwnedEntry | undefined): OwnerCensus {
+    const top = this.rootEntry!;
+    const contents = new Map([...this.tallies.byOwner].map(([key, tally]) => [key, tally.count]));
+    const own = ownerKey(top);
+    if (contents.get(own) === 1) contents.delete(own);
+    else contents.set(own, contents.get(own)! - 1);
+    const census: OwnerCensus = { top, contents, complete: true };
+    if (this.ctx.layout !== 'chunk-store' || !chunksDir) return census;
+    census.chunksDir = this.chunksDirOwner ?? chunksDir;
+    const owners = new Map(this.foreignPrefixDirs);
+    const foreign = [...owners.values()].reduce((sum, entry) => sum + entry.count, 0);
+    // The rest have the expected owner (their mode is not kept: it only matters for the ones that differ).
+    if (this.prefixDirsListed > foreign) owners.set(ownerKey(this.ctx.expected), { count: this.prefixDirsListed - foreign, mode: 0o40750 });
+    census.prefixDirs = { owners, seen: this.prefixDirsListed };
+    census.chunks = new Map(this.foreignChunks);
+    const foreignChunks = [...this.foreignChunks.values()].reduce((sum, count) => sum + count, 0);
+    if (this.chunksListed > foreignChunks) census.chunks.set(ownerKey(this.ctx.expected), this.chunksListed - foreignChunks);
+    return census;
+  }
+
+  private addOffender(offender: Offender, isRoot = false): void {
     this.offending++;
     const path = displayPath(this.ctx.displayRoot, offender.rel);
     this.ctx.onOffender?.(path, offender);
@@ -107,13 +146,36 @@ export class AuditCollector {
       if (examples.length < EXAMPLES) this.ownerExamples.set(owner, [...examples, text]);
     }
     const perOwner = (code: FindingCode): void => this.group(code, offender, text, true);
-    if (offender.issues & ISSUE.FOREIGN) perOwner('FOREIGN_OWNER');
-    if (offender.issues & ISSUE.NOT_MAPPED) perOwner('OWNER_NOT_MAPPED');
-    if (offender.issues & ISSUE.UNREADABLE) perOwner('UNREADABLE');
-    if (offender.issues & ISSUE.UNTOUCHABLE) perOwner('TOUCH_EPERM_WRONG_OWNER');
+    const unmapped = (offender.issues & ISSUE.NOT_MAPPED) !== 0;
+    const layoutDir = this.isLayoutDirectory(offender, isRoot);
+    if (offender.issues & (ISSUE.FOREIGN | ISSUE.NOT_MAPPED)) this.countOwner(offender, owner);
+    // The store's own directories with another owner are INCONSISTENT_OWNER (one finding, a narrow chown), not FOREIGN_OWNER.
+    if (offender.issues & ISSUE.FOREIGN && !layoutDir) perOwner('FOREIGN_OWNER');
+    if (unmapped) perOwner('OWNER_NOT_MAPPED');
+    // An unmapped owner's entries have one remedy, on the host (OWNER_NOT_MAPPED): no chmod or chown here could work.
+    if (offender.issues & ISSUE.UNREADABLE && !unmapped) perOwner('UNREADABLE');
+    if (offender.issues & ISSUE.UNTOUCHABLE && !unmapped) perOwner('TOUCH_EPERM_WRONG_OWNER');
     if (offender.issues & ISSUE.IMMUTABLE) this.group('TOUCH_EPERM_IMMUTABLE', offender, text, false);
     if (offender.issues & ISSUE.NON_REGULAR) this.group('NON_REGULAR_FILE', offender, text, false);
     if (offender.issues & ISSUE.SYMLINK_IN_LAYOUT) this.group('UNSAFE_PATH', offender, text, false);
+  }
+
+  /** The store root, `.chunks` or a prefix directory of a chunk store. */
+  private isLayoutDirectory(offender: Offender, isRoot: boolean): boolean {
+    if (this.ctx.layout !== 'chunk-store' || (offender.mode & S_IFMT) !== S_IFDIR) return false;
+    return isRoot || offender.role === 'chunks-dir' || offender.role === 'prefix-dir';
+  }
+
+  /** An entry of the store's structure with another owner, for the census (the rest have the expected one). */
+  private countOwner(offender: Offender, key: string): void {
+    if (this.ctx.layout !== 'chunk-store') return;
+    const isDirectory = (offender.mode & S_IFMT) === S_IFDIR;
+    if (offender.role === 'chunks-dir' && isDirectory) this.chunksDirOwner = { uid: offender.uid, gid: offender.gid, mode: offender.mode };
+    if (offender.role === 'prefix-dir' && isDirectory) {
+      const seen = this.foreignPrefixDirs.get(key);
+      this.foreignPrefixDirs.set(key, { count: (seen?.count ?? 0) + 1, mode: seen?.mode ?? offender.mode });
+    }
+    if (offender.role === 'chunk') this.foreignChunks.set(key, (this.foreignChunks.get(key) ?? 0) + 1);
   }
 
   private group(code: FindingCode, offender: Offender, path: string, byOwner: boolean): void {
@@ -230,7 +292,7 @@ export class AuditCollector {
           code: 'OWNER_NOT_MAPPED',
           severity: 'error',
           message: `${what} show owner ${this.who(group.uid, group.gid)}, the overflow id: their real owner is not mapped in this user namespace (uid_map ${formatIdMap(namespace.uidMap)}; gid_map ${formatIdMap(namespace.gidMap)}), so GC gets "permission denied" and cannot chown them from inside${this.windowText(owner)}`,
-          remedy: `podman unshare chown -R ${target} ${quoted}   # or mount the volume with :U, or run the container with --userns=keep-id`,
+          remedy: ownerRemedy(dir, expected, namespace, true),
           ...base,
           evidence: { ...evidence, overflowUid: namespace.overflowUid, overflowGid: namespace.overflowGid, uidMap: namespace.uidMap, gidMap: namespace.gidMap },
         };

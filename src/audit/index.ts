@@ -15,9 +15,12 @@ import { openDirOrBadInput, pathsFromRoot, resolveDirectory } from '../fs/safe-p
 import { entryKind, majorMinorOf, type Stat } from '../fs/stat.js';
 import { libc } from '../native/libc.js';
 import { Accounts, type AccountFiles } from '../system/passwd.js';
-import { userNamespace } from '../system/process.js';
+import { isUnmapped, userNamespace, type UserNamespace } from '../system/process.js';
+import { datastoreOf } from '../system/datastores.js';
+import { decideGcUser, inconsistentOwners } from '../system/gc-user.js';
+import { type OwnedEntry, type Owner, type OwnerCensus, ownerKey, sampleOwners } from '../store/owners.js';
 import { resolveUser, type UserInput } from '../system/user-spec.js';
-import { canSearch, type GcUser, permissionClass } from './access.js';
+import { canSearch, type GcUser, permissionClass } from '../system/access.js';
 import { classify } from './classify.js';
 import { AuditCollector, auditSummary } from './collect.js';
 import { scanTree } from './pool.js';
@@ -35,9 +38,13 @@ export interface AuditProgress {
 }
 
 export interface AuditOptions {
-  /** The owner every entry should have: `uid:gid`, a name, or `{ uid, gid }`. Default: the owner of `dir`. */
+  /** The owner every entry should have: `uid:gid`, a name, or `{ uid, gid }`. Default: the GC user. */
   owner?: UserInput;
-  /** The user GC runs as (readability, touchability). Default: the expected owner. */
+  /**
+   * The user GC runs as (readability, touchability). Default: `owner` when given, else the
+   * server's `backup` user for a datastore in its datastore.cfg, else the owner of most of the
+   * contents (never root while they belong to someone else), see docs/design.md.
+   */
   asUser?: UserInput;
   /** Descend into other filesystems mounted inside the tree. Default false. */
   crossFilesystems?: boolean;
@@ -52,41 +59,49 @@ export interface AuditOptions {
 /** Test seams, not part of the public API: passwd and group files to read names from. */
 export interface AuditHooks {
   accountFiles?: AccountFiles;
+  /** The backup server's datastore list (default /etc/proxmox-backup/datastore.cfg). */
+  datastoreConfig?: string;
 }
 
 /** The server layout's prefix directories, 0000 to ffff. */
 const PREFIX_DIRS = 0x10000;
 
+interface RootFacts {
+  stat: Stat;
+  layout: AuditReport['layout'];
+  prefixDirs: number;
+  /** `.chunks`, when it is a directory. */
+  chunksDir?: OwnedEntry;
+  /** A sample of the owners, to choose the GC user before the scan counts them all. */
+  sample: OwnerCensus;
+}
+
 /**
  * The root, opened without following a symlink (a failure is bad input), whether it is a
- * chunk store, and how many prefix directories to expect (for progress): `.chunks`' link
- * count says it where the filesystem counts subdirectories (ext4, xfs, tmpfs), else the server's 65,536.
+ * chunk store, how many prefix directories to expect (for progress: `.chunks`' link
+ * count says it where the filesystem counts subdirectories, ext4, xfs, tmpfs, else the
+ * server's 65,536), and a sample of the owners.
  */
-function inspectRoot(dir: string, absolute: string): { stat: Stat; layout: AuditReport['layout']; prefixDirs: number } {
+function inspectRoot(dir: string, absolute: string): RootFacts {
   const root = openDirOrBadInput(dir, absolute);
   try {
     // A .chunks symlink still makes this a chunk store: one whose .chunks is reported as UNSAFE_PATH.
     const chunks = root.stat('.chunks');
     const kind = entryKind(chunks);
-    const prefixDirs = kind === 'directory' && chunks!.nlink > 2 ? chunks!.nlink - 2 : PREFIX_DIRS;
-    return { stat: root.statSelf(), layout: kind === 'directory' || kind === 'symlink' ? 'chunk-store' : 'repository', prefixDirs };
+    const stat = root.statSelf();
+    return {
+      stat,
+      layout: kind === 'directory' || kind === 'symlink' ? 'chunk-store' : 'repository',
+      prefixDirs: kind === 'directory' && chunks!.nlink > 2 ? chunks!.nlink - 2 : PREFIX_DIRS,
+      chunksDir: kind === 'directory' ? { uid: chunks!.uid, gid: chunks!.gid, mode: chunks!.mode } : undefined,
+      sample: sampleOwners(root, stat),
+    };
   } catch (error) {
     if (!(error instanceof FsError)) throw error;
     throw badInput(dir, `cannot stat (${error.code})`);
   } finally {
     root.close();
   }
-}
-
-/** Who should own the tree (`owner`, else the owner of its root) and who GC runs as (`asUser`, else that owner). */
-function resolveUsers(options: AuditOptions, rootStat: Stat, accounts: Accounts): { expected: { uid: number; gid: number }; gcUser: GcUser; fromOption: { owner: boolean; asUser: boolean } } {
-  const expectedSpec = options.owner === undefined ? undefined : resolveUser(options.owner, accounts, 'owner');
-  const expected = expectedSpec ? { uid: expectedSpec.uid, gid: expectedSpec.gid } : { uid: rootStat.uid, gid: rootStat.gid };
-  const gcSpec = options.asUser === undefined ? undefined : resolveUser(options.asUser, accounts, 'asUser');
-  const gcBase = gcSpec ?? expected;
-  const gcEntry = accounts.userByUid(gcBase.uid);
-  const gcUser: GcUser = { uid: gcBase.uid, gid: gcBase.gid, groups: accounts.groupsOf(gcEntry, gcBase.gid), name: gcEntry?.name };
-  return { expected, gcUser, fromOption: { owner: expectedSpec !== undefined, asUser: gcSpec !== undefined } };
 }
 
 /** Progress as results arrive; the prefix-directory total is the expected count until `.chunks` is listed, then the count found. */
@@ -110,34 +125,76 @@ function progressSink(collector: AuditCollector, expectedPrefixDirs: number | un
   };
 }
 
+interface Scan {
+  collector: AuditCollector;
+  settings: ScanSettings;
+}
+
+/** One pass over the tree, classifying every entry for this expected owner and GC user. */
+async function scanOnce(dir: string, absolute: string, root: RootFacts, users: { expected: Owner; gcUser: GcUser }, context: { accounts: Accounts; namespace: UserNamespace; options: AuditOptions }): Promise<Scan> {
+  const { accounts, namespace, options } = context;
+  const { stat, layout } = root;
+  const settings: ScanSettings = {
+    rootDevice: majorMinorOf(stat.dev),
+    crossFilesystems: options.crossFilesystems === true,
+    expected: users.expected,
+    gcUser: users.gcUser,
+    namespace: { identity: namespace.identity, overflowUid: namespace.overflowUid, overflowGid: namespace.overflowGid },
+  };
+  const collector = new AuditCollector({ displayRoot: dir, expected: users.expected, gcUser: users.gcUser, accounts, namespace, layout, onOffender: options.onOffender });
+  const rootIssues = classify(stat.mode, stat.uid, stat.gid, stat.attributes, 'other', settings);
+  const mtimeMs = Number(stat.mtimeNs / 1_000_000n);
+  const ctimeMs = Number(stat.ctimeNs / 1_000_000n);
+  collector.addRoot({ rel: '', mode: stat.mode, uid: stat.uid, gid: stat.gid, size: 0, mtimeMs, ctimeMs, dev: stat.dev, ino: stat.ino, attributes: stat.attributes, issues: rootIssues, role: 'other' });
+  const task = { rel: '', role: layout === 'chunk-store' ? ('store-root' as const) : ('blob' as const) };
+  const sink = progressSink(collector, layout === 'chunk-store' ? root.prefixDirs : undefined, options.onProgress);
+  await scanTree({ path: absolute, identity: identityOf(stat), task, settings }, sink, { workers: options.workers, signal: options.signal });
+  return { collector, settings };
+}
+
 async function audit(dir: string, options: AuditOptions, hooks: AuditHooks): Promise<AuditReport> {
   const started = process.hrtime.bigint();
   if (options.workers !== undefined && !(Number.isInteger(options.workers) && options.workers >= 0 && options.workers <= 64)) {
     throw badOption('workers', options.workers, 'expected a whole number of worker threads, 0 to 64');
   }
+  const accounts = new Accounts(hooks.accountFiles);
+  const owner = options.owner === undefined ? undefined : resolveUser(options.owner, accounts, 'owner');
+  const asUser = options.asUser === undefined ? undefined : resolveUser(options.asUser, accounts, 'asUser');
   const { absolute, resolvedFrom } = resolveDirectory(dir);
   libc();
-  const accounts = new Accounts(hooks.accountFiles);
-  const { stat: rootStat, layout, prefixDirs } = inspectRoot(dir, absolute);
-  const { expected, gcUser, fromOption } = resolveUsers(options, rootStat, accounts);
+  const root = inspectRoot(dir, absolute);
   const namespace = userNamespace();
-  const settings: ScanSettings = {
-    rootDevice: majorMinorOf(rootStat.dev),
-    crossFilesystems: options.crossFilesystems === true,
-    expected,
-    gcUser,
-    namespace: { identity: namespace.identity, overflowUid: namespace.overflowUid, overflowGid: namespace.overflowGid },
-  };
-  const collector = new AuditCollector({ displayRoot: dir, expected, gcUser, accounts, namespace, onOffender: options.onOffender });
-  const rootIssues = classify(rootStat.mode, rootStat.uid, rootStat.gid, rootStat.attributes, 'other', settings);
-  const mtimeMs = Number(rootStat.mtimeNs / 1_000_000n);
-  const ctimeMs = Number(rootStat.ctimeNs / 1_000_000n);
-  collector.addRoot({ rel: '', mode: rootStat.mode, uid: rootStat.uid, gid: rootStat.gid, size: 0, mtimeMs, ctimeMs, dev: rootStat.dev, ino: rootStat.ino, attributes: rootStat.attributes, issues: rootIssues, role: 'other' });
-  const task = { rel: '', role: layout === 'chunk-store' ? ('store-root' as const) : ('blob' as const) };
-  await scanTree({ path: absolute, identity: identityOf(rootStat), task, settings }, progressSink(collector, layout === 'chunk-store' ? prefixDirs : undefined, options.onProgress), { workers: options.workers, signal: options.signal });
+  const datastore = datastoreOf(absolute, hooks.datastoreConfig);
+  const self = { uid: process.geteuid!(), gid: process.getegid!() };
+  const decide = (census: OwnerCensus) =>
+    decideGcUser({
+      dir,
+      asUser: asUser && { spec: asUser, option: '--as-user' },
+      owner: owner && { spec: owner, option: '--owner' },
+      datastore,
+      census,
+      accounts,
+      namespace,
+      self,
+    });
+  const context = { accounts, namespace, options };
+  let decision = decide(root.sample);
+  let { collector, settings } = await scanOnce(dir, absolute, root, decision, context);
+  let census = collector.census(root.chunksDir);
+  if (decision.gcUser.from !== 'option' && decision.gcUser.from !== 'datastore.cfg') {
+    // A sample chose; now every entry is counted. When the counts choose another owner, scan again for that one.
+    const counted = decide(census);
+    if (ownerKey(counted.expected) !== ownerKey(decision.expected) || counted.gcUser.uid !== decision.gcUser.uid) {
+      ({ collector, settings } = await scanOnce(dir, absolute, root, counted, context));
+      census = collector.census(root.chunksDir);
+    }
+    decision = counted;
+  }
+  const { expected, gcUser } = decision;
 
   const owners = collector.owners();
-  const findings: Finding[] = [...unreachableFor(gcUser, absolute, accounts), ...collector.findings(dir, owners)];
+  const layoutFinding = root.layout === 'chunk-store' ? inconsistentOwners(absolute, census, expected, gcUser, accounts, namespace) : undefined;
+  const findings: Finding[] = [...unreachableFor(gcUser, absolute, accounts, namespace), ...(layoutFinding ? [layoutFinding] : []), ...collector.findings(dir, owners)];
   if (resolvedFrom) findings.push(rootSymlink(dir, resolvedFrom, absolute));
   const describe = (uid: number, gid: number) => ({ uid, gid, user: accounts.userByUid(uid)?.name, group: accounts.groupByGid(gid)?.name });
   const report: AuditReport = {
@@ -145,14 +202,14 @@ async function audit(dir: string, options: AuditOptions, hooks: AuditHooks): Pro
     command: 'audit',
     summary: '',
     dir,
-    layout,
-    expectedOwner: { ...describe(expected.uid, expected.gid), from: fromOption.owner ? 'option' : 'directory' },
-    gcUser: { ...describe(gcUser.uid, gcUser.gid), groups: gcUser.groups, from: fromOption.asUser ? 'option' : 'expected owner' },
+    layout: root.layout,
+    expectedOwner: { ...describe(expected.uid, expected.gid), from: owner ? 'option' : 'gc user' },
+    gcUser,
     crossFilesystems: settings.crossFilesystems,
     scanned: {
       entries: collector.entries,
-      directories: owners.reduce((sum, owner) => sum + owner.directories, 0),
-      bytes: owners.reduce((sum, owner) => sum + owner.bytes, 0),
+      directories: owners.reduce((sum, entry) => sum + entry.directories, 0),
+      bytes: owners.reduce((sum, entry) => sum + entry.bytes, 0),
     },
     offending: collector.offending,
     owners,
@@ -168,7 +225,7 @@ async function audit(dir: string, options: AuditOptions, hooks: AuditHooks): Pro
  * user search permission (read by path, for this message only), with the chmod that adds
  * exactly that permission for that user's class.
  */
-function unreachableFor(gcUser: GcUser, absolute: string, accounts: Accounts): Finding[] {
+function unreachableFor(gcUser: GcUser, absolute: string, accounts: Accounts, namespace: UserNamespace): Finding[] {
   let real: string;
   try {
     real = realpathSync(absolute);
@@ -189,7 +246,7 @@ function unreachableFor(gcUser: GcUser, absolute: string, accounts: Accounts): F
         severity: 'error',
         message: `GC as uid ${accounts.describeUid(gcUser.uid)} (groups ${gcUser.groups.join(',')}) cannot reach ${absolute}: ${ancestor} (owner ${stat.uid}:${stat.gid}, mode ${formatMode(stat.mode)}) denies it search permission, so GC stops with "permission denied" before its first chunk`,
         path: ancestor,
-        remedy: `chmod ${permissionClass(stat.uid, stat.gid, gcUser)}+x ${shellQuote(ancestor)}`,
+        remedy: `chmod ${permissionClass(stat.uid, stat.gid, gcUser)}+x ${shellQuote(ancestor)}${isUnmapped({ uid: stat.uid, gid: stat.gid }, namespace) ? '   # on the host, as root: its owner is not mapped in this user namespace, so no one here may change its mode' : ''}`,
         evidence: { blocked: ancestor, owner: stat.uid, gid: stat.gid, mode: formatMode(stat.mode), gcUser: { uid: gcUser.uid, groups: gcUser.groups } },
       },
     ];

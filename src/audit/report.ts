@@ -1,4 +1,5 @@
 import type { Finding } from '../findings.js';
+import type { GcUserChoice } from '../system/gc-user.js';
 import type { Burst } from './tally.js';
 
 export interface Window {
@@ -42,8 +43,10 @@ export interface AuditReport {
   dir: string;
   /** 'chunk-store': holds .chunks (server layout); 'repository': any other tree (kopia, restic, borg...). */
   layout: 'chunk-store' | 'repository';
-  expectedOwner: AuditIdentity & { from: 'option' | 'directory' };
-  gcUser: AuditIdentity & { groups: number[]; from: 'option' | 'expected owner' };
+  /** Who every entry should belong to: `--owner`, else the GC user. */
+  expectedOwner: AuditIdentity & { from: 'option' | 'gc user' };
+  /** Who GC runs as, and why (docs/design.md). */
+  gcUser: GcUserChoice;
   crossFilesystems: boolean;
   scanned: { entries: number; directories: number; bytes: number };
   /** Entries with at least one problem (what --list prints). */

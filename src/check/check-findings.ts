@@ -4,6 +4,7 @@
  */
 import { type Finding, plural, shellQuote } from '../findings.js';
 import type { MountFacts } from '../system/mounts.js';
+import type { GcUserChoice } from '../system/gc-user.js';
 import type { Accounts } from '../system/passwd.js';
 import type { StatSnapshot } from './snapshot.js';
 
@@ -108,15 +109,15 @@ export function clockSkew(
 /** Why the check ran as who it ran as, when that matters for trusting the verdict. */
 export function ranAs(
   touchedAs: { uid: number; gid: number; capFowner: boolean },
-  context: { reason: string; ownerOf: string; accounts: Accounts },
+  context: { reason: string; gcUser: GcUserChoice; accounts: Accounts },
 ): Finding[] {
-  if (context.reason === 'store owner') {
+  if (context.reason === 'store owner' || context.reason === 'datastore.cfg') {
     return [
       {
         code: 'RAN_AS_STORE_OWNER',
         severity: 'info',
-        message: `ran as uid ${context.accounts.describeUid(touchedAs.uid)}, the owner of ${context.ownerOf}, because GC runs as the store owner; root would pass through CAP_FOWNER where GC fails (pass --as-user to choose)`,
-        evidence: { uid: touchedAs.uid, gid: touchedAs.gid },
+        message: `ran as uid ${context.accounts.describeUid(touchedAs.uid)}, the GC user: ${context.gcUser.reason}; root would pass through CAP_FOWNER where GC fails (pass --as-user to choose)`,
+        evidence: { uid: touchedAs.uid, gid: touchedAs.gid, from: context.gcUser.from },
       },
     ];
   }
@@ -130,6 +131,18 @@ export function ranAs(
     ];
   }
   return [];
+}
+
+/** A user other than root cannot switch to the GC user: its verdict is its own, not GC's. */
+export function notAsGcUser(gcUser: GcUserChoice, accounts: Accounts, store: string, probe: boolean): Finding {
+  const euid = process.geteuid!();
+  return {
+    code: 'NOT_GC_USER',
+    severity: 'warning',
+    message: `checked as uid ${accounts.describeUid(euid)}, but GC runs as uid ${accounts.describeUid(gcUser.uid)} (${gcUser.reason}); only root can switch users, so this verdict is for uid ${euid}, not for GC`,
+    remedy: `sudo chunkguard check ${probe ? '--probe ' : ''}${shellQuote(store)}   # as root it touches as uid ${gcUser.uid}`,
+    evidence: { euid, gcUser: { uid: gcUser.uid, gid: gcUser.gid, from: gcUser.from } },
+  };
 }
 
 export function storeRootSymlink(link: string, target: string): Finding {

@@ -2,6 +2,7 @@
  * Turn a failed step into a finding an operator can act on: which file,
  * which owner, which user tried, and the command that fixes it.
  */
+import { ownerRemedy } from '../system/gc-user.js';
 import { constants, openSync, closeSync, lstatSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { errnoCode } from '../errors.js';
@@ -52,7 +53,7 @@ function notMapped(ctx: DiagnosisContext, path: string, owner: number, what: str
     severity: 'error',
     message: `${what} is owned by uid ${owner}, the overflow uid: its real owner is not mapped in this user namespace (uid_map ${formatIdMap(ctx.namespace.uidMap)}), so uid ${ctx.uid} gets "permission denied"`,
     path,
-    remedy: `podman unshare chown -R ${ctx.uid}:${ctx.gid} ${shellQuote(ctx.store)}   # or mount the volume with :U, or run with --userns=keep-id`,
+    remedy: ownerRemedy(ctx.store, { uid: ctx.uid, gid: ctx.gid }, ctx.namespace, true),
     evidence: { owner, overflowUid: ctx.namespace.overflowUid, uidMap: ctx.namespace.uidMap, gidMap: ctx.namespace.gidMap },
   };
 }

@@ -11,7 +11,10 @@ import { inspectOrBadInput, resolveDirectory } from '../fs/safe-path.js';
 import { libc } from '../native/libc.js';
 import { chunksDir } from '../store/layout.js';
 import { Accounts } from '../system/passwd.js';
-import { namesGid, resolveUser, type UserInput, type UserSpec } from '../system/user-spec.js';
+import { namesGid, resolveUser, type UserInput } from '../system/user-spec.js';
+import { type GcUserChoice, gcUserFor, type GcUserSource, inconsistentOwners } from '../system/gc-user.js';
+import { userNamespace } from '../system/process.js';
+import { notAsGcUser } from './check-findings.js';
 import { measureAs } from './as-user.js';
 import type { MeasurePlan } from './context.js';
 import { measureAtime } from './measure.js';
@@ -24,8 +27,9 @@ export interface CheckOptions {
   probe?: boolean;
   /**
    * The user GC runs as: a name, a uid, `uid:gid`, or `{ uid, gid }`.
-   * Default: this process's user; as root, the owner of `.chunks` (of the
-   * directory, with `probe`) when that is not root.
+   * Default: the server's `backup` user for a datastore in its datastore.cfg,
+   * else the owner of the store's contents (never root while they belong to
+   * someone else), see docs/design.md. Only root can switch to it.
    */
   runAs?: UserInput;
   /** The backup server's variant: sleep 1 s once instead of adaptive waits. */
@@ -38,14 +42,13 @@ export interface CheckOptions {
 /** Test seams, not part of the public API: added to the host clock (also in the helper) to test skew. */
 export interface CheckHooks {
   clockOffsetNs?: bigint;
+  /** The backup server's datastore list (default /etc/proxmox-backup/datastore.cfg). */
+  datastoreConfig?: string;
 }
 
 interface Target {
   store: string;
   stat: { dev: bigint; ino: bigint; uid: number; gid: number };
-  /** The owner GC is expected to be: of .chunks, else (probe) of the directory. */
-  owner: { uid: number; gid: number };
-  ownerOf: string;
   resolvedFrom?: string;
 }
 
@@ -55,20 +58,11 @@ function resolveTarget(path: string, probe: boolean): Target {
   const { absolute: store, entry, resolvedFrom } = resolveDirectory(path);
   const root = entry.stat!;
   const stat = { dev: root.dev, ino: root.ino, uid: Number(root.uid), gid: Number(root.gid) };
-  let owner = { uid: stat.uid, gid: stat.gid };
-  let ownerOf = store;
-  if (!probe) {
-    const chunks = inspectOrBadInput(path, chunksDir(store));
-    if (chunks.kind === 'missing') {
-      throw badInput(path, 'no .chunks directory: not a chunk store (use --probe to check a directory before creating a store there)');
-    }
+  if (!probe && inspectOrBadInput(path, chunksDir(store)).kind === 'missing') {
     // A .chunks that is a symlink or a file is reported as UNSAFE_PATH by the check.
-    if (chunks.kind === 'directory') {
-      owner = { uid: Number(chunks.stat!.uid), gid: Number(chunks.stat!.gid) };
-      ownerOf = chunksDir(store);
-    }
+    throw badInput(path, 'no .chunks directory: not a chunk store (use --probe to check a directory before creating a store there)');
   }
-  return { store, stat, owner, ownerOf, resolvedFrom };
+  return { store, stat, resolvedFrom };
 }
 
 function resolveCutoff(value: unknown): number {
@@ -77,13 +71,32 @@ function resolveCutoff(value: unknown): number {
   return value;
 }
 
-/** Who touches: runAs, else this process's user, else (root over a store that is not root's) the store owner. */
-function chooseUser(requested: UserSpec | undefined, target: Target, accounts: Accounts): { user?: UserSpec; reason: TouchIdentity['reason'] } {
-  if (requested) return { user: requested, reason: 'requested' };
-  if (process.geteuid!() === 0 && target.owner.uid !== 0) {
-    return { user: { ...target.owner, name: accounts.userByUid(target.owner.uid)?.name }, reason: 'store owner' };
+const TOUCH_REASON: Record<GcUserSource, TouchIdentity['reason']> = {
+  option: 'requested',
+  'datastore.cfg': 'datastore.cfg',
+  'store owners': 'store owner',
+  'majority owner': 'store owner',
+  'current user': 'current user',
+};
+
+/**
+ * Who touches: the GC user. Root switches to it (a helper process); another
+ * user can only touch as itself, which answers for the GC user only when it is the GC user.
+ */
+function chooseToucher(gcUser: GcUserChoice, options: CheckOptions): { other?: GcUserChoice; reason: TouchIdentity['reason']; notGcUser: boolean } {
+  const euid = process.geteuid!();
+  const egid = process.getegid!();
+  // A gid only counts when it was given; an inferred one is the user's primary group.
+  const otherGid = options.runAs !== undefined && namesGid(options.runAs) && gcUser.gid !== egid;
+  const differs = gcUser.uid !== euid || otherGid;
+  if (!differs) return { reason: TOUCH_REASON[gcUser.from], notGcUser: false };
+  if (euid === 0) return { other: gcUser, reason: TOUCH_REASON[gcUser.from], notGcUser: false };
+  if (gcUser.from === 'option') {
+    const what = gcUser.uid !== euid ? `uid ${gcUser.uid}` : `gid ${gcUser.gid}`;
+    const self = gcUser.uid !== euid ? `uid ${euid}` : `uid ${euid} gid ${egid}`;
+    throw badOption('runAs', options.runAs, `switching to ${what} needs root; this process runs as ${self}`);
   }
-  return { reason: 'current user' };
+  return { reason: 'current user', notGcUser: true };
 }
 
 async function check(path: string, options: CheckOptions, hooks: CheckHooks): Promise<CheckReport> {
@@ -93,32 +106,33 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
   const accounts = new Accounts();
   const requested = options.runAs === undefined ? undefined : resolveUser(options.runAs, accounts, 'runAs');
   const target = resolveTarget(path, probe);
-  const { user, reason } = chooseUser(requested, target, accounts);
-  const euid = process.geteuid!();
-  const egid = process.getegid!();
-  // Another user's credentials mean a helper process (see as-user.ts); a gid only counts when it was given.
-  const otherGid = options.runAs !== undefined && namesGid(options.runAs) && user!.gid !== egid;
-  const other = user !== undefined && (user.uid !== euid || otherGid) ? user : undefined;
-  if (other && euid !== 0) {
-    const what = other.uid !== euid ? `uid ${other.uid}` : `gid ${other.gid}`;
-    const self = other.uid !== euid ? `uid ${euid}` : `uid ${euid} gid ${egid}`;
-    throw badOption('runAs', options.runAs, `switching to ${what} needs root; this process runs as ${self}`);
-  }
+  const { gcUser, expected, census } = gcUserFor(target.store, target.store, {
+    asUser: requested && { spec: requested, option: '--as-user' },
+    identity: target.stat,
+    accounts,
+    datastoreConfig: hooks.datastoreConfig,
+  });
+  const { other, reason, notGcUser } = chooseToucher(gcUser, options);
   if (!other) libc(); // fail on an unsupported platform before any work (the helper loads its own)
   const plan: MeasurePlan = {
     store: target.store,
     probe,
     mode: options.fixedSleep ? 'fixed-sleep' : 'adaptive',
-    storeOwner: target.owner,
+    // A chunk made as root is given to the expected owner: never one GC cannot touch (seed 002).
+    storeOwner: expected,
     rootIdentity: toWire(target.stat),
     clockOffsetNs: hooks.clockOffsetNs?.toString(),
   };
   // Building the blob (zstd) is the slowest step: in-process it starts now and overlaps the
   // first steps; for a helper only once the child is spawned (zstd's start-up is synchronous).
   const { measurement, via } = other
-    ? await measureAs({ uid: other.uid, gid: other.gid, groups: accounts.groupsOf(accounts.userByUid(other.uid), other.gid) }, plan, zeroChunkBlobShared, options.signal)
+    ? await measureAs({ uid: other.uid, gid: other.gid, groups: other.groups }, plan, zeroChunkBlobShared, options.signal)
     : { measurement: await measureAtime(plan, quietly(zeroChunkBlobShared()), options.signal), via: 'self' as const };
-  return buildReport(measurement, { ...plan, cutoffMinutes, reason, via, ownerOf: target.ownerOf, resolvedFrom: target.resolvedFrom, startedMs, accounts });
+  const ownerFindings = [
+    ...(notGcUser ? [notAsGcUser(gcUser, accounts, target.store, probe)] : []),
+    ...(probe ? [] : [inconsistentOwners(target.store, census, expected, gcUser, accounts, userNamespace())].filter((finding) => finding !== undefined)),
+  ];
+  return buildReport(measurement, { ...plan, cutoffMinutes, reason, via, gcUser, ownerFindings, resolvedFrom: target.resolvedFrom, startedMs, accounts });
 }
 
 /** A promise whose rejection is handled where it is awaited, not reported as unhandled meanwhile. */

@@ -7,6 +7,7 @@
 import { type Finding, hasErrors, plural } from '../findings.js';
 import type { InsertAction } from '../store/insert.js';
 import type { MountFacts } from '../system/mounts.js';
+import type { GcUserChoice } from '../system/gc-user.js';
 import type { Accounts } from '../system/passwd.js';
 import { clockSkew, ranAs, storeRootSymlink } from './check-findings.js';
 import type { StatSnapshot } from './snapshot.js';
@@ -25,7 +26,7 @@ export interface TouchIdentity {
   name?: string;
   capFowner: boolean;
   /** Why the check ran as this user. */
-  reason: 'current user' | 'store owner' | 'requested';
+  reason: 'current user' | 'store owner' | 'requested' | 'datastore.cfg';
   /** How the identity was taken: this process, or a helper process started with setpriv/spawn. */
   via: 'self' | 'setpriv' | 'spawn';
 }
@@ -61,6 +62,8 @@ export interface CheckReport {
   /** What the insert did with the marker chunk (undefined when it did not get that far). */
   chunkAction?: ChunkAction;
   touchedAs: TouchIdentity;
+  /** Who GC runs as, and why (docs/design.md): the user the check touches as, when it can. */
+  gcUser: GcUserChoice;
   filesystem?: MountFacts;
   before?: StatSnapshot;
   after?: StatSnapshot;
@@ -81,8 +84,9 @@ export interface ReportContext {
   cutoffMinutes: number;
   reason: TouchIdentity['reason'];
   via: TouchIdentity['via'];
-  /** The file whose owner made the store owner the GC user (for RAN_AS_STORE_OWNER). */
-  ownerOf: string;
+  gcUser: GcUserChoice;
+  /** Findings about the owners themselves (INCONSISTENT_OWNER, NOT_GC_USER). */
+  ownerFindings: Finding[];
   resolvedFrom?: string;
   startedMs: number;
   accounts: Accounts;
@@ -112,6 +116,8 @@ export function buildReport(measurement: Measurement, context: ReportContext): C
     ...ranAs(touchedAs, context),
     ...(context.resolvedFrom ? [storeRootSymlink(context.resolvedFrom, context.store)] : []),
     ...measurement.findings,
+    // After what was measured: the verdict line names the measured failure first.
+    ...context.ownerFindings,
     ...(skewMs === undefined ? [] : clockSkew(skewMs, after!, host!, { cutoffMinutes: context.cutoffMinutes, chunkPath: measurement.chunkPath }, measurement.filesystem)),
   ];
   const report: CheckReport = {
@@ -125,6 +131,7 @@ export function buildReport(measurement: Measurement, context: ReportContext): C
     chunkPath: measurement.chunkPath,
     chunkAction: measurement.chunkAction,
     touchedAs,
+    gcUser: context.gcUser,
     filesystem: measurement.filesystem,
     before: measurement.before,
     after,

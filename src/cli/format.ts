@@ -4,6 +4,7 @@ import type { AuditReport } from '../audit/report.js';
 import { formatBytes } from '../audit/collect.js';
 import { formatWindow } from '../audit/tally.js';
 import type { CheckReport } from '../check/report.js';
+import type { GcUserChoice } from '../system/gc-user.js';
 import type { FixReport } from '../repair/fix.js';
 import type { EnvironmentReport } from '../system/environment.js';
 import { formatIdMap } from '../system/process.js';
@@ -43,7 +44,13 @@ export function formatCheck(report: CheckReport, colour: (style: Style, text: st
     report.waits.length ? `waits ${report.waits.join('+')} ms` : 'no waits',
   ].filter(Boolean);
   lines.push(colour('dim', `  ${details.join('; ')}`));
+  lines.push(colour('dim', gcUserLine(report.gcUser)));
   return `${lines.join('\n')}\n`;
+}
+
+/** Who GC runs as and why, in every report (docs/design.md). */
+function gcUserLine(gc: GcUserChoice): string {
+  return `  GC user ${who(gc.uid, gc.gid, gc.user, gc.group)} (${gc.from}: ${gc.reason})`;
 }
 
 type Colour = (style: Style, text: string) => string;
@@ -82,11 +89,9 @@ export function formatAudit(report: AuditReport, colour: Colour): string {
     for (const example of owner.examples.slice(0, 3)) lines.push(colour('dim', `      e.g. ${JSON.stringify(example).slice(1, -1)}`));
   }
   const gc = report.gcUser;
+  lines.push(colour('dim', `${gcUserLine(gc)}, groups ${gc.groups.join(',')}`));
   lines.push(
-    colour(
-      'dim',
-      `  expected owner ${report.expectedOwner.uid}:${report.expectedOwner.gid} (${report.expectedOwner.from === 'option' ? '--owner' : `owner of ${report.dir}`}); GC user ${who(gc.uid, gc.gid, gc.user, gc.group)} groups ${gc.groups.join(',')}; ${report.layout}; ${(report.durationMs / 1000).toFixed(1)} s`,
-    ),
+    colour('dim', `  expected owner ${report.expectedOwner.uid}:${report.expectedOwner.gid} (${report.expectedOwner.from === 'option' ? '--owner' : 'the GC user'}); ${report.layout}; ${(report.durationMs / 1000).toFixed(1)} s`),
   );
   return `${lines.join('\n')}\n`;
 }
@@ -94,6 +99,7 @@ export function formatAudit(report: AuditReport, colour: Colour): string {
 export function formatFix(report: FixReport, colour: Colour): string {
   const lines = [verdictLine(report.summary, report.ok || (report.dryRun && report.planned > 0), colour), ...formatFindings(report.findings, colour)];
   for (const skipped of report.skippedExamples) lines.push(`  skipped ${JSON.stringify(skipped.path).slice(1, -1)}: ${skipped.reason}`);
+  if (report.gcUser) lines.push(colour('dim', gcUserLine(report.gcUser)));
   if (report.journal) {
     const where = report.journal === 'stdout' ? 'written to stdout' : report.journal;
     lines.push(colour('dim', `  journal: ${where}${report.changed > 0 ? ' (revert with --undo)' : ', no change recorded'}`));
@@ -115,6 +121,7 @@ export function formatEnv(report: EnvironmentReport, colour: Colour): string {
   if (report.path) {
     const p = report.path;
     lines.push(`  path ${p.path}: owner ${who(p.owner.uid, p.owner.gid, p.owner.user, p.owner.group)}, mode ${p.mode}`);
+    if (report.gcUser) lines.push(gcUserLine(report.gcUser));
     if (p.mount) {
       const kind = p.mount.network ? ', network filesystem' : p.mount.fuse ? ', FUSE' : '';
       lines.push(`  mount ${p.mount.mountPoint} ${p.mount.fsType} from ${p.mount.source}${kind}: ${p.mount.mountOptions.join(',')} (atime ${p.mount.atimePolicy}${p.mount.lazytime ? ', lazytime' : ''}${p.mount.readOnly ? ', read-only' : ''})`);

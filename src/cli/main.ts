@@ -110,7 +110,7 @@ function checkCommand(cli: Command): void {
     .option('--probe', 'check a directory with no .chunks yet, in a temporary directory removed afterwards')
     .option('--json', 'print one JSON report on stdout')
     .addOption(formatOption())
-    .option('--as-user <user>', 'touch as this user: NAME, UID, NAME:GROUP or UID:GID (default: the store owner when run as root)')
+    .option('--as-user <user>', 'touch as this user: NAME, UID, NAME:GROUP or UID:GID (default: the GC user chunkguard infers, see the report\'s gcUser)')
     .option('--fixed-sleep', "the backup server's variant: one 1 s sleep instead of adaptive waits")
     .addOption(
       new Option('--cutoff-minutes <minutes>', 'GC atime cutoff; a filesystem clock lagging more is an error')
@@ -140,8 +140,8 @@ function auditCommand(cli: Command): void {
         'Exit 0 clean, 1 findings, 2 bad input.',
     )
     .argument('<dir>', 'the store or repository directory')
-    .option('--owner <user>', 'the owner every entry should have: NAME, UID, NAME:GROUP or UID:GID (default: the owner of <dir>)')
-    .option('--as-user <user>', 'the user GC runs as: NAME, UID, NAME:GROUP or UID:GID (default: the expected owner)')
+    .option('--owner <user>', 'the owner every entry should have: NAME, UID, NAME:GROUP or UID:GID (default: the GC user)')
+    .option('--as-user <user>', 'the user GC runs as: NAME, UID, NAME:GROUP or UID:GID (default: --owner, else inferred: datastore.cfg, the store\'s owners)')
     .option('--json', 'print one JSON report on stdout')
     .addOption(formatOption())
     .option('--list', 'print every offending path on stdout, one a line, as find prints it (the report goes to stderr)')

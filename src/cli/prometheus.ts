@@ -1,7 +1,7 @@
 /**
  * Prometheus text exposition for node_exporter's textfile collector: an
  * alert can fire on a store before GC fails. Write it atomically
- * (`> file.$$ && mv file.$$ file.prom`), see docs/recipes.md.
+ * (a temp name not ending in .prom, renamed on exit 0 or 1), see docs/recipes.md.
  */
 import type { AuditReport } from '../audit/report.js';
 import type { CheckReport } from '../check/report.js';

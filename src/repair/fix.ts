@@ -18,6 +18,7 @@ import { displayPath, relText, type RelPath } from '../fs/rel-path.js';
 import { isWithin, resolveDirectory } from '../fs/safe-path.js';
 import { formatDev } from '../fs/stat.js';
 import { Accounts } from '../system/passwd.js';
+import { type GcUserChoice, gcUserFor } from '../system/gc-user.js';
 import { resolveUser, type UserInput } from '../system/user-spec.js';
 import { Applier, type SkippedEntry } from './apply.js';
 import { type ChownRecord, JOURNAL_VERSION, readJournal, relFields, relKey } from './journal.js';
@@ -45,6 +46,8 @@ export interface FixReport {
   dir: string;
   /** The owner given (undefined for an undo, which restores each entry's own old owner). */
   owner?: { uid: number; gid: number; user?: string; group?: string };
+  /** Who GC runs as, and why (undefined for an undo): an owner other than this one leaves GC unable to touch what it owns. */
+  gcUser?: GcUserChoice;
   dryRun: boolean;
   /** Entries whose owner differs (dry run: would change). */
   planned: number;
@@ -103,10 +106,11 @@ function planChange(dir: string, rel: RelPath, offender: Offender, owner: { uid:
 
 async function fix(dir: string, options: FixOptions): Promise<FixReport> {
   const started = process.hrtime.bigint();
-  const { absolute } = resolveDirectory(dir);
+  const { absolute, entry } = resolveDirectory(dir);
   const accounts = new Accounts();
   if (options.owner === undefined || options.owner === '') throw badOption('owner', '', 'fix needs an owner UID:GID');
   const spec = resolveUser(options.owner, accounts, 'owner');
+  const { gcUser } = gcUserFor(dir, absolute, { identity: { dev: entry.stat!.dev, ino: entry.stat!.ino }, accounts });
   const owner = { uid: spec.uid, gid: spec.gid, user: accounts.userByUid(spec.uid)?.name, group: accounts.groupByGid(spec.gid)?.name };
   const dryRun = options.apply !== true;
   checkJournalOption(options.journal, dryRun, absolute);
@@ -133,7 +137,18 @@ async function fix(dir: string, options: FixOptions): Promise<FixReport> {
   }
   changes?.close();
   const report = fixReport(dir, { planned, dryRun, journal: options.journal, started }, changes);
-  return { ...report, owner, summary: summarize({ ...report, owner }), findings: skippedFinding(dir, report.skipped, report.skippedExamples, owner) };
+  const findings = [...(owner.uid === gcUser.uid ? [] : [notGcUserOwner(owner, gcUser, accounts)]), ...skippedFinding(dir, report.skipped, report.skippedExamples, owner)];
+  return { ...report, owner, gcUser, summary: summarize({ ...report, owner }), findings };
+}
+
+/** Giving the entries to someone other than the GC user makes GC fail on every one (utimensat needs the owner). */
+function notGcUserOwner(owner: { uid: number; gid: number }, gcUser: GcUserChoice, accounts: Accounts): Finding {
+  return {
+    code: 'NOT_GC_USER',
+    severity: 'warning',
+    message: `the owner given, uid ${accounts.describeUid(owner.uid)}, is not the GC user, uid ${accounts.describeUid(gcUser.uid)} (${gcUser.reason}): GC cannot update the atime of chunks it does not own, so after this fix it fails on them, or deletes them as unused`,
+    evidence: { owner, gcUser: { uid: gcUser.uid, gid: gcUser.gid, from: gcUser.from } },
+  };
 }
 
 /** What fix and undo report alike; the caller adds the summary and findings. */

@@ -6,6 +6,7 @@
 import { badInput, publicError } from '../errors.js';
 import { type Finding, formatMode, shellQuote } from '../findings.js';
 import { resolveGiven } from '../fs/safe-path.js';
+import { type GcUserChoice, gcUserFor, ownerRemedy } from './gc-user.js';
 import { findMount, mountFacts, type MountFacts } from './mounts.js';
 import { Accounts, type AccountFiles } from './passwd.js';
 import { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, effectiveCapabilities, formatIdMap, hasCapability, processIdentity, type ProcessIdentity, userNamespace, type UserNamespace } from './process.js';
@@ -35,6 +36,8 @@ export interface EnvironmentReport {
     mode: string;
     mount?: MountFacts & { network: boolean; fuse: boolean };
   };
+  /** For a directory: who GC runs as there, and why (docs/design.md). */
+  gcUser?: GcUserChoice;
   findings: Finding[];
 }
 
@@ -43,6 +46,8 @@ const NETWORK_FS = /^(nfs4?|cifs|smb3|9p|ceph|glusterfs|lustre|afs|virtiofs)$/;
 /** Test seams, not part of the public API: passwd and group files to read names from. */
 export interface EnvironmentHooks {
   accountFiles?: AccountFiles;
+  /** The backup server's datastore list (default /etc/proxmox-backup/datastore.cfg). */
+  datastoreConfig?: string;
 }
 
 /** inspectEnvironment(path?): throws only ChunkguardErrors (EBADINPUT for a bad path). */
@@ -61,21 +66,20 @@ export function inspectEnvironmentWith(path?: string, hooks: EnvironmentHooks = 
 
 function noPasswdEntry(id: ProcessIdentity, variables: EnvironmentReport['variables']): Finding {
   const missing = [!variables.USER && '$USER', !variables.HOME && '$HOME'].filter(Boolean);
+  const variablesText = missing.length
+    ? `, and ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not set: Go's user.Current() and other tools that look the user up fail or hang there, as kopia did (seed 001)`
+    : `: $USER and $HOME are set, so tools that read them (kopia, seed 001) work, but getpwuid() still finds nothing: "whoami", ssh, and any GC tool that looks the user up still fail`;
   return {
     code: 'NO_PASSWD_ENTRY',
     severity: 'warning',
-    message:
-      `uid ${id.euid} has no entry in /etc/passwd${missing.length ? ` and ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} not set` : ''}: ` +
-      'tools that look the user up (glibc getpwuid, Go cgo user.Current(), "whoami", ssh) fail or hang there, as kopia did (seed 001); GC tools may also be unable to find a home or cache directory',
-    remedy:
-      `add the user to the image: echo 'gc:x:${id.euid}:${id.egid}::/tmp:/usr/sbin/nologin' >> /etc/passwd` +
-      `   # or set USER and HOME in the job (env USER=gc HOME=/tmp), or run as a uid the image knows`,
+    message: `uid ${id.euid} has no entry in /etc/passwd${variablesText}`,
+    remedy: `echo 'gc:x:${id.euid}:${id.egid}::${variables.HOME && !variables.HOME.includes(':') && !variables.HOME.includes("'") ? variables.HOME : '/tmp'}:/usr/sbin/nologin' >> /etc/passwd   # in the image, as root (or run as a uid the image knows)`,
     evidence: { euid: id.euid, egid: id.egid, USER: variables.USER ?? null, HOME: variables.HOME ?? null },
   };
 }
 
 /** The path's owner, mode and mount, and the risks they carry. */
-function describePath(path: string, accounts: Accounts, id: ProcessIdentity, namespace: UserNamespace): { facts: NonNullable<EnvironmentReport['path']>; findings: Finding[] } {
+function describePath(path: string, accounts: Accounts, id: ProcessIdentity, namespace: UserNamespace, hooks: EnvironmentHooks): { facts: NonNullable<EnvironmentReport['path']>; gcUser?: GcUserChoice; findings: Finding[] } {
   if (path === '') throw badInput(path, 'empty path');
   // A symlink is described by its target, as check and audit resolve a symlinked root once; a dangling one is bad input.
   const { absolute, entry, resolvedFrom } = resolveGiven(path, 'no such file or directory');
@@ -83,6 +87,8 @@ function describePath(path: string, accounts: Accounts, id: ProcessIdentity, nam
   const mount = findMount(absolute);
   const uid = Number(stat.uid);
   const gid = Number(stat.gid);
+  const decision = stat.isDirectory() ? gcUserFor(path, absolute, { identity: { dev: stat.dev, ino: stat.ino }, accounts, datastoreConfig: hooks.datastoreConfig }) : undefined;
+  const expected = decision?.expected ?? { uid: id.euid, gid: id.egid };
   const facts = {
     path: absolute,
     owner: { uid, gid, user: accounts.userByUid(uid)?.name, group: accounts.groupByGid(gid)?.name },
@@ -120,7 +126,7 @@ function describePath(path: string, accounts: Accounts, id: ProcessIdentity, nam
       severity: 'error',
       message: `${absolute} shows owner ${uid}:${gid}, the overflow id: its real owner is not mapped in this user namespace (uid_map ${formatIdMap(namespace.uidMap)}), so this process gets "permission denied" and cannot chown it`,
       path: absolute,
-      remedy: `podman unshare chown -R ${id.euid}:${id.egid} ${shellQuote(absolute)}   # or mount the volume with :U, or run the container with --userns=keep-id`,
+      remedy: ownerRemedy(absolute, expected, namespace, false),
       evidence: { uidMap: namespace.uidMap, gidMap: namespace.gidMap, overflowUid: namespace.overflowUid },
     });
   }
@@ -142,7 +148,7 @@ function describePath(path: string, accounts: Accounts, id: ProcessIdentity, nam
       evidence: { source: mount!.source, fsType: mount!.fsType },
     });
   }
-  return { facts, findings };
+  return { facts, gcUser: decision?.gcUser, findings };
 }
 
 function inspect(path: string | undefined, hooks: EnvironmentHooks): EnvironmentReport {
@@ -154,7 +160,7 @@ function inspect(path: string | undefined, hooks: EnvironmentHooks): Environment
   const group = accounts.groupByGid(id.egid);
   const variables = { USER: process.env.USER, HOME: process.env.HOME, LOGNAME: process.env.LOGNAME };
   const findings: Finding[] = passwd ? [] : [noPasswdEntry(id, variables)];
-  const described = path === undefined ? undefined : describePath(path, accounts, id, namespace);
+  const described = path === undefined ? undefined : describePath(path, accounts, id, namespace, hooks);
   if (described) findings.push(...described.findings);
 
   const ok = !findings.some((finding) => finding.severity !== 'info');
@@ -181,6 +187,7 @@ function inspect(path: string | undefined, hooks: EnvironmentHooks): Environment
       CAP_FOWNER: hasCapability(CAP_FOWNER, caps),
     },
     path: described?.facts,
+    gcUser: described?.gcUser,
     findings,
   };
 }

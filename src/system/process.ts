@@ -67,6 +67,17 @@ export function userNamespace(): UserNamespace {
   };
 }
 
+/** The id outside (on the host) for an id inside this namespace; undefined when it is not mapped. */
+export function hostId(id: number, map: IdMapRange[]): number | undefined {
+  const range = map.find((entry) => id >= entry.inside && id - entry.inside < entry.count);
+  return range && range.outside + (id - range.inside);
+}
+
+/** An owner shown as the overflow uid or gid: its real owner is not mapped here (never in the initial namespace). */
+export function isUnmapped(owner: { uid: number; gid: number }, namespace: UserNamespace): boolean {
+  return !namespace.identity && (owner.uid === namespace.overflowUid || owner.gid === namespace.overflowGid);
+}
+
 export function formatIdMap(map: IdMapRange[]): string {
   return map.map((range) => `${range.inside} ${range.outside} ${range.count}`).join('; ');
 }

@@ -91,7 +91,9 @@ describeAsRoot('chunkguard check run by a non-root user', () => {
     const own = makeStore(join(base, 'store-34'));
     const { code, report } = runJson(['check', own], { uid: 34, gid: 34 });
     expect(code).toBe(0);
-    expect(report.touchedAs).toMatchObject({ uid: 34, via: 'self', reason: 'current user', capFowner: false });
+    // The GC user (the owner of .chunks) is this process's user: no switch needed.
+    expect(report.touchedAs).toMatchObject({ uid: 34, via: 'self', reason: 'store owner', capFowner: false });
+    expect(report.gcUser).toMatchObject({ uid: 34, from: 'store owners' });
   });
 
   it('uid 34 cannot switch to another user: exit 2', () => {

@@ -26,7 +26,9 @@ function busyStore(count: number): string {
   const store = freshStore();
   for (let prefix = 0; prefix < 64; prefix++) {
     const dir = join(store, '.chunks', prefix.toString(16).padStart(4, '0'));
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o750 });
+    // The store's directories are the GC user's; only the chunks are someone else's.
+    chownSync(dir, BACKUP_UID, BACKUP_GID);
     for (let i = 0; i < count / 64; i++) {
       const file = join(dir, `${prefix.toString(16).padStart(4, '0')}${i.toString(16).padStart(60, '0')}`);
       writeFileSync(file, 'x');

@@ -30,7 +30,7 @@ describeAsRoot('env', () => {
     expect(report.variables).toEqual({});
     const finding = report.findings.find((f: any) => f.code === 'NO_PASSWD_ENTRY');
     expect(finding.severity).toBe('warning');
-    expect(finding.message).toContain('uid 4242 has no entry in /etc/passwd and $USER and $HOME are not set');
+    expect(finding.message).toContain('uid 4242 has no entry in /etc/passwd, and $USER and $HOME are not set');
     expect(finding.message).toContain('user.Current()');
     expect(finding.remedy).toContain(`:${NO_PASSWD_UID}:${NO_PASSWD_UID}:`);
     expect(report.capabilities).toMatchObject({ CAP_CHOWN: false, CAP_DAC_OVERRIDE: false, CAP_FOWNER: false });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canRead, canTouch, isPrivileged, type GcUser } from '../../src/audit/access.js';
+import { canRead, canTouch, isPrivileged, type GcUser } from '../../src/system/access.js';
 import { classify, ISSUE, type ClassifyContext, type Role } from '../../src/audit/classify.js';
 import { BURST_GAP_MS, BurstTracker, formatWindow, isoSeconds, OwnerTallies, type OwnerTally } from '../../src/audit/tally.js';
 import { STATX_ATTR_APPEND, STATX_ATTR_IMMUTABLE } from '../../src/fs/stat.js';

@@ -165,7 +165,8 @@ function context(overrides: Partial<ReportContext> = {}): ReportContext {
     cutoffMinutes: 1445,
     reason: 'requested',
     via: 'self',
-    ownerOf: '/srv/backup/store/.chunks',
+    gcUser: { uid: 34, gid: 34, groups: [34, 1001], name: 'backup', user: 'backup', group: 'backup', from: 'option', reason: 'given with --as-user' },
+    ownerFindings: [],
     startedMs: performance.now(),
     accounts,
     ...overrides,
@@ -214,11 +215,16 @@ describe('buildReport', () => {
   it('RAN_AS_STORE_OWNER comes first when the store owner was chosen, then STORE_ROOT_SYMLINK, then the measurement', () => {
     const report = buildReport(
       measurement({ findings: [atimeError] }),
-      context({ reason: 'store owner', resolvedFrom: '/backup-link', via: 'setpriv' }),
+      context({
+        reason: 'store owner',
+        resolvedFrom: '/backup-link',
+        via: 'setpriv',
+        gcUser: { uid: 34, gid: 34, groups: [34], from: 'store owners', reason: 'uid 34 (backup) owns /srv/backup/store/.chunks' },
+      }),
     );
     expect(report.findings.map((finding) => finding.code)).toEqual(['RAN_AS_STORE_OWNER', 'STORE_ROOT_SYMLINK', 'ATIME_NOT_UPDATED']);
     expect(report.findings[0]!.severity).toBe('info');
-    expect(report.findings[0]!.message).toContain('/srv/backup/store/.chunks');
+    expect(report.findings[0]!.message).toBe('ran as uid 34 (backup), the GC user: uid 34 (backup) owns /srv/backup/store/.chunks; root would pass through CAP_FOWNER where GC fails (pass --as-user to choose)');
     expect(report.touchedAs).toMatchObject({ reason: 'store owner', via: 'setpriv' });
     // An info first does not hide the error in the summary.
     expect(report.summary).toContain(': ATIME_NOT_UPDATED: ');
@@ -365,7 +371,9 @@ describe('diagnoseTouch', () => {
     const finding = diagnoseTouch(diagnosis({ namespace: ROOTLESS_NS, uid: 0, gid: 0 }), CHUNK, { ok: false, code: 'EPERM' }, { stat: stat(65534, 65534) });
     expect(finding).toMatchObject({ code: 'OWNER_NOT_MAPPED', severity: 'error', path: CHUNK });
     expect(finding.message).toContain('uid_map 0 1000 1; 1 100000 65536');
-    expect(finding.remedy).toBe('podman unshare chown -R 0:0 /srv/backup/store   # or mount the volume with :U, or run with --userns=keep-id');
+    // The host-side command: 0:0 here is host 1000:1000 (no overflow id, nothing that cannot work inside).
+    expect(finding.remedy).toMatch(/^chunkguard fix \/srv\/backup\/store --owner 1000:1000 --apply   # on the host, as root, outside this user namespace/);
+    expect(finding.remedy).not.toContain('65534');
     expect(finding.evidence).toMatchObject({ owner: 65534, overflowUid: 65534 });
   });
 

@@ -23,6 +23,7 @@ function permissions(mode: number, uid: number, gid: number, user: GcUser): numb
 }
 
 const READ = 4;
+const WRITE = 2;
 const EXECUTE = 1;
 
 /** A file the user can open for reading; a directory it can list and enter. */
@@ -40,6 +41,11 @@ export function canTouch(uid: number, user: GcUser): boolean {
 /** A directory the user may pass through (search permission). */
 export function canSearch(mode: number, uid: number, gid: number, user: GcUser): boolean {
   return isPrivileged(user) || (permissions(mode, uid, gid, user) & EXECUTE) === EXECUTE;
+}
+
+/** A directory the user may create and remove entries in (write and search permission). */
+export function canWriteDirectory(mode: number, uid: number, gid: number, user: GcUser): boolean {
+  return isPrivileged(user) || (permissions(mode, uid, gid, user) & (WRITE | EXECUTE)) === (WRITE | EXECUTE);
 }
 
 /** Which permission class applies to the user for this owner and group: `u`, `g` or `o` (for a chmod remedy). */
