@@ -125,6 +125,22 @@ function progressSink(collector: AuditCollector, expectedPrefixDirs: number | un
   };
 }
 
+/** Offenders held back during a scan that may be repeated; past the bound, the scan is repeated instead. */
+class HeldOffenders {
+  private static readonly LIMIT = 100_000;
+  private readonly offenders: [RelPath, Offender][] = [];
+  overflowed = false;
+
+  readonly add = (path: RelPath, offender: Offender): void => {
+    if (this.offenders.length < HeldOffenders.LIMIT) this.offenders.push([path, offender]);
+    else this.overflowed = true;
+  };
+
+  replay(onOffender: NonNullable<AuditOptions['onOffender']>): void {
+    for (const [path, offender] of this.offenders) onOffender(path, offender);
+  }
+}
+
 interface Scan {
   collector: AuditCollector;
   settings: ScanSettings;
@@ -141,7 +157,9 @@ async function scanOnce(dir: string, absolute: string, root: RootFacts, users: {
     gcUser: users.gcUser,
     namespace: { identity: namespace.identity, overflowUid: namespace.overflowUid, overflowGid: namespace.overflowGid },
   };
-  const collector = new AuditCollector({ displayRoot: dir, expected: users.expected, gcUser: users.gcUser, accounts, namespace, layout, onOffender: options.onOffender });
+  // The store's structure (root, .chunks, prefix directories) is reported on its own only when .chunks is a directory.
+  const structure = root.chunksDir ? 'chunk-store' : 'repository';
+  const collector = new AuditCollector({ displayRoot: dir, expected: users.expected, gcUser: users.gcUser, accounts, namespace, layout: structure, onOffender: options.onOffender });
   const rootIssues = classify(stat.mode, stat.uid, stat.gid, stat.attributes, 'other', settings);
   const mtimeMs = Number(stat.mtimeNs / 1_000_000n);
   const ctimeMs = Number(stat.ctimeNs / 1_000_000n);
@@ -177,16 +195,22 @@ async function audit(dir: string, options: AuditOptions, hooks: AuditHooks): Pro
       namespace,
       self,
     });
-  const context = { accounts, namespace, options };
   let decision = decide(root.sample);
-  let { collector, settings } = await scanOnce(dir, absolute, root, decision, context);
+  const settled = decision.gcUser.from === 'option' || decision.gcUser.from === 'datastore.cfg';
+  // While a second scan may follow, offenders are held back (a bounded number) and passed on once the owner is settled.
+  const held = !settled && options.onOffender ? new HeldOffenders() : undefined;
+  const firstOptions = held ? { ...options, onOffender: held.add } : options;
+  let { collector, settings } = await scanOnce(dir, absolute, root, decision, { accounts, namespace, options: firstOptions });
   let census = collector.census(root.chunksDir);
-  if (decision.gcUser.from !== 'option' && decision.gcUser.from !== 'datastore.cfg') {
+  if (!settled) {
     // A sample chose; now every entry is counted. When the counts choose another owner, scan again for that one.
     const counted = decide(census);
-    if (ownerKey(counted.expected) !== ownerKey(decision.expected) || counted.gcUser.uid !== decision.gcUser.uid) {
-      ({ collector, settings } = await scanOnce(dir, absolute, root, counted, context));
+    const changed = ownerKey(counted.expected) !== ownerKey(decision.expected) || counted.gcUser.uid !== decision.gcUser.uid;
+    if (changed || held?.overflowed) {
+      ({ collector, settings } = await scanOnce(dir, absolute, root, counted, { accounts, namespace, options }));
       census = collector.census(root.chunksDir);
+    } else {
+      held?.replay(options.onOffender!);
     }
     decision = counted;
   }

@@ -139,7 +139,7 @@ export function notAsGcUser(gcUser: GcUserChoice, accounts: Accounts, store: str
   return {
     code: 'NOT_GC_USER',
     severity: 'warning',
-    message: `checked as uid ${accounts.describeUid(euid)}, but GC runs as uid ${accounts.describeUid(gcUser.uid)} (${gcUser.reason}); only root can switch users, so this verdict is for uid ${euid}, not for GC`,
+    message: `checked as uid ${accounts.describeUid(euid)}, but GC runs as uid ${accounts.describeUid(gcUser.uid)} (${gcUser.reason}); only root can switch users, so this verdict is for uid ${euid}, not for GC, and it was measured in a probe directory removed afterwards (nothing of uid ${euid}'s is left in the store)`,
     remedy: `sudo chunkguard check ${probe ? '--probe ' : ''}${shellQuote(store)}   # as root it touches as uid ${gcUser.uid}`,
     evidence: { euid, gcUser: { uid: gcUser.uid, gid: gcUser.gid, from: gcUser.from } },
   };

@@ -53,7 +53,7 @@ function notMapped(ctx: DiagnosisContext, path: string, owner: number, what: str
     severity: 'error',
     message: `${what} is owned by uid ${owner}, the overflow uid: its real owner is not mapped in this user namespace (uid_map ${formatIdMap(ctx.namespace.uidMap)}), so uid ${ctx.uid} gets "permission denied"`,
     path,
-    remedy: ownerRemedy(ctx.store, { uid: ctx.uid, gid: ctx.gid }, ctx.namespace, true),
+    remedy: ownerRemedy(ctx.store, ctx.storeOwner, ctx.namespace, true),
     evidence: { owner, overflowUid: ctx.namespace.overflowUid, uidMap: ctx.namespace.uidMap, gidMap: ctx.namespace.gidMap },
   };
 }
@@ -121,7 +121,7 @@ export function diagnoseTouch(
   }
   if (stat && isUnmappedOwner(ctx, owner)) return notMapped(ctx, path, owner, 'the chunk');
   if (stat && owner !== ctx.uid && !ctx.capFowner) {
-    const target = `${ctx.uid}:${ctx.storeOwner.gid}`;
+    const target = `${ctx.storeOwner.uid}:${ctx.storeOwner.gid}`;
     return {
       code: 'TOUCH_EPERM_WRONG_OWNER',
       severity: 'error',
@@ -161,7 +161,7 @@ function unreadable(ctx: DiagnosisContext, dir: string, message: string): Findin
     message,
     path: dir,
     remedy: isWithin(dir, ctx.store)
-      ? `chown ${ctx.uid}:${ctx.storeOwner.gid} ${shellQuote(dir)} && chmod 0750 ${shellQuote(dir)}`
+      ? `chown ${ctx.storeOwner.uid}:${ctx.storeOwner.gid} ${shellQuote(dir)} && chmod 0750 ${shellQuote(dir)}`
       : // A parent of the store: GC needs only search permission there.
         `chmod o+x ${shellQuote(dir)}`,
     evidence,
@@ -189,7 +189,7 @@ export function diagnoseWrite(ctx: DiagnosisContext, dir: string, error: unknown
     const remedy =
       owner === ctx.uid
         ? `chmod u+rwx ${shellQuote(dir)}`
-        : `chown ${ctx.uid}:${ctx.storeOwner.gid} ${shellQuote(dir)} && chmod 0750 ${shellQuote(dir)}`;
+        : `chown ${ctx.storeOwner.uid}:${ctx.storeOwner.gid} ${shellQuote(dir)} && chmod 0750 ${shellQuote(dir)}`;
     return {
       code: 'CHUNK_DIR_NOT_WRITABLE',
       severity: 'error',

@@ -116,7 +116,8 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
   if (!other) libc(); // fail on an unsupported platform before any work (the helper loads its own)
   const plan: MeasurePlan = {
     store: target.store,
-    probe,
+    // Not the GC user: measure in a probe directory removed afterwards, never leaving a chunk or prefix directory GC cannot use.
+    probe: probe || notGcUser,
     mode: options.fixedSleep ? 'fixed-sleep' : 'adaptive',
     // A chunk made as root is given to the expected owner: never one GC cannot touch (seed 002).
     storeOwner: expected,

@@ -146,7 +146,7 @@ function notGcUserOwner(owner: { uid: number; gid: number }, gcUser: GcUserChoic
   return {
     code: 'NOT_GC_USER',
     severity: 'warning',
-    message: `the owner given, uid ${accounts.describeUid(owner.uid)}, is not the GC user, uid ${accounts.describeUid(gcUser.uid)} (${gcUser.reason}): GC cannot update the atime of chunks it does not own, so after this fix it fails on them, or deletes them as unused`,
+    message: `the owner given, uid ${accounts.describeUid(owner.uid)}, is not the GC user, uid ${accounts.describeUid(gcUser.uid)} (${gcUser.reason}): GC cannot update the atime of chunks it does not own (EPERM), so after this fix it fails on every one of them`,
     evidence: { owner, gcUser: { uid: gcUser.uid, gid: gcUser.gid, from: gcUser.from } },
   };
 }

@@ -97,7 +97,7 @@ export function sampleOwners(root: Dir, rootStat: Stat): OwnerCensus {
           census.prefixDirs.seen++;
         }
         if (role === 'prefix') count((census.chunks ??= new Map()), owner);
-        if (!isDirectory || stat.dev !== rootStat.dev || queue.length >= SAMPLE.directories) continue;
+        if (!isDirectory || stat.dev !== rootStat.dev || (queue.length >= SAMPLE.directories && !isChunks)) continue;
         const child = safeOpen(dir, name);
         if (!child) continue;
         opened.push(child);

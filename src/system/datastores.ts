@@ -3,11 +3,11 @@
  * sections `datastore: NAME` with an indented `path /some/dir`. A store listed
  * there (or a directory inside one) is garbage-collected by the server as its
  * `backup` user. The file is read as text and trusted only to name paths:
- * a path matches when it is the same directory on disk (device and inode),
- * or contains the given one.
+ * a path matches when it is the same directory on disk (device and inode)
+ * as the given one or a directory above it.
  */
-import { readFileSync, realpathSync, statSync } from 'node:fs';
-import { isWithin } from '../fs/safe-path.js';
+import { readFileSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 export const DATASTORE_CONFIG = '/etc/proxmox-backup/datastore.cfg';
 
@@ -22,6 +22,7 @@ export function parseDatastores(text: string, config: string): Datastore[] {
   const stores: Datastore[] = [];
   let current: string | undefined;
   for (const line of text.split('\n')) {
+    if (/^\s*#/.test(line)) continue;
     const header = /^(\S+):\s*(\S+)\s*$/.exec(line);
     if (header) {
       current = header[1] === 'datastore' ? header[2] : undefined;
@@ -33,7 +34,11 @@ export function parseDatastores(text: string, config: string): Datastore[] {
   return stores;
 }
 
-/** The datastore `dir` is (or lies in), from the server's config; undefined when none or unreadable. */
+/**
+ * The datastore `dir` is, or lies in: `dir` or a directory above it is the same directory
+ * (device and inode) as a listed path. A listed path that is `/` (or resolves to it) is
+ * ignored: it would make every directory a datastore. Undefined when none, or unreadable.
+ */
 export function datastoreOf(dir: string, config = DATASTORE_CONFIG): Datastore | undefined {
   let text: string;
   try {
@@ -41,19 +46,27 @@ export function datastoreOf(dir: string, config = DATASTORE_CONFIG): Datastore |
   } catch {
     return undefined;
   }
-  const target = located(dir);
-  if (!target) return undefined;
-  return parseDatastores(text, config).find((store) => {
-    const listed = located(store.path);
-    return listed !== undefined && ((listed.dev === target.dev && listed.ino === target.ino) || isWithin(target.real, listed.real));
-  });
+  const listed = parseDatastores(text, config)
+    .map((store) => ({ store, id: identity(store.path) }))
+    .filter((entry) => entry.id !== undefined && entry.id !== ROOT_ID);
+  if (listed.length === 0) return undefined;
+  // dir and the directories above it, by identity, walking up (never by a resolved prefix).
+  for (let at = dir; ; at = dirname(at)) {
+    const id = identity(at);
+    const found = id && listed.find((entry) => entry.id === id);
+    if (found) return found.store;
+    if (at === dirname(at)) return undefined;
+  }
 }
 
-function located(path: string): { real: string; dev: bigint; ino: bigint } | undefined {
+/** `dev:ino` of a directory (following a symlink, as the server opens its datastore path). */
+function identity(path: string): string | undefined {
   try {
     const stat = statSync(path, { bigint: true });
-    return { real: realpathSync(path), dev: stat.dev, ino: stat.ino };
+    return stat.isDirectory() ? `${stat.dev}:${stat.ino}` : undefined;
   } catch {
     return undefined;
   }
 }
+
+const ROOT_ID = identity('/');

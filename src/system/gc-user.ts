@@ -17,7 +17,9 @@ import { type Owner, type OwnedEntry, type OwnerCensus, ownerKey, parseOwnerKey 
 import { canWriteDirectory, type GcUser } from './access.js';
 import { badInput } from '../errors.js';
 import { type Identity, sameIdentity } from '../fs/identity.js';
-import { openDirOrBadInput } from '../fs/safe-path.js';
+import { lstatSync } from 'node:fs';
+import { Dir } from '../fs/dir.js';
+import { FsError } from '../fs/errors.js';
 import { sampleOwners } from '../store/owners.js';
 import { type Datastore, datastoreOf } from './datastores.js';
 import type { Accounts } from './passwd.js';
@@ -62,16 +64,7 @@ export function gcUserFor(
   absolute: string,
   options: { asUser?: GcUserInput['asUser']; identity?: Identity; accounts: Accounts; datastoreConfig?: string },
 ): { gcUser: GcUserChoice; expected: Owner; census: OwnerCensus } {
-  const root = openDirOrBadInput(dir, absolute);
-  let census: OwnerCensus;
-  try {
-    if (options.identity && !sameIdentity(root.statSelf(), options.identity)) {
-      throw badInput(dir, 'was replaced by another directory while chunkguard started');
-    }
-    census = sampleOwners(root, root.statSelf());
-  } finally {
-    root.close();
-  }
+  const census = sampleOrTop(dir, absolute, options.identity);
   const decision = decideGcUser({
     dir,
     asUser: options.asUser,
@@ -84,17 +77,43 @@ export function gcUserFor(
   return { ...decision, census };
 }
 
+/**
+ * The sampled owners; a directory this process may pass but not list (mode 0711, a
+ * check run as a user other than root) is decided from its own owner, and the
+ * measurement says what that user cannot do.
+ */
+function sampleOrTop(dir: string, absolute: string, identity: Identity | undefined): OwnerCensus {
+  let root: Dir;
+  try {
+    root = Dir.open(absolute);
+  } catch (error) {
+    if (!(error instanceof FsError)) throw error;
+    if (error.code !== 'EACCES') throw badInput(dir, `cannot open (${error.code})`);
+    const stat = lstatSync(absolute);
+    return { top: { uid: stat.uid, gid: stat.gid, mode: stat.mode }, contents: new Map(), complete: false };
+  }
+  try {
+    if (identity && !sameIdentity(root.statSelf(), identity)) throw badInput(dir, 'was replaced by another directory while chunkguard started');
+    return sampleOwners(root, root.statSelf());
+  } finally {
+    root.close();
+  }
+}
+
 /** Debian's and the server's `backup` user, when /etc/passwd has no entry by that name. */
 const BACKUP_USER = { uid: 34, gid: 34 };
 
 type ChosenBy = 'chunks-dir' | 'prefix-dirs' | 'chunks' | 'contents' | 'top';
 
 /**
- * The owner the rules choose from what was counted; undefined when every owner is unmapped.
+ * The owner the rules choose from what was counted; undefined when none may be chosen.
  * A chunk store is decided by its structure first, as the server made it: `.chunks`, then
- * most prefix directories, then most chunks, then the store root, the first that is
- * neither root nor unmapped (chunks copied in by another user do not outvote the store's
- * own directories). Any other tree: the owner of most entries, not root while others own some.
+ * most prefix directories, then most chunks, then the rest of its contents, then the store
+ * root, the first owner that is neither root nor unmapped (chunks copied in by another user
+ * do not outvote the store's own directories). Any other tree: the owner of most entries.
+ * Root only when nothing there, mapped or not, belongs to anyone else. The uid comes from
+ * that rule, the gid from most of that uid's entries (a `.chunks` chowned without its group
+ * does not regroup the store).
  */
 export function chooseOwner(census: OwnerCensus, namespace: UserNamespace): { owner: Owner; by: ChosenBy } | undefined {
   const top = new Map([[ownerKey(census.top), 1]]);
@@ -103,21 +122,26 @@ export function chooseOwner(census: OwnerCensus, namespace: UserNamespace): { ow
         ['chunks-dir', new Map([[ownerKey(census.chunksDir), 1]])],
         ['prefix-dirs', new Map([...(census.prefixDirs?.owners ?? [])].map(([key, value]) => [key, value.count]))],
         ['chunks', census.chunks ?? new Map()],
+        ['contents', census.contents],
         ['top', top],
       ]
     : [
         ['contents', census.contents],
         ['top', top],
       ];
-  const usable = (counts: Map<string, number>, allowRoot: boolean) =>
-    [...counts]
-      .map(([key, count]) => ({ owner: parseOwnerKey(key), count }))
-      .filter((candidate) => !isUnmapped(candidate.owner, namespace) && (allowRoot || candidate.owner.uid !== 0));
-  for (const allowRoot of [false, true]) {
-    for (const [by, counts] of levels) {
-      const candidates = usable(counts, allowRoot);
-      if (candidates.length > 0) return { owner: mostEntries(candidates, census.top), by };
+  const owners = (counts: Map<string, number>) => [...counts].map(([key, count]) => ({ owner: parseOwnerKey(key), count }));
+  const everyone = levels.flatMap(([, counts]) => owners(counts));
+  const rootAllowed = everyone.every(({ owner }) => owner.uid === 0);
+  for (const [by, counts] of levels) {
+    const candidates = owners(counts).filter(({ owner }) => !isUnmapped(owner, namespace) && (rootAllowed || owner.uid !== 0));
+    if (candidates.length === 0) continue;
+    const { uid } = mostEntries(candidates, census.top);
+    const gids = new Map<string, number>();
+    for (const { owner, count } of owners(census.contents).concat(owners(top))) {
+      if (owner.uid === uid && !isUnmapped(owner, namespace)) gids.set(ownerKey(owner), (gids.get(ownerKey(owner)) ?? 0) + count);
     }
+    const preferred = candidates.filter(({ owner }) => owner.uid === uid);
+    return { owner: gids.size ? mostEntries(owners(gids), census.top) : mostEntries(preferred, census.top), by };
   }
   return undefined;
 }
@@ -236,7 +260,9 @@ export function inconsistentOwners(store: string, census: OwnerCensus, expected:
   const target = `${expected.uid}:${expected.gid}`;
   const commands = fix.length ? [`chown -h ${target} ${fix.join(' ')}`] : [];
   if (foreignPrefixes.length) {
-    commands.push(`find ${shellQuote(chunksDir(store))} -mindepth 1 -maxdepth 1 -type d \\( ! -uid ${expected.uid} -o ! -gid ${expected.gid} \\) -exec chown -h ${target} {} +`);
+    // In a user namespace an overflow-owned directory cannot be changed here: OWNER_NOT_MAPPED has its host-side remedy.
+    const mapped = namespace.identity ? '' : ` ! -uid ${namespace.overflowUid} ! -gid ${namespace.overflowGid}`;
+    commands.push(`find ${shellQuote(chunksDir(store))} -mindepth 1 -maxdepth 1 -type d${mapped} \\( ! -uid ${expected.uid} -o ! -gid ${expected.gid} \\) -exec chown -h ${target} {} +`);
   }
   const gcWho = `uid ${accounts.describeUid(gcUser.uid)}`;
   const blocked = [...blocksGc, ...blocksBackups];
@@ -246,7 +272,7 @@ export function inconsistentOwners(store: string, census: OwnerCensus, expected:
   return {
     code: 'INCONSISTENT_OWNER',
     severity: blocksGc.length ? 'error' : blocksBackups.length ? 'warning' : 'info',
-    message: `the store's directories do not all belong to ${who(expected)}, the GC user's: ${parts.join('; ')}. ${consequence}`,
+    message: `the store's directories do not all belong to ${who(expected)}, the expected owner: ${parts.join('; ')}. ${consequence}`,
     path: store,
     remedy: commands.join(' && '),
     evidence: {

@@ -4,7 +4,8 @@
  * clear its finding (the namespace's remedy is run on the host, where it says it runs).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { datastoreOf } from '../../src/system/datastores.js';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspectEnvironmentWith } from '../../src/system/environment.js';
@@ -83,7 +84,7 @@ describeAsRoot('the GC user, inferred', () => {
     expect(existsSync(zeroChunkPathIn(store))).toBe(false);
     const finding = report.findings.find((entry: { code: string }) => entry.code === 'INCONSISTENT_OWNER');
     expect(finding.remedy).toContain(`chown -h 34:34 ${join(store, '.chunks')}`);
-    expect(finding.remedy).not.toMatch(/-R|0:0/);
+    expect(finding.remedy).not.toMatch(/chown -h?R|\b0:0\b/);
     // The audit names the root-owned prefix directory the check's sample may not have seen.
     const audit = runJson(['audit', store]);
     const layout = audit.report.findings.find((entry: { code: string }) => entry.code === 'INCONSISTENT_OWNER');
@@ -150,6 +151,82 @@ describeAsRoot('the GC user, inferred', () => {
     expect(report.touchedAs).toMatchObject({ uid: 1000, reason: 'current user' });
     const finding = report.findings.find((entry: { code: string }) => entry.code === 'NOT_GC_USER');
     expect(finding).toMatchObject({ severity: 'warning', remedy: `sudo chunkguard check ${store}   # as root it touches as uid 34` });
+  });
+});
+
+describeAsRoot('the GC user: edge cases found in review', () => {
+  it('.chunks chowned without its group does not regroup the store: the gid comes from most of that user\'s entries', () => {
+    const store = pbsStore(BACKUP);
+    chownSync(join(store, '.chunks'), BACKUP_UID, 0);
+    const { report } = runJson(['audit', store]);
+    expect(report.expectedOwner).toMatchObject({ uid: BACKUP_UID, gid: BACKUP_GID });
+    const finding = report.findings.find((entry: { code: string }) => entry.code === 'INCONSISTENT_OWNER');
+    expect(finding.remedy).toBe(`chown -h 34:34 ${join(store, '.chunks')}`);
+    expect(report.findings.filter((entry: { code: string }) => entry.code === 'FOREIGN_OWNER')).toEqual([]);
+    runRemedy(finding.remedy);
+    expect(runCli(['audit', store]).code).toBe(0);
+  });
+
+  it('a store whose structure is root\'s but whose snapshots are backup\'s: backup, never a chown to root', () => {
+    const store = pbsStore(BACKUP);
+    execFileSync('chown', ['-R', '0:0', join(store, '.chunks')]);
+    const { report } = runJson(['audit', store]);
+    expect(report.gcUser).toMatchObject({ uid: BACKUP_UID, from: 'store owners' });
+    expect(allRemedies(report)).not.toMatch(/--owner 0:0|chown -h?R? ?0:0/);
+  });
+
+  it('check as a user that is not the GC user leaves nothing in the store, even where it could write', () => {
+    const store = pbsStore(BACKUP, ['0001']);
+    chmodSync(join(store, '.chunks'), 0o777);
+    const before = treeState(store);
+    const { report, stdout } = runJson(['check', store], { uid: 65534, gid: 65534 });
+    expect(report.findings.map((entry: { code: string }) => entry.code), stdout).toContain('NOT_GC_USER');
+    expect(report.probe).toBe(true);
+    expect(treeState(store)).toEqual(before);
+  });
+
+  it('a store root the caller may pass but not list (0711): check and env diagnose, they do not refuse', () => {
+    const store = pbsStore(BACKUP);
+    chmodSync(store, 0o711);
+    const check = runJson(['check', store], { uid: 65534, gid: 65534 });
+    expect(check.code, check.stderr).toBe(1);
+    expect(check.report.gcUser).toMatchObject({ uid: BACKUP_UID });
+    const env = runJson(['env', store], { uid: 65534, gid: 65534 });
+    expect(env.code, env.stderr).not.toBe(2);
+    expect(env.report.gcUser.uid).toBe(BACKUP_UID);
+  });
+
+  it('--list when the counts overrule the sample: exactly what find prints for the owner finally expected', () => {
+    const repo = join(base, `relist-${++serial}`);
+    for (let d = 0; d < 20; d++) mkdirSync(join(repo, `d${d}`), { recursive: true });
+    execFileSync('chown', ['-R', '1001:1001', repo]);
+    const deep = join(repo, 'd0', 'x', 'y', 'z');
+    mkdirSync(deep, { recursive: true });
+    for (let i = 0; i < 300; i++) writeFileSync(join(deep, `f${i}`), 'x');
+    execFileSync('chown', ['-R', '1002:1002', join(repo, 'd0', 'x')]);
+    const { report } = runJson(['audit', repo]);
+    const { uid, gid } = report.expectedOwner;
+    const listed = runCli(['audit', repo, '--list']).stdout.split('\n').filter(Boolean).sort();
+    const found = execFileSync('find', [repo, '(', '!', '-uid', String(uid), '-o', '!', '-gid', String(gid), ')'], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+    expect(listed).toEqual(found);
+    expect(listed.length).toBe(report.offending);
+  });
+});
+
+describe('datastore.cfg matching', () => {
+  it('the listed directory or one above, by device and inode; never "/" (or a link to it), and comments are skipped', () => {
+    const dir = join(base, `cfg-${++serial}`);
+    const store = join(dir, 'store');
+    mkdirSync(join(store, '.chunks'), { recursive: true });
+    symlinkSync('/', join(dir, 'to-root'));
+    symlinkSync(store, join(dir, 'to-store'));
+    const config = join(dir, 'datastore.cfg');
+    const write = (text: string) => writeFileSync(config, text);
+    write(`datastore: all\n\tpath /\n\ndatastore: linked\n\tpath ${join(dir, 'to-root')}\n`);
+    expect(datastoreOf(store, config)).toBeUndefined();
+    write(`# datastore: commented\n#\tpath ${store}\ndatastore: main\n\t# path /elsewhere\n\tpath ${join(dir, 'to-store')}\n`);
+    expect(datastoreOf(join(store, '.chunks'), config)).toMatchObject({ name: 'main' });
+    expect(datastoreOf(dir, config)).toBeUndefined();
   });
 });
 

@@ -368,7 +368,7 @@ describe('diagnoseTouch', () => {
   });
 
   it('EPERM on an overflow-owned chunk in a non-identity namespace: OWNER_NOT_MAPPED', () => {
-    const finding = diagnoseTouch(diagnosis({ namespace: ROOTLESS_NS, uid: 0, gid: 0 }), CHUNK, { ok: false, code: 'EPERM' }, { stat: stat(65534, 65534) });
+    const finding = diagnoseTouch(diagnosis({ namespace: ROOTLESS_NS, uid: 0, gid: 0, storeOwner: { uid: 0, gid: 0 } }), CHUNK, { ok: false, code: 'EPERM' }, { stat: stat(65534, 65534) });
     expect(finding).toMatchObject({ code: 'OWNER_NOT_MAPPED', severity: 'error', path: CHUNK });
     expect(finding.message).toContain('uid_map 0 1000 1; 1 100000 65536');
     // The host-side command: 0:0 here is host 1000:1000 (no overflow id, nothing that cannot work inside).
