@@ -124,8 +124,8 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
     rootIdentity: toWire(target.stat),
     clockOffsetNs: hooks.clockOffsetNs?.toString(),
   };
-  // Building the blob (zstd) is the slowest step: in-process it starts now and overlaps the
-  // first steps; for a helper only once the child is spawned (zstd's start-up is synchronous).
+  // Building the blob (zstd): in-process it starts now and overlaps the first steps; for a
+  // helper only once the child is spawned (on Node 20 the WebAssembly fallback loads synchronously).
   const { measurement, via } = other
     ? await measureAs({ uid: other.uid, gid: other.gid, groups: other.groups }, plan, zeroChunkBlobShared, options.signal)
     : { measurement: await measureAtime(plan, quietly(zeroChunkBlobShared()), options.signal), via: 'self' as const };

@@ -101,7 +101,14 @@ describe('fuzzing decodeBlob and zeroChunkProblem', () => {
       [withValidCrc(Buffer.from([0x28, 0xb5, 0x2f, 0xfd])), /truncated|not a zstd frame/],
       [withValidCrc(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x08, 0, 0])), /reserved bit/],
       [withValidCrc(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x01, 0x50, 0x01, 0, 0])), /dictionary/],
-      [withValidCrc(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x50, 1, 0, 0])), /does not declare its content size/],
+      // No content size declared: decoded within the bound (here to nothing).
+      [withValidCrc(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x50, 1, 0, 0])), /decodes to no content/],
+      [withValidCrc(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x50, 0x41, 0, 0, 1, 2])), /truncated \(a block at byte 6 needs 8 bytes, 2 are left\)/],
+      [withValidCrc(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x50, 0x00, 0, 0])), /truncated \(a block header at byte 9/],
+      [withValidCrc(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x50, 0x07, 0, 0])), /block of the reserved type/],
+      [withValidCrc(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x04, 0x50, 1, 0, 0, 0xaa])), /ends without its checksum/],
+      [withValidCrc(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x00, 1, 0, 0, 9])), /the 1 bytes after the zstd frame are not a zstd frame/],
+      [withValidCrc(Buffer.from([0x50, 0x2a, 0x4d, 0x18, 10, 0, 0, 0, 1])), /skippable frame .*truncated/],
       [withValidCrc(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x05, 1, 0, 0])), /does not decode|decodes to|declare/],
       [encodeBlob(UNCOMPRESSED_BLOB_MAGIC, Buffer.alloc(MAX_CHUNK_SIZE + 1)), /more than/],
     ];

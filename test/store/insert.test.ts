@@ -1,8 +1,9 @@
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { COMPRESSED_BLOB_MAGIC, encodeBlob } from '../../src/chunk/blob.js';
 import { zeroChunkBlob } from '../../src/chunk/zero-chunk.js';
 import { insertChunk, TEMP_MARKER, type InsertOptions } from '../../src/store/insert.js';
 import { leftoverTag, pidNamespace } from '../../src/store/leftovers.js';
@@ -58,10 +59,15 @@ describe('insertChunk with the server semantics', () => {
   });
 
   it('keeps and touches a smaller existing chunk (another encoder)', async () => {
-    writeFileSync(chunk, blob.subarray(0, 159));
+    // Another encoder's zero chunk, a valid one smaller than the server's 159 bytes: zstd -19 from a pipe (no content size).
+    const other = encodeBlob(COMPRESSED_BLOB_MAGIC, execFileSync('sh', ['-c', `head -c ${4 * 1024 * 1024} /dev/zero | zstd -19 -q -c`]));
+    expect(other.length).toBeLessThan(blob.length);
+    writeFileSync(chunk, other);
+    utimesSync(chunk, old, old);
     const result = await insert(chunk, blob);
-    expect(result).toMatchObject({ action: 'kept-smaller', existingSize: 159 });
-    expect(statSync(chunk).size).toBe(159);
+    expect(result).toMatchObject({ action: 'kept-smaller', preExisting: true, existingSize: other.length, touch: { ok: true } });
+    expect(readFileSync(chunk).equals(other)).toBe(true);
+    expect(statSync(chunk).atimeMs).toBeGreaterThan(old.getTime());
   });
 
   it.each([
