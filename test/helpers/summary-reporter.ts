@@ -1,24 +1,35 @@
-/** Ends the run with the plain line CI reads: "tests: N passed, N failed, N skipped". */
-import type { Reporter } from 'vitest/reporters';
-
-type Task = { type: string; mode?: string; result?: { state?: string }; tasks?: Task[] };
+/**
+ * Ends the run with the plain line CI reads: "tests: N passed, N failed, N skipped".
+ * With CHUNKGUARD_SUMMARY_FILE set (.ci/run, one run per Node line), the line names
+ * the Node version and the counts are appended to that file for the total.
+ */
+import { appendFileSync } from 'node:fs';
+import type { Reporter, TestModule } from 'vitest/node';
 
 export default class SummaryReporter implements Reporter {
-  onFinished(files: Task[] = [], errors: unknown[] = []): void {
+  onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>): void {
     let passed = 0;
-    let failed = errors.length;
+    let failed = unhandledErrors.length;
     let skipped = 0;
-    const visit = (task: Task) => {
-      if (task.tasks) task.tasks.forEach(visit);
-      if (task.type !== 'test') return;
-      if (task.mode === 'skip' || task.mode === 'todo') skipped++;
-      else if (task.result?.state === 'pass') passed++;
-      else if (task.result?.state === 'fail') failed++;
-      else skipped++;
-    };
-    files.forEach(visit);
-    // A file that failed to load has no tests but a failed result.
-    for (const file of files) if (file.result?.state === 'fail' && !file.tasks?.length) failed++;
-    process.stdout.write(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
+    for (const module of testModules) {
+      let tests = 0;
+      for (const test of module.children.allTests()) {
+        tests++;
+        const state = test.result().state;
+        if (state === 'passed') passed++;
+        else if (state === 'failed') failed++;
+        else skipped++;
+      }
+      // A file that failed to load has no tests but a failed state.
+      if (tests === 0 && module.state() === 'failed') failed++;
+    }
+    const counts = `${passed} passed, ${failed} failed, ${skipped} skipped`;
+    const file = process.env.CHUNKGUARD_SUMMARY_FILE;
+    if (!file) {
+      process.stdout.write(`\ntests: ${counts}\n`);
+      return;
+    }
+    appendFileSync(file, `${process.version} ${passed} ${failed} ${skipped}\n`);
+    process.stdout.write(`\nNode ${process.version}: ${counts}\n`);
   }
 }
