@@ -4,6 +4,7 @@
  * Validates everything before anything is written, measures in this process
  * or, as another user, in a helper process, and builds the report once here.
  */
+import { access } from 'node:fs/promises';
 import { zeroChunkBlobShared } from '../chunk/zero-chunk.js';
 import { badInput, badOption, publicCall } from '../errors.js';
 import { toWire } from '../fs/identity.js';
@@ -18,7 +19,8 @@ import { notAsGcUser } from './check-findings.js';
 import { measureAs } from './as-user.js';
 import type { MeasurePlan } from './context.js';
 import { measureAtime } from './measure.js';
-import { buildReport, type CheckReport, type TouchIdentity } from './report.js';
+import { buildReport, type CheckReport, type Measurement, type TouchIdentity } from './report.js';
+import { switchThreadTo, type ThreadCredentials } from '../system/thread-credentials.js';
 
 export const DEFAULT_CUTOFF_MINUTES = 24 * 60 + 5;
 
@@ -42,6 +44,12 @@ export interface CheckOptions {
 /** Test seams, not part of the public API: added to the host clock (also in the helper) to test skew. */
 export interface CheckHooks {
   clockOffsetNs?: bigint;
+  /**
+   * The CLI's own: measure as the GC user on this thread, switched with per-thread syscalls,
+   * instead of in a helper process. Only where no other JavaScript can run meanwhile (the
+   * measurement awaits its waits): a library caller's code would run as the GC user.
+   */
+  switchThread?: boolean;
   /** The backup server's datastore list (default /etc/proxmox-backup/datastore.cfg). */
   datastoreConfig?: string;
 }
@@ -126,14 +134,36 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
   };
   // Building the blob (zstd): in-process it starts now and overlaps the first steps; for a
   // helper only once the child is spawned (on Node 20 the WebAssembly fallback loads synchronously).
-  const { measurement, via } = other
-    ? await measureAs({ uid: other.uid, gid: other.gid, groups: other.groups }, plan, zeroChunkBlobShared, options.signal)
-    : { measurement: await measureAtime(plan, quietly(zeroChunkBlobShared()), options.signal), via: 'self' as const };
+  const credentials = other && { uid: other.uid, gid: other.gid, groups: other.groups };
+  const { measurement, via } = !credentials
+    ? { measurement: await measureAtime(plan, quietly(zeroChunkBlobShared()), options.signal), via: 'self' as const }
+    : hooks.switchThread
+      ? await measureOnThread(credentials, plan, options.signal)
+      : await measureAs(credentials, plan, zeroChunkBlobShared, options.signal);
   const ownerFindings = [
     ...(notGcUser ? [notAsGcUser(gcUser, accounts, target.store, probe)] : []),
     ...(probe ? [] : [inconsistentOwners(target.store, census, expected, gcUser, accounts, userNamespace())].filter((finding) => finding !== undefined)),
   ];
   return buildReport(measurement, { ...plan, cutoffMinutes, reason, via, gcUser, ownerFindings, resolvedFrom: target.resolvedFrom, startedMs, accounts });
+}
+
+/**
+ * Measure as the GC user on this thread. The blob is built, koffi loaded and libuv's
+ * thread pool started first, as this process's user, so nothing is loaded from disk and
+ * no thread is born as the GC user; the thread is switched back (and checked) whatever happens.
+ */
+async function measureOnThread(credentials: ThreadCredentials, plan: MeasurePlan, signal: AbortSignal | undefined): Promise<{ measurement: Measurement; via: 'thread' }> {
+  const blob = await zeroChunkBlobShared();
+  libc();
+  // Threads inherit their creator's credentials: libuv's pool must exist before the switch, or
+  // threads it starts meanwhile would stay the GC user's. One small async call starts all of them.
+  await access('/');
+  const back = switchThreadTo(credentials);
+  try {
+    return { measurement: await measureAtime(plan, Promise.resolve(blob), signal), via: 'thread' };
+  } finally {
+    back();
+  }
 }
 
 /** A promise whose rejection is handled where it is awaited, not reported as unhandled meanwhile. */

@@ -27,8 +27,12 @@ export interface TouchIdentity {
   capFowner: boolean;
   /** Why the check ran as this user. */
   reason: 'current user' | 'store owner' | 'requested' | 'datastore.cfg';
-  /** How the identity was taken: this process, or a helper process started with setpriv/spawn. */
-  via: 'self' | 'setpriv' | 'spawn';
+  /**
+   * How the identity was taken: this process as it is; this thread switched to the GC user
+   * (the CLI: raw per-thread syscalls, no second process); or a helper process started with
+   * setpriv/spawn (the library, whose caller's other JavaScript must never run as the GC user).
+   */
+  via: 'self' | 'thread' | 'setpriv' | 'spawn';
 }
 
 /** What the measuring process found out (JSON-safe: it crosses from the helper process). */

@@ -2,7 +2,7 @@
 /** The chunkguard command line: parses, calls the library, prints, sets the exit code. */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { readFileSync, writeSync } from 'node:fs';
-import { checkAtime, DEFAULT_CUTOFF_MINUTES } from '../check/index.js';
+import { checkAtimeWith, DEFAULT_CUTOFF_MINUTES } from '../check/index.js';
 import { ChunkguardError } from '../errors.js';
 import { auditStore } from '../audit/index.js';
 import { relBytes } from '../fs/rel-path.js';
@@ -119,12 +119,12 @@ function checkCommand(cli: Command): void {
     )
     .action(async (store: string, flags: { probe?: boolean; json?: boolean; format?: OutputFormat; asUser?: string; fixedSleep?: boolean; cutoffMinutes: number }) => {
       const format = outputFormat(flags);
-      const report = await checkAtime(store, {
-        probe: flags.probe,
-        runAs: flags.asUser,
-        fixedSleep: flags.fixedSleep,
-        cutoffMinutes: flags.cutoffMinutes,
-      });
+      // The CLI runs nothing else meanwhile, so it may switch its own thread to the GC user (no helper process).
+      const report = await checkAtimeWith(
+        store,
+        { probe: flags.probe, runAs: flags.asUser, fixedSleep: flags.fixedSleep, cutoffMinutes: flags.cutoffMinutes },
+        { switchThread: true },
+      );
       if (format === 'json') printJson(report);
       else if (format === 'prometheus') writeOut(checkMetrics(report));
       else writeOut(formatCheck(report, colourer(process.stdout)));

@@ -13,10 +13,10 @@ import { createRequire } from 'node:module';
 import { endianness } from 'node:os';
 import { ChunkguardError } from '../errors.js';
 
-/** Per architecture: the getdents64 syscall number and FS_IOC_GETFLAGS (_IOR('f', 1, long)). */
-const ARCHITECTURES: Record<string, { getdents64: number; getFlags: number }> = {
-  x64: { getdents64: 217, getFlags: 0x80086601 },
-  arm64: { getdents64: 61, getFlags: 0x80086601 },
+/** Per architecture: syscall numbers (getdents64, the per-thread credential calls) and FS_IOC_GETFLAGS (_IOR('f', 1, long)). */
+const ARCHITECTURES: Record<string, { getdents64: number; setgroups: number; setresuid: number; setresgid: number; getFlags: number }> = {
+  x64: { getdents64: 217, setgroups: 116, setresuid: 117, setresgid: 119, getFlags: 0x80086601 },
+  arm64: { getdents64: 61, setgroups: 159, setresuid: 147, setresgid: 149, getFlags: 0x80086601 },
 };
 
 export const SUPPORTED = 'Linux on x64 or arm64 (64-bit, little-endian, glibc)';
@@ -40,6 +40,13 @@ export interface Libc {
   utimensat(dirfd: number, path: Name, times: { tv_sec: number; tv_nsec: number }[], flags: number): number;
   /** ioctl(FS_IOC_GETFLAGS) into out[0]. */
   getFlags(fd: number, out: number[]): number;
+  /**
+   * The raw setgroups, setresgid and setresuid syscalls: unlike glibc's wrappers, which
+   * change every thread of the process, they change only the calling thread. -1 keeps an id.
+   */
+  threadSetgroups(groups: number[]): number;
+  threadSetresgid(real: number, effective: number, saved: number): number;
+  threadSetresuid(real: number, effective: number, saved: number): number;
   /** getdents64: through glibc's wrapper (2.30+), else the raw syscall; the same records either way. */
   getdents64(fd: number, out: Buffer, size: number): number;
   errno(): number;
@@ -53,7 +60,7 @@ export function useGetdentsSyscall(force: boolean): void {
   forceGetdentsSyscall = force;
 }
 
-function refuseUnsupported(): { getdents64: number; getFlags: number } {
+function refuseUnsupported(): (typeof ARCHITECTURES)[string] {
   const arch = ARCHITECTURES[process.arch];
   if (process.platform !== 'linux' || !arch || endianness() !== 'LE') {
     throw new ChunkguardError('ENATIVE', `chunkguard supports ${SUPPORTED}; this is ${process.platform}/${process.arch} (${endianness()})`);
@@ -96,6 +103,9 @@ function declare(): Libc {
     getFlags: (fd, out) => ioctl(fd, arch.getFlags, outInt, out),
     getdents64: (fd, out, size) =>
       Number(wrapper && !forceGetdentsSyscall ? wrapper(fd, out, size) : syscall(arch.getdents64, 'int', fd, 'void *', out, 'unsigned long', size)),
+    threadSetgroups: (groups) => Number(syscall(arch.setgroups, 'long', groups.length, 'uint32_t *', groups.length ? groups : null)),
+    threadSetresgid: (real, effective, saved) => Number(syscall(arch.setresgid, 'long', real, 'long', effective, 'long', saved)),
+    threadSetresuid: (real, effective, saved) => Number(syscall(arch.setresuid, 'long', real, 'long', effective, 'long', saved)),
     errno: () => koffi.errno(),
   };
 }

@@ -144,6 +144,22 @@ describeAsRoot('checkAtime as another user (library)', () => {
     expect(report.touchedAs).toMatchObject({ uid: 34, gid: 34, name: 'backup', capFowner: false, reason: 'requested', via: 'setpriv' });
   });
 
+  it('a helper killed mid-insert: EHELPER naming the uid, nothing but its temp file left, which the next run removes', async () => {
+    const store = makeStore(join(base, 'helper-killed-34'));
+    process.env.CHUNKGUARD_TEST_FAULT = 'written:kill';
+    try {
+      await expect(checkAtime(store, { runAs: 'backup' })).rejects.toMatchObject({ code: 'EHELPER', message: expect.stringMatching(/cannot run the check as uid 34/) });
+    } finally {
+      delete process.env.CHUNKGUARD_TEST_FAULT;
+    }
+    const prefix = join(store, '.chunks', 'bb9f');
+    expect(readdirSync(prefix).filter((name) => !name.includes('chunkguard-tmp'))).toEqual([]);
+    const next = await checkAtime(store, { runAs: 'backup' });
+    expect(next.ok).toBe(true);
+    expect(next.findings).toContainEqual(expect.objectContaining({ code: 'STALE_TEMP_REMOVED' }));
+    expect(readdirSync(prefix)).toHaveLength(1);
+  });
+
   it('an abort kills the helper, which removes its probe directory', async () => {
     const dir = makeStore(join(base, 'probe-abort-34'));
     const controller = new AbortController();

@@ -59,7 +59,7 @@ describeAsRoot('the GC user, inferred', () => {
     // The check passes: the store is healthy for GC; it says who it ran as and why.
     const check = runJson(['check', store]);
     expect(check.code, check.stdout).toBe(0);
-    expect(check.report.touchedAs).toMatchObject({ uid: BACKUP_UID, reason: 'store owner', via: 'setpriv' });
+    expect(check.report.touchedAs).toMatchObject({ uid: BACKUP_UID, reason: 'store owner', via: 'thread', capFowner: false });
     expect(check.report.gcUser).toMatchObject({ uid: BACKUP_UID, from: 'store owners' });
     expect(lstatSync(zeroChunkPathIn(store)).uid).toBe(BACKUP_UID);
     runRemedy(finding.remedy);
@@ -77,7 +77,7 @@ describeAsRoot('the GC user, inferred', () => {
     const { code, report, stdout } = runJson(['check', store]);
     expect(code, stdout).toBe(1);
     expect(report.ok).toBe(false);
-    expect(report.touchedAs).toMatchObject({ uid: BACKUP_UID, via: 'setpriv' });
+    expect(report.touchedAs).toMatchObject({ uid: BACKUP_UID, via: 'thread', capFowner: false });
     expect(report.gcUser.uid).toBe(BACKUP_UID);
     // Nothing was created: in particular no chunk owned by root (seed 002).
     expect(treeState(store)).toEqual(before);
@@ -254,7 +254,7 @@ describeAsRoot('a datastore in the backup server\'s datastore.cfg', () => {
     const check = runJson(['check', store]);
     expect(check.report.gcUser).toMatchObject({ uid: BACKUP_UID, from: 'datastore.cfg', datastore: { name: 'main', config } });
     expect(check.report.gcUser.reason).toBe(`${store} is datastore "main" in ${config}: the backup server runs GC as its backup user`);
-    expect(check.report.touchedAs).toMatchObject({ uid: BACKUP_UID, reason: 'datastore.cfg', via: 'setpriv' });
+    expect(check.report.touchedAs).toMatchObject({ uid: BACKUP_UID, reason: 'datastore.cfg', via: 'thread' });
     // backup cannot write in root's 0750 prefix directory: unsafe, and nothing of root's made.
     expect(check.code).toBe(1);
     expect(existsSync(zeroChunkPathIn(store))).toBe(false);
