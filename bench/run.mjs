@@ -69,7 +69,7 @@ function checkSpeed() {
       // helper: root checks a store owned by uid 34 and touches as that user in a child process.
       for (const [path, dir, extra] of [
         ['in-process', store(mnt, 'self', 0), ['--as-user', 'root']],
-        ['helper (uid 34)', store(mnt, 'helper', 34), []],
+        ['root as uid 34', store(mnt, 'helper', 34), []],
       ]) {
         timeCli([dir, ...extra]); // inserts the chunk: GC-time runs find it in place
         const adaptive = [];
