@@ -9,7 +9,7 @@ import { fileType, S_IFDIR, S_IFMT } from '../fs/stat.js';
 import type { Accounts } from '../system/passwd.js';
 import { ownerRemedy } from '../system/gc-user.js';
 import { formatIdMap, type UserNamespace } from '../system/process.js';
-import { type OwnedEntry, type OwnerCensus, ownerKey } from '../store/owners.js';
+import { type OwnedEntry, type OwnerCensus, ownerKey, type PrefixDirCensus, tally, tallyPrefixDir, totalOf } from '../store/owners.js';
 import { canTouch, type GcUser } from '../system/access.js';
 import { ISSUE } from './classify.js';
 import type { AuditReport, OwnerSummary } from './report.js';
@@ -75,8 +75,8 @@ export class AuditCollector {
   private readonly problems: Problem[] = [];
   private readonly problemCounts = new Map<ProblemKind, number>();
   /** Chunk stores: prefix directories listed, and the ones with another owner (by uid:gid). */
-  private prefixDirsListed = 0;
-  private readonly foreignPrefixDirs = new Map<string, { count: number; mode: number }>();
+  private listedPrefixDirs = 0;
+  private readonly foreignPrefixDirs: PrefixDirCensus = { owners: new Map(), modes: new Map() };
   /** Chunk stores: entries of prefix directories, and the ones with another owner (by uid:gid). */
   private chunksListed = 0;
   private readonly foreignChunks = new Map<string, number>();
@@ -89,7 +89,7 @@ export class AuditCollector {
     this.tallies.merge(tallies);
     this.entries += result.entries;
     if (!result.partial) this.directories++;
-    if (result.role === 'chunks-root') this.prefixDirsListed += result.subdirs.length;
+    if (result.role === 'chunks-root') this.listedPrefixDirs += result.subdirs.length;
     if (result.role === 'prefix-dir') this.chunksListed += result.entries;
     for (const offender of result.offenders) this.addOffender(offender);
     for (const problem of result.problems) {
@@ -97,6 +97,11 @@ export class AuditCollector {
       this.problemCounts.set(problem.kind, count);
       if (count <= EXAMPLES) this.problems.push(problem);
     }
+  }
+
+  /** Prefix directories listed so far (the audit's progress total, once `.chunks` is listed). */
+  get prefixDirsListed(): number {
+    return this.listedPrefixDirs;
   }
 
   /** The audited directory itself, which no scan lists. */
@@ -120,15 +125,18 @@ export class AuditCollector {
     const census: OwnerCensus = { top, contents, complete: true };
     if (this.ctx.layout !== 'chunk-store' || !chunksDir) return census;
     census.chunksDir = this.chunksDirOwner ?? chunksDir;
-    const owners = new Map(this.foreignPrefixDirs);
-    const foreign = [...owners.values()].reduce((sum, entry) => sum + entry.count, 0);
     // The rest have the expected owner (their mode is not kept: it only matters for the ones that differ).
-    if (this.prefixDirsListed > foreign) owners.set(ownerKey(this.ctx.expected), { count: this.prefixDirsListed - foreign, mode: 0o40750 });
-    census.prefixDirs = { owners, seen: this.prefixDirsListed };
-    census.chunks = new Map(this.foreignChunks);
-    const foreignChunks = [...this.foreignChunks.values()].reduce((sum, count) => sum + count, 0);
-    if (this.chunksListed > foreignChunks) census.chunks.set(ownerKey(this.ctx.expected), this.chunksListed - foreignChunks);
+    census.prefixDirs = { owners: this.withExpected(this.foreignPrefixDirs.owners, this.listedPrefixDirs), modes: new Map(this.foreignPrefixDirs.modes) };
+    census.chunks = this.withExpected(this.foreignChunks, this.chunksListed);
     return census;
+  }
+
+  /** The counts of the entries with another owner, and the rest of `listed` as the expected owner's. */
+  private withExpected(foreign: Map<string, number>, listed: number): Map<string, number> {
+    const counts = new Map(foreign);
+    const rest = listed - totalOf(foreign);
+    if (rest > 0) tally(counts, ownerKey(this.ctx.expected), rest);
+    return counts;
   }
 
   private addOffender(offender: Offender, isRoot = false): void {
@@ -171,11 +179,8 @@ export class AuditCollector {
     if (this.ctx.layout !== 'chunk-store') return;
     const isDirectory = (offender.mode & S_IFMT) === S_IFDIR;
     if (offender.role === 'chunks-dir' && isDirectory) this.chunksDirOwner = { uid: offender.uid, gid: offender.gid, mode: offender.mode };
-    if (offender.role === 'prefix-dir' && isDirectory) {
-      const seen = this.foreignPrefixDirs.get(key);
-      this.foreignPrefixDirs.set(key, { count: (seen?.count ?? 0) + 1, mode: seen?.mode ?? offender.mode });
-    }
-    if (offender.role === 'chunk') this.foreignChunks.set(key, (this.foreignChunks.get(key) ?? 0) + 1);
+    if (offender.role === 'prefix-dir' && isDirectory) tallyPrefixDir(this.foreignPrefixDirs, key, offender.mode);
+    if (offender.role === 'chunk') tally(this.foreignChunks, key);
   }
 
   private group(code: FindingCode, offender: Offender, path: string, byOwner: boolean): void {

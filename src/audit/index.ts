@@ -108,17 +108,14 @@ function inspectRoot(dir: string, absolute: string): RootFacts {
 function progressSink(collector: AuditCollector, expectedPrefixDirs: number | undefined, onProgress: AuditOptions['onProgress']) {
   const progress: AuditProgress = { directories: 0, entries: 0 };
   if (expectedPrefixDirs !== undefined) progress.prefixDirs = { done: 0, total: expectedPrefixDirs };
-  let listed = 0;
   return (result: DirScanResult, tallies: Parameters<AuditCollector['add']>[1]): void => {
     collector.add(result, tallies);
     if (!result.partial) progress.directories++;
     progress.entries += result.entries;
     const prefixDirs = progress.prefixDirs;
     if (prefixDirs) {
-      if (result.role === 'chunks-root') {
-        listed += result.subdirs.length;
-        prefixDirs.total = result.partial ? Math.max(prefixDirs.total, listed) : listed;
-      }
+      // The collector counts the prefix directories listed so far (it needs them for the owner census too).
+      if (result.role === 'chunks-root') prefixDirs.total = result.partial ? Math.max(prefixDirs.total, collector.prefixDirsListed) : collector.prefixDirsListed;
       if (result.role === 'prefix-dir' && !result.partial) prefixDirs.done++;
     }
     onProgress?.(progress);

@@ -14,7 +14,6 @@ import { chunksDir } from '../store/layout.js';
 import { Accounts } from '../system/passwd.js';
 import { namesGid, resolveUser, type UserInput } from '../system/user-spec.js';
 import { type GcUserChoice, gcUserFor, type GcUserSource, inconsistentOwners } from '../system/gc-user.js';
-import { userNamespace } from '../system/process.js';
 import { notAsGcUser } from './check-findings.js';
 import { measureAs } from './as-user.js';
 import type { MeasurePlan } from './context.js';
@@ -114,7 +113,7 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
   const accounts = new Accounts();
   const requested = options.runAs === undefined ? undefined : resolveUser(options.runAs, accounts, 'runAs');
   const target = resolveTarget(path, probe);
-  const { gcUser, expected, census } = gcUserFor(target.store, target.store, {
+  const { gcUser, expected, census, namespace } = gcUserFor(target.store, target.store, {
     asUser: requested && { spec: requested, option: '--as-user' },
     identity: target.stat,
     accounts,
@@ -142,7 +141,7 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
       : await measureAs(credentials, plan, zeroChunkBlobShared, options.signal);
   const ownerFindings = [
     ...(notGcUser ? [notAsGcUser(gcUser, accounts, target.store, probe)] : []),
-    ...(probe ? [] : [inconsistentOwners(target.store, census, expected, gcUser, accounts, userNamespace())].filter((finding) => finding !== undefined)),
+    ...(probe ? [] : [inconsistentOwners(target.store, census, expected, gcUser, accounts, namespace)].filter((finding) => finding !== undefined)),
   ];
   return buildReport(measurement, { ...plan, cutoffMinutes, reason, via, gcUser, ownerFindings, resolvedFrom: target.resolvedFrom, startedMs, accounts });
 }

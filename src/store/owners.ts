@@ -34,12 +34,17 @@ export interface OwnerCensus {
   contents: Map<string, number>;
   /** Chunk stores: the owner of `.chunks` (a directory). */
   chunksDir?: OwnedEntry;
-  /** Chunk stores: prefix directories by `uid:gid` (how many, and one's mode), and how many were looked at. */
-  prefixDirs?: { owners: Map<string, { count: number; mode: number }>; seen: number };
+  /** Chunk stores: prefix directories by `uid:gid`, and the mode of one of each owner's. */
+  prefixDirs?: PrefixDirCensus;
   /** Chunk stores: the entries of prefix directories (chunks) by `uid:gid`. */
   chunks?: Map<string, number>;
   /** Every entry was counted (audit), not a sample (check, env). */
   complete: boolean;
+}
+
+export interface PrefixDirCensus {
+  owners: Map<string, number>;
+  modes: Map<string, number>;
 }
 
 const SAMPLE = {
@@ -49,9 +54,22 @@ const SAMPLE = {
   directories: 12,
 };
 
-function count(map: Map<string, number>, owner: Owner, by = 1): void {
-  const key = ownerKey(owner);
-  map.set(key, (map.get(key) ?? 0) + by);
+/** Add `by` entries to the count of the owner `key` (`uid:gid`). */
+export function tally(counts: Map<string, number>, key: string, by = 1): void {
+  counts.set(key, (counts.get(key) ?? 0) + by);
+}
+
+/** How many entries the counts hold. */
+export function totalOf(counts: Map<string, number> | undefined): number {
+  let total = 0;
+  for (const count of counts?.values() ?? []) total += count;
+  return total;
+}
+
+/** One prefix directory of the owner `key`, keeping the first mode seen for that owner. */
+export function tallyPrefixDir(prefixDirs: PrefixDirCensus, key: string, mode: number): void {
+  tally(prefixDirs.owners, key);
+  if (!prefixDirs.modes.has(key)) prefixDirs.modes.set(key, mode);
 }
 
 /** The first `limit` names of a directory (never `.` or `..`). */
@@ -86,17 +104,14 @@ export function sampleOwners(root: Dir, rootStat: Stat): OwnerCensus {
         const stat = safeStat(dir, name);
         if (!stat) continue;
         const owner = { uid: stat.uid, gid: stat.gid };
-        count(census.contents, owner);
+        tally(census.contents, ownerKey(owner));
         const isDirectory = (stat.mode & S_IFMT) === S_IFDIR;
         const isChunks = role === 'top' && name.toString() === CHUNKS_DIR && isDirectory;
         if (isChunks) census.chunksDir = { ...owner, mode: stat.mode };
         if (role === 'chunks' && isDirectory) {
-          census.prefixDirs ??= { owners: new Map(), seen: 0 };
-          const seen = census.prefixDirs.owners.get(ownerKey(owner));
-          census.prefixDirs.owners.set(ownerKey(owner), { count: (seen?.count ?? 0) + 1, mode: seen?.mode ?? stat.mode });
-          census.prefixDirs.seen++;
+          tallyPrefixDir((census.prefixDirs ??= { owners: new Map(), modes: new Map() }), ownerKey(owner), stat.mode);
         }
-        if (role === 'prefix') count((census.chunks ??= new Map()), owner);
+        if (role === 'prefix') tally((census.chunks ??= new Map()), ownerKey(owner));
         if (!isDirectory || stat.dev !== rootStat.dev || (queue.length >= SAMPLE.directories && !isChunks)) continue;
         const child = safeOpen(dir, name);
         if (!child) continue;

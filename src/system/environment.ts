@@ -9,7 +9,7 @@ import { resolveGiven } from '../fs/safe-path.js';
 import { type GcUserChoice, gcUserFor, ownerRemedy } from './gc-user.js';
 import { findMount, mountFacts, type MountFacts } from './mounts.js';
 import { Accounts, type AccountFiles } from './passwd.js';
-import { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, effectiveCapabilities, formatIdMap, hasCapability, processIdentity, type ProcessIdentity, userNamespace, type UserNamespace } from './process.js';
+import { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, effectiveCapabilities, formatIdMap, hasCapability, isUnmapped, processIdentity, type ProcessIdentity, userNamespace, type UserNamespace } from './process.js';
 
 export interface EnvironmentReport {
   /** No risks found (no error or warning findings). */
@@ -120,7 +120,7 @@ function describePath(path: string, accounts: Accounts, id: ProcessIdentity, nam
       evidence: { mountOptions: mount.mountOptions },
     });
   }
-  if (!namespace.identity && (uid === namespace.overflowUid || gid === namespace.overflowGid)) {
+  if (isUnmapped({ uid, gid }, namespace)) {
     findings.push({
       code: 'OWNER_NOT_MAPPED',
       severity: 'error',

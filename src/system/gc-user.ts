@@ -4,23 +4,22 @@
  *
  * 1. `--as-user` (`runAs`, `asUser`), else an explicit `--owner`;
  * 2. a datastore listed in the server's datastore.cfg: its `backup` user;
- * 3. the owners in the store: the owner of most entries below the top
- *    (`.chunks`, prefix directories, chunks; any tree's contents), where root
- *    is never chosen while anything there belongs to someone else, then the
- *    owner of the top directory when that is not root;
+ * 3. the owners in the store: for a chunk store its structure first (`.chunks`,
+ *    most prefix directories, most chunks, most other entries, the root); for any
+ *    other tree the owner of most entries; root only when nothing there belongs
+ *    to anyone else (chooseOwner);
  * 4. this process's user, when every owner there is unmapped (user namespace).
  * An owner shown as the overflow id is never chosen: it is not a real owner.
  */
-import { type Finding, formatMode, plural, shellQuote } from '../findings.js';
-import { chunksDir } from '../store/layout.js';
-import { type Owner, type OwnedEntry, type OwnerCensus, ownerKey, parseOwnerKey } from '../store/owners.js';
-import { canWriteDirectory, type GcUser } from './access.js';
-import { badInput } from '../errors.js';
-import { type Identity, sameIdentity } from '../fs/identity.js';
 import { lstatSync } from 'node:fs';
+import { badInput } from '../errors.js';
+import { type Finding, formatMode, plural, shellQuote } from '../findings.js';
 import { Dir } from '../fs/dir.js';
 import { FsError } from '../fs/errors.js';
-import { sampleOwners } from '../store/owners.js';
+import { type Identity, sameIdentity } from '../fs/identity.js';
+import { chunksDir } from '../store/layout.js';
+import { type Owner, type OwnedEntry, type OwnerCensus, ownerKey, parseOwnerKey, sampleOwners, totalOf } from '../store/owners.js';
+import { canWriteDirectory, type GcUser } from './access.js';
 import { type Datastore, datastoreOf } from './datastores.js';
 import type { Accounts } from './passwd.js';
 import { hostId, isUnmapped, type UserNamespace, userNamespace } from './process.js';
@@ -63,18 +62,19 @@ export function gcUserFor(
   dir: string,
   absolute: string,
   options: { asUser?: GcUserInput['asUser']; identity?: Identity; accounts: Accounts; datastoreConfig?: string },
-): { gcUser: GcUserChoice; expected: Owner; census: OwnerCensus } {
+): { gcUser: GcUserChoice; expected: Owner; census: OwnerCensus; namespace: UserNamespace } {
   const census = sampleOrTop(dir, absolute, options.identity);
+  const namespace = userNamespace();
   const decision = decideGcUser({
     dir,
     asUser: options.asUser,
     datastore: datastoreOf(absolute, options.datastoreConfig),
     census,
     accounts: options.accounts,
-    namespace: userNamespace(),
+    namespace,
     self: { uid: process.geteuid!(), gid: process.getegid!() },
   });
-  return { ...decision, census };
+  return { ...decision, census, namespace };
 }
 
 /**
@@ -120,7 +120,7 @@ export function chooseOwner(census: OwnerCensus, namespace: UserNamespace): { ow
   const levels: [ChosenBy, Map<string, number>][] = census.chunksDir
     ? [
         ['chunks-dir', new Map([[ownerKey(census.chunksDir), 1]])],
-        ['prefix-dirs', new Map([...(census.prefixDirs?.owners ?? [])].map(([key, value]) => [key, value.count]))],
+        ['prefix-dirs', census.prefixDirs?.owners ?? new Map()],
         ['chunks', census.chunks ?? new Map()],
         ['contents', census.contents],
         ['top', top],
@@ -193,18 +193,14 @@ export function decideGcUser(input: GcUserInput): { gcUser: GcUserChoice; expect
 function ownerReason(census: OwnerCensus, owner: Owner, by: ChosenBy, dir: string, accounts: Accounts): string {
   const who = `uid ${accounts.describeUid(owner.uid)}`;
   const sampled = census.complete ? '' : ' sampled';
-  const share = (counts: Map<string, number> | undefined, what: string, plural_: string) => {
-    const total = [...(counts?.values() ?? [])].reduce((sum, count) => sum + count, 0);
-    return `${counts?.get(ownerKey(owner)) ?? 0} of ${plural(total, what, plural_)}${sampled}`;
-  };
+  const share = (counts: Map<string, number> | undefined, what: string, plural_: string) =>
+    `${counts?.get(ownerKey(owner)) ?? 0} of ${plural(totalOf(counts), what, plural_)}${sampled}`;
   const rootOnly = owner.uid === 0 ? '' : ', the first level of the store not owned by root';
   switch (by) {
     case 'chunks-dir':
       return `${who} owns ${dir}/.chunks${census.top.uid === 0 && owner.uid !== 0 ? ' (the store root is root\'s, as mount points often are)' : ''}`;
-    case 'prefix-dirs': {
-      const counts = new Map([...(census.prefixDirs?.owners ?? [])].map(([key, value]) => [key, value.count]));
-      return `${who} owns most prefix directories of ${dir} (${share(counts, 'prefix directory', 'prefix directories')})${rootOnly}`;
-    }
+    case 'prefix-dirs':
+      return `${who} owns most prefix directories of ${dir} (${share(census.prefixDirs?.owners, 'prefix directory', 'prefix directories')})${rootOnly}`;
     case 'chunks':
       return `${who} owns most chunks of ${dir} (${share(census.chunks, 'chunk', 'chunks')})${rootOnly}`;
     case 'contents':
@@ -250,10 +246,12 @@ export function inconsistentOwners(store: string, census: OwnerCensus, expected:
     if (!canWriteDirectory(entry.mode, entry.uid, entry.gid, gcUser)) blocksBackups.push(`${path} (${needs})`);
   }
   const prefix = census.prefixDirs;
+  const seen = totalOf(prefix?.owners);
   const foreignPrefixes = prefix ? [...prefix.owners].filter(([key]) => differs(parseOwnerKey(key))) : [];
-  for (const [key, { count, mode }] of foreignPrefixes) {
+  for (const [key, count] of foreignPrefixes) {
     const owner = parseOwnerKey(key);
-    parts.push(`${count} of ${census.complete ? '' : 'the '}${plural(prefix!.seen, 'prefix directory', 'prefix directories')}${census.complete ? '' : ' sampled'} ${count === 1 ? 'is' : 'are'} owned by ${who(owner)} (mode ${formatMode(mode)})`);
+    const mode = prefix!.modes.get(key)!;
+    parts.push(`${count} of ${census.complete ? '' : 'the '}${plural(seen, 'prefix directory', 'prefix directories')}${census.complete ? '' : ' sampled'} ${count === 1 ? 'is' : 'are'} owned by ${who(owner)} (mode ${formatMode(mode)})`);
     if (!canWriteDirectory(mode, owner.uid, owner.gid, gcUser)) blocksGc.push(`the prefix directories owned by ${who(owner)} (GC removes unused chunks there, backups insert new ones)`);
   }
   if (parts.length === 0) return undefined;
@@ -279,7 +277,7 @@ export function inconsistentOwners(store: string, census: OwnerCensus, expected:
       expected,
       root: census.top,
       chunksDir: census.chunksDir,
-      prefixDirs: prefix && { seen: prefix.seen, owners: Object.fromEntries([...prefix.owners].map(([key, value]) => [key, value.count])) },
+      prefixDirs: prefix && { seen, owners: Object.fromEntries(prefix.owners) },
       complete: census.complete,
     },
   };

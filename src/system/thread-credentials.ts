@@ -21,7 +21,8 @@ export interface ThreadCredentials {
 /** This thread's real, effective, saved uids and gids, groups and effective capabilities, as the kernel reports them. */
 export function threadStatus(): { uids: number[]; gids: number[]; groups: number[]; capEff: bigint } {
   const status = readFileSync('/proc/thread-self/status', 'utf8');
-  const field = (name: string) => /^(\w+):\s*(.*)$/m.exec(status.split('\n').find((line) => line.startsWith(`${name}:`)) ?? '')?.[2]?.trim() ?? '';
+  const lines = status.split('\n');
+  const field = (name: string) => lines.find((line) => line.startsWith(`${name}:`))?.slice(name.length + 1).trim() ?? '';
   const ids = (name: string) => field(name).split(/\s+/).filter(Boolean).map(Number);
   return { uids: ids('Uid'), gids: ids('Gid'), groups: ids('Groups'), capEff: BigInt(`0x${field('CapEff') || '0'}`) };
 }
