@@ -151,6 +151,12 @@ describeAsRoot('the GC user, inferred', () => {
     expect(report.touchedAs).toMatchObject({ uid: 1000, reason: 'current user' });
     const finding = report.findings.find((entry: { code: string }) => entry.code === 'NOT_GC_USER');
     expect(finding).toMatchObject({ severity: 'warning', remedy: `sudo chunkguard check ${store}   # as root it touches as uid 34` });
+    // The remedy as root (this test already is, so without sudo): it checks as the GC user and the warning is gone.
+    const asRoot = spawnSync('sh', ['-c', `${finding.remedy.split('   #')[0].replace(/^sudo chunkguard /, `${process.execPath} ${join(import.meta.dirname, '..', '..', 'dist', 'cli.js')} `)} --json`], { encoding: 'utf8' });
+    expect(asRoot.status, asRoot.stderr).toBe(0);
+    const after = JSON.parse(asRoot.stdout);
+    expect(after.touchedAs).toMatchObject({ uid: BACKUP_UID, capFowner: false });
+    expect(after.findings.map((entry: { code: string }) => entry.code)).not.toContain('NOT_GC_USER');
   });
 });
 
