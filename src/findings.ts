@@ -27,7 +27,12 @@ export type FindingCode =
   | 'CHUNK_UNVERIFIED'
   | 'STALE_TEMP_REMOVED'
   | 'INCONSISTENT_OWNER'
-  | 'NOT_GC_USER';
+  | 'NOT_GC_USER'
+  | 'FUSE_NO_ALLOW_OTHER'
+  | 'TOUCH_SETS_MTIME'
+  | 'NO_FILE_OWNERS'
+  | 'CHOWN_IGNORED'
+  | 'OWNERSHIP_NOT_ENFORCED';
 
 export type Severity = 'error' | 'warning' | 'info';
 

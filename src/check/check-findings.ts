@@ -3,6 +3,7 @@
  * (those are in diagnose.ts): each is made here, in one place.
  */
 import { type Finding, plural, shellQuote } from '../findings.js';
+import type { FilesystemKnowledge } from '../system/filesystems.js';
 import type { MountFacts } from '../system/mounts.js';
 import type { GcUserChoice } from '../system/gc-user.js';
 import type { Accounts } from '../system/passwd.js';
@@ -51,17 +52,50 @@ export function chunkCorrupt(path: string, size: number, reason: string): Findin
 export function atimeNotUpdated(
   path: string,
   what: string,
-  facts: { before: StatSnapshot; after: StatSnapshot; waits: number[]; mount: MountFacts | undefined; store: string },
+  facts: { before: StatSnapshot; after: StatSnapshot; waits: number[]; mount: MountFacts | undefined; known: FilesystemKnowledge | undefined; store: string },
 ): Finding {
   const waited = facts.waits.reduce((sum, wait) => sum + wait, 0);
-  const { mount } = facts;
+  const { mount, known } = facts;
+  const which = known ? `${known.name} (${mount?.fsType ?? 'unknown type'})` : 'this filesystem';
   return {
     code: 'ATIME_NOT_UPDATED',
     severity: 'error',
-    message: `${what}, even after ${waited} ms: this filesystem ignores atime updates, and GC would delete live chunks (do not run GC on it)`,
+    message: `${what}, even after ${waited} ms: ${which} ignores atime updates, and GC would delete live chunks (do not run GC on it; not supported for atime-based GC)`,
     path,
-    remedy: `move the datastore to a filesystem that honours utimensat (ext4, xfs, btrfs, zfs); for ${mount?.fsType ?? 'this filesystem'} at ${mount?.mountPoint ?? facts.store} check its atime/cache options`,
-    evidence: { before: facts.before, after: facts.after, waits: [...facts.waits], fsType: mount?.fsType, mountOptions: mount?.mountOptions },
+    remedy:
+      known?.advice ??
+      `move the datastore to a filesystem that honours atime-only updates (ext4, xfs, btrfs, ZFS); for ${mount?.fsType ?? 'this filesystem'} at ${mount?.mountPoint ?? facts.store} check its atime and attribute-cache options`,
+    evidence: { before: facts.before, after: facts.after, waits: [...facts.waits], fsType: mount?.fsType, mountOptions: mount?.mountOptions, filesystem: known?.name },
+  };
+}
+
+/** The touch advanced atime (GC's marking works) but also set mtime: the filesystem cannot leave mtime alone. */
+export function touchSetsMtime(path: string, before: StatSnapshot, after: StatSnapshot, known: FilesystemKnowledge | undefined): Finding {
+  return {
+    code: 'TOUCH_SETS_MTIME',
+    severity: 'warning',
+    message: `the atime-only touch advanced atime (GC marking works) but ${known ? known.name : 'the filesystem'} also set mtime to now: every GC run rewrites every live chunk's mtime, so mtime no longer says when a chunk was written (backup and sync tools that compare mtimes see every chunk as changed)`,
+    path,
+    evidence: { before: { atimeNs: before.atimeNs, mtimeNs: before.mtimeNs }, after: { atimeNs: after.atimeNs, mtimeNs: after.mtimeNs }, filesystem: known?.name },
+  };
+}
+
+/**
+ * Root asked for an owner and the filesystem refused it (exfat, vfat) or
+ * returned 0 and kept its own (ntfs-3g, rclone, smbnetfs): every file has the
+ * owner the mount gives it. A finding of its own, not a write failure.
+ */
+export function noFileOwners(path: string, outcome: { code?: string; shown?: { uid: number; gid: number } }, wanted: { uid: number; gid: number }, context: { known: FilesystemKnowledge | undefined; mount: MountFacts | undefined }): Finding {
+  const { known, mount } = context;
+  const how = outcome.code ? `refuses chown (${outcome.code})` : `accepted a chown and kept owner ${outcome.shown?.uid}:${outcome.shown?.gid}`;
+  const options = known?.ownerOptions ?? `uid=${wanted.uid},gid=${wanted.gid}`;
+  return {
+    code: 'NO_FILE_OWNERS',
+    severity: 'warning',
+    message: `${known?.name ?? mount?.fsType ?? 'the filesystem'} at ${mount?.mountPoint ?? path} has no per-file owners: it ${how}, so a file cannot be given to uid ${wanted.uid}; every file shows the owner the mount options set`,
+    path,
+    remedy: `mount ${mount?.mountPoint ? shellQuote(mount.mountPoint) : 'it'} with -o ${options} so every file shows the GC user as owner (a chown cannot help here)`,
+    evidence: { errno: outcome.code, shown: outcome.shown, wanted, fsType: mount?.fsType, filesystem: known?.name },
   };
 }
 

@@ -9,6 +9,7 @@ import { chunkPath } from '../store/layout.js';
 import type { CallResult, Dir } from '../fs/dir.js';
 import type { WireIdentity } from '../fs/identity.js';
 import { type Faults, faultsFromEnv } from '../store/faults.js';
+import type { FilesystemKnowledge } from '../system/filesystems.js';
 import { findMount, type MountInfo } from '../system/mounts.js';
 import { Accounts } from '../system/passwd.js';
 import { CAP_FOWNER, hasCapability, userNamespace } from '../system/process.js';
@@ -27,6 +28,8 @@ export interface MeasurePlan {
   rootIdentity: WireIdentity;
   /** Test seam: added to the host clock, to test skew (a decimal string: it crosses JSON). */
   clockOffsetNs?: string;
+  /** What is known of the filesystem, read by the caller (a fuseblk device is readable by root only). */
+  filesystem?: FilesystemKnowledge;
 }
 
 /** A step's value, or the finding that ends the measurement. */
@@ -76,6 +79,7 @@ export function measureContext(plan: MeasurePlan, signal: AbortSignal | undefine
       mount,
       storeOwner: plan.storeOwner,
       store: plan.store,
+      known: plan.filesystem,
     },
     mount,
     faults: faultsFromEnv(),

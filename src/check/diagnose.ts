@@ -12,6 +12,7 @@ import { FsError, isUnsafePath } from '../fs/errors.js';
 import { isWithin, pathsFromRoot } from '../fs/safe-path.js';
 import type { Stat } from '../fs/stat.js';
 import type { Accounts } from '../system/passwd.js';
+import { type FilesystemKnowledge, fuseMounter } from '../system/filesystems.js';
 import type { MountInfo } from '../system/mounts.js';
 import { formatIdMap, type UserNamespace } from '../system/process.js';
 
@@ -33,16 +34,21 @@ export interface DiagnosisContext {
   storeOwner: { uid: number; gid: number };
   /** The store root: remedies for whole-store problems name it. */
   store: string;
+  /** What is known of the filesystem (system/filesystems.ts). */
+  known?: FilesystemKnowledge;
 }
 
 function readOnly(ctx: DiagnosisContext, path: string, step: string): Finding {
   const mountPoint = ctx.mount?.mountPoint ?? '<mount point>';
+  const byDesign = ctx.known?.atime === 'read-only';
   return {
     code: 'READ_ONLY_FS',
     severity: 'error',
-    message: `${step} failed with EROFS: the filesystem at ${mountPoint} is mounted read-only, so GC can neither mark nor write chunks`,
+    message: byDesign
+      ? `${step} failed with EROFS: ${ctx.known!.name} at ${mountPoint} is read-only by design, so GC can neither mark nor write chunks there`
+      : `${step} failed with EROFS: the filesystem at ${mountPoint} is mounted read-only, so GC can neither mark nor write chunks`,
     path,
-    remedy: `mount -o remount,rw ${shellQuote(mountPoint)}`,
+    remedy: byDesign ? ctx.known!.advice! : `mount -o remount,rw ${shellQuote(mountPoint)}`,
     evidence: { errno: 'EROFS', mountPoint, fsType: ctx.mount?.fsType, mountOptions: ctx.mount?.mountOptions },
   };
 }
@@ -74,8 +80,29 @@ function blockedDirectory(path: string): string | undefined {
   return undefined;
 }
 
+/**
+ * A FUSE mount without allow_other: the kernel lets no one but the mounter in,
+ * whatever the modes say (root included). chmod cannot help; a remount can.
+ */
+export function fuseWithoutAllowOther(mount: Pick<MountInfo, 'fsType' | 'superOptions' | 'mountPoint' | 'source'>, uid: number, describeUid: (uid: number) => string, path: string): Finding | undefined {
+  const fuse = fuseMounter(mount);
+  if (!fuse || fuse.allowOther || fuse.mounter === uid) return undefined;
+  const mounter = fuse.mounter === undefined ? 'the user who mounted it' : `uid ${describeUid(fuse.mounter)}`;
+  const byUser = fuse.mounter !== undefined && fuse.mounter !== 0;
+  return {
+    code: 'FUSE_NO_ALLOW_OTHER',
+    severity: 'error',
+    message: `${mount.mountPoint} is a FUSE mount (${mount.fsType}) without allow_other: only ${mounter} may enter it, whatever the modes say, so uid ${describeUid(uid)} gets "permission denied" and GC running as it cannot reach a chunk`,
+    path: mount.mountPoint,
+    remedy: `umount ${shellQuote(mount.mountPoint)} && mount it again with -o allow_other${byUser ? ' (as a user other than root: add user_allow_other to /etc/fuse.conf first)' : ''}, e.g. in its fstab options`,
+    evidence: { fsType: mount.fsType, source: mount.source, superOptions: mount.superOptions, mounter: fuse.mounter, triedAs: uid },
+  };
+}
+
 /** EACCES reaching `path`: name the directory that denies search permission. */
 export function diagnoseUnreachable(ctx: DiagnosisContext, path: string): Finding {
+  const fuse = ctx.mount && fuseWithoutAllowOther(ctx.mount, ctx.uid, (uid) => ctx.accounts.describeUid(uid), path);
+  if (fuse) return fuse;
   const blocked = blockedDirectory(path) ?? dirname(path);
   return unreadable(
     ctx,

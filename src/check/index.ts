@@ -7,10 +7,12 @@
 import { access } from 'node:fs/promises';
 import { zeroChunkBlobShared } from '../chunk/zero-chunk.js';
 import { badInput, badOption, publicCall } from '../errors.js';
-import { toWire } from '../fs/identity.js';
+import { toWire, unsignedIdentity } from '../fs/identity.js';
 import { inspectOrBadInput, resolveDirectory } from '../fs/safe-path.js';
 import { libc } from '../native/libc.js';
 import { chunksDir } from '../store/layout.js';
+import { type FilesystemKnowledge, knownFilesystem, ownersOnFilesystem } from '../system/filesystems.js';
+import { findMount } from '../system/mounts.js';
 import { Accounts } from '../system/passwd.js';
 import { namesGid, resolveUser, type UserInput } from '../system/user-spec.js';
 import { type GcUserChoice, gcUserFor, type GcUserSource, inconsistentOwners } from '../system/gc-user.js';
@@ -64,7 +66,7 @@ function resolveTarget(path: string, probe: boolean): Target {
   if (typeof path !== 'string' || path === '') throw badInput(String(path), 'no store path given');
   const { absolute: store, entry, resolvedFrom } = resolveDirectory(path);
   const root = entry.stat!;
-  const stat = { dev: root.dev, ino: root.ino, uid: Number(root.uid), gid: Number(root.gid) };
+  const stat = { ...unsignedIdentity(root), uid: Number(root.uid), gid: Number(root.gid) };
   if (!probe && inspectOrBadInput(path, chunksDir(store)).kind === 'missing') {
     // A .chunks that is a symlink or a file is reported as UNSAFE_PATH by the check.
     throw badInput(path, 'no .chunks directory: not a chunk store (use --probe to check a directory before creating a store there)');
@@ -130,6 +132,7 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
     storeOwner: expected,
     rootIdentity: toWire(target.stat),
     clockOffsetNs: hooks.clockOffsetNs?.toString(),
+    filesystem: knownAt(target.store),
   };
   // Building the blob (zstd): in-process it starts now and overlaps the first steps; for a
   // helper only once the child is spawned (on Node 20 the WebAssembly fallback loads synchronously).
@@ -141,7 +144,7 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
       : await measureAs(credentials, plan, zeroChunkBlobShared, options.signal);
   const ownerFindings = [
     ...(notGcUser ? [notAsGcUser(gcUser, accounts, target.store, probe)] : []),
-    ...(probe ? [] : [inconsistentOwners(target.store, census, expected, gcUser, accounts, namespace)].filter((finding) => finding !== undefined)),
+    ...ownersOnFilesystem(probe ? [] : [inconsistentOwners(target.store, census, expected, gcUser, accounts, namespace)].filter((finding) => finding !== undefined), findMount(target.store), target.store),
   ];
   return buildReport(measurement, { ...plan, cutoffMinutes, reason, via, gcUser, ownerFindings, resolvedFrom: target.resolvedFrom, startedMs, accounts });
 }
@@ -169,6 +172,12 @@ async function measureOnThread(credentials: ThreadCredentials, plan: MeasurePlan
 function quietly<T>(promise: Promise<T>): Promise<T> {
   promise.catch(() => undefined);
   return promise;
+}
+
+/** What is known of the filesystem under `store`, read here (as root a fuseblk device can be read; the GC user cannot). */
+function knownAt(store: string): FilesystemKnowledge | undefined {
+  const mount = findMount(store);
+  return mount && knownFilesystem(mount);
 }
 
 /** checkAtime with test seams (not exported from the package). */

@@ -58,7 +58,7 @@ export async function measureAtime(plan: MeasurePlan, blob: Promise<Buffer>, sig
     chunkPath: ctx.chunkPath,
     chunkAction: ctx.chunkAction,
     touchedAs: { uid: diagnosis.uid, gid: diagnosis.gid, groups: process.getgroups!(), capFowner: diagnosis.capFowner },
-    filesystem: ctx.mount && mountFacts(ctx.mount),
+    filesystem: ctx.mount && { ...mountFacts(ctx.mount), ...(plan.filesystem ? { known: plan.filesystem } : {}) },
     before: outcome.before && snapshot(outcome.before),
     after: outcome.after && snapshot(outcome.after),
     host: outcome.host && [outcome.host[0].toString(), outcome.host[1].toString()],

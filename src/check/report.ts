@@ -6,6 +6,7 @@
  */
 import { type Finding, hasErrors, plural } from '../findings.js';
 import type { InsertAction } from '../store/insert.js';
+import type { FilesystemKnowledge } from '../system/filesystems.js';
 import type { MountFacts } from '../system/mounts.js';
 import type { GcUserChoice } from '../system/gc-user.js';
 import type { Accounts } from '../system/passwd.js';
@@ -42,7 +43,7 @@ export interface Measurement {
   chunkPath: string;
   chunkAction?: ChunkAction;
   touchedAs: Pick<TouchIdentity, 'uid' | 'gid' | 'groups' | 'capFowner'>;
-  filesystem?: MountFacts;
+  filesystem?: MountFacts & { known?: FilesystemKnowledge };
   /** Stats just before and after the touch that decided the verdict. */
   before?: StatSnapshot;
   after?: StatSnapshot;
@@ -68,7 +69,7 @@ export interface CheckReport {
   touchedAs: TouchIdentity;
   /** Who GC runs as, and why (docs/design.md): the user the check touches as, when it can. */
   gcUser: GcUserChoice;
-  filesystem?: MountFacts;
+  filesystem?: MountFacts & { known?: FilesystemKnowledge };
   before?: StatSnapshot;
   after?: StatSnapshot;
   /** Milliseconds waited between touches (adaptive growth, or the fixed 1000 ms). */

@@ -3,7 +3,10 @@
  * atime was set moments ago and is newer than mtime (a filesystem that only
  * updates old or relatime-stale atimes is caught), then stat, touch, stat:
  * atime advanced on the same inode is a pass. An atime that did not move may
- * be the same timestamp tick: wait (waits.ts) and touch again.
+ * be the same timestamp tick: wait (waits.ts) and touch again. A filesystem
+ * that sets mtime with atime (sshfs: SFTP cannot leave mtime alone) never
+ * shows atime past mtime: there an atime that moved is the reference, and the
+ * pass carries a warning that marking rewrites every chunk's mtime.
  * `--fixed-sleep` is the server's variant: one 1 s sleep, stat, touch, stat.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,7 +14,7 @@ import type { Finding } from '../findings.js';
 import type { CallResult } from '../fs/dir.js';
 import { type Stat, STATX } from '../fs/stat.js';
 import { errnoCode } from '../errors.js';
-import { atimeNotUpdated, inodeChanged } from './check-findings.js';
+import { atimeNotUpdated, inodeChanged, touchSetsMtime } from './check-findings.js';
 import type { ChunkAt, MeasureContext } from './context.js';
 import { touchFailure } from './marker.js';
 import { snapshot } from './snapshot.js';
@@ -44,7 +47,7 @@ function statChunk(ctx: MeasureContext, chunk: ChunkAt): Stat {
 }
 
 function notUpdated(ctx: MeasureContext, chunk: ChunkAt, before: Stat, after: Stat, what: string): Outcome {
-  const facts = { before: snapshot(before), after: snapshot(after), waits: ctx.waits, mount: ctx.mount, store: ctx.plan.store };
+  const facts = { before: snapshot(before), after: snapshot(after), waits: ctx.waits, mount: ctx.mount, known: ctx.plan.filesystem, store: ctx.plan.store };
   return { findings: [atimeNotUpdated(chunk.path, what, facts)], before, after };
 }
 
@@ -55,17 +58,23 @@ async function fixedSleep(ctx: MeasureContext, chunk: ChunkAt): Promise<Outcome>
 
 async function adaptive(ctx: MeasureContext, chunk: ChunkAt): Promise<Outcome> {
   const referenceWaits: number[] = [];
-  for (;;) {
+  for (let previous = statChunk(ctx, chunk); ; ) {
     const touched = ctx.touch(chunk);
     if (!touched.ok) return { findings: [touchFailure(ctx, chunk, touched)] };
     const stat = statChunk(ctx, chunk);
-    if (stat.atimeNs > stat.mtimeNs) break;
+    if (stat.atimeNs > stat.mtimeNs || movedWithMtime(previous, stat)) break;
+    previous = stat;
     const next = nextWait(referenceWaits, stat, Date.now());
     if (next === undefined) return notUpdated(ctx, chunk, stat, stat, 'atime never moved past mtime although the chunk was touched');
     referenceWaits.push(next);
     await wait(ctx, next);
   }
   return compare(ctx, chunk, { retryOnInodeChange: true, adaptiveWaits: true });
+}
+
+/** atime advanced and mtime changed with it: the filesystem rewrites mtime on an atime-only touch. */
+function movedWithMtime(previous: Stat, now: Stat): boolean {
+  return now.ino === previous.ino && now.atimeNs > previous.atimeNs && now.mtimeNs !== previous.mtimeNs;
 }
 
 /** The touch, after the fault point that tests use to fail or kill it exactly there. */
@@ -93,7 +102,10 @@ async function compare(ctx: MeasureContext, chunk: ChunkAt, how: { retryOnInodeC
     }
     // A filesystem that does not report atime at all cannot show a touch working.
     if (!(after.mask & STATX.ATIME)) return notUpdated(ctx, chunk, before, after, 'the filesystem does not report atime at all (statx gives no STATX_ATIME)');
-    if (after.atimeNs > before.atimeNs) return { findings: [], before, after, host: [hostBefore, hostAfter] };
+    if (after.atimeNs > before.atimeNs) {
+      const findings = after.mtimeNs !== before.mtimeNs ? [touchSetsMtime(chunk.path, snapshot(before), snapshot(after), ctx.plan.filesystem)] : [];
+      return { findings, before, after, host: [hostBefore, hostAfter] };
+    }
     const next = how.adaptiveWaits ? nextWait(measureWaits, after, Date.now()) : undefined;
     if (next === undefined) return notUpdated(ctx, chunk, before, after, 'utimensat(UTIME_NOW, UTIME_OMIT) succeeded but atime did not advance');
     measureWaits.push(next);

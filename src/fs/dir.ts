@@ -40,6 +40,9 @@ export const FS_APPEND_FL = 0x20;
 
 const NUL = Buffer.from([0]);
 
+/** How filesystems say "not this call" for RENAME_NOREPLACE and link (EIO: rclone's link). */
+const UNSUPPORTED = new Set(['EINVAL', 'ENOSYS', 'ENOTSUP', 'EOPNOTSUPP', 'EPERM', 'EIO']);
+
 /** What libc gets: strings as they are, raw names NUL-terminated. */
 function cName(name: Name): Name {
   return typeof name === 'string' || name[name.length - 1] === 0 ? name : Buffer.concat([name, NUL]);
@@ -76,6 +79,35 @@ export function inodeFlags(fd: number): number | undefined {
  */
 export function chownFd(fd: number, uid: number, gid: number): CallResult {
   return result(libc().fchownat(fd, '', uid, gid, AT_EMPTY_PATH));
+}
+
+/**
+ * What setting an owner did: the entry had it already, it was set (and a
+ * fresh stat shows it), or the filesystem has no per-file owners: it refused
+ * the call (exfat, vfat: EPERM, ENOSYS) or returned 0 and changed nothing
+ * (ntfs-3g without `permissions`, rclone, smbnetfs).
+ */
+export type OwnerOutcome = { set: boolean; ignored?: undefined } | { set: false; ignored: 'refused'; code: string } | { set: false; ignored: 'unchanged'; shown: { uid: number; gid: number } };
+
+/** errnos of a chown that say the filesystem keeps no owner, for a caller allowed to chown (root). */
+const NO_OWNERS = new Set(['EPERM', 'ENOSYS', 'ENOTSUP', 'EOPNOTSUPP', 'EINVAL']);
+
+/**
+ * Give the open file or directory `fd` this owner unless it has it already,
+ * and believe the filesystem, not the return value: the owner is read back.
+ * Other failures throw (FsError, syscall fchown).
+ */
+export function setOwner(fd: number, owner: { uid: number; gid: number }, path: string): OwnerOutcome {
+  const has = (stat: Stat | undefined) => stat !== undefined && stat.uid === owner.uid && stat.gid === owner.gid;
+  if (has(statFd(fd))) return { set: false };
+  const changed = chownFd(fd, owner.uid, owner.gid);
+  if (!changed.ok) {
+    if (NO_OWNERS.has(changed.code) && process.geteuid?.() === 0) return { set: false, ignored: 'refused', code: changed.code };
+    throw new FsError(changed.code, 'fchown', path);
+  }
+  const now = statFd(fd);
+  if (has(now)) return { set: true };
+  return { set: false, ignored: 'unchanged', shown: { uid: now?.uid ?? -1, gid: now?.gid ?? -1 } };
 }
 
 /** statx of an open descriptor (a file from createFile or openFile); undefined when it cannot be read. */
@@ -196,15 +228,15 @@ export class Dir {
    * a missing one is created with `create` (mode, then chown through the new
    * descriptor to `owner`) when given, else ENOENT.
    */
-  openChild(name: Name, create?: { mode: number; owner?: { uid: number; gid: number } }): { dir: Dir; created: boolean } {
+  openChild(name: Name, create?: { mode: number; owner?: { uid: number; gid: number } }): { dir: Dir; created: boolean; ownerIgnored?: OwnerOutcome } {
     let created = false;
     // Bounded: another process may create or remove the entry between our open and mkdir.
     for (let attempt = 1; ; attempt++) {
       const fd = libc().openat(this.live, cName(name), OPEN_DIRECTORY);
       if (fd >= 0) {
         const dir = new Dir(fd, this, name);
-        if (created && create?.owner) this.chownNew(dir, name, create.owner);
-        return { dir, created };
+        const owner = created && create?.owner ? this.chownNew(dir, name, create.owner) : undefined;
+        return { dir, created, ...(owner?.ignored ? { ownerIgnored: owner } : {}) };
       }
       const code = errnoName(libc().errno());
       if (code === 'ELOOP') throw FsError.unsafe(this.pathOf(name), 'symlink', 'directory');
@@ -221,20 +253,18 @@ export class Dir {
     }
   }
 
-  /** A directory we just made must not stay behind with the wrong owner: it is empty, ours, and goes. */
-  private chownNew(dir: Dir, name: Name, owner: { uid: number; gid: number }): void {
+  /**
+   * A directory we just made must not stay behind with the wrong owner: it is
+   * empty, ours, and goes. On a filesystem without per-file owners it stays (no owner is wrong there).
+   */
+  private chownNew(dir: Dir, name: Name, owner: { uid: number; gid: number }): OwnerOutcome {
     try {
-      dir.chownSelf(owner.uid, owner.gid);
+      return setOwner(dir.live, owner, dir.path);
     } catch (error) {
       dir.close();
       this.unlink(name, { directory: true });
       throw error;
     }
-  }
-
-  /** Set this directory's owner through its descriptor (never a path). */
-  chownSelf(uid: number, gid: number): void {
-    if (libc().fchown(this.live, uid, gid) !== 0) throw new FsError(errnoName(libc().errno()), 'fchown', this.path);
   }
 
   /** lchown of an entry: a symlink itself, never its target ('' changes this directory). */
@@ -296,18 +326,18 @@ export class Dir {
   /**
    * Move `from` to `to` only if `to` does not exist (EEXIST otherwise):
    * renameat2(RENAME_NOREPLACE), or, where the filesystem refuses the flag
-   * (NFS, some FUSE), linkat, which is just as atomic (the caller unlinks
-   * `from` afterwards). ENOTSUP when neither works.
+   * (NFS, every FUSE filesystem but gocryptfs: EINVAL), linkat, which is just
+   * as atomic (the caller unlinks `from` afterwards). ENOTSUP when neither
+   * works (no hard links: exfat, vfat EPERM; rclone EIO).
    */
   renameNoReplace(from: string, to: string): CallResult {
     const { renameat2 } = libc();
     if (renameat2) {
       const renamed = result(renameat2(this.live, from, this.live, to, RENAME_NOREPLACE));
-      if (renamed.ok || !['EINVAL', 'ENOSYS', 'ENOTSUP'].includes(renamed.code)) return renamed;
+      if (renamed.ok || !UNSUPPORTED.has(renamed.code)) return renamed;
     }
     const linked = result(libc().linkat(this.live, from, this.live, to, 0));
-    // No hard links here (FUSE without a link op, some network filesystems).
-    if (!linked.ok && ['EPERM', 'ENOSYS', 'ENOTSUP'].includes(linked.code)) return { ok: false, code: 'ENOTSUP' };
+    if (!linked.ok && UNSUPPORTED.has(linked.code)) return { ok: false, code: 'ENOTSUP' };
     return linked;
   }
 

@@ -28,3 +28,8 @@ export function toWire(identity: Identity): WireIdentity {
 export function fromWire(wire: WireIdentity): Identity {
   return { dev: BigInt(wire.dev), ino: BigInt(wire.ino) };
 }
+
+/** Node's BigIntStats holds st_dev and st_ino signed: an inode >= 2^63 (rclone hands those out) comes out negative. */
+export function unsignedIdentity(stat: { dev: bigint; ino: bigint }): Identity {
+  return { dev: BigInt.asUintN(64, stat.dev), ino: BigInt.asUintN(64, stat.ino) };
+}

@@ -7,7 +7,7 @@
  * of its chowns; a chown that then fails or finds the entry changed adds a
  * `failed` record, so the journal never claims a change that was not made.
  */
-import { chownFd, openedEntry, type OpenedEntry } from '../fs/dir.js';
+import { chownFd, openedEntry, type OpenedEntry, statFd } from '../fs/dir.js';
 import { DirTree } from '../fs/dir-tree.js';
 import { FsError } from '../fs/errors.js';
 import { baseName, parentRel, type RelPath, unsafeComponent } from '../fs/rel-path.js';
@@ -39,6 +39,10 @@ export class Applier {
   /** Already had the new owner (an undo run twice, or a chown that never happened). */
   already = 0;
   skipped = 0;
+  /** chowns that returned 0 and changed nothing (a filesystem without per-file owners): counted in skipped too. */
+  ignored = 0;
+  /** The owner such a filesystem kept, for the message. */
+  ignoredShown?: Owner;
   readonly skippedExamples: SkippedEntry[] = [];
   private pending: Change[] = [];
   private readonly rootDev: bigint;
@@ -166,9 +170,17 @@ export class Applier {
     if (typeof opened !== 'string') {
       try {
         const result = why === undefined ? chownFd(opened.fd, change.to.uid, change.to.gid) : undefined;
-        if (result?.ok) {
+        // Believe the filesystem, not the return value: ntfs-3g, rclone and smbnetfs return 0 and keep their owner.
+        const now = result?.ok ? statFd(opened.fd) : undefined;
+        if (result?.ok && now?.uid === change.to.uid && now.gid === change.to.gid) {
           this.changed++;
           return;
+        }
+        if (result?.ok) {
+          errno = 'EIGNORED';
+          this.ignored++;
+          this.ignoredShown = now && { uid: now.uid, gid: now.gid };
+          why = `chown returned 0 but the owner is still ${now ? `${now.uid}:${now.gid}` : 'unknown'}: the filesystem ignores chown (it has no per-file owners)`;
         }
         if (result && !result.ok) {
           errno = result.code;

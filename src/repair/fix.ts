@@ -16,7 +16,10 @@ import { type Finding, plural, shellQuote } from '../findings.js';
 const entries = (count: number): string => plural(count, 'entry', 'entries');
 import { displayPath, relText, type RelPath } from '../fs/rel-path.js';
 import { isWithin, resolveDirectory } from '../fs/safe-path.js';
+import { unsignedIdentity } from '../fs/identity.js';
 import { formatDev } from '../fs/stat.js';
+import { knownFilesystem } from '../system/filesystems.js';
+import { findMount } from '../system/mounts.js';
 import { Accounts } from '../system/passwd.js';
 import { type GcUserChoice, gcUserFor } from '../system/gc-user.js';
 import { resolveUser, type UserInput } from '../system/user-spec.js';
@@ -90,6 +93,22 @@ function skippedFinding(dir: string, skipped: number, examples: SkippedEntry[], 
   ];
 }
 
+/** chown returned 0 and the owner stayed: the filesystem keeps no per-file owners, so only its mount options can set one. */
+function chownIgnored(absolute: string, count: number, shown: { uid: number; gid: number } | undefined, owner: { uid: number; gid: number }): Finding {
+  const mount = findMount(absolute);
+  const known = mount && knownFilesystem(mount);
+  const name = known?.name ?? mount?.fsType ?? 'the filesystem';
+  const options = known?.ownerOptions ?? `uid=${owner.uid},gid=${owner.gid}`;
+  return {
+    code: 'CHOWN_IGNORED',
+    severity: 'error',
+    message: `${entries(count)} ${count === 1 ? 'was' : 'were'} not changed: chown returned success, but a fresh stat still shows owner ${shown ? `${shown.uid}:${shown.gid}` : 'unchanged'}: ${name}${mount ? ` at ${mount.mountPoint}` : ''} ignores chown (it keeps no per-file owners)`,
+    path: absolute,
+    remedy: `mount ${mount ? shellQuote(mount.mountPoint) : 'the filesystem'} with -o ${options} instead (a chown cannot change an owner there)`,
+    evidence: { ignored: count, shown, wanted: owner, fsType: mount?.fsType, filesystem: known?.name },
+  };
+}
+
 function planChange(dir: string, rel: RelPath, offender: Offender, owner: { uid: number; gid: number }) {
   const path = relText(displayPath(dir, rel));
   const record: ChownRecord = {
@@ -110,7 +129,7 @@ async function fix(dir: string, options: FixOptions): Promise<FixReport> {
   const accounts = new Accounts();
   if (options.owner === undefined || options.owner === '') throw badOption('owner', '', 'fix needs an owner UID:GID');
   const spec = resolveUser(options.owner, accounts, 'owner');
-  const { gcUser } = gcUserFor(dir, absolute, { identity: { dev: entry.stat!.dev, ino: entry.stat!.ino }, accounts });
+  const { gcUser } = gcUserFor(dir, absolute, { identity: unsignedIdentity(entry.stat!), accounts });
   const owner = { uid: spec.uid, gid: spec.gid, user: accounts.userByUid(spec.uid)?.name, group: accounts.groupByGid(spec.gid)?.name };
   const dryRun = options.apply !== true;
   checkJournalOption(options.journal, dryRun, absolute);
@@ -137,7 +156,12 @@ async function fix(dir: string, options: FixOptions): Promise<FixReport> {
   }
   changes?.close();
   const report = fixReport(dir, { planned, dryRun, journal: options.journal, started }, changes);
-  const findings = [...(owner.uid === gcUser.uid ? [] : [notGcUserOwner(owner, gcUser, accounts)]), ...skippedFinding(dir, report.skipped, report.skippedExamples, owner)];
+  const ignored = changes?.ignored ?? 0;
+  const findings = [
+    ...(owner.uid === gcUser.uid ? [] : [notGcUserOwner(owner, gcUser, accounts)]),
+    ...(ignored > 0 ? [chownIgnored(absolute, ignored, changes!.ignoredShown, owner)] : []),
+    ...skippedFinding(dir, report.skipped - ignored, report.skippedExamples.filter((example) => !example.reason.includes('ignores chown')), owner),
+  ];
   return { ...report, owner, gcUser, summary: summarize({ ...report, owner }), findings };
 }
 

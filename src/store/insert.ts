@@ -8,14 +8,15 @@
  *   process's equal chunk renamed in between would be replaced by ours), so
  *   there is never a moment without a chunk;
  * - otherwise: temp file in the same directory (O_CREAT|O_EXCL|O_NOFOLLOW),
- *   write, fsync, set its owner, rename into place without replacing a chunk
- *   another process inserted meanwhile, fsync the directory. The temp file
- *   never outlives the call; one left by a killed run is removed by the next.
+ *   write, fsync, set its owner (only when it differs: some filesystems have
+ *   none), close (a filesystem may refuse to rename an open file), rename
+ *   into place without replacing a chunk another process inserted meanwhile,
+ *   fsync the directory. The temp file never outlives the call; one left by a
+ *   killed run is removed by the next.
  */
-import { fchownSync, fsyncSync, futimesSync, writeSync } from 'node:fs';
+import { fsyncSync, futimesSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { errnoCode } from '../errors.js';
-import { type CallResult, closeFd, type Dir, statFd } from '../fs/dir.js';
+import { type CallResult, closeFd, type Dir, type OwnerOutcome, setOwner } from '../fs/dir.js';
 import { FsError } from '../fs/errors.js';
 import { sameIdentity } from '../fs/identity.js';
 import { entryKind, type Stat } from '../fs/stat.js';
@@ -36,6 +37,8 @@ export interface InsertResult {
   touch?: CallResult;
   /** Temp files of killed runs removed from the directory. */
   staleTempsRemoved: number;
+  /** The filesystem refused or ignored the owner asked for (it has no per-file owners). */
+  ownerIgnored?: OwnerOutcome;
 }
 
 export interface InsertOptions {
@@ -73,21 +76,25 @@ export function insertChunk(dir: Dir, name: string, blob: Uint8Array, options: I
       return { action, preExisting: true, existingSize, touch, staleTempsRemoved };
     }
     staleTempsRemoved += sweepStaleTemps(dir, name);
-    if (writeAndRename(dir, name, blob, existing, { ...options, faults })) {
-      return existing ? { action: 'replaced', preExisting: true, existingSize, staleTempsRemoved } : { action: 'inserted', preExisting: false, staleTempsRemoved };
+    const written = writeAndRename(dir, name, blob, existing, { ...options, faults });
+    if (written.moved) {
+      const ownerIgnored = written.owner?.ignored ? { ownerIgnored: written.owner } : {};
+      const base = existing ? { action: 'replaced' as const, preExisting: true, existingSize } : { action: 'inserted' as const, preExisting: false };
+      return { ...base, staleTempsRemoved, ...ownerIgnored };
     }
     if (attempt >= MAX_ATTEMPTS) throw new FsError('EEXIST', 'rename', dir.pathOf(name));
   }
 }
 
 /**
- * write-file-atomic's sequence in `dir`: true when the chunk is in place,
- * false when what is at `name` changed since `existing` was looked at
+ * write-file-atomic's sequence in `dir`: moved when the chunk is in place,
+ * not when what is at `name` changed since `existing` was looked at
  * (nothing was changed then; the caller decides again).
  */
-function writeAndRename(dir: Dir, name: string, blob: Uint8Array, existing: Stat | undefined, options: InsertOptions & { faults: Faults }): boolean {
+function writeAndRename(dir: Dir, name: string, blob: Uint8Array, existing: Stat | undefined, options: InsertOptions & { faults: Faults }): { moved: boolean; owner?: OwnerOutcome } {
   const { faults } = options;
   const { fd, temp } = createTemp(dir, name, options.tempSuffix);
+  let open = true;
   // A signal between here and the rename removes the temp file.
   const forget = onExitRemove(() => dir.unlink(temp));
   try {
@@ -100,29 +107,22 @@ function writeAndRename(dir: Dir, name: string, blob: Uint8Array, existing: Stat
       futimesSync(fd, past, past);
     }
     fsyncSync(fd);
-    if (options.owner) chownTemp(dir, temp, fd, options.owner);
+    const owner = options.owner && setOwner(fd, options.owner, dir.pathOf(temp));
     faults('chowned');
     options.signal?.throwIfAborted();
+    // Closed before the rename: smbnetfs refuses to rename an open file (EBUSY). The
+    // lock goes with it, but a sweep spares a temp file whose run is alive.
+    open = false;
+    closeFd(fd);
     faults('before-rename');
     const moved = existing ? replace(dir, temp, name, existing) : renameNew(dir, temp, name);
     if (moved) fsyncSync(dir.fd);
-    return moved;
+    return { moved, owner };
   } finally {
     // After a rename the name is gone (ENOENT, harmless); after linkat it remains and goes here.
     dir.unlink(temp);
-    closeFd(fd);
+    if (open) closeFd(fd);
     forget();
-  }
-}
-
-/** The owner GC needs, set through the open file, unless it has it already (a filesystem without owners refuses any chown). */
-function chownTemp(dir: Dir, temp: string, fd: number, owner: { uid: number; gid: number }): void {
-  const stat = statFd(fd);
-  if (stat && stat.uid === owner.uid && stat.gid === owner.gid) return;
-  try {
-    fchownSync(fd, owner.uid, owner.gid);
-  } catch (error) {
-    throw new FsError(errnoCode(error) ?? 'EIO', 'fchown', dir.pathOf(temp));
   }
 }
 
@@ -136,13 +136,18 @@ function replace(dir: Dir, temp: string, name: string, existing: Stat): boolean 
   return true;
 }
 
-/** Move the temp file to a name that was free, never over a chunk another process inserted meanwhile. */
+/**
+ * Move the temp file to a name that was free, never over a chunk another
+ * process inserted meanwhile where the filesystem can promise that.
+ */
 function renameNew(dir: Dir, temp: string, name: string): boolean {
   const moved = dir.renameNoReplace(temp, name);
   if (moved.ok) return true;
   if (moved.code === 'EEXIST') return false;
   if (moved.code !== 'ENOTSUP') throw new FsError(moved.code, 'rename', dir.pathOf(name));
-  // No atomic no-replace rename on this filesystem: a plain one, like the server's.
+  // No atomic no-replace rename on this filesystem: a plain one, like the server's,
+  // after a last look (a failed link may still have made the name on a network filesystem).
+  if (dir.stat(name)) return false;
   const plain = dir.rename(temp, name);
   if (!plain.ok) throw new FsError(plain.code, 'rename', dir.pathOf(name));
   return true;

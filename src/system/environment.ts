@@ -5,6 +5,7 @@
  */
 import { badInput, publicError } from '../errors.js';
 import { type Finding, formatMode, shellQuote } from '../findings.js';
+import { unsignedIdentity } from '../fs/identity.js';
 import { resolveGiven } from '../fs/safe-path.js';
 import { type GcUserChoice, gcUserFor, ownerRemedy } from './gc-user.js';
 import { findMount, mountFacts, type MountFacts } from './mounts.js';
@@ -87,7 +88,7 @@ function describePath(path: string, accounts: Accounts, id: ProcessIdentity, nam
   const mount = findMount(absolute);
   const uid = Number(stat.uid);
   const gid = Number(stat.gid);
-  const decision = stat.isDirectory() ? gcUserFor(path, absolute, { identity: { dev: stat.dev, ino: stat.ino }, accounts, datastoreConfig: hooks.datastoreConfig }) : undefined;
+  const decision = stat.isDirectory() ? gcUserFor(path, absolute, { identity: unsignedIdentity(stat), accounts, datastoreConfig: hooks.datastoreConfig }) : undefined;
   const expected = decision?.expected ?? { uid: id.euid, gid: id.egid };
   const facts = {
     path: absolute,

@@ -1,0 +1,183 @@
+/**
+ * What is known about the filesystem under a store, from the mount's type,
+ * FUSE subtype and options (for `fuseblk`, the device's own signature). One
+ * table: the check, audit, fix and env explain their findings from it.
+ * Measured on Debian 12's packages (docs/filesystems.md has the matrix run).
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+import { type Finding, type FindingCode, shellQuote } from '../findings.js';
+import type { MountInfo } from './mounts.js';
+
+export interface FilesystemKnowledge {
+  /** The name operators know it by. */
+  name: string;
+  /** What an atime-only touch (utimensat UTIME_NOW, UTIME_OMIT) does there. */
+  atime: 'honoured' | 'sets mtime' | 'dropped' | 'read-only';
+  /**
+   * Per-file owners: kept; none (chown fails); ignored (chown returns 0 and
+   * changes nothing, so owner and mode mean nothing to access); or
+   * decided by a server (network filesystems).
+   */
+  owners: 'kept' | 'none' | 'ignored' | 'server';
+  /** The mount options that set the owner every file appears to have, where there are no real ones. */
+  ownerOptions?: string;
+  /** What to do when atime-based GC cannot work there. */
+  advice?: string;
+  /** Another fact worth a line in a report. */
+  note?: string;
+  /** A FUSE filesystem: whether users other than the mounter may enter it is the allow_other option. */
+  fuse: boolean;
+  /** The daemon is a libfuse 2 high-level filesystem that drops atime-only updates (docs/filesystems.md). */
+  libfuse2?: boolean;
+}
+
+const MOVE = 'move the datastore to a filesystem that honours atime-only updates (ext4, xfs, btrfs, ZFS)';
+const LIBFUSE2 = "libfuse 2's high-level API drops an atime-only update, returning success, unless the daemon sets flag_utime_omit_ok";
+
+const KNOWN: Record<string, Omit<FilesystemKnowledge, 'fuse'>> = {
+  ext2: { name: 'ext2', atime: 'honoured', owners: 'kept' },
+  ext3: { name: 'ext3', atime: 'honoured', owners: 'kept' },
+  ext4: { name: 'ext4', atime: 'honoured', owners: 'kept', note: 'with 128-byte inodes (mkfs.ext4 -I 128) timestamps are whole seconds' },
+  xfs: { name: 'XFS', atime: 'honoured', owners: 'kept' },
+  btrfs: { name: 'Btrfs', atime: 'honoured', owners: 'kept' },
+  zfs: { name: 'ZFS', atime: 'honoured', owners: 'kept', note: 'a dataset with atime=off still honours an explicit touch' },
+  tmpfs: { name: 'tmpfs', atime: 'honoured', owners: 'kept', note: 'memory only: the store is gone at the next reboot' },
+  overlay: { name: 'overlayfs', atime: 'honoured', owners: 'kept', note: 'a touch copies a lower-layer chunk up (4 MiB written, same inode number shown)' },
+  squashfs: { name: 'SquashFS', atime: 'read-only', owners: 'kept', advice: 'SquashFS is read-only by design (remount,rw cannot work): copy the store to a writable filesystem (rsync -aHAX) and point the datastore there' },
+  erofs: { name: 'EROFS', atime: 'read-only', owners: 'kept', advice: 'EROFS is read-only by design (remount,rw cannot work): copy the store to a writable filesystem (rsync -aHAX) and point the datastore there' },
+  iso9660: { name: 'ISO 9660', atime: 'read-only', owners: 'kept', advice: 'ISO 9660 is read-only by design: copy the store to a writable filesystem' },
+  nfs: { name: 'NFSv3', atime: 'honoured', owners: 'server', note: 'UTIME_NOW is sent as SET_TO_SERVER_TIME: the server\'s clock sets atime; root_squash maps root to nobody (65534); attribute caching (actimeo) can show a stale atime' },
+  nfs4: { name: 'NFSv4', atime: 'honoured', owners: 'server', note: 'UTIME_NOW is sent as SET_TO_SERVER_TIME: the server\'s clock sets atime; root_squash maps root to nobody (65534); attribute caching (actimeo) can show a stale atime' },
+  cifs: { name: 'CIFS/SMB', atime: 'honoured', owners: 'server', ownerOptions: 'uid=34,gid=34', note: 'without Unix extensions every file shows the uid=/gid= mount options as its owner and chown is refused' },
+  smb3: { name: 'SMB3', atime: 'honoured', owners: 'server', ownerOptions: 'uid=34,gid=34', note: 'without Unix extensions every file shows the uid=/gid= mount options as its owner and chown is refused' },
+  ceph: { name: 'CephFS', atime: 'honoured', owners: 'server' },
+  virtiofs: { name: 'virtiofs', atime: 'honoured', owners: 'server', note: 'owners and times are the host directory\'s, as virtiofsd maps them' },
+  'fuse.sshfs': {
+    name: 'sshfs',
+    atime: 'sets mtime',
+    owners: 'server',
+    note: 'SFTP has no "leave mtime alone": sshfs sets mtime to now with atime, whole seconds; files are created as the SSH login user, so connect as the GC user (sshfs backup@host:...) or files show as that user',
+  },
+  'fuse.rclone': { name: 'rclone mount', atime: 'dropped', owners: 'ignored', ownerOptions: '--uid 34 --gid 34', advice: `rclone mount keeps no atime (it shows the modification time as atime): ${MOVE}` },
+  'fuse.bindfs': {
+    name: 'bindfs',
+    atime: 'dropped',
+    owners: 'kept',
+    libfuse2: true,
+    advice: `bindfs 1.14 (${LIBFUSE2}): point the datastore at the directory bindfs mirrors (the mount's source), or use a bindfs built with libfuse 3 (1.15 and later)`,
+    note: 'with --map, a chown through the mount is mapped back: chown the source directory instead',
+  },
+  'fuse.mergerfs': { name: 'mergerfs', atime: 'honoured', owners: 'kept', note: 'the default minfreespace (4G) refuses new files on a branch with less free space (ENOSPC)' },
+  'fuse.gocryptfs': { name: 'gocryptfs', atime: 'honoured', owners: 'kept' },
+  'fuse.smbnetfs': { name: 'smbnetfs', atime: 'dropped', owners: 'ignored', libfuse2: true, advice: `smbnetfs (${LIBFUSE2}): ${MOVE}, or mount the share with the kernel CIFS client` },
+  'fuse.fusefat': { name: 'fusefat', atime: 'dropped', owners: 'none', libfuse2: true, advice: `fusefat (${LIBFUSE2}); FAT keeps no access time of day anyway: ${MOVE}` },
+  'fuse.zfs-fuse': { name: 'zfs-fuse', atime: 'honoured', owners: 'kept', note: 'timestamps are whole seconds' },
+};
+
+/** fuseblk mounts name their daemon only through the device: its signature says which. */
+const FUSEBLK: Array<{ offset: number; magic: string; known: Omit<FilesystemKnowledge, 'fuse'> }> = [
+  {
+    offset: 3,
+    magic: 'NTFS    ',
+    known: {
+      name: 'ntfs-3g',
+      atime: 'honoured',
+      owners: 'ignored',
+      ownerOptions: 'permissions (or uid=34,gid=34)',
+      note: 'without the permissions option ntfs-3g ignores chown and anyone may read, write and touch anything',
+    },
+  },
+  {
+    offset: 3,
+    magic: 'EXFAT   ',
+    known: { name: 'exfat-fuse', atime: 'dropped', owners: 'none', ownerOptions: 'uid=34,gid=34', libfuse2: true, advice: `exfat-fuse (${LIBFUSE2}): ${MOVE}; the kernel's exfat driver honours atime but has no owners either` },
+  },
+];
+
+function deviceSignature(device: string): Buffer | undefined {
+  if (!device.startsWith('/dev/')) return undefined;
+  let fd: number | undefined;
+  try {
+    fd = openSync(device, 'r');
+    const bytes = Buffer.alloc(16);
+    return bytes.subarray(0, readSync(fd, bytes, 0, bytes.length, 0));
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** True for a FUSE mount (fuse, fuse.<subtype>, fuseblk). */
+export function isFuse(fsType: string): boolean {
+  return fsType === 'fuse' || fsType === 'fuseblk' || fsType.startsWith('fuse.');
+}
+
+/** What is known about `mount`'s filesystem; undefined for one not in the table. */
+export function knownFilesystem(mount: Pick<MountInfo, 'fsType' | 'source' | 'superOptions'>, readDevice = deviceSignature): FilesystemKnowledge | undefined {
+  const fuse = isFuse(mount.fsType);
+  const known = KNOWN[mount.fsType];
+  if (known) return withOptions({ ...known, fuse }, mount);
+  if (mount.fsType === 'fuseblk') {
+    const signature = readDevice(mount.source);
+    const match = signature && FUSEBLK.find(({ offset, magic }) => signature.subarray(offset, offset + magic.length).toString('latin1') === magic);
+    return match && withOptions({ ...match.known, fuse }, mount);
+  }
+  return undefined;
+}
+
+/** Options that change what the table says (ntfs-3g with `permissions` keeps owners). */
+function withOptions(known: FilesystemKnowledge, mount: Pick<MountInfo, 'superOptions'>): FilesystemKnowledge {
+  if (known.name === 'ntfs-3g' && mount.superOptions.includes('default_permissions')) return { ...known, owners: 'kept' };
+  return known;
+}
+
+/**
+ * A FUSE mount without allow_other: only the user who mounted it may enter
+ * it, whatever its mode (EACCES for everyone else, root included). The
+ * mounter is the mount's user_id= option.
+ */
+export function fuseMounter(mount: Pick<MountInfo, 'fsType' | 'superOptions'>): { allowOther: boolean; mounter?: number } | undefined {
+  if (!isFuse(mount.fsType)) return undefined;
+  const userId = mount.superOptions.find((option) => option.startsWith('user_id='));
+  return { allowOther: mount.superOptions.includes('allow_other'), mounter: userId === undefined ? undefined : Number(userId.slice('user_id='.length)) };
+}
+
+/** Findings that predict "permission denied" from owners and modes. */
+const OWNER_PREDICTIONS = new Set<FindingCode>(['FOREIGN_OWNER', 'TOUCH_EPERM_WRONG_OWNER', 'INCONSISTENT_OWNER', 'UNREADABLE']);
+
+/**
+ * Owner findings, believed against the filesystem: where it keeps no per-file
+ * owners, a chown cannot fix them. Without default_permissions the FUSE daemon
+ * lets every user do everything (ntfs-3g, fusefat): nothing will fail, and one
+ * finding says so instead of predicting EPERM. With it, the owner the mount
+ * options give every file decides, and the remedy is those options.
+ */
+export function ownersOnFilesystem(findings: Finding[], mount: MountInfo | undefined, path: string): Finding[] {
+  const known = mount && knownFilesystem(mount);
+  if (!mount || !known || (known.owners !== 'none' && known.owners !== 'ignored')) return findings;
+  const enforced = !known.fuse || mount.superOptions.includes('default_permissions');
+  const predicted = findings.filter((finding) => OWNER_PREDICTIONS.has(finding.code) && (finding.code !== 'UNREADABLE' || !enforced));
+  if (predicted.length === 0) return findings;
+  const where = `${known.name} at ${shellQuote(mount.mountPoint)}`;
+  const options = known.ownerOptions ?? 'uid=34,gid=34';
+  const evidence = { fsType: mount.fsType, filesystem: known.name, superOptions: mount.superOptions, replaces: predicted.map((finding) => finding.code) };
+  const replacement: Finding = enforced
+    ? {
+        code: 'NO_FILE_OWNERS',
+        severity: 'error',
+        message: `${where} keeps no per-file owners: every file shows the owner its mount options set, and a chown cannot change that; ${predicted.length} owner finding(s) come from those options`,
+        path,
+        remedy: `mount ${shellQuote(mount.mountPoint)} again with -o ${options} (the GC user's uid and gid)`,
+        evidence,
+      }
+    : {
+        code: 'OWNERSHIP_NOT_ENFORCED',
+        severity: 'info',
+        message: `${where} does not enforce owners or modes (a FUSE mount without default_permissions whose daemon ignores chown): GC will not get "permission denied" here, but neither is anything protected, so any user may touch or delete chunks`,
+        path,
+        remedy: `to enforce owners, mount it with -o ${options}${known.fuse ? ',default_permissions' : ''}`,
+        evidence,
+      };
+  return [...findings.filter((finding) => !predicted.includes(finding)), replacement];
+}
