@@ -87,6 +87,16 @@ export function touchSetsMtime(path: string, before: StatSnapshot, after: StatSn
  */
 export function noFileOwners(path: string, outcome: { code?: string; shown?: { uid: number; gid: number } }, wanted: { uid: number; gid: number }, context: { known: FilesystemKnowledge | undefined; mount: MountFacts | undefined }): Finding {
   const { known, mount } = context;
+  if (mount?.fsType.startsWith('nfs')) {
+    return {
+      code: 'NO_FILE_OWNERS',
+      severity: 'warning',
+      message: `root's chown on ${mount.mountPoint} (${mount.fsType}) ${outcome.code ? `failed with ${outcome.code}` : 'changed nothing'}: the NFS server squashes root (root_squash maps it to nobody, 65534), so a chunk root writes cannot be given to uid ${wanted.uid}`,
+      path,
+      remedy: `run chunkguard and GC as uid ${wanted.uid} on this share, or export it with no_root_squash for this client`,
+      evidence: { errno: outcome.code, shown: outcome.shown, wanted, fsType: mount.fsType },
+    };
+  }
   const how = outcome.code ? `refuses chown (${outcome.code})` : `accepted a chown and kept owner ${outcome.shown?.uid}:${outcome.shown?.gid}`;
   const options = known?.ownerOptions ?? `uid=${wanted.uid},gid=${wanted.gid}`;
   return {

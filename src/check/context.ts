@@ -28,7 +28,11 @@ export interface MeasurePlan {
   rootIdentity: WireIdentity;
   /** Test seam: added to the host clock, to test skew (a decimal string: it crosses JSON). */
   clockOffsetNs?: string;
-  /** What is known of the filesystem, read by the caller (a fuseblk device is readable by root only). */
+  /**
+   * The mount and what is known of its filesystem, read by the caller: the GC
+   * user may not be able to resolve the path (FUSE without allow_other), nor read a fuseblk device.
+   */
+  mount?: MountInfo;
   filesystem?: FilesystemKnowledge;
 }
 
@@ -66,7 +70,7 @@ export interface MeasureContext {
 
 export function measureContext(plan: MeasurePlan, signal: AbortSignal | undefined): MeasureContext {
   const uid = process.geteuid!();
-  const mount = findMount(plan.store);
+  const mount = plan.mount ?? findMount(plan.store);
   const offset = BigInt(plan.clockOffsetNs ?? '0');
   const context: MeasureContext = {
     plan,

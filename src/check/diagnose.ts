@@ -12,7 +12,7 @@ import { FsError, isUnsafePath } from '../fs/errors.js';
 import { isWithin, pathsFromRoot } from '../fs/safe-path.js';
 import type { Stat } from '../fs/stat.js';
 import type { Accounts } from '../system/passwd.js';
-import { type FilesystemKnowledge, fuseMounter } from '../system/filesystems.js';
+import { type FilesystemKnowledge, fuseWithoutAllowOther } from '../system/filesystems.js';
 import type { MountInfo } from '../system/mounts.js';
 import { formatIdMap, type UserNamespace } from '../system/process.js';
 
@@ -80,28 +80,9 @@ function blockedDirectory(path: string): string | undefined {
   return undefined;
 }
 
-/**
- * A FUSE mount without allow_other: the kernel lets no one but the mounter in,
- * whatever the modes say (root included). chmod cannot help; a remount can.
- */
-export function fuseWithoutAllowOther(mount: Pick<MountInfo, 'fsType' | 'superOptions' | 'mountPoint' | 'source'>, uid: number, describeUid: (uid: number) => string, path: string): Finding | undefined {
-  const fuse = fuseMounter(mount);
-  if (!fuse || fuse.allowOther || fuse.mounter === uid) return undefined;
-  const mounter = fuse.mounter === undefined ? 'the user who mounted it' : `uid ${describeUid(fuse.mounter)}`;
-  const byUser = fuse.mounter !== undefined && fuse.mounter !== 0;
-  return {
-    code: 'FUSE_NO_ALLOW_OTHER',
-    severity: 'error',
-    message: `${mount.mountPoint} is a FUSE mount (${mount.fsType}) without allow_other: only ${mounter} may enter it, whatever the modes say, so uid ${describeUid(uid)} gets "permission denied" and GC running as it cannot reach a chunk`,
-    path: mount.mountPoint,
-    remedy: `umount ${shellQuote(mount.mountPoint)} && mount it again with -o allow_other${byUser ? ' (as a user other than root: add user_allow_other to /etc/fuse.conf first)' : ''}, e.g. in its fstab options`,
-    evidence: { fsType: mount.fsType, source: mount.source, superOptions: mount.superOptions, mounter: fuse.mounter, triedAs: uid },
-  };
-}
-
 /** EACCES reaching `path`: name the directory that denies search permission. */
 export function diagnoseUnreachable(ctx: DiagnosisContext, path: string): Finding {
-  const fuse = ctx.mount && fuseWithoutAllowOther(ctx.mount, ctx.uid, (uid) => ctx.accounts.describeUid(uid), path);
+  const fuse = ctx.mount && fuseWithoutAllowOther(ctx.mount, ctx.uid, (uid) => ctx.accounts.describeUid(uid));
   if (fuse) return fuse;
   const blocked = blockedDirectory(path) ?? dirname(path);
   return unreadable(
@@ -147,6 +128,7 @@ export function diagnoseTouch(
     };
   }
   if (stat && isUnmappedOwner(ctx, owner)) return notMapped(ctx, path, owner, 'the chunk');
+  if (stat && owner !== ctx.uid && !ctx.capFowner && ctx.known?.name === 'sshfs') return sftpOwner(ctx, path, stat);
   if (stat && owner !== ctx.uid && !ctx.capFowner) {
     const target = `${ctx.storeOwner.uid}:${ctx.storeOwner.gid}`;
     return {
@@ -170,6 +152,28 @@ export function diagnoseTouch(
     message: `utimensat as uid ${who} failed with EPERM although it owns the chunk or has CAP_FOWNER and no immutable flag is set (a security module or the filesystem refuses it)`,
     path,
     evidence: { errno: 'EPERM', owner, flags },
+  };
+}
+
+/**
+ * sshfs with default_permissions: the SFTP server creates every file as its
+ * login user, so a chunk the GC user writes is not the GC user's, and a chown
+ * is undone by the next insert. The login is the cause.
+ */
+function sftpOwner(ctx: DiagnosisContext, path: string, stat: Stat | undefined, code: 'TOUCH_EPERM_WRONG_OWNER' | 'CHUNK_WRITE_FAILED' = 'TOUCH_EPERM_WRONG_OWNER'): Finding {
+  const who = ctx.accounts.describeUid(ctx.uid);
+  const source = ctx.mount?.source ?? '<user>@<host>:<path>';
+  const remote = source.includes(':') ? source.slice(source.indexOf(':') + 1) : '<path>';
+  const host = source.includes('@') ? source.slice(source.indexOf('@') + 1, source.indexOf(':')) : '<host>';
+  const gcName = ctx.accounts.userByUid(ctx.storeOwner.uid)?.name ?? `<user with uid ${ctx.storeOwner.uid}>`;
+  const owned = stat ? `the chunk is owned by uid ${ctx.accounts.describeUid(stat.uid)} although uid ${who} wrote it` : `uid ${who} could not set the times of the chunk it had just created (EPERM)`;
+  return {
+    code,
+    severity: 'error',
+    message: `${owned}: on sshfs the SFTP server creates every file as the SSH login user (${source}), and with default_permissions the kernel then refuses uid ${who} the touch (EPERM); a chown would be undone by the next chunk written`,
+    path,
+    remedy: `mount the share as the GC user instead: umount ${shellQuote(ctx.mount?.mountPoint ?? '<mount point>')} && sshfs ${gcName}@${host}:${remote} ${shellQuote(ctx.mount?.mountPoint ?? '<mount point>')} -o allow_other,default_permissions   # the SSH login user owns what GC writes`,
+    evidence: { errno: 'EPERM', owner: stat?.uid, touchedAs: ctx.uid, source, filesystem: 'sshfs' },
   };
 }
 
@@ -200,6 +204,7 @@ export function diagnoseWrite(ctx: DiagnosisContext, dir: string, error: unknown
   if (isUnsafePath(error)) return unsafePath(error);
   const code = errnoCode(error);
   if (code === 'EROFS') return readOnly(ctx, dir, 'writing the chunk');
+  if (code === 'EPERM' && ctx.known?.name === 'sshfs') return sftpOwner(ctx, dir, undefined, 'CHUNK_WRITE_FAILED');
   if (code === 'EACCES' || code === 'EPERM') {
     let owner: number | undefined;
     let group: number | undefined;

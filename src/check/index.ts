@@ -11,7 +11,7 @@ import { toWire, unsignedIdentity } from '../fs/identity.js';
 import { inspectOrBadInput, resolveDirectory } from '../fs/safe-path.js';
 import { libc } from '../native/libc.js';
 import { chunksDir } from '../store/layout.js';
-import { type FilesystemKnowledge, knownFilesystem, ownersOnFilesystem } from '../system/filesystems.js';
+import { knownFilesystem, ownersOnFilesystem } from '../system/filesystems.js';
 import { findMount } from '../system/mounts.js';
 import { Accounts } from '../system/passwd.js';
 import { namesGid, resolveUser, type UserInput } from '../system/user-spec.js';
@@ -132,7 +132,7 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
     storeOwner: expected,
     rootIdentity: toWire(target.stat),
     clockOffsetNs: hooks.clockOffsetNs?.toString(),
-    filesystem: knownAt(target.store),
+    ...filesystemAt(target.store),
   };
   // Building the blob (zstd): in-process it starts now and overlaps the first steps; for a
   // helper only once the child is spawned (on Node 20 the WebAssembly fallback loads synchronously).
@@ -142,6 +142,8 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
     : hooks.switchThread
       ? await measureOnThread(credentials, plan, options.signal)
       : await measureAs(credentials, plan, zeroChunkBlobShared, options.signal);
+  // A touch refused by owner on a filesystem without owners: its mount options are the remedy, not a chown.
+  measurement.findings = ownersOnFilesystem(measurement.findings, plan.mount, target.store);
   const ownerFindings = [
     ...(notGcUser ? [notAsGcUser(gcUser, accounts, target.store, probe)] : []),
     ...ownersOnFilesystem(probe ? [] : [inconsistentOwners(target.store, census, expected, gcUser, accounts, namespace)].filter((finding) => finding !== undefined), findMount(target.store), target.store),
@@ -174,10 +176,11 @@ function quietly<T>(promise: Promise<T>): Promise<T> {
   return promise;
 }
 
-/** What is known of the filesystem under `store`, read here (as root a fuseblk device can be read; the GC user cannot). */
-function knownAt(store: string): FilesystemKnowledge | undefined {
+/** The mount under `store` and what is known of it, read here (as root a fuseblk device can be read; the GC user cannot). */
+function filesystemAt(store: string): Pick<MeasurePlan, 'mount' | 'filesystem'> {
   const mount = findMount(store);
-  return mount && knownFilesystem(mount);
+  const filesystem = mount && knownFilesystem(mount);
+  return { ...(mount ? { mount } : {}), ...(filesystem ? { filesystem } : {}) };
 }
 
 /** checkAtime with test seams (not exported from the package). */

@@ -8,6 +8,7 @@ import type { GcUserChoice } from '../system/gc-user.js';
 import type { FixReport } from '../repair/fix.js';
 import type { EnvironmentReport } from '../system/environment.js';
 import { formatIdMap } from '../system/process.js';
+import { atimeText } from '../system/mounts.js';
 import type { Finding } from '../findings.js';
 
 type Style = Parameters<typeof styleText>[0];
@@ -39,7 +40,7 @@ export function formatCheck(report: CheckReport, colour: (style: Style, text: st
   const fs = report.filesystem;
   const details = [
     `touched as uid ${who.uid}${who.name ? ` (${who.name})` : ''} gid ${who.gid} (${who.reason}, ${who.via})`,
-    fs ? `${fs.fsType} ${fs.mountOptions.join(',')}` : undefined,
+    fs ? `${fs.fsType}${fs.known && fs.known.name.toLowerCase() !== fs.fsType ? ` (${fs.known.name})` : ''} ${fs.mountOptions.join(',')} (${atimeText(fs)})` : undefined,
     report.chunkAction ? CHUNK_ACTION[report.chunkAction] : undefined,
     report.waits.length ? `waits ${report.waits.join('+')} ms` : 'no waits',
   ].filter(Boolean);
@@ -124,7 +125,7 @@ export function formatEnv(report: EnvironmentReport, colour: Colour): string {
     if (report.gcUser) lines.push(gcUserLine(report.gcUser));
     if (p.mount) {
       const kind = p.mount.network ? ', network filesystem' : p.mount.fuse ? ', FUSE' : '';
-      lines.push(`  mount ${p.mount.mountPoint} ${p.mount.fsType} from ${p.mount.source}${kind}: ${p.mount.mountOptions.join(',')} (atime ${p.mount.atimePolicy}${p.mount.lazytime ? ', lazytime' : ''}${p.mount.readOnly ? ', read-only' : ''})`);
+      lines.push(`  mount ${p.mount.mountPoint} ${p.mount.fsType} from ${p.mount.source}${kind}: ${p.mount.mountOptions.join(',')} (${atimeText(p.mount)})`);
     }
   }
   return `${lines.join('\n')}\n`;

@@ -8,6 +8,7 @@ import { type Finding, formatMode, shellQuote } from '../findings.js';
 import { unsignedIdentity } from '../fs/identity.js';
 import { resolveGiven } from '../fs/safe-path.js';
 import { type GcUserChoice, gcUserFor, ownerRemedy } from './gc-user.js';
+import { type FilesystemKnowledge, fuseWithoutAllowOther, isFuse, knownFilesystem } from './filesystems.js';
 import { findMount, mountFacts, type MountFacts } from './mounts.js';
 import { Accounts, type AccountFiles } from './passwd.js';
 import { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, effectiveCapabilities, formatIdMap, hasCapability, isUnmapped, processIdentity, type ProcessIdentity, userNamespace, type UserNamespace } from './process.js';
@@ -35,7 +36,7 @@ export interface EnvironmentReport {
     path: string;
     owner: { uid: number; gid: number; user?: string; group?: string };
     mode: string;
-    mount?: MountFacts & { network: boolean; fuse: boolean };
+    mount?: MountFacts & { network: boolean; fuse: boolean; known?: FilesystemKnowledge };
   };
   /** For a directory: who GC runs as there, and why (docs/design.md). */
   gcUser?: GcUserChoice;
@@ -90,6 +91,7 @@ function describePath(path: string, accounts: Accounts, id: ProcessIdentity, nam
   const gid = Number(stat.gid);
   const decision = stat.isDirectory() ? gcUserFor(path, absolute, { identity: unsignedIdentity(stat), accounts, datastoreConfig: hooks.datastoreConfig }) : undefined;
   const expected = decision?.expected ?? { uid: id.euid, gid: id.egid };
+  const known = mount && knownFilesystem(mount);
   const facts = {
     path: absolute,
     owner: { uid, gid, user: accounts.userByUid(uid)?.name, group: accounts.groupByGid(gid)?.name },
@@ -97,7 +99,8 @@ function describePath(path: string, accounts: Accounts, id: ProcessIdentity, nam
     mount: mount && {
       ...mountFacts(mount),
       network: NETWORK_FS.test(mount.fsType),
-      fuse: mount.fsType === 'fuse' || mount.fsType.startsWith('fuse.') || mount.fsType === 'fuseblk',
+      fuse: isFuse(mount.fsType),
+      ...(known ? { known } : {}),
     },
   };
   const where = mount ? `${mount.mountPoint} (${mount.fsType})` : absolute;
@@ -141,13 +144,25 @@ function describePath(path: string, accounts: Accounts, id: ProcessIdentity, nam
     });
   }
   if (facts.mount?.fuse) {
+    const dropped = known?.atime === 'dropped';
     findings.push({
       code: 'FUSE_FILESYSTEM',
-      severity: 'info',
-      message: `${where} is a FUSE filesystem: whether it stores atime updates is up to the daemon (${mount!.source}); run "chunkguard check" there before trusting GC`,
+      severity: dropped ? 'warning' : 'info',
+      message: dropped
+        ? `${where} is ${known!.name}, which drops atime-only updates: GC would delete live chunks there; "chunkguard check" measures it`
+        : `${where} is a FUSE filesystem${known ? ` (${known.name})` : ''}: whether it stores atime updates is up to the daemon (${mount!.source}); run "chunkguard check" there before trusting GC${known?.note ? `; ${known.note}` : ''}`,
       path: absolute,
-      evidence: { source: mount!.source, fsType: mount!.fsType },
+      ...(dropped && known!.advice ? { remedy: known!.advice } : {}),
+      evidence: { source: mount!.source, fsType: mount!.fsType, filesystem: known?.name },
     });
+    // The GC user, not this process: root may mount and enter, and GC still be shut out.
+    const gcUid = decision?.gcUser.uid ?? id.euid;
+    const blocked = fuseWithoutAllowOther(mount!, gcUid, (uid) => accounts.describeUid(uid));
+    if (blocked) findings.push(blocked);
+  }
+  if (mount?.readOnly && known?.atime === 'read-only') {
+    const finding = findings.find((f) => f.code === 'READ_ONLY_FS');
+    if (finding) finding.remedy = known.advice;
   }
   return { facts, gcUser: decision?.gcUser, findings };
 }

@@ -4,7 +4,8 @@
  * table: the check, audit, fix and env explain their findings from it.
  * Measured on Debian 12's packages (docs/filesystems.md has the matrix run).
  */
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { basename } from 'node:path';
 import { type Finding, type FindingCode, shellQuote } from '../findings.js';
 import type { MountInfo } from './mounts.js';
 
@@ -71,7 +72,7 @@ const KNOWN: Record<string, Omit<FilesystemKnowledge, 'fuse'>> = {
   'fuse.gocryptfs': { name: 'gocryptfs', atime: 'honoured', owners: 'kept' },
   'fuse.smbnetfs': { name: 'smbnetfs', atime: 'dropped', owners: 'ignored', libfuse2: true, advice: `smbnetfs (${LIBFUSE2}): ${MOVE}, or mount the share with the kernel CIFS client` },
   'fuse.fusefat': { name: 'fusefat', atime: 'dropped', owners: 'none', libfuse2: true, advice: `fusefat (${LIBFUSE2}); FAT keeps no access time of day anyway: ${MOVE}` },
-  'fuse.zfs-fuse': { name: 'zfs-fuse', atime: 'honoured', owners: 'kept', note: 'timestamps are whole seconds' },
+  'fuse.zfs': { name: 'zfs-fuse', atime: 'honoured', owners: 'kept', note: 'timestamps are whole seconds' },
 };
 
 /** fuseblk mounts name their daemon only through the device: its signature says which. */
@@ -108,15 +109,37 @@ function deviceSignature(device: string): Buffer | undefined {
   }
 }
 
+/**
+ * A FUSE mount without a subtype (bindfs) names its daemon nowhere in
+ * mountinfo: the process whose arguments include the mount point does.
+ */
+function daemonOf(mountPoint: string): string | undefined {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return undefined;
+  }
+  for (const pid of pids) {
+    try {
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (args.slice(1).some((arg) => arg.replace(/\/+$/, '') === mountPoint)) return basename(args[0] ?? '');
+    } catch {
+      // Gone, or not ours to read.
+    }
+  }
+  return undefined;
+}
+
 /** True for a FUSE mount (fuse, fuse.<subtype>, fuseblk). */
 export function isFuse(fsType: string): boolean {
   return fsType === 'fuse' || fsType === 'fuseblk' || fsType.startsWith('fuse.');
 }
 
 /** What is known about `mount`'s filesystem; undefined for one not in the table. */
-export function knownFilesystem(mount: Pick<MountInfo, 'fsType' | 'source' | 'superOptions'>, readDevice = deviceSignature): FilesystemKnowledge | undefined {
+export function knownFilesystem(mount: Pick<MountInfo, 'fsType' | 'source' | 'superOptions' | 'mountPoint'>, readDevice = deviceSignature): FilesystemKnowledge | undefined {
   const fuse = isFuse(mount.fsType);
-  const known = KNOWN[mount.fsType];
+  const known = KNOWN[mount.fsType === 'fuse' ? `fuse.${daemonOf(mount.mountPoint)}` : mount.fsType];
   if (known) return withOptions({ ...known, fuse }, mount);
   if (mount.fsType === 'fuseblk') {
     const signature = readDevice(mount.source);
@@ -127,8 +150,9 @@ export function knownFilesystem(mount: Pick<MountInfo, 'fsType' | 'source' | 'su
 }
 
 /** Options that change what the table says (ntfs-3g with `permissions` keeps owners). */
-function withOptions(known: FilesystemKnowledge, mount: Pick<MountInfo, 'superOptions'>): FilesystemKnowledge {
+function withOptions(known: FilesystemKnowledge, mount: Pick<MountInfo, 'superOptions' | 'source'>): FilesystemKnowledge {
   if (known.name === 'ntfs-3g' && mount.superOptions.includes('default_permissions')) return { ...known, owners: 'kept' };
+  if (known.name === 'bindfs' && mount.source.startsWith('/')) return { ...known, advice: `${known.advice}; the source here is ${mount.source}` };
   return known;
 }
 
@@ -180,4 +204,23 @@ export function ownersOnFilesystem(findings: Finding[], mount: MountInfo | undef
         evidence,
       };
   return [...findings.filter((finding) => !predicted.includes(finding)), replacement];
+}
+
+/**
+ * A FUSE mount without allow_other: the kernel lets no one but the mounter in,
+ * whatever the modes say (root included). chmod cannot help; a remount can.
+ */
+export function fuseWithoutAllowOther(mount: Pick<MountInfo, 'fsType' | 'superOptions' | 'mountPoint' | 'source'>, uid: number, describeUid: (uid: number) => string): Finding | undefined {
+  const fuse = fuseMounter(mount);
+  if (!fuse || fuse.allowOther || fuse.mounter === uid) return undefined;
+  const mounter = fuse.mounter === undefined ? 'the user who mounted it' : `uid ${describeUid(fuse.mounter)}`;
+  const byUser = fuse.mounter !== undefined && fuse.mounter !== 0;
+  return {
+    code: 'FUSE_NO_ALLOW_OTHER',
+    severity: 'error',
+    message: `${mount.mountPoint} is a FUSE mount (${mount.fsType}) without allow_other: only ${mounter} may enter it, whatever the modes say, so uid ${describeUid(uid)} gets "permission denied" and GC running as it cannot reach a chunk`,
+    path: mount.mountPoint,
+    remedy: `umount ${shellQuote(mount.mountPoint)} && mount it again with -o allow_other${byUser ? ' (as a user other than root: add user_allow_other to /etc/fuse.conf first)' : ''}, e.g. in its fstab options`,
+    evidence: { fsType: mount.fsType, source: mount.source, superOptions: mount.superOptions, mounter: fuse.mounter, triedAs: uid },
+  };
 }

@@ -12,9 +12,17 @@ export interface MountInfo {
   superOptions: string[];
   device: string;
   readOnly: boolean;
-  /** Which atime policy the mount declares (explicit utimensat ignores all of them). */
-  atimePolicy: 'noatime' | 'relatime' | 'strictatime' | 'default';
+  /**
+   * Which atime policy the mount has (an explicit utimensat ignores all of them). The
+   * kernel lists noatime and relatime; strictatime is what neither means.
+   */
+  atimePolicy: 'noatime' | 'relatime' | 'strictatime';
   lazytime: boolean;
+}
+
+/** How reports write a mount's atime handling: `atime relatime, lazytime, read-only`. */
+export function atimeText(mount: Pick<MountInfo, 'atimePolicy' | 'lazytime' | 'readOnly'>): string {
+  return `atime ${mount.atimePolicy}${mount.lazytime ? ', lazytime' : ''}${mount.readOnly ? ', read-only' : ''}`;
 }
 
 /** What reports show of a mount (everything but the device number). */
@@ -51,13 +59,7 @@ export function parseMountInfo(text: string): MountInfo[] {
       superOptions: superList,
       device,
       readOnly: options.includes('ro'),
-      atimePolicy: options.includes('noatime')
-        ? 'noatime'
-        : options.includes('strictatime')
-          ? 'strictatime'
-          : options.includes('relatime')
-            ? 'relatime'
-            : 'default',
+      atimePolicy: options.includes('noatime') ? 'noatime' : options.includes('relatime') ? 'relatime' : 'strictatime',
       lazytime: options.includes('lazytime') || superList.includes('lazytime'),
     });
   }
