@@ -18,8 +18,7 @@ import { Accounts, type AccountFiles } from '../system/passwd.js';
 import { isUnmapped, userNamespace, type UserNamespace } from '../system/process.js';
 import { datastoreOf } from '../system/datastores.js';
 import { decideGcUser, inconsistentOwners } from '../system/gc-user.js';
-import { ownersOnFilesystem } from '../system/filesystems.js';
-import { findMount } from '../system/mounts.js';
+import { filesystemAt, ownersOnFilesystem } from '../system/filesystems.js';
 import { type OwnedEntry, type Owner, type OwnerCensus, ownerKey, sampleOwners } from '../store/owners.js';
 import { resolveUser, type UserInput } from '../system/user-spec.js';
 import { canSearch, type GcUser, permissionClass } from '../system/access.js';
@@ -218,7 +217,7 @@ async function audit(dir: string, options: AuditOptions, hooks: AuditHooks): Pro
   const owners = collector.owners();
   const layoutFinding = root.layout === 'chunk-store' ? inconsistentOwners(absolute, census, expected, gcUser, accounts, namespace) : undefined;
   const predicted: Finding[] = [...unreachableFor(gcUser, absolute, accounts, namespace), ...(layoutFinding ? [layoutFinding] : []), ...collector.findings(dir, owners)];
-  const findings = ownersOnFilesystem(predicted, findMount(absolute), absolute);
+  const findings = ownersOnFilesystem(predicted, filesystemAt(absolute), absolute);
   if (resolvedFrom) findings.push(rootSymlink(dir, resolvedFrom, absolute));
   const describe = (uid: number, gid: number) => ({ uid, gid, user: accounts.userByUid(uid)?.name, group: accounts.groupByGid(gid)?.name });
   const report: AuditReport = {

@@ -3,6 +3,7 @@
  * (those are in diagnose.ts): each is made here, in one place.
  */
 import { type Finding, plural, shellQuote } from '../findings.js';
+import type { OwnerNotSet } from '../fs/dir.js';
 import type { FilesystemKnowledge } from '../system/filesystems.js';
 import type { MountFacts } from '../system/mounts.js';
 import type { GcUserChoice } from '../system/gc-user.js';
@@ -85,19 +86,19 @@ export function touchSetsMtime(path: string, before: StatSnapshot, after: StatSn
  * returned 0 and kept its own (ntfs-3g, rclone, smbnetfs): every file has the
  * owner the mount gives it. A finding of its own, not a write failure.
  */
-export function noFileOwners(path: string, outcome: { code?: string; shown?: { uid: number; gid: number } }, wanted: { uid: number; gid: number }, context: { known: FilesystemKnowledge | undefined; mount: MountFacts | undefined }): Finding {
+export function noFileOwners(path: string, outcome: OwnerNotSet, wanted: { uid: number; gid: number }, context: { known: FilesystemKnowledge | undefined; mount: MountFacts | undefined }): Finding {
   const { known, mount } = context;
   if (mount?.fsType.startsWith('nfs')) {
     return {
       code: 'NO_FILE_OWNERS',
       severity: 'warning',
-      message: `root's chown on ${mount.mountPoint} (${mount.fsType}) ${outcome.code ? `failed with ${outcome.code}` : 'changed nothing'}: the NFS server squashes root (root_squash maps it to nobody, 65534), so a chunk root writes cannot be given to uid ${wanted.uid}`,
+      message: `root's chown on ${mount.mountPoint} (${mount.fsType}) ${outcome.ignored ? 'changed nothing' : `failed with ${outcome.code}`}: the NFS server squashes root (root_squash maps it to nobody, 65534), so a chunk root writes cannot be given to uid ${wanted.uid}`,
       path,
       remedy: `run chunkguard and GC as uid ${wanted.uid} on this share, or export it with no_root_squash for this client`,
-      evidence: { errno: outcome.code, shown: outcome.shown, wanted, fsType: mount.fsType },
+      evidence: { errno: outcome.ignored ? undefined : outcome.code, shown: outcome.ignored ? outcome.shown : undefined, wanted, fsType: mount.fsType },
     };
   }
-  const how = outcome.code ? `refuses chown (${outcome.code})` : `accepted a chown and kept owner ${outcome.shown?.uid}:${outcome.shown?.gid}`;
+  const how = outcome.ignored ? `accepted a chown and kept owner ${outcome.shown?.uid}:${outcome.shown?.gid}` : `refuses chown (${outcome.code})`;
   const options = known?.ownerOptions ?? `uid=${wanted.uid},gid=${wanted.gid}`;
   return {
     code: 'NO_FILE_OWNERS',
@@ -105,7 +106,7 @@ export function noFileOwners(path: string, outcome: { code?: string; shown?: { u
     message: `${known?.name ?? mount?.fsType ?? 'the filesystem'} at ${mount?.mountPoint ?? path} has no per-file owners: it ${how}, so a file cannot be given to uid ${wanted.uid}; every file shows the owner the mount options set`,
     path,
     remedy: `mount ${mount?.mountPoint ? shellQuote(mount.mountPoint) : 'it'} with -o ${options} so every file shows the GC user as owner (a chown cannot help here)`,
-    evidence: { errno: outcome.code, shown: outcome.shown, wanted, fsType: mount?.fsType, filesystem: known?.name },
+    evidence: { errno: outcome.ignored ? undefined : outcome.code, shown: outcome.ignored ? outcome.shown : undefined, wanted, fsType: mount?.fsType, filesystem: known?.name },
   };
 }
 

@@ -10,7 +10,7 @@ import type { CallResult, Dir } from '../fs/dir.js';
 import type { WireIdentity } from '../fs/identity.js';
 import { type Faults, faultsFromEnv } from '../store/faults.js';
 import type { FilesystemKnowledge } from '../system/filesystems.js';
-import { findMount, type MountInfo } from '../system/mounts.js';
+import type { MountInfo } from '../system/mounts.js';
 import { Accounts } from '../system/passwd.js';
 import { CAP_FOWNER, hasCapability, userNamespace } from '../system/process.js';
 import type { DiagnosisContext } from './diagnose.js';
@@ -70,7 +70,7 @@ export interface MeasureContext {
 
 export function measureContext(plan: MeasurePlan, signal: AbortSignal | undefined): MeasureContext {
   const uid = process.geteuid!();
-  const mount = plan.mount ?? findMount(plan.store);
+  const { mount } = plan;
   const offset = BigInt(plan.clockOffsetNs ?? '0');
   const context: MeasureContext = {
     plan,

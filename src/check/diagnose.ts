@@ -12,7 +12,7 @@ import { FsError, isUnsafePath } from '../fs/errors.js';
 import { isWithin, pathsFromRoot } from '../fs/safe-path.js';
 import type { Stat } from '../fs/stat.js';
 import type { Accounts } from '../system/passwd.js';
-import { type FilesystemKnowledge, fuseWithoutAllowOther } from '../system/filesystems.js';
+import { type FilesystemKnowledge, fuseWithoutAllowOther, readOnlyRemedy } from '../system/filesystems.js';
 import type { MountInfo } from '../system/mounts.js';
 import { formatIdMap, type UserNamespace } from '../system/process.js';
 
@@ -48,7 +48,7 @@ function readOnly(ctx: DiagnosisContext, path: string, step: string): Finding {
       ? `${step} failed with EROFS: ${ctx.known!.name} at ${mountPoint} is read-only by design, so GC can neither mark nor write chunks there`
       : `${step} failed with EROFS: the filesystem at ${mountPoint} is mounted read-only, so GC can neither mark nor write chunks`,
     path,
-    remedy: byDesign ? ctx.known!.advice! : `mount -o remount,rw ${shellQuote(mountPoint)}`,
+    remedy: readOnlyRemedy(mountPoint, ctx.known),
     evidence: { errno: 'EROFS', mountPoint, fsType: ctx.mount?.fsType, mountOptions: ctx.mount?.mountOptions },
   };
 }

@@ -11,8 +11,7 @@ import { toWire, unsignedIdentity } from '../fs/identity.js';
 import { inspectOrBadInput, resolveDirectory } from '../fs/safe-path.js';
 import { libc } from '../native/libc.js';
 import { chunksDir } from '../store/layout.js';
-import { knownFilesystem, ownersOnFilesystem } from '../system/filesystems.js';
-import { findMount } from '../system/mounts.js';
+import { filesystemAt, ownersOnFilesystem } from '../system/filesystems.js';
 import { Accounts } from '../system/passwd.js';
 import { namesGid, resolveUser, type UserInput } from '../system/user-spec.js';
 import { type GcUserChoice, gcUserFor, type GcUserSource, inconsistentOwners } from '../system/gc-user.js';
@@ -132,7 +131,8 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
     storeOwner: expected,
     rootIdentity: toWire(target.stat),
     clockOffsetNs: hooks.clockOffsetNs?.toString(),
-    ...filesystemAt(target.store),
+    // Read here: the GC user may not resolve the path (FUSE without allow_other), nor read a fuseblk device.
+    ...planFilesystem(target.store),
   };
   // Building the blob (zstd): in-process it starts now and overlaps the first steps; for a
   // helper only once the child is spawned (on Node 20 the WebAssembly fallback loads synchronously).
@@ -143,10 +143,11 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
       ? await measureOnThread(credentials, plan, options.signal)
       : await measureAs(credentials, plan, zeroChunkBlobShared, options.signal);
   // A touch refused by owner on a filesystem without owners: its mount options are the remedy, not a chown.
-  measurement.findings = ownersOnFilesystem(measurement.findings, plan.mount, target.store);
+  const where = { mount: plan.mount, known: plan.filesystem };
+  measurement.findings = ownersOnFilesystem(measurement.findings, where, target.store);
   const ownerFindings = [
     ...(notGcUser ? [notAsGcUser(gcUser, accounts, target.store, probe)] : []),
-    ...ownersOnFilesystem(probe ? [] : [inconsistentOwners(target.store, census, expected, gcUser, accounts, namespace)].filter((finding) => finding !== undefined), findMount(target.store), target.store),
+    ...ownersOnFilesystem(probe ? [] : [inconsistentOwners(target.store, census, expected, gcUser, accounts, namespace)].filter((finding) => finding !== undefined), where, target.store),
   ];
   return buildReport(measurement, { ...plan, cutoffMinutes, reason, via, gcUser, ownerFindings, resolvedFrom: target.resolvedFrom, startedMs, accounts });
 }
@@ -176,11 +177,9 @@ function quietly<T>(promise: Promise<T>): Promise<T> {
   return promise;
 }
 
-/** The mount under `store` and what is known of it, read here (as root a fuseblk device can be read; the GC user cannot). */
-function filesystemAt(store: string): Pick<MeasurePlan, 'mount' | 'filesystem'> {
-  const mount = findMount(store);
-  const filesystem = mount && knownFilesystem(mount);
-  return { ...(mount ? { mount } : {}), ...(filesystem ? { filesystem } : {}) };
+function planFilesystem(store: string): Pick<MeasurePlan, 'mount' | 'filesystem'> {
+  const { mount, known } = filesystemAt(store);
+  return { ...(mount ? { mount } : {}), ...(known ? { filesystem: known } : {}) };
 }
 
 /** checkAtime with test seams (not exported from the package). */

@@ -8,7 +8,7 @@ import { readSync } from 'node:fs';
 import { zeroChunkDigest, zeroChunkProblem } from '../chunk/zero-chunk.js';
 import { errnoCode } from '../errors.js';
 import type { Finding } from '../findings.js';
-import { type CallResult, closeFd, type Dir, inodeFlags, type OwnerOutcome } from '../fs/dir.js';
+import { type CallResult, closeFd, type Dir, inodeFlags, type OwnerNotSet } from '../fs/dir.js';
 import { mountFacts } from '../system/mounts.js';
 import { isUnsafePath } from '../fs/errors.js';
 import { insertChunk } from '../store/insert.js';
@@ -32,7 +32,7 @@ export function openPrefixDir(ctx: MeasureContext, work: Dir, opened: Dir[]): St
   }
   opened.push(prefix.dir);
   if (prefix.created && !ctx.plan.probe) ctx.notes.push(prefixDirCreated(prefix.dir.path));
-  if (prefix.ownerIgnored) noteNoOwners(ctx, prefix.dir.path, prefix.ownerIgnored);
+  if (prefix.ownerNotSet) noteNoOwners(ctx, prefix.dir.path, prefix.ownerNotSet);
   return { ok: true, value: prefix.dir };
 }
 
@@ -54,7 +54,7 @@ export async function placeMarker(ctx: MeasureContext, prefix: Dir, blob: Buffer
     return fail(diagnoseWrite(ctx.diagnosis, prefix.path, error));
   }
   ctx.chunkAction = inserted.touch && !inserted.touch.ok ? 'kept-untouched' : inserted.action;
-  if (inserted.ownerIgnored) noteNoOwners(ctx, chunk.path, inserted.ownerIgnored);
+  if (inserted.ownerNotSet) noteNoOwners(ctx, chunk.path, inserted.ownerNotSet);
   if (inserted.staleTempsRemoved > 0) ctx.notes.push(staleLeftovers(inserted.staleTempsRemoved, 'temp file', prefix.path));
   if (inserted.touch && !inserted.touch.ok) return fail(touchFailure(ctx, chunk, inserted.touch));
   if (inserted.action === 'replaced') ctx.notes.push(chunkReplaced(chunk.path, inserted.existingSize!, blob.length));
@@ -66,10 +66,9 @@ export async function placeMarker(ctx: MeasureContext, prefix: Dir, blob: Buffer
 }
 
 /** Once per check: the prefix directory and the chunk both meet it on a filesystem without owners. */
-function noteNoOwners(ctx: MeasureContext, path: string, outcome: OwnerOutcome): void {
+function noteNoOwners(ctx: MeasureContext, path: string, notSet: OwnerNotSet): void {
   if (ctx.notes.some((note) => note.code === 'NO_FILE_OWNERS')) return;
-  const known = { known: ctx.plan.filesystem, mount: ctx.mount && mountFacts(ctx.mount) };
-  ctx.notes.push(noFileOwners(path, { code: outcome.ignored === 'refused' ? outcome.code : undefined, shown: outcome.ignored === 'unchanged' ? outcome.shown : undefined }, ctx.plan.storeOwner, known));
+  ctx.notes.push(noFileOwners(path, notSet, ctx.plan.storeOwner, { known: ctx.plan.filesystem, mount: ctx.mount && mountFacts(ctx.mount) }));
 }
 
 /** Why a touch failed, from the chunk's stat and inode flags read through its open directory. */

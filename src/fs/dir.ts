@@ -77,37 +77,41 @@ export function inodeFlags(fd: number): number | undefined {
  * never its target): the file that was checked, not whatever its name
  * refers to by now.
  */
-export function chownFd(fd: number, uid: number, gid: number): CallResult {
+function chownFd(fd: number, uid: number, gid: number): CallResult {
   return result(libc().fchownat(fd, '', uid, gid, AT_EMPTY_PATH));
 }
 
 /**
- * What setting an owner did: the entry had it already, it was set (and a
- * fresh stat shows it), or the filesystem has no per-file owners: it refused
- * the call (exfat, vfat: EPERM, ENOSYS) or returned 0 and changed nothing
- * (ntfs-3g without `permissions`, rclone, smbnetfs).
+ * Why an entry does not have the owner asked for: the chown's errno, or
+ * (`ignored`) the owner a filesystem kept after returning 0 (ntfs-3g without
+ * `permissions`, rclone, smbnetfs).
  */
-export type OwnerOutcome = { set: boolean; ignored?: undefined } | { set: false; ignored: 'refused'; code: string } | { set: false; ignored: 'unchanged'; shown: { uid: number; gid: number } };
+export type OwnerNotSet = { code: string; ignored?: undefined } | { ignored: true; shown?: { uid: number; gid: number } };
+
+const hasOwner = (stat: Stat | undefined, owner: { uid: number; gid: number }): boolean => stat !== undefined && stat.uid === owner.uid && stat.gid === owner.gid;
+
+/** chown through `fd`, then believe the filesystem, not the return value: the owner is read back. Undefined when it is set. */
+export function chownVerified(fd: number, owner: { uid: number; gid: number }): OwnerNotSet | undefined {
+  const changed = chownFd(fd, owner.uid, owner.gid);
+  if (!changed.ok) return { code: changed.code };
+  const now = statFd(fd);
+  return hasOwner(now, owner) ? undefined : { ignored: true, shown: now && { uid: now.uid, gid: now.gid } };
+}
 
 /** errnos of a chown that say the filesystem keeps no owner, for a caller allowed to chown (root). */
 const NO_OWNERS = new Set(['EPERM', 'ENOSYS', 'ENOTSUP', 'EOPNOTSUPP', 'EINVAL']);
 
 /**
- * Give the open file or directory `fd` this owner unless it has it already,
- * and believe the filesystem, not the return value: the owner is read back.
- * Other failures throw (FsError, syscall fchown).
+ * Give the open file or directory `fd` this owner unless it has it already.
+ * Undefined when it has it now; what the filesystem did instead when it has
+ * no per-file owners (refused by root's chown: exfat, vfat EPERM, ENOSYS; or
+ * ignored). Other failures throw (FsError, syscall fchown).
  */
-export function setOwner(fd: number, owner: { uid: number; gid: number }, path: string): OwnerOutcome {
-  const has = (stat: Stat | undefined) => stat !== undefined && stat.uid === owner.uid && stat.gid === owner.gid;
-  if (has(statFd(fd))) return { set: false };
-  const changed = chownFd(fd, owner.uid, owner.gid);
-  if (!changed.ok) {
-    if (NO_OWNERS.has(changed.code) && process.geteuid?.() === 0) return { set: false, ignored: 'refused', code: changed.code };
-    throw new FsError(changed.code, 'fchown', path);
-  }
-  const now = statFd(fd);
-  if (has(now)) return { set: true };
-  return { set: false, ignored: 'unchanged', shown: { uid: now?.uid ?? -1, gid: now?.gid ?? -1 } };
+export function setOwner(fd: number, owner: { uid: number; gid: number }, path: string): OwnerNotSet | undefined {
+  if (hasOwner(statFd(fd), owner)) return undefined;
+  const notSet = chownVerified(fd, owner);
+  if (notSet && !notSet.ignored && !(NO_OWNERS.has(notSet.code) && process.geteuid?.() === 0)) throw new FsError(notSet.code, 'fchown', path);
+  return notSet;
 }
 
 /** statx of an open descriptor (a file from createFile or openFile); undefined when it cannot be read. */
@@ -228,15 +232,15 @@ export class Dir {
    * a missing one is created with `create` (mode, then chown through the new
    * descriptor to `owner`) when given, else ENOENT.
    */
-  openChild(name: Name, create?: { mode: number; owner?: { uid: number; gid: number } }): { dir: Dir; created: boolean; ownerIgnored?: OwnerOutcome } {
+  openChild(name: Name, create?: { mode: number; owner?: { uid: number; gid: number } }): { dir: Dir; created: boolean; ownerNotSet?: OwnerNotSet } {
     let created = false;
     // Bounded: another process may create or remove the entry between our open and mkdir.
     for (let attempt = 1; ; attempt++) {
       const fd = libc().openat(this.live, cName(name), OPEN_DIRECTORY);
       if (fd >= 0) {
         const dir = new Dir(fd, this, name);
-        const owner = created && create?.owner ? this.chownNew(dir, name, create.owner) : undefined;
-        return { dir, created, ...(owner?.ignored ? { ownerIgnored: owner } : {}) };
+        const ownerNotSet = created && create?.owner ? this.chownNew(dir, name, create.owner) : undefined;
+        return { dir, created, ...(ownerNotSet ? { ownerNotSet } : {}) };
       }
       const code = errnoName(libc().errno());
       if (code === 'ELOOP') throw FsError.unsafe(this.pathOf(name), 'symlink', 'directory');
@@ -257,7 +261,7 @@ export class Dir {
    * A directory we just made must not stay behind with the wrong owner: it is
    * empty, ours, and goes. On a filesystem without per-file owners it stays (no owner is wrong there).
    */
-  private chownNew(dir: Dir, name: Name, owner: { uid: number; gid: number }): OwnerOutcome {
+  private chownNew(dir: Dir, name: Name, owner: { uid: number; gid: number }): OwnerNotSet | undefined {
     try {
       return setOwner(dir.live, owner, dir.path);
     } catch (error) {
@@ -293,7 +297,7 @@ export class Dir {
   /**
    * A descriptor for the entry itself (O_PATH|O_NOFOLLOW: a symlink is not
    * followed, nothing is read, a FIFO does not block), to check it and then
-   * change exactly it (statFd, chownFd).
+   * change exactly it (statFd, chownVerified).
    */
   openPath(name: Name): number {
     const fd = libc().openat(this.live, cName(name), O_PATH | constants.O_NOFOLLOW | O_CLOEXEC);

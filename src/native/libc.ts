@@ -28,7 +28,6 @@ export interface Libc {
   openat(dirfd: number, path: Name, flags: number, mode?: number): number;
   statx(dirfd: number, path: Name, flags: number, mask: number, out: Buffer): number;
   fchownat(dirfd: number, path: Name, uid: number, gid: number, flags: number): number;
-  fchown(fd: number, uid: number, gid: number): number;
   close(fd: number): number;
   mkdirat(dirfd: number, path: Name, mode: number): number;
   unlinkat(dirfd: number, path: Name, flags: number): number;
@@ -91,7 +90,6 @@ function declare(): Libc {
     openat: (dirfd, path, flags, mode) => (mode === undefined ? openat(dirfd, path, flags) : openat(dirfd, path, flags, 'uint32', mode)),
     statx: lib.func('int statx(int, const char *, int, unsigned int, void *)'),
     fchownat: lib.func('int fchownat(int, const char *, unsigned int, unsigned int, int)'),
-    fchown: lib.func('int fchown(int, unsigned int, unsigned int)'),
     close: lib.func('int close(int)'),
     mkdirat: lib.func('int mkdirat(int, const char *, unsigned int)'),
     unlinkat: lib.func('int unlinkat(int, const char *, int)'),

@@ -7,7 +7,7 @@
  * of its chowns; a chown that then fails or finds the entry changed adds a
  * `failed` record, so the journal never claims a change that was not made.
  */
-import { chownFd, openedEntry, type OpenedEntry, statFd } from '../fs/dir.js';
+import { chownVerified, openedEntry, type OpenedEntry } from '../fs/dir.js';
 import { DirTree } from '../fs/dir-tree.js';
 import { FsError } from '../fs/errors.js';
 import { baseName, parentRel, type RelPath, unsafeComponent } from '../fs/rel-path.js';
@@ -31,6 +31,8 @@ export interface Change {
 }
 
 const EXAMPLES = 20;
+/** How a skipped entry's reason says its chown was ignored (fix reports those as CHOWN_IGNORED, not FOREIGN_OWNER). */
+export const IGNORES_CHOWN = 'the filesystem ignores chown (it has no per-file owners)';
 /** Records synced at once before their chowns: one fdatasync per batch, not per entry. */
 const BATCH = 64;
 
@@ -169,22 +171,21 @@ export class Applier {
     let errno = 'ECHANGED';
     if (typeof opened !== 'string') {
       try {
-        const result = why === undefined ? chownFd(opened.fd, change.to.uid, change.to.gid) : undefined;
-        // Believe the filesystem, not the return value: ntfs-3g, rclone and smbnetfs return 0 and keep their owner.
-        const now = result?.ok ? statFd(opened.fd) : undefined;
-        if (result?.ok && now?.uid === change.to.uid && now.gid === change.to.gid) {
-          this.changed++;
-          return;
-        }
-        if (result?.ok) {
-          errno = 'EIGNORED';
-          this.ignored++;
-          this.ignoredShown = now && { uid: now.uid, gid: now.gid };
-          why = `chown returned 0 but the owner is still ${now ? `${now.uid}:${now.gid}` : 'unknown'}: the filesystem ignores chown (it has no per-file owners)`;
-        }
-        if (result && !result.ok) {
-          errno = result.code;
-          why = Applier.chownFailure(errno, opened.stat);
+        if (why === undefined) {
+          const notSet = chownVerified(opened.fd, change.to);
+          if (!notSet) {
+            this.changed++;
+            return;
+          }
+          if (notSet.ignored) {
+            errno = 'EIGNORED';
+            this.ignored++;
+            this.ignoredShown = notSet.shown;
+            why = `chown returned 0 but the owner is still ${notSet.shown ? `${notSet.shown.uid}:${notSet.shown.gid}` : 'unknown'}: ${IGNORES_CHOWN}`;
+          } else {
+            errno = notSet.code;
+            why = Applier.chownFailure(errno, opened.stat);
+          }
         }
       } finally {
         opened.close();

@@ -18,12 +18,11 @@ import { displayPath, relText, type RelPath } from '../fs/rel-path.js';
 import { isWithin, resolveDirectory } from '../fs/safe-path.js';
 import { unsignedIdentity } from '../fs/identity.js';
 import { formatDev } from '../fs/stat.js';
-import { knownFilesystem } from '../system/filesystems.js';
-import { findMount } from '../system/mounts.js';
+import { filesystemAt } from '../system/filesystems.js';
 import { Accounts } from '../system/passwd.js';
 import { type GcUserChoice, gcUserFor } from '../system/gc-user.js';
 import { resolveUser, type UserInput } from '../system/user-spec.js';
-import { Applier, type SkippedEntry } from './apply.js';
+import { Applier, IGNORES_CHOWN, type SkippedEntry } from './apply.js';
 import { type ChownRecord, JOURNAL_VERSION, readJournal, relFields, relKey } from './journal.js';
 
 export type { SkippedEntry };
@@ -95,8 +94,7 @@ function skippedFinding(dir: string, skipped: number, examples: SkippedEntry[], 
 
 /** chown returned 0 and the owner stayed: the filesystem keeps no per-file owners, so only its mount options can set one. */
 function chownIgnored(absolute: string, count: number, shown: { uid: number; gid: number } | undefined, owner: { uid: number; gid: number }): Finding {
-  const mount = findMount(absolute);
-  const known = mount && knownFilesystem(mount);
+  const { mount, known } = filesystemAt(absolute);
   const name = known?.name ?? mount?.fsType ?? 'the filesystem';
   const options = known?.ownerOptions ?? `uid=${owner.uid},gid=${owner.gid}`;
   return {
@@ -160,7 +158,7 @@ async function fix(dir: string, options: FixOptions): Promise<FixReport> {
   const findings = [
     ...(owner.uid === gcUser.uid ? [] : [notGcUserOwner(owner, gcUser, accounts)]),
     ...(ignored > 0 ? [chownIgnored(absolute, ignored, changes!.ignoredShown, owner)] : []),
-    ...skippedFinding(dir, report.skipped - ignored, report.skippedExamples.filter((example) => !example.reason.includes('ignores chown')), owner),
+    ...skippedFinding(dir, report.skipped - ignored, report.skippedExamples.filter((example) => !example.reason.endsWith(IGNORES_CHOWN)), owner),
   ];
   return { ...report, owner, gcUser, summary: summarize({ ...report, owner }), findings };
 }

@@ -16,7 +16,7 @@
  */
 import { fsyncSync, futimesSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { type CallResult, closeFd, type Dir, type OwnerOutcome, setOwner } from '../fs/dir.js';
+import { type CallResult, closeFd, type Dir, type OwnerNotSet, setOwner } from '../fs/dir.js';
 import { FsError } from '../fs/errors.js';
 import { sameIdentity } from '../fs/identity.js';
 import { entryKind, type Stat } from '../fs/stat.js';
@@ -38,7 +38,7 @@ export interface InsertResult {
   /** Temp files of killed runs removed from the directory. */
   staleTempsRemoved: number;
   /** The filesystem refused or ignored the owner asked for (it has no per-file owners). */
-  ownerIgnored?: OwnerOutcome;
+  ownerNotSet?: OwnerNotSet;
 }
 
 export interface InsertOptions {
@@ -78,9 +78,8 @@ export function insertChunk(dir: Dir, name: string, blob: Uint8Array, options: I
     staleTempsRemoved += sweepStaleTemps(dir, name);
     const written = writeAndRename(dir, name, blob, existing, { ...options, faults });
     if (written.moved) {
-      const ownerIgnored = written.owner?.ignored ? { ownerIgnored: written.owner } : {};
       const base = existing ? { action: 'replaced' as const, preExisting: true, existingSize } : { action: 'inserted' as const, preExisting: false };
-      return { ...base, staleTempsRemoved, ...ownerIgnored };
+      return { ...base, staleTempsRemoved, ...(written.ownerNotSet ? { ownerNotSet: written.ownerNotSet } : {}) };
     }
     if (attempt >= MAX_ATTEMPTS) throw new FsError('EEXIST', 'rename', dir.pathOf(name));
   }
@@ -91,7 +90,7 @@ export function insertChunk(dir: Dir, name: string, blob: Uint8Array, options: I
  * not when what is at `name` changed since `existing` was looked at
  * (nothing was changed then; the caller decides again).
  */
-function writeAndRename(dir: Dir, name: string, blob: Uint8Array, existing: Stat | undefined, options: InsertOptions & { faults: Faults }): { moved: boolean; owner?: OwnerOutcome } {
+function writeAndRename(dir: Dir, name: string, blob: Uint8Array, existing: Stat | undefined, options: InsertOptions & { faults: Faults }): { moved: boolean; ownerNotSet?: OwnerNotSet } {
   const { faults } = options;
   const { fd, temp } = createTemp(dir, name, options.tempSuffix);
   let open = true;
@@ -107,7 +106,7 @@ function writeAndRename(dir: Dir, name: string, blob: Uint8Array, existing: Stat
       futimesSync(fd, past, past);
     }
     fsyncSync(fd);
-    const owner = options.owner && setOwner(fd, options.owner, dir.pathOf(temp));
+    const ownerNotSet = options.owner && setOwner(fd, options.owner, dir.pathOf(temp));
     faults('chowned');
     options.signal?.throwIfAborted();
     // Closed before the rename: smbnetfs refuses to rename an open file (EBUSY). The
@@ -117,7 +116,7 @@ function writeAndRename(dir: Dir, name: string, blob: Uint8Array, existing: Stat
     faults('before-rename');
     const moved = existing ? replace(dir, temp, name, existing) : renameNew(dir, temp, name);
     if (moved) fsyncSync(dir.fd);
-    return { moved, owner };
+    return { moved, ownerNotSet };
   } finally {
     // After a rename the name is gone (ENOENT, harmless); after linkat it remains and goes here.
     dir.unlink(temp);

@@ -4,12 +4,12 @@
  * os.userInfo(), so it cannot hang on a uid without a passwd entry (seed 001).
  */
 import { badInput, publicError } from '../errors.js';
-import { type Finding, formatMode, shellQuote } from '../findings.js';
+import { type Finding, formatMode } from '../findings.js';
 import { unsignedIdentity } from '../fs/identity.js';
 import { resolveGiven } from '../fs/safe-path.js';
 import { type GcUserChoice, gcUserFor, ownerRemedy } from './gc-user.js';
-import { type FilesystemKnowledge, fuseWithoutAllowOther, isFuse, knownFilesystem } from './filesystems.js';
-import { findMount, mountFacts, type MountFacts } from './mounts.js';
+import { type FilesystemKnowledge, filesystemAt, fuseWithoutAllowOther, isFuse, readOnlyRemedy } from './filesystems.js';
+import { mountFacts, type MountFacts } from './mounts.js';
 import { Accounts, type AccountFiles } from './passwd.js';
 import { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, effectiveCapabilities, formatIdMap, hasCapability, isUnmapped, processIdentity, type ProcessIdentity, userNamespace, type UserNamespace } from './process.js';
 
@@ -86,12 +86,11 @@ function describePath(path: string, accounts: Accounts, id: ProcessIdentity, nam
   // A symlink is described by its target, as check and audit resolve a symlinked root once; a dangling one is bad input.
   const { absolute, entry, resolvedFrom } = resolveGiven(path, 'no such file or directory');
   const stat = entry.stat!;
-  const mount = findMount(absolute);
+  const { mount, known } = filesystemAt(absolute);
   const uid = Number(stat.uid);
   const gid = Number(stat.gid);
   const decision = stat.isDirectory() ? gcUserFor(path, absolute, { identity: unsignedIdentity(stat), accounts, datastoreConfig: hooks.datastoreConfig }) : undefined;
   const expected = decision?.expected ?? { uid: id.euid, gid: id.egid };
-  const known = mount && knownFilesystem(mount);
   const facts = {
     path: absolute,
     owner: { uid, gid, user: accounts.userByUid(uid)?.name, group: accounts.groupByGid(gid)?.name },
@@ -120,7 +119,7 @@ function describePath(path: string, accounts: Accounts, id: ProcessIdentity, nam
       severity: 'error',
       message: `${where} is mounted read-only: GC can neither mark nor remove chunks there`,
       path: absolute,
-      remedy: `mount -o remount,rw ${shellQuote(mount.mountPoint)}`,
+      remedy: readOnlyRemedy(mount.mountPoint, known),
       evidence: { mountOptions: mount.mountOptions },
     });
   }
@@ -159,10 +158,6 @@ function describePath(path: string, accounts: Accounts, id: ProcessIdentity, nam
     const gcUid = decision?.gcUser.uid ?? id.euid;
     const blocked = fuseWithoutAllowOther(mount!, gcUid, (uid) => accounts.describeUid(uid));
     if (blocked) findings.push(blocked);
-  }
-  if (mount?.readOnly && known?.atime === 'read-only') {
-    const finding = findings.find((f) => f.code === 'READ_ONLY_FS');
-    if (finding) finding.remedy = known.advice;
   }
   return { facts, gcUser: decision?.gcUser, findings };
 }

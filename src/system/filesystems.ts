@@ -7,7 +7,7 @@
 import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { basename } from 'node:path';
 import { type Finding, type FindingCode, shellQuote } from '../findings.js';
-import type { MountInfo } from './mounts.js';
+import { findMount, type MountInfo } from './mounts.js';
 
 export interface FilesystemKnowledge {
   /** The name operators know it by. */
@@ -136,6 +136,21 @@ export function isFuse(fsType: string): boolean {
   return fsType === 'fuse' || fsType === 'fuseblk' || fsType.startsWith('fuse.');
 }
 
+/** The mount under `path` and what is known of its filesystem (read once: a fuseblk device or /proc may be read). */
+export function filesystemAt(path: string): { mount?: MountInfo; known?: FilesystemKnowledge } {
+  const mount = findMount(path);
+  const known = mount && knownFilesystem(mount);
+  return { ...(mount ? { mount } : {}), ...(known ? { known } : {}) };
+}
+
+/**
+ * READ_ONLY_FS's remedy: a remount, unless the filesystem is read-only by
+ * design (SquashFS, EROFS), where only a copy to a writable one can help.
+ */
+export function readOnlyRemedy(mountPoint: string, known: FilesystemKnowledge | undefined): string {
+  return known?.atime === 'read-only' && known.advice ? known.advice : `mount -o remount,rw ${shellQuote(mountPoint)}`;
+}
+
 /** What is known about `mount`'s filesystem; undefined for one not in the table. */
 export function knownFilesystem(mount: Pick<MountInfo, 'fsType' | 'source' | 'superOptions' | 'mountPoint'>, readDevice = deviceSignature): FilesystemKnowledge | undefined {
   const fuse = isFuse(mount.fsType);
@@ -161,7 +176,7 @@ function withOptions(known: FilesystemKnowledge, mount: Pick<MountInfo, 'superOp
  * it, whatever its mode (EACCES for everyone else, root included). The
  * mounter is the mount's user_id= option.
  */
-export function fuseMounter(mount: Pick<MountInfo, 'fsType' | 'superOptions'>): { allowOther: boolean; mounter?: number } | undefined {
+function fuseMounter(mount: Pick<MountInfo, 'fsType' | 'superOptions'>): { allowOther: boolean; mounter?: number } | undefined {
   if (!isFuse(mount.fsType)) return undefined;
   const userId = mount.superOptions.find((option) => option.startsWith('user_id='));
   return { allowOther: mount.superOptions.includes('allow_other'), mounter: userId === undefined ? undefined : Number(userId.slice('user_id='.length)) };
@@ -177,8 +192,8 @@ const OWNER_PREDICTIONS = new Set<FindingCode>(['FOREIGN_OWNER', 'TOUCH_EPERM_WR
  * finding says so instead of predicting EPERM. With it, the owner the mount
  * options give every file decides, and the remedy is those options.
  */
-export function ownersOnFilesystem(findings: Finding[], mount: MountInfo | undefined, path: string): Finding[] {
-  const known = mount && knownFilesystem(mount);
+export function ownersOnFilesystem(findings: Finding[], filesystem: { mount?: MountInfo; known?: FilesystemKnowledge }, path: string): Finding[] {
+  const { mount, known } = filesystem;
   if (!mount || !known || (known.owners !== 'none' && known.owners !== 'ignored')) return findings;
   const enforced = !known.fuse || mount.superOptions.includes('default_permissions');
   const predicted = findings.filter((finding) => OWNER_PREDICTIONS.has(finding.code) && (finding.code !== 'UNREADABLE' || !enforced));
