@@ -18,7 +18,8 @@ import { Accounts, type AccountFiles } from '../system/passwd.js';
 import { isUnmapped, userNamespace, type UserNamespace } from '../system/process.js';
 import { datastoreOf } from '../system/datastores.js';
 import { decideGcUser, inconsistentOwners } from '../system/gc-user.js';
-import { filesystemAt, ownersOnFilesystem } from '../system/filesystems.js';
+import { filesystemAt, fuseWithoutAllowOther, ownersOnFilesystem } from '../system/filesystems.js';
+import type { MountInfo } from '../system/mounts.js';
 import { type OwnedEntry, type Owner, type OwnerCensus, ownerKey, sampleOwners } from '../store/owners.js';
 import { resolveUser, type UserInput } from '../system/user-spec.js';
 import { canSearch, type GcUser, permissionClass } from '../system/access.js';
@@ -216,8 +217,9 @@ async function audit(dir: string, options: AuditOptions, hooks: AuditHooks): Pro
 
   const owners = collector.owners();
   const layoutFinding = root.layout === 'chunk-store' ? inconsistentOwners(absolute, census, expected, gcUser, accounts, namespace) : undefined;
-  const predicted: Finding[] = [...unreachableFor(gcUser, absolute, accounts, namespace), ...(layoutFinding ? [layoutFinding] : []), ...collector.findings(dir, owners)];
-  const findings = ownersOnFilesystem(predicted, filesystemAt(absolute), absolute);
+  const filesystem = filesystemAt(absolute);
+  const predicted: Finding[] = [...unreachableFor(gcUser, absolute, filesystem.mount, { accounts, namespace }), ...(layoutFinding ? [layoutFinding] : []), ...collector.findings(dir, owners)];
+  const findings = ownersOnFilesystem(predicted, filesystem, { path: absolute, owner: expected });
   if (resolvedFrom) findings.push(rootSymlink(dir, resolvedFrom, absolute));
   const describe = (uid: number, gid: number) => ({ uid, gid, user: accounts.userByUid(uid)?.name, group: accounts.groupByGid(gid)?.name });
   const report: AuditReport = {
@@ -244,11 +246,15 @@ async function audit(dir: string, options: AuditOptions, hooks: AuditHooks): Pro
 }
 
 /**
- * GC cannot use a store it cannot reach: the first directory above it that denies the GC
- * user search permission (read by path, for this message only), with the chmod that adds
- * exactly that permission for that user's class.
+ * GC cannot use a store it cannot reach: a FUSE mount that only its mounter may enter
+ * (no mode says so: the remedy is a remount), or the first directory above the store that
+ * denies the GC user search permission (read by path, for this message only), with the
+ * chmod that adds exactly that permission for that user's class.
  */
-function unreachableFor(gcUser: GcUser, absolute: string, accounts: Accounts, namespace: UserNamespace): Finding[] {
+function unreachableFor(gcUser: GcUser, absolute: string, mount: MountInfo | undefined, context: { accounts: Accounts; namespace: UserNamespace }): Finding[] {
+  const { accounts, namespace } = context;
+  const fuse = mount && fuseWithoutAllowOther(mount, gcUser.uid, (uid) => accounts.describeUid(uid));
+  if (fuse) return [fuse];
   let real: string;
   try {
     real = realpathSync(absolute);

@@ -4,7 +4,7 @@
  */
 import { type Finding, plural, shellQuote } from '../findings.js';
 import type { OwnerNotSet } from '../fs/dir.js';
-import type { FilesystemKnowledge } from '../system/filesystems.js';
+import { atimeRemedy, type FilesystemKnowledge, ownerMountOptions } from '../system/filesystems.js';
 import type { MountFacts } from '../system/mounts.js';
 import type { GcUserChoice } from '../system/gc-user.js';
 import type { Accounts } from '../system/passwd.js';
@@ -53,7 +53,7 @@ export function chunkCorrupt(path: string, size: number, reason: string): Findin
 export function atimeNotUpdated(
   path: string,
   what: string,
-  facts: { before: StatSnapshot; after: StatSnapshot; waits: number[]; mount: MountFacts | undefined; known: FilesystemKnowledge | undefined; store: string },
+  facts: { before: StatSnapshot; after: StatSnapshot; waits: number[]; mount: MountFacts | undefined; known: FilesystemKnowledge | undefined; store: string; storeOwner: { uid: number; gid: number } },
 ): Finding {
   const waited = facts.waits.reduce((sum, wait) => sum + wait, 0);
   const { mount, known } = facts;
@@ -64,7 +64,7 @@ export function atimeNotUpdated(
     message: `${what}, even after ${waited} ms: ${which} ignores atime updates, and GC would delete live chunks (do not run GC on it; not supported for atime-based GC)`,
     path,
     remedy:
-      known?.advice ??
+      atimeRemedy(known, mount, facts.store, facts.storeOwner) ??
       `move the datastore to a filesystem that honours atime-only updates (ext4, xfs, btrfs, ZFS); for ${mount?.fsType ?? 'this filesystem'} at ${mount?.mountPoint ?? facts.store} check its atime and attribute-cache options`,
     evidence: { before: facts.before, after: facts.after, waits: [...facts.waits], fsType: mount?.fsType, mountOptions: mount?.mountOptions, filesystem: known?.name },
   };
@@ -99,13 +99,13 @@ export function noFileOwners(path: string, outcome: OwnerNotSet, wanted: { uid: 
     };
   }
   const how = outcome.ignored ? `accepted a chown and kept owner ${outcome.shown?.uid}:${outcome.shown?.gid}` : `refuses chown (${outcome.code})`;
-  const options = known?.ownerOptions ?? `uid=${wanted.uid},gid=${wanted.gid}`;
+  const options = ownerMountOptions(known, wanted);
   return {
     code: 'NO_FILE_OWNERS',
     severity: 'warning',
     message: `${known?.name ?? mount?.fsType ?? 'the filesystem'} at ${mount?.mountPoint ?? path} has no per-file owners: it ${how}, so a file cannot be given to uid ${wanted.uid}; every file shows the owner the mount options set`,
     path,
-    remedy: `mount ${mount?.mountPoint ? shellQuote(mount.mountPoint) : 'it'} with -o ${options} so every file shows the GC user as owner (a chown cannot help here)`,
+    remedy: `mount ${mount?.mountPoint ? shellQuote(mount.mountPoint) : 'it'} again with ${options} so every file shows the GC user as owner (a chown cannot help here)`,
     evidence: { errno: outcome.ignored ? undefined : outcome.code, shown: outcome.ignored ? outcome.shown : undefined, wanted, fsType: mount?.fsType, filesystem: known?.name },
   };
 }

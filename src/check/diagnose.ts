@@ -48,7 +48,7 @@ function readOnly(ctx: DiagnosisContext, path: string, step: string): Finding {
       ? `${step} failed with EROFS: ${ctx.known!.name} at ${mountPoint} is read-only by design, so GC can neither mark nor write chunks there`
       : `${step} failed with EROFS: the filesystem at ${mountPoint} is mounted read-only, so GC can neither mark nor write chunks`,
     path,
-    remedy: readOnlyRemedy(mountPoint, ctx.known),
+    remedy: readOnlyRemedy(mountPoint, ctx.known, ctx.store),
     evidence: { errno: 'EROFS', mountPoint, fsType: ctx.mount?.fsType, mountOptions: ctx.mount?.mountOptions },
   };
 }
@@ -128,7 +128,7 @@ export function diagnoseTouch(
     };
   }
   if (stat && isUnmappedOwner(ctx, owner)) return notMapped(ctx, path, owner, 'the chunk');
-  if (stat && owner !== ctx.uid && !ctx.capFowner && ctx.known?.name === 'sshfs') return sftpOwner(ctx, path, stat);
+  if (stat && owner !== ctx.uid && !ctx.capFowner && ctx.known?.ownedByLogin) return sftpOwner(ctx, path, stat);
   if (stat && owner !== ctx.uid && !ctx.capFowner) {
     const target = `${ctx.storeOwner.uid}:${ctx.storeOwner.gid}`;
     return {
@@ -166,13 +166,16 @@ function sftpOwner(ctx: DiagnosisContext, path: string, stat: Stat | undefined, 
   const remote = source.includes(':') ? source.slice(source.indexOf(':') + 1) : '<path>';
   const host = source.includes('@') ? source.slice(source.indexOf('@') + 1, source.indexOf(':')) : '<host>';
   const gcName = ctx.accounts.userByUid(ctx.storeOwner.uid)?.name ?? `<user with uid ${ctx.storeOwner.uid}>`;
+  const mountPoint = ctx.mount?.mountPoint;
+  // The store's own path on the server: what the old login wrote there is that login's, and GC's login must own it.
+  const remoteStore = mountPoint && remote.startsWith('/') && isWithin(ctx.store, mountPoint) ? remote.replace(/\/+$/, '') + ctx.store.slice(mountPoint.replace(/\/+$/, '').length) : `${remote}/...`;
   const owned = stat ? `the chunk is owned by uid ${ctx.accounts.describeUid(stat.uid)} although uid ${who} wrote it` : `uid ${who} could not set the times of the chunk it had just created (EPERM)`;
   return {
     code,
     severity: 'error',
     message: `${owned}: on sshfs the SFTP server creates every file as the SSH login user (${source}), and with default_permissions the kernel then refuses uid ${who} the touch (EPERM); a chown would be undone by the next chunk written`,
     path,
-    remedy: `mount the share as the GC user instead: umount ${shellQuote(ctx.mount?.mountPoint ?? '<mount point>')} && sshfs ${gcName}@${host}:${remote} ${shellQuote(ctx.mount?.mountPoint ?? '<mount point>')} -o allow_other,default_permissions   # the SSH login user owns what GC writes`,
+    remedy: `mount the share as the GC user instead: umount ${shellQuote(mountPoint ?? '<mount point>')} && sshfs ${gcName}@${host}:${remote} ${shellQuote(mountPoint ?? '<mount point>')} -o allow_other,default_permissions; then on ${host}, as root, give that user what the old login wrote: chown -R ${gcName}: ${shellQuote(remoteStore)}`,
     evidence: { errno: 'EPERM', owner: stat?.uid, touchedAs: ctx.uid, source, filesystem: 'sshfs' },
   };
 }
@@ -204,7 +207,7 @@ export function diagnoseWrite(ctx: DiagnosisContext, dir: string, error: unknown
   if (isUnsafePath(error)) return unsafePath(error);
   const code = errnoCode(error);
   if (code === 'EROFS') return readOnly(ctx, dir, 'writing the chunk');
-  if (code === 'EPERM' && ctx.known?.name === 'sshfs') return sftpOwner(ctx, dir, undefined, 'CHUNK_WRITE_FAILED');
+  if (code === 'EPERM' && ctx.known?.ownedByLogin) return sftpOwner(ctx, dir, undefined, 'CHUNK_WRITE_FAILED');
   if (code === 'EACCES' || code === 'EPERM') {
     let owner: number | undefined;
     let group: number | undefined;

@@ -143,12 +143,11 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
       ? await measureOnThread(credentials, plan, options.signal)
       : await measureAs(credentials, plan, zeroChunkBlobShared, options.signal);
   // A touch refused by owner on a filesystem without owners: its mount options are the remedy, not a chown.
-  const where = { mount: plan.mount, known: plan.filesystem };
-  measurement.findings = ownersOnFilesystem(measurement.findings, where, target.store);
-  const ownerFindings = [
-    ...(notGcUser ? [notAsGcUser(gcUser, accounts, target.store, probe)] : []),
-    ...ownersOnFilesystem(probe ? [] : [inconsistentOwners(target.store, census, expected, gcUser, accounts, namespace)].filter((finding) => finding !== undefined), where, target.store),
-  ];
+  // Measured and predicted owner findings go through it together: one finding for the filesystem, not one for each.
+  const inconsistent = probe ? [] : [inconsistentOwners(target.store, census, expected, gcUser, accounts, namespace)].filter((finding) => finding !== undefined);
+  const gated = ownersOnFilesystem([...measurement.findings, ...inconsistent], { mount: plan.mount, known: plan.filesystem }, { path: target.store, owner: expected });
+  measurement.findings = gated.filter((finding) => !inconsistent.includes(finding));
+  const ownerFindings = [...(notGcUser ? [notAsGcUser(gcUser, accounts, target.store, probe)] : []), ...gated.filter((finding) => inconsistent.includes(finding))];
   return buildReport(measurement, { ...plan, cutoffMinutes, reason, via, gcUser, ownerFindings, resolvedFrom: target.resolvedFrom, startedMs, accounts });
 }
 

@@ -47,7 +47,7 @@ function statChunk(ctx: MeasureContext, chunk: ChunkAt): Stat {
 }
 
 function notUpdated(ctx: MeasureContext, chunk: ChunkAt, before: Stat, after: Stat, what: string): Outcome {
-  const facts = { before: snapshot(before), after: snapshot(after), waits: ctx.waits, mount: ctx.mount, known: ctx.plan.filesystem, store: ctx.plan.store };
+  const facts = { before: snapshot(before), after: snapshot(after), waits: ctx.waits, mount: ctx.mount, known: ctx.plan.filesystem, store: ctx.plan.store, storeOwner: ctx.plan.storeOwner };
   return { findings: [atimeNotUpdated(chunk.path, what, facts)], before, after };
 }
 

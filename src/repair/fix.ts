@@ -18,7 +18,7 @@ import { displayPath, relText, type RelPath } from '../fs/rel-path.js';
 import { isWithin, resolveDirectory } from '../fs/safe-path.js';
 import { unsignedIdentity } from '../fs/identity.js';
 import { formatDev } from '../fs/stat.js';
-import { filesystemAt } from '../system/filesystems.js';
+import { filesystemAt, ownerMountOptions } from '../system/filesystems.js';
 import { Accounts } from '../system/passwd.js';
 import { type GcUserChoice, gcUserFor } from '../system/gc-user.js';
 import { resolveUser, type UserInput } from '../system/user-spec.js';
@@ -96,13 +96,13 @@ function skippedFinding(dir: string, skipped: number, examples: SkippedEntry[], 
 function chownIgnored(absolute: string, count: number, shown: { uid: number; gid: number } | undefined, owner: { uid: number; gid: number }): Finding {
   const { mount, known } = filesystemAt(absolute);
   const name = known?.name ?? mount?.fsType ?? 'the filesystem';
-  const options = known?.ownerOptions ?? `uid=${owner.uid},gid=${owner.gid}`;
+  const options = ownerMountOptions(known, owner);
   return {
     code: 'CHOWN_IGNORED',
     severity: 'error',
     message: `${entries(count)} ${count === 1 ? 'was' : 'were'} not changed: chown returned success, but a fresh stat still shows owner ${shown ? `${shown.uid}:${shown.gid}` : 'unchanged'}: ${name}${mount ? ` at ${mount.mountPoint}` : ''} ignores chown (it keeps no per-file owners)`,
     path: absolute,
-    remedy: `mount ${mount ? shellQuote(mount.mountPoint) : 'the filesystem'} with -o ${options} instead (a chown cannot change an owner there)`,
+    remedy: `mount ${mount ? shellQuote(mount.mountPoint) : 'the filesystem'} again with ${options} instead (a chown cannot change an owner there)`,
     evidence: { ignored: count, shown, wanted: owner, fsType: mount?.fsType, filesystem: known?.name },
   };
 }
@@ -156,7 +156,8 @@ async function fix(dir: string, options: FixOptions): Promise<FixReport> {
   const report = fixReport(dir, { planned, dryRun, journal: options.journal, started }, changes);
   const ignored = changes?.ignored ?? 0;
   const findings = [
-    ...(owner.uid === gcUser.uid ? [] : [notGcUserOwner(owner, gcUser, accounts)]),
+    // Root as the GC user touches any owner's chunk (CAP_FOWNER): another owner costs it nothing.
+    ...(owner.uid === gcUser.uid || gcUser.uid === 0 ? [] : [notGcUserOwner(owner, gcUser, accounts)]),
     ...(ignored > 0 ? [chownIgnored(absolute, ignored, changes!.ignoredShown, owner)] : []),
     ...skippedFinding(dir, report.skipped - ignored, report.skippedExamples.filter((example) => !example.reason.endsWith(IGNORES_CHOWN)), owner),
   ];

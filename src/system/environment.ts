@@ -119,7 +119,7 @@ function describePath(path: string, accounts: Accounts, id: ProcessIdentity, nam
       severity: 'error',
       message: `${where} is mounted read-only: GC can neither mark nor remove chunks there`,
       path: absolute,
-      remedy: readOnlyRemedy(mount.mountPoint, known),
+      remedy: readOnlyRemedy(mount.mountPoint, known, absolute),
       evidence: { mountOptions: mount.mountOptions },
     });
   }

@@ -7,6 +7,7 @@
 import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { basename } from 'node:path';
 import { type Finding, type FindingCode, shellQuote } from '../findings.js';
+import { isWithin } from '../fs/safe-path.js';
 import { findMount, type MountInfo } from './mounts.js';
 
 export interface FilesystemKnowledge {
@@ -20,8 +21,10 @@ export interface FilesystemKnowledge {
    * decided by a server (network filesystems).
    */
   owners: 'kept' | 'none' | 'ignored' | 'server';
-  /** The mount options that set the owner every file appears to have, where there are no real ones. */
+  /** The mount options that set the owner every file appears to have, where there are no real ones ({uid} and {gid}: the GC user's). Default: -o uid={uid},gid={gid}. */
   ownerOptions?: string;
+  /** The mount options that make a filesystem that ignores owners keep and enforce them, where it has any. */
+  enforceOptions?: string;
   /** What to do when atime-based GC cannot work there. */
   advice?: string;
   /** Another fact worth a line in a report. */
@@ -30,6 +33,12 @@ export interface FilesystemKnowledge {
   fuse: boolean;
   /** The daemon is a libfuse 2 high-level filesystem that drops atime-only updates (docs/filesystems.md). */
   libfuse2?: boolean;
+  /** Files are created as the login user of the server behind it (sshfs: the SFTP login), whoever writes them. */
+  ownedByLogin?: boolean;
+  /** The mount option with which per-file owners are kept and enforced after all (ntfs-3g's permissions shows as default_permissions). */
+  ownersKeptWith?: string;
+  /** A pass-through of another directory (bindfs): `source`, set from the mount; `map`, the owner mapping it shows through the mount. */
+  mirrors?: { source?: string; map?: string };
 }
 
 const MOVE = 'move the datastore to a filesystem that honours atime-only updates (ext4, xfs, btrfs, ZFS)';
@@ -44,29 +53,31 @@ const KNOWN: Record<string, Omit<FilesystemKnowledge, 'fuse'>> = {
   zfs: { name: 'ZFS', atime: 'honoured', owners: 'kept', note: 'a dataset with atime=off still honours an explicit touch' },
   tmpfs: { name: 'tmpfs', atime: 'honoured', owners: 'kept', note: 'memory only: the store is gone at the next reboot' },
   overlay: { name: 'overlayfs', atime: 'honoured', owners: 'kept', note: 'a touch copies a lower-layer chunk up (4 MiB written, same inode number shown)' },
-  squashfs: { name: 'SquashFS', atime: 'read-only', owners: 'kept', advice: 'SquashFS is read-only by design (remount,rw cannot work): copy the store to a writable filesystem (rsync -aHAX) and point the datastore there' },
-  erofs: { name: 'EROFS', atime: 'read-only', owners: 'kept', advice: 'EROFS is read-only by design (remount,rw cannot work): copy the store to a writable filesystem (rsync -aHAX) and point the datastore there' },
-  iso9660: { name: 'ISO 9660', atime: 'read-only', owners: 'kept', advice: 'ISO 9660 is read-only by design: copy the store to a writable filesystem' },
+  squashfs: { name: 'SquashFS', atime: 'read-only', owners: 'kept', advice: 'SquashFS is read-only by design (remount,rw cannot work): copy the store to a writable filesystem (cp -a keeps owners, modes and times) and point the datastore there' },
+  erofs: { name: 'EROFS', atime: 'read-only', owners: 'kept', advice: 'EROFS is read-only by design (remount,rw cannot work): copy the store to a writable filesystem (cp -a keeps owners, modes and times) and point the datastore there' },
+  iso9660: { name: 'ISO 9660', atime: 'read-only', owners: 'kept', advice: 'ISO 9660 is read-only by design: copy the store to a writable filesystem (cp -a keeps owners, modes and times) and point the datastore there' },
   nfs: { name: 'NFSv3', atime: 'honoured', owners: 'server', note: 'UTIME_NOW is sent as SET_TO_SERVER_TIME: the server\'s clock sets atime; root_squash maps root to nobody (65534); attribute caching (actimeo) can show a stale atime' },
   nfs4: { name: 'NFSv4', atime: 'honoured', owners: 'server', note: 'UTIME_NOW is sent as SET_TO_SERVER_TIME: the server\'s clock sets atime; root_squash maps root to nobody (65534); attribute caching (actimeo) can show a stale atime' },
-  cifs: { name: 'CIFS/SMB', atime: 'honoured', owners: 'server', ownerOptions: 'uid=34,gid=34', note: 'without Unix extensions every file shows the uid=/gid= mount options as its owner and chown is refused' },
-  smb3: { name: 'SMB3', atime: 'honoured', owners: 'server', ownerOptions: 'uid=34,gid=34', note: 'without Unix extensions every file shows the uid=/gid= mount options as its owner and chown is refused' },
+  cifs: { name: 'CIFS/SMB', atime: 'honoured', owners: 'server', ownerOptions: '-o uid={uid},gid={gid}', note: 'without Unix extensions every file shows the uid=/gid= mount options as its owner and chown is refused' },
+  smb3: { name: 'SMB3', atime: 'honoured', owners: 'server', ownerOptions: '-o uid={uid},gid={gid}', note: 'without Unix extensions every file shows the uid=/gid= mount options as its owner and chown is refused' },
   ceph: { name: 'CephFS', atime: 'honoured', owners: 'server' },
   virtiofs: { name: 'virtiofs', atime: 'honoured', owners: 'server', note: 'owners and times are the host directory\'s, as virtiofsd maps them' },
   'fuse.sshfs': {
     name: 'sshfs',
     atime: 'sets mtime',
     owners: 'server',
+    ownedByLogin: true,
     note: 'SFTP has no "leave mtime alone": sshfs sets mtime to now with atime, whole seconds; files are created as the SSH login user, so connect as the GC user (sshfs backup@host:...) or files show as that user',
   },
-  'fuse.rclone': { name: 'rclone mount', atime: 'dropped', owners: 'ignored', ownerOptions: '--uid 34 --gid 34', advice: `rclone mount keeps no atime (it shows the modification time as atime): ${MOVE}` },
+  'fuse.rclone': { name: 'rclone mount', atime: 'dropped', owners: 'ignored', ownerOptions: '--uid {uid} --gid {gid}', enforceOptions: '--default-permissions --uid {uid} --gid {gid}', advice: `rclone mount keeps no atime (it shows the modification time as atime): ${MOVE}` },
   'fuse.bindfs': {
     name: 'bindfs',
     atime: 'dropped',
     owners: 'kept',
     libfuse2: true,
-    advice: `bindfs 1.14 (${LIBFUSE2}): point the datastore at the directory bindfs mirrors (the mount's source), or use a bindfs built with libfuse 3 (1.15 and later)`,
-    note: 'with --map, a chown through the mount is mapped back: chown the source directory instead',
+    mirrors: {},
+    advice: `bindfs 1.14 (${LIBFUSE2}): point the datastore at the directory bindfs mirrors, or use a bindfs built with libfuse 3 (1.15 and later)`,
+    note: 'with --map, owners differ between the mount and its source: a chown through the mount is mapped back',
   },
   'fuse.mergerfs': { name: 'mergerfs', atime: 'honoured', owners: 'kept', note: 'the default minfreespace (4G) refuses new files on a branch with less free space (ENOSPC)' },
   'fuse.gocryptfs': { name: 'gocryptfs', atime: 'honoured', owners: 'kept' },
@@ -84,14 +95,16 @@ const FUSEBLK: Array<{ offset: number; magic: string; known: Omit<FilesystemKnow
       name: 'ntfs-3g',
       atime: 'honoured',
       owners: 'ignored',
-      ownerOptions: 'permissions (or uid=34,gid=34)',
+      ownersKeptWith: 'default_permissions',
+      ownerOptions: '-o permissions (or -o uid={uid},gid={gid})',
+      enforceOptions: '-o permissions',
       note: 'without the permissions option ntfs-3g ignores chown and anyone may read, write and touch anything',
     },
   },
   {
     offset: 3,
     magic: 'EXFAT   ',
-    known: { name: 'exfat-fuse', atime: 'dropped', owners: 'none', ownerOptions: 'uid=34,gid=34', libfuse2: true, advice: `exfat-fuse (${LIBFUSE2}): ${MOVE}; the kernel's exfat driver honours atime but has no owners either` },
+    known: { name: 'exfat-fuse', atime: 'dropped', owners: 'none', libfuse2: true, advice: `exfat-fuse (${LIBFUSE2}): ${MOVE}; the kernel's exfat driver honours atime but has no owners either` },
   },
 ];
 
@@ -113,7 +126,7 @@ function deviceSignature(device: string): Buffer | undefined {
  * A FUSE mount without a subtype (bindfs) names its daemon nowhere in
  * mountinfo: the process whose arguments include the mount point does.
  */
-function daemonOf(mountPoint: string): string | undefined {
+function daemonOf(mountPoint: string): { name: string; args: string[] } | undefined {
   let pids: string[];
   try {
     pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
@@ -123,7 +136,7 @@ function daemonOf(mountPoint: string): string | undefined {
   for (const pid of pids) {
     try {
       const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      if (args.slice(1).some((arg) => arg.replace(/\/+$/, '') === mountPoint)) return basename(args[0] ?? '');
+      if (args.slice(1).some((arg) => arg.replace(/\/+$/, '') === mountPoint)) return { name: basename(args[0] ?? ''), args: args.slice(1) };
     } catch {
       // Gone, or not ours to read.
     }
@@ -147,28 +160,49 @@ export function filesystemAt(path: string): { mount?: MountInfo; known?: Filesys
  * READ_ONLY_FS's remedy: a remount, unless the filesystem is read-only by
  * design (SquashFS, EROFS), where only a copy to a writable one can help.
  */
-export function readOnlyRemedy(mountPoint: string, known: FilesystemKnowledge | undefined): string {
-  return known?.atime === 'read-only' && known.advice ? known.advice : `mount -o remount,rw ${shellQuote(mountPoint)}`;
+export function readOnlyRemedy(mountPoint: string, known: FilesystemKnowledge | undefined, store: string): string {
+  if (known?.atime !== 'read-only' || !known.advice) return `mount -o remount,rw ${shellQuote(mountPoint)}`;
+  return `${known.advice}: cp -a ${shellQuote(store)} <directory on a writable filesystem>/`;
 }
 
 /** What is known about `mount`'s filesystem; undefined for one not in the table. */
 export function knownFilesystem(mount: Pick<MountInfo, 'fsType' | 'source' | 'superOptions' | 'mountPoint'>, readDevice = deviceSignature): FilesystemKnowledge | undefined {
   const fuse = isFuse(mount.fsType);
-  const known = KNOWN[mount.fsType === 'fuse' ? `fuse.${daemonOf(mount.mountPoint)}` : mount.fsType];
-  if (known) return withOptions({ ...known, fuse }, mount);
+  const daemon = mount.fsType === 'fuse' ? daemonOf(mount.mountPoint) : undefined;
+  const known = KNOWN[daemon ? `fuse.${daemon.name}` : mount.fsType];
+  if (known) return withOptions({ ...known, fuse }, mount, daemon?.args ?? []);
   if (mount.fsType === 'fuseblk') {
     const signature = readDevice(mount.source);
     const match = signature && FUSEBLK.find(({ offset, magic }) => signature.subarray(offset, offset + magic.length).toString('latin1') === magic);
-    return match && withOptions({ ...match.known, fuse }, mount);
+    return match && withOptions({ ...match.known, fuse }, mount, []);
   }
   return undefined;
 }
 
-/** Options that change what the table says (ntfs-3g with `permissions` keeps owners). */
-function withOptions(known: FilesystemKnowledge, mount: Pick<MountInfo, 'superOptions' | 'source'>): FilesystemKnowledge {
-  if (known.name === 'ntfs-3g' && mount.superOptions.includes('default_permissions')) return { ...known, owners: 'kept' };
-  if (known.name === 'bindfs' && mount.source.startsWith('/')) return { ...known, advice: `${known.advice}; the source here is ${mount.source}` };
-  return known;
+/** What this mount's options add to the table: owners kept after all (ntfs-3g `permissions`), the directory mirrored and its owner map (bindfs). */
+function withOptions(known: FilesystemKnowledge, mount: Pick<MountInfo, 'superOptions' | 'source'>, daemonArgs: string[]): FilesystemKnowledge {
+  const result = { ...known };
+  if (known.ownersKeptWith && mount.superOptions.includes(known.ownersKeptWith)) result.owners = 'kept';
+  if (known.mirrors && mount.source.startsWith('/')) {
+    const map = daemonArgs.find((arg) => arg.startsWith('--map='))?.slice('--map='.length);
+    result.mirrors = { source: mount.source, ...(map ? { map } : {}) };
+  }
+  return result;
+}
+
+/**
+ * ATIME_NOT_UPDATED's remedy from the table; for a mirror (bindfs), the store's own path
+ * in the directory it mirrors, and, where the mount maps owners, the fix that gives the
+ * GC user its files there (through the mount they only looked like its own).
+ */
+export function atimeRemedy(known: FilesystemKnowledge | undefined, mount: Pick<MountInfo, 'mountPoint'> | undefined, store: string, owner: { uid: number; gid: number }): string | undefined {
+  const source = known?.mirrors?.source;
+  if (!known?.advice || !source || !mount || !isWithin(store, mount.mountPoint)) return known?.advice;
+  const mirrored = source.replace(/\/+$/, '') + store.slice(mount.mountPoint.replace(/\/+$/, '').length);
+  const map = known.mirrors!.map;
+  return `${known.advice}: here, point the datastore at ${shellQuote(mirrored)}${
+    map ? ` and give it the GC user's owner there (--map=${map} shows other owners through the mount): chunkguard fix ${shellQuote(mirrored)} --owner ${owner.uid}:${owner.gid} --apply` : ''
+  }`;
 }
 
 /**
@@ -182,8 +216,13 @@ function fuseMounter(mount: Pick<MountInfo, 'fsType' | 'superOptions'>): { allow
   return { allowOther: mount.superOptions.includes('allow_other'), mounter: userId === undefined ? undefined : Number(userId.slice('user_id='.length)) };
 }
 
-/** Findings that predict "permission denied" from owners and modes. */
-const OWNER_PREDICTIONS = new Set<FindingCode>(['FOREIGN_OWNER', 'TOUCH_EPERM_WRONG_OWNER', 'INCONSISTENT_OWNER', 'UNREADABLE']);
+/** The mount options that give every file the GC user as its apparent owner. */
+export function ownerMountOptions(known: FilesystemKnowledge | undefined, owner: { uid: number; gid: number }): string {
+  return (known?.ownerOptions ?? '-o uid={uid},gid={gid}').replaceAll('{uid}', String(owner.uid)).replaceAll('{gid}', String(owner.gid));
+}
+
+/** Findings that blame "permission denied" on owners and modes, with a chown or chmod as their remedy. */
+const OWNER_PREDICTIONS = new Set<FindingCode>(['FOREIGN_OWNER', 'TOUCH_EPERM_WRONG_OWNER', 'INCONSISTENT_OWNER', 'UNREADABLE', 'CHUNK_DIR_NOT_WRITABLE']);
 
 /**
  * Owner findings, believed against the filesystem: where it keeps no per-file
@@ -192,33 +231,39 @@ const OWNER_PREDICTIONS = new Set<FindingCode>(['FOREIGN_OWNER', 'TOUCH_EPERM_WR
  * finding says so instead of predicting EPERM. With it, the owner the mount
  * options give every file decides, and the remedy is those options.
  */
-export function ownersOnFilesystem(findings: Finding[], filesystem: { mount?: MountInfo; known?: FilesystemKnowledge }, path: string): Finding[] {
+export function ownersOnFilesystem(findings: Finding[], filesystem: { mount?: MountInfo; known?: FilesystemKnowledge }, store: { path: string; owner: { uid: number; gid: number } }): Finding[] {
+  const { path, owner } = store;
   const { mount, known } = filesystem;
   if (!mount || !known || (known.owners !== 'none' && known.owners !== 'ignored')) return findings;
   const enforced = !known.fuse || mount.superOptions.includes('default_permissions');
-  const predicted = findings.filter((finding) => OWNER_PREDICTIONS.has(finding.code) && (finding.code !== 'UNREADABLE' || !enforced));
+  // On this filesystem: a directory above the mount keeps its owners and modes.
+  const predicted = findings.filter((finding) => OWNER_PREDICTIONS.has(finding.code) && (finding.path === undefined || isWithin(finding.path, mount.mountPoint)));
   if (predicted.length === 0) return findings;
+  // The insert's own NO_FILE_OWNERS (its chown refused or ignored) is the same fact: one finding, with its evidence.
+  const refused = findings.filter((finding) => finding.code === 'NO_FILE_OWNERS');
   const where = `${known.name} at ${shellQuote(mount.mountPoint)}`;
-  const options = known.ownerOptions ?? 'uid=34,gid=34';
-  const evidence = { fsType: mount.fsType, filesystem: known.name, superOptions: mount.superOptions, replaces: predicted.map((finding) => finding.code) };
+  const options = ownerMountOptions(known, owner);
+  const enforce = known.enforceOptions?.replaceAll('{uid}', String(owner.uid)).replaceAll('{gid}', String(owner.gid));
+  const evidence = { fsType: mount.fsType, filesystem: known.name, superOptions: mount.superOptions, replaces: predicted.map((finding) => finding.code), ...(refused.length ? { chown: refused[0]!.evidence } : {}) };
   const replacement: Finding = enforced
     ? {
         code: 'NO_FILE_OWNERS',
         severity: 'error',
         message: `${where} keeps no per-file owners: every file shows the owner its mount options set, and a chown cannot change that; ${predicted.length} owner finding(s) come from those options`,
         path,
-        remedy: `mount ${shellQuote(mount.mountPoint)} again with -o ${options} (the GC user's uid and gid)`,
+        remedy: `mount ${shellQuote(mount.mountPoint)} again with ${options} (the GC user's uid and gid)`,
         evidence,
       }
     : {
         code: 'OWNERSHIP_NOT_ENFORCED',
         severity: 'info',
-        message: `${where} does not enforce owners or modes (a FUSE mount without default_permissions whose daemon ignores chown): GC will not get "permission denied" here, but neither is anything protected, so any user may touch or delete chunks`,
+        message: `${where} does not enforce owners or modes (a FUSE mount without default_permissions whose daemon ignores chown): GC will not get "permission denied" here, but neither is anything protected, so any user may touch or delete chunks${enforce ? '' : `; ${known.name} has no option that enforces them`}`,
         path,
-        remedy: `to enforce owners, mount it with -o ${options}${known.fuse ? ',default_permissions' : ''}`,
+        ...(enforce ? { remedy: `to enforce owners, mount ${shellQuote(mount.mountPoint)} again with ${enforce}` } : {}),
         evidence,
       };
-  return [...findings.filter((finding) => !predicted.includes(finding)), replacement];
+  const replaced = enforced ? [...predicted, ...refused] : predicted;
+  return [...findings.filter((finding) => !replaced.includes(finding)), replacement];
 }
 
 /**

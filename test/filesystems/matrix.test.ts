@@ -7,14 +7,13 @@
  * the one for that filesystem. The run writes the table of docs/filesystems.md
  * (CHUNKGUARD_WRITE_DOCS=1) or checks the committed one against what it saw.
  */
-import { chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, runJson } from '../helpers/cli.js';
 import { describeAsRoot } from '../helpers/privileged.js';
 import { mountReal, type RealFs, type RealFsName } from '../helpers/realfs.js';
-import { BACKUP_GID, BACKUP_UID } from '../helpers/store.js';
-import { zeroChunkDigest } from '../../src/chunk/zero-chunk.js';
+import { BACKUP_GID, BACKUP_UID, storeIn } from '../helpers/store.js';
 import { type DocRow, DOC, renderTable, tableRows } from './doc.js';
 
 interface Row {
@@ -27,21 +26,6 @@ interface Row {
   note: string;
   /** More that this filesystem must show (the defects of issue 11, each on its real filesystem). */
   also?: (fs: RealFs, store: string) => void;
-}
-
-/** A store as the backup server lays it out, owned by the GC user where the filesystem keeps owners. */
-function storeIn(dir: string): string {
-  const store = join(dir, 'datastore');
-  const prefix = join(store, '.chunks', zeroChunkDigest().slice(0, 4));
-  mkdirSync(prefix, { recursive: true, mode: 0o750 });
-  for (const path of [store, join(store, '.chunks'), prefix]) {
-    try {
-      chownSync(path, BACKUP_UID, BACKUP_GID);
-    } catch {
-      // exfat, vfat: no owners (the row says what chunkguard makes of that).
-    }
-  }
-  return store;
 }
 
 const codes = (report: { findings: { code: string }[] }) => report.findings.map((finding) => finding.code);
@@ -78,14 +62,14 @@ const ROWS: Row[] = [
     name: 'squashfs',
     verdict: 'UNSAFE',
     primary: 'READ_ONLY_FS',
-    remedy: /SquashFS is read-only by design.*rsync -aHAX/,
+    remedy: /SquashFS is read-only by design.*: cp -a /,
     note: 'read-only by design: no remount is offered',
     also: (fs, store) => {
       const { report } = runJson(['env', store]);
       expect(report.findings.find((f: { code: string }) => f.code === 'READ_ONLY_FS').remedy).not.toMatch(/^mount -o remount/);
     },
   },
-  { name: 'erofs', verdict: 'UNSAFE', primary: 'READ_ONLY_FS', remedy: /EROFS is read-only by design.*rsync -aHAX/, note: 'read-only by design: no remount is offered' },
+  { name: 'erofs', verdict: 'UNSAFE', primary: 'READ_ONLY_FS', remedy: /EROFS is read-only by design.*: cp -a /, note: 'read-only by design: no remount is offered' },
   { name: 'zfs-fuse', verdict: 'SAFE', note: 'whole seconds' },
   {
     name: 'ntfs-3g',

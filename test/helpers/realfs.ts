@@ -27,6 +27,11 @@ export interface RealFs {
   fsType: string;
   /** The underlying directory for pass-through filesystems (bindfs source, mergerfs branch, overlay upper, gocryptfs cipher dir, rclone source, sshfs remote dir, smb share path), when there is one. */
   backing?: string;
+  /**
+   * What a remount remedy does: unmount, then mount the same contents again with these
+   * options added (and, for sshfs, as another SSH login). Only where a test needs it.
+   */
+  remount(change: { options: string[]; login?: string }): void;
   unmount(): void;
 }
 
@@ -51,6 +56,8 @@ const GC_GID = 34;
 interface Setup {
   top: string;
   backing?: string;
+  /** Mount the same contents again, with more options (the mount point is free). */
+  again?: (options: string[], login?: string) => void;
 }
 
 interface Context {
@@ -74,7 +81,7 @@ export function mountReal(name: RealFsName, options: { populate?: (dir: string) 
   try {
     const pkg = PACKAGE[name];
     const packageVersion = pkg ? installedVersion(pkg) : '';
-    const { top, backing } = SETUP[name](context);
+    const { top, backing, again } = SETUP[name](context);
     const fsType = mountedFsType(mnt);
     if (!fsType) throw new Error(`${mnt} is not mounted after setup`);
     let dir = top;
@@ -87,6 +94,12 @@ export function mountReal(name: RealFsName, options: { populate?: (dir: string) 
     let unmounted = false;
     return {
       name, package: pkg, packageVersion, dir, mountPoint: mnt, fsType, backing,
+      remount: ({ options, login }) => {
+        if (!again) throw new Error(`mountReal('${name}'): no remount for this configuration`);
+        unmountPoint(mnt);
+        again(options, login);
+        if (!mountedFsType(mnt)) throw new Error(`${mnt} is not mounted after the remount`);
+      },
       unmount: () => {
         if (unmounted) return;
         unmounted = true;
@@ -230,10 +243,13 @@ function ntfs(c: Context, options: string[]): Setup {
   run('truncate', ['-s', '64M', image]);
   run('mkntfs', ['-Q', '-F', image]);
   // Through mount(8) and a loop device, as from a disk: fuseblk. ntfs-3g adds allow_other for root.
-  run('mount', ['-t', 'ntfs-3g', '-o', ['loop', ...options].join(','), image, c.mnt]);
-  c.defer(() => unmountPoint(c.mnt));
-  waitMounted(c.mnt);
-  return { top: c.mnt };
+  const mount = (more: string[]) => {
+    run('mount', ['-t', 'ntfs-3g', '-o', ['loop', ...options, ...more].join(','), image, c.mnt]);
+    c.defer(() => unmountPoint(c.mnt));
+    waitMounted(c.mnt);
+  };
+  mount([]);
+  return { top: c.mnt, again: mount };
 }
 
 function exfat(c: Context, options: string[]): Setup {
@@ -242,10 +258,13 @@ function exfat(c: Context, options: string[]): Setup {
   run('mkfs.exfat', [image]);
   // mount.exfat-fuse wants a block device when run as root (fuse's blkdev): mount(8) makes the
   // loop device. It adds allow_other for root itself.
-  run('mount', ['-t', 'exfat-fuse', '-o', ['loop', ...options].join(','), image, c.mnt]);
-  c.defer(() => unmountPoint(c.mnt));
-  waitMounted(c.mnt);
-  return { top: c.mnt };
+  const mount = (more: string[]) => {
+    run('mount', ['-t', 'exfat-fuse', '-o', ['loop', ...options, ...more].join(','), image, c.mnt]);
+    c.defer(() => unmountPoint(c.mnt));
+    waitMounted(c.mnt);
+  };
+  mount([]);
+  return { top: c.mnt, again: mount };
 }
 
 function gocryptfs(c: Context, allowOther: boolean): Setup {
@@ -255,8 +274,11 @@ function gocryptfs(c: Context, allowOther: boolean): Setup {
   writeFileSync(passfile, randomBytes(16).toString('hex'), { mode: 0o600 });
   // A cheap key derivation: the tests are about timestamps, not the KDF.
   run('gocryptfs', ['-init', '-q', '-scryptn', '10', '-passfile', passfile, cipher]);
-  fuseDaemon(c, 'gocryptfs', ['-q', '-nosyslog', '-passfile', passfile, ...(allowOther ? ['-allow_other'] : []), cipher, c.mnt]);
-  return { top: c.mnt, backing: cipher };
+  const mount = (more: string[]) =>
+    // gocryptfs takes mount(8)'s "-o a,b" at the end as its own flags (-a -b).
+    fuseDaemon(c, 'gocryptfs', ['-q', '-nosyslog', '-passfile', passfile, ...(allowOther ? ['-allow_other'] : []), cipher, c.mnt, ...(more.length ? ['-o', more.join(',')] : [])]);
+  mount([]);
+  return { top: c.mnt, backing: cipher, again: mount };
 }
 
 function bindfs(c: Context, options: string[]): Setup {
@@ -306,8 +328,10 @@ function sshfs(c: Context, defaultPermissions: boolean): Setup {
     'allow_other', 'dir_cache=no', ...(defaultPermissions ? ['default_permissions'] : []),
   ];
   // -F /dev/null: root's ~/.ssh/config must not steer the connection.
-  fuseDaemon(c, 'sshfs', [`root@127.0.0.1:${remote}`, c.mnt, '-p', String(port), '-F', '/dev/null', '-o', options.join(',')]);
-  return { top: c.mnt, backing: remote };
+  const mount = (more: string[], login = 'root') =>
+    fuseDaemon(c, 'sshfs', [`${login}@127.0.0.1:${remote}`, c.mnt, '-p', String(port), '-F', '/dev/null', '-o', [...options, ...more].join(',')]);
+  mount([]);
+  return { top: c.mnt, backing: remote, again: mount };
 }
 
 function smbnetfs(c: Context): Setup {

@@ -22,6 +22,25 @@ export function makeStore(root: string, owner = { uid: BACKUP_UID, gid: BACKUP_G
   return root;
 }
 
+/**
+ * A store as the backup server lays it out in a directory of a real filesystem, given to
+ * the GC user where the filesystem keeps owners (exfat, vfat refuse: their rows say what
+ * chunkguard makes of that).
+ */
+export function storeIn(dir: string): string {
+  const store = join(dir, 'datastore');
+  const prefix = join(store, '.chunks', zeroChunkDigest().slice(0, 4));
+  mkdirSync(prefix, { recursive: true, mode: 0o750 });
+  for (const path of [store, join(store, '.chunks'), prefix]) {
+    try {
+      chownSync(path, BACKUP_UID, BACKUP_GID);
+    } catch {
+      // No owners there.
+    }
+  }
+  return store;
+}
+
 export function zeroChunkPathIn(store: string): string {
   const digest = zeroChunkDigest();
   return join(store, '.chunks', digest.slice(0, 4), digest);
