@@ -5,8 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Finding } from '../../src/findings.js';
-import { atimeRemedy, knownFilesystem, ownerMountOptions, ownersOnFilesystem } from '../../src/system/filesystems.js';
+import { atimeRemedy, fuseWithoutAllowOther, knownFilesystem, ownerMountOptions, ownersOnFilesystem } from '../../src/system/filesystems.js';
 import type { MountInfo } from '../../src/system/mounts.js';
+import { noFileOwners } from '../../src/check/check-findings.js';
 
 function mount(fsType: string, superOptions: string[], source = 'none', mountPoint = '/mnt/pool'): MountInfo {
   return { mountPoint, fsType, source, superOptions, mountOptions: [], readOnly: false, atimePolicy: 'relatime', lazytime: false } as unknown as MountInfo;
@@ -59,5 +60,33 @@ describe('the owner gate', () => {
     expect(gated).toMatchObject({ code: 'OWNERSHIP_NOT_ENFORCED', severity: 'info' });
     expect(gated!.message).toMatch(/smbnetfs has no option that enforces them$/);
     expect(gated!.remedy).toBeUndefined();
+  });
+});
+
+describe('root squashing (NFS: documented, no kernel client here)', () => {
+  it("names root_squash when root's chown of a new chunk is refused on an NFS mount", () => {
+    const nfs = mount('nfs4', ['rw', 'vers=4.2', 'sec=sys'], 'nas:/export/pbs', '/mnt/nas');
+    const finding = noFileOwners('/mnt/nas/store/.chunks/bb9f', { code: 'EPERM' }, owner, { known: knownFilesystem(nfs), mount: nfs });
+    expect(finding).toMatchObject({ code: 'NO_FILE_OWNERS', severity: 'warning' });
+    expect(finding.message).toMatch(/failed with EPERM: the NFS server squashes root \(root_squash maps it to nobody, 65534\)/);
+    expect(finding.remedy).toBe('run chunkguard and GC as uid 34 on this share, or export it with no_root_squash for this client');
+  });
+});
+
+describe('FUSE without allow_other', () => {
+  const describeUid = (uid: number) => String(uid);
+  it('names the mounter, and user_allow_other for a mounter other than root', () => {
+    const byUser = fuseWithoutAllowOther(mount('fuse.gocryptfs', ['user_id=1000', 'group_id=1000'], '/home/ann/cipher'), 34, describeUid);
+    expect(byUser).toMatchObject({ code: 'FUSE_NO_ALLOW_OTHER', severity: 'error', path: '/mnt/pool' });
+    expect(byUser!.message).toMatch(/only uid 1000 may enter it/);
+    expect(byUser!.remedy).toBe('umount /mnt/pool && mount it again with -o allow_other (as a user other than root: add user_allow_other to /etc/fuse.conf first), e.g. in its fstab options');
+    const byRoot = fuseWithoutAllowOther(mount('fuse.gocryptfs', ['user_id=0', 'group_id=0'], '/srv/cipher'), 34, describeUid);
+    expect(byRoot!.remedy).not.toMatch(/fuse\.conf/);
+  });
+
+  it('says nothing with allow_other, for the mounter itself, or off FUSE', () => {
+    expect(fuseWithoutAllowOther(mount('fuse.gocryptfs', ['user_id=1000', 'allow_other']), 34, describeUid)).toBeUndefined();
+    expect(fuseWithoutAllowOther(mount('fuse.gocryptfs', ['user_id=34']), 34, describeUid)).toBeUndefined();
+    expect(fuseWithoutAllowOther(mount('ext4', ['rw']), 34, describeUid)).toBeUndefined();
   });
 });
