@@ -238,28 +238,18 @@ function readOnlyImage(c: Context, type: string, build: (src: string, image: str
   return { top: c.mnt };
 }
 
-function ntfs(c: Context, options: string[]): Setup {
-  const image = join(c.base, 'fs.img');
-  run('truncate', ['-s', '64M', image]);
-  run('mkntfs', ['-Q', '-F', image]);
-  // Through mount(8) and a loop device, as from a disk: fuseblk. ntfs-3g adds allow_other for root.
-  const mount = (more: string[]) => {
-    run('mount', ['-t', 'ntfs-3g', '-o', ['loop', ...options, ...more].join(','), image, c.mnt]);
-    c.defer(() => unmountPoint(c.mnt));
-    waitMounted(c.mnt);
-  };
-  mount([]);
-  return { top: c.mnt, again: mount };
-}
+// Through mount(8) and a loop device, as from a disk: fuseblk. Both daemons add allow_other for
+// root; mount.exfat-fuse as root wants a block device (fuse's blkdev), which the loop gives it.
+const ntfs = (c: Context, options: string[]) => fuseblkImage(c, 'ntfs-3g', ['mkntfs', '-Q', '-F'], options);
+const exfat = (c: Context, options: string[]) => fuseblkImage(c, 'exfat-fuse', ['mkfs.exfat'], options);
 
-function exfat(c: Context, options: string[]): Setup {
+function fuseblkImage(c: Context, type: string, mkfs: string[], options: string[]): Setup {
   const image = join(c.base, 'fs.img');
   run('truncate', ['-s', '64M', image]);
-  run('mkfs.exfat', [image]);
-  // mount.exfat-fuse wants a block device when run as root (fuse's blkdev): mount(8) makes the
-  // loop device. It adds allow_other for root itself.
+  const [command, ...args] = mkfs;
+  run(command!, [...args, image]);
   const mount = (more: string[]) => {
-    run('mount', ['-t', 'exfat-fuse', '-o', ['loop', ...options, ...more].join(','), image, c.mnt]);
+    run('mount', ['-t', type, '-o', ['loop', ...options, ...more].join(','), image, c.mnt]);
     c.defer(() => unmountPoint(c.mnt));
     waitMounted(c.mnt);
   };
