@@ -4,7 +4,7 @@
  * table: the check, audit, fix and env explain their findings from it.
  * Measured on Debian 12's packages (docs/filesystems.md has the matrix run).
  */
-import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import { basename } from 'node:path';
 import { type Finding, type FindingCode, shellQuote } from '../findings.js';
 import { isWithin } from '../fs/safe-path.js';
@@ -124,24 +124,36 @@ function deviceSignature(device: string): Buffer | undefined {
 
 /**
  * A FUSE mount without a subtype (bindfs) names its daemon nowhere in
- * mountinfo: the process whose arguments include the mount point does.
+ * mountinfo: the process whose arguments include the mount point and which
+ * holds /dev/fuse open does (not a shell or an editor working there, nor this
+ * process, whose own arguments may name it too).
  */
 function daemonOf(mountPoint: string): { name: string; args: string[] } | undefined {
   let pids: string[];
   try {
-    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name) && Number(name) !== process.pid);
   } catch {
     return undefined;
   }
   for (const pid of pids) {
     try {
       const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      if (args.slice(1).some((arg) => arg.replace(/\/+$/, '') === mountPoint)) return { name: basename(args[0] ?? ''), args: args.slice(1) };
+      if (args.slice(1).some((arg) => arg.replace(/\/+$/, '') === mountPoint) && holdsFuseDevice(pid)) return { name: basename(args[0] ?? ''), args: args.slice(1) };
     } catch {
       // Gone, or not ours to read.
     }
   }
   return undefined;
+}
+
+function holdsFuseDevice(pid: string): boolean {
+  return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+    try {
+      return readlinkSync(`/proc/${pid}/fd/${fd}`) === '/dev/fuse';
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** True for a FUSE mount (fuse, fuse.<subtype>, fuseblk). */
