@@ -228,9 +228,14 @@ function fuseMounter(mount: Pick<MountInfo, 'fsType' | 'superOptions'>): { allow
   return { allowOther: mount.superOptions.includes('allow_other'), mounter: userId === undefined ? undefined : Number(userId.slice('user_id='.length)) };
 }
 
+/** Mount options from the table with the GC user's ids filled in. */
+function withIds(options: string, owner: { uid: number; gid: number }): string {
+  return options.replaceAll('{uid}', String(owner.uid)).replaceAll('{gid}', String(owner.gid));
+}
+
 /** The mount options that give every file the GC user as its apparent owner. */
 export function ownerMountOptions(known: FilesystemKnowledge | undefined, owner: { uid: number; gid: number }): string {
-  return (known?.ownerOptions ?? '-o uid={uid},gid={gid}').replaceAll('{uid}', String(owner.uid)).replaceAll('{gid}', String(owner.gid));
+  return withIds(known?.ownerOptions ?? '-o uid={uid},gid={gid}', owner);
 }
 
 /** Findings that blame "permission denied" on owners and modes, with a chown or chmod as their remedy. */
@@ -255,7 +260,7 @@ export function ownersOnFilesystem(findings: Finding[], filesystem: { mount?: Mo
   const refused = findings.filter((finding) => finding.code === 'NO_FILE_OWNERS');
   const where = `${known.name} at ${shellQuote(mount.mountPoint)}`;
   const options = ownerMountOptions(known, owner);
-  const enforce = known.enforceOptions?.replaceAll('{uid}', String(owner.uid)).replaceAll('{gid}', String(owner.gid));
+  const enforce = known.enforceOptions && withIds(known.enforceOptions, owner);
   const evidence = { fsType: mount.fsType, filesystem: known.name, superOptions: mount.superOptions, replaces: predicted.map((finding) => finding.code), ...(refused.length ? { chown: refused[0]!.evidence } : {}) };
   const replacement: Finding = enforced
     ? {
