@@ -219,7 +219,7 @@ async function audit(dir: string, options: AuditOptions, hooks: AuditHooks): Pro
   const layoutFinding = root.layout === 'chunk-store' ? inconsistentOwners(absolute, census, expected, gcUser, accounts, namespace) : undefined;
   const filesystem = filesystemAt(absolute);
   const predicted: Finding[] = [...unreachableFor(gcUser, absolute, filesystem.mount, { accounts, namespace }), ...(layoutFinding ? [layoutFinding] : []), ...collector.findings(dir, owners)];
-  const findings = ownersOnFilesystem(predicted, filesystem, { path: absolute, owner: expected });
+  const findings = ownersOnFilesystem(predicted, filesystem, { path: absolute, gcUser: { uid: gcUser.uid, gid: expected.gid } });
   if (resolvedFrom) findings.push(rootSymlink(dir, resolvedFrom, absolute));
   const describe = (uid: number, gid: number) => ({ uid, gid, user: accounts.userByUid(uid)?.name, group: accounts.groupByGid(gid)?.name });
   const report: AuditReport = {

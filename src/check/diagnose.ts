@@ -12,7 +12,7 @@ import { FsError, isUnsafePath } from '../fs/errors.js';
 import { isWithin, pathsFromRoot } from '../fs/safe-path.js';
 import type { Stat } from '../fs/stat.js';
 import type { Accounts } from '../system/passwd.js';
-import { type FilesystemKnowledge, fuseWithoutAllowOther, readOnlyRemedy } from '../system/filesystems.js';
+import { type FilesystemKnowledge, fuseWithoutAllowOther, readOnlyRemedy, samePlaceIn } from '../system/filesystems.js';
 import type { MountInfo } from '../system/mounts.js';
 import { formatIdMap, type UserNamespace } from '../system/process.js';
 
@@ -162,22 +162,34 @@ export function diagnoseTouch(
  */
 function sftpOwner(ctx: DiagnosisContext, path: string, stat: Stat | undefined, code: 'TOUCH_EPERM_WRONG_OWNER' | 'CHUNK_WRITE_FAILED' = 'TOUCH_EPERM_WRONG_OWNER'): Finding {
   const who = ctx.accounts.describeUid(ctx.uid);
-  const source = ctx.mount?.source ?? '<user>@<host>:<path>';
-  const remote = source.includes(':') ? source.slice(source.indexOf(':') + 1) : '<path>';
-  const host = source.includes('@') ? source.slice(source.indexOf('@') + 1, source.indexOf(':')) : '<host>';
+  const name = ctx.known?.name ?? 'this filesystem';
+  const source = ctx.mount?.source ?? '';
+  const { login, host, remote } = sshSource(source);
   const gcName = ctx.accounts.userByUid(ctx.storeOwner.uid)?.name ?? `<user with uid ${ctx.storeOwner.uid}>`;
-  const mountPoint = ctx.mount?.mountPoint;
+  const mountPoint = ctx.mount?.mountPoint ?? '<mount point>';
+  // A path relative to the old login's home means another directory to another login: name it whole.
+  const base = remote.startsWith('/') ? remote : `<home of ${login ?? 'the old login'} on ${host}>/${remote}`;
   // The store's own path on the server: what the old login wrote there is that login's, and GC's login must own it.
-  const remoteStore = mountPoint && remote.startsWith('/') && isWithin(ctx.store, mountPoint) ? remote.replace(/\/+$/, '') + ctx.store.slice(mountPoint.replace(/\/+$/, '').length) : `${remote}/...`;
+  const remoteStore = (ctx.mount && samePlaceIn(base, ctx.store, ctx.mount.mountPoint)) ?? `${base}/<the store's path below it>`;
   const owned = stat ? `the chunk is owned by uid ${ctx.accounts.describeUid(stat.uid)} although uid ${who} wrote it` : `uid ${who} could not set the times of the chunk it had just created (EPERM)`;
   return {
     code,
     severity: 'error',
-    message: `${owned}: on sshfs the SFTP server creates every file as the SSH login user (${source}), and with default_permissions the kernel then refuses uid ${who} the touch (EPERM); a chown would be undone by the next chunk written`,
+    message: `${owned}: on ${name} the server creates every file as the login user (${source || 'unknown'}), and with default_permissions the kernel then refuses uid ${who} the touch (EPERM); a chown would be undone by the next chunk written`,
     path,
-    remedy: `mount the share as the GC user instead: umount ${shellQuote(mountPoint ?? '<mount point>')} && sshfs ${gcName}@${host}:${remote} ${shellQuote(mountPoint ?? '<mount point>')} -o allow_other,default_permissions; then on ${host}, as root, give that user what the old login wrote: chown -R ${gcName}: ${shellQuote(remoteStore)}`,
-    evidence: { errno: 'EPERM', owner: stat?.uid, touchedAs: ctx.uid, source, filesystem: 'sshfs' },
+    remedy: `mount the share as the GC user instead: umount ${shellQuote(mountPoint)} && sshfs ${shellQuote(`${gcName}@${host}:${base}`)} ${shellQuote(mountPoint)} -o allow_other,default_permissions (with the port and identity options it was mounted with); then on ${host}, as root, give that user what the old login wrote: chown -R ${shellQuote(`${gcName}:`)} ${shellQuote(remoteStore)}`,
+    evidence: { errno: 'EPERM', owner: stat?.uid, touchedAs: ctx.uid, source, filesystem: ctx.known?.name },
   };
+}
+
+/** sshfs's `[user@]host:[path]`, the host possibly a bracketed IPv6 address. */
+function sshSource(source: string): { login?: string; host: string; remote: string } {
+  const at = source.lastIndexOf('@', source.startsWith('[') ? -1 : undefined);
+  const login = at > 0 ? source.slice(0, at) : undefined;
+  const rest = source.slice(at + 1);
+  const colon = rest.startsWith('[') ? rest.indexOf(':', rest.indexOf(']')) : rest.indexOf(':');
+  if (colon < 0) return { login, host: rest || '<host>', remote: '' };
+  return { login, host: rest.slice(0, colon) || '<host>', remote: rest.slice(colon + 1) };
 }
 
 function unreadable(ctx: DiagnosisContext, dir: string, message: string): Finding {

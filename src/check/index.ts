@@ -145,7 +145,11 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
   // A touch refused by owner on a filesystem without owners: its mount options are the remedy, not a chown.
   // Measured and predicted owner findings go through it together: one finding for the filesystem, not one for each.
   const inconsistent = probe ? [] : [inconsistentOwners(target.store, census, expected, gcUser, accounts, namespace)].filter((finding) => finding !== undefined);
-  const gated = ownersOnFilesystem([...measurement.findings, ...inconsistent], { mount: plan.mount, known: plan.filesystem }, { path: target.store, owner: expected });
+  const gated = ownersOnFilesystem([...measurement.findings, ...inconsistent], { mount: plan.mount, known: plan.filesystem }, {
+    path: target.store,
+    gcUser: { uid: gcUser.uid, gid: expected.gid },
+    measured: measurement.findings,
+  });
   measurement.findings = gated.filter((finding) => !inconsistent.includes(finding));
   const ownerFindings = [...(notGcUser ? [notAsGcUser(gcUser, accounts, target.store, probe)] : []), ...gated.filter((finding) => inconsistent.includes(finding))];
   return buildReport(measurement, { ...plan, cutoffMinutes, reason, via, gcUser, ownerFindings, resolvedFrom: target.resolvedFrom, startedMs, accounts });

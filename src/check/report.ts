@@ -90,7 +90,7 @@ export interface ReportContext {
   reason: TouchIdentity['reason'];
   via: TouchIdentity['via'];
   gcUser: GcUserChoice;
-  /** Findings about the owners themselves (INCONSISTENT_OWNER, NOT_GC_USER). */
+  /** Findings about the owners themselves (NOT_GC_USER, INCONSISTENT_OWNER), after what was measured; one the filesystem explains is among the measured ones. */
   ownerFindings: Finding[];
   resolvedFrom?: string;
   startedMs: number;

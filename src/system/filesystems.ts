@@ -4,8 +4,8 @@
  * table: the check, audit, fix and env explain their findings from it.
  * Measured on Debian 12's packages (docs/filesystems.md has the matrix run).
  */
-import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
-import { basename } from 'node:path';
+import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync } from 'node:fs';
+import { basename, posix } from 'node:path';
 import { type Finding, type FindingCode, shellQuote } from '../findings.js';
 import { isWithin } from '../fs/safe-path.js';
 import { findMount, type MountInfo } from './mounts.js';
@@ -37,8 +37,8 @@ export interface FilesystemKnowledge {
   ownedByLogin?: boolean;
   /** The mount option with which per-file owners are kept and enforced after all (ntfs-3g's permissions shows as default_permissions). */
   ownersKeptWith?: string;
-  /** A pass-through of another directory (bindfs): `source`, set from the mount; `map`, the owner mapping it shows through the mount. */
-  mirrors?: { source?: string; map?: string };
+  /** A pass-through of another directory, the mount's source (bindfs). */
+  mirrorsSource?: boolean;
 }
 
 const MOVE = 'move the datastore to a filesystem that honours atime-only updates (ext4, xfs, btrfs, ZFS)';
@@ -58,8 +58,8 @@ const KNOWN: Record<string, Omit<FilesystemKnowledge, 'fuse'>> = {
   iso9660: { name: 'ISO 9660', atime: 'read-only', owners: 'kept', advice: 'ISO 9660 is read-only by design: copy the store to a writable filesystem (cp -a keeps owners, modes and times) and point the datastore there' },
   nfs: { name: 'NFSv3', atime: 'honoured', owners: 'server', note: 'UTIME_NOW is sent as SET_TO_SERVER_TIME: the server\'s clock sets atime; root_squash maps root to nobody (65534); attribute caching (actimeo) can show a stale atime' },
   nfs4: { name: 'NFSv4', atime: 'honoured', owners: 'server', note: 'UTIME_NOW is sent as SET_TO_SERVER_TIME: the server\'s clock sets atime; root_squash maps root to nobody (65534); attribute caching (actimeo) can show a stale atime' },
-  cifs: { name: 'CIFS/SMB', atime: 'honoured', owners: 'server', ownerOptions: '-o uid={uid},gid={gid}', note: 'without Unix extensions every file shows the uid=/gid= mount options as its owner and chown is refused' },
-  smb3: { name: 'SMB3', atime: 'honoured', owners: 'server', ownerOptions: '-o uid={uid},gid={gid}', note: 'without Unix extensions every file shows the uid=/gid= mount options as its owner and chown is refused' },
+  cifs: { name: 'CIFS/SMB', atime: 'honoured', owners: 'server', note: 'without Unix extensions every file shows the uid=/gid= mount options as its owner and chown is refused' },
+  smb3: { name: 'SMB3', atime: 'honoured', owners: 'server', note: 'without Unix extensions every file shows the uid=/gid= mount options as its owner and chown is refused' },
   ceph: { name: 'CephFS', atime: 'honoured', owners: 'server' },
   virtiofs: { name: 'virtiofs', atime: 'honoured', owners: 'server', note: 'owners and times are the host directory\'s, as virtiofsd maps them' },
   'fuse.sshfs': {
@@ -75,9 +75,9 @@ const KNOWN: Record<string, Omit<FilesystemKnowledge, 'fuse'>> = {
     atime: 'dropped',
     owners: 'kept',
     libfuse2: true,
-    mirrors: {},
+    mirrorsSource: true,
     advice: `bindfs 1.14 (${LIBFUSE2}): point the datastore at the directory bindfs mirrors, or use a bindfs built with libfuse 3 (1.15 and later)`,
-    note: 'with --map, owners differ between the mount and its source: a chown through the mount is mapped back',
+    note: 'with --map, -u or -g, owners differ between the mount and its source: a chown through the mount is mapped back',
   },
   'fuse.mergerfs': { name: 'mergerfs', atime: 'honoured', owners: 'kept', note: 'the default minfreespace (4G) refuses new files on a branch with less free space (ENOSPC)' },
   'fuse.gocryptfs': { name: 'gocryptfs', atime: 'honoured', owners: 'kept' },
@@ -96,7 +96,7 @@ const FUSEBLK: Array<{ offset: number; magic: string; known: Omit<FilesystemKnow
       atime: 'honoured',
       owners: 'ignored',
       ownersKeptWith: 'default_permissions',
-      ownerOptions: '-o permissions (or -o uid={uid},gid={gid})',
+      ownerOptions: '-o permissions',
       enforceOptions: '-o permissions',
       note: 'without the permissions option ntfs-3g ignores chown and anyone may read, write and touch anything',
     },
@@ -124,21 +124,25 @@ function deviceSignature(device: string): Buffer | undefined {
 
 /**
  * A FUSE mount without a subtype (bindfs) names its daemon nowhere in
- * mountinfo: the process whose arguments include the mount point and which
- * holds /dev/fuse open does (not a shell or an editor working there, nor this
- * process, whose own arguments may name it too).
+ * mountinfo: the process in this mount namespace whose arguments include the
+ * mount point and which holds /dev/fuse open does (not a shell or an editor
+ * working there). Where the processes' descriptors are not ours to read (not
+ * root), nothing is claimed.
  */
-function daemonOf(mountPoint: string): { name: string; args: string[] } | undefined {
+function daemonOf(mountPoint: string): string | undefined {
   let pids: string[];
+  let namespace: string;
   try {
-    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name) && Number(name) !== process.pid);
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+    namespace = readlinkSync('/proc/self/ns/mnt');
   } catch {
     return undefined;
   }
   for (const pid of pids) {
     try {
       const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      if (args.slice(1).some((arg) => arg.replace(/\/+$/, '') === mountPoint) && holdsFuseDevice(pid)) return { name: basename(args[0] ?? ''), args: args.slice(1) };
+      if (!args.slice(1).some((arg) => arg.replace(/\/+$/, '') === mountPoint)) continue;
+      if (readlinkSync(`/proc/${pid}/ns/mnt`) === namespace && holdsFuseDevice(pid)) return basename(args[0] ?? '');
     } catch {
       // Gone, or not ours to read.
     }
@@ -180,41 +184,56 @@ export function readOnlyRemedy(mountPoint: string, known: FilesystemKnowledge | 
 /** What is known about `mount`'s filesystem; undefined for one not in the table. */
 export function knownFilesystem(mount: Pick<MountInfo, 'fsType' | 'source' | 'superOptions' | 'mountPoint'>, readDevice = deviceSignature): FilesystemKnowledge | undefined {
   const fuse = isFuse(mount.fsType);
-  const daemon = mount.fsType === 'fuse' ? daemonOf(mount.mountPoint) : undefined;
-  const known = KNOWN[daemon ? `fuse.${daemon.name}` : mount.fsType];
-  if (known) return withOptions({ ...known, fuse }, mount, daemon?.args ?? []);
+  const known = KNOWN[mount.fsType === 'fuse' ? `fuse.${daemonOf(mount.mountPoint)}` : mount.fsType];
+  if (known) return withOptions({ ...known, fuse }, mount);
   if (mount.fsType === 'fuseblk') {
     const signature = readDevice(mount.source);
     const match = signature && FUSEBLK.find(({ offset, magic }) => signature.subarray(offset, offset + magic.length).toString('latin1') === magic);
-    return match && withOptions({ ...match.known, fuse }, mount, []);
+    return match && withOptions({ ...match.known, fuse }, mount);
   }
   return undefined;
 }
 
-/** What this mount's options add to the table: owners kept after all (ntfs-3g `permissions`), the directory mirrored and its owner map (bindfs). */
-function withOptions(known: FilesystemKnowledge, mount: Pick<MountInfo, 'superOptions' | 'source'>, daemonArgs: string[]): FilesystemKnowledge {
-  const result = { ...known };
-  if (known.ownersKeptWith && mount.superOptions.includes(known.ownersKeptWith)) result.owners = 'kept';
-  if (known.mirrors && mount.source.startsWith('/')) {
-    const map = daemonArgs.find((arg) => arg.startsWith('--map='))?.slice('--map='.length);
-    result.mirrors = { source: mount.source, ...(map ? { map } : {}) };
-  }
-  return result;
+/** What this mount's options add to the table: owners kept after all (ntfs-3g `permissions`). */
+function withOptions(known: FilesystemKnowledge, mount: Pick<MountInfo, 'superOptions'>): FilesystemKnowledge {
+  return known.ownersKeptWith && mount.superOptions.includes(known.ownersKeptWith) ? { ...known, owners: 'kept' } : known;
 }
 
 /**
- * ATIME_NOT_UPDATED's remedy from the table; for a mirror (bindfs), the store's own path
- * in the directory it mirrors, and, where the mount maps owners, the fix that gives the
- * GC user its files there (through the mount they only looked like its own).
+ * `path`, inside the mount at `mountPoint`, as the same place below `base` (the
+ * directory or remote path the mount shows); undefined when it is not inside.
+ * The path is resolved first: a store reached through a symlinked parent is
+ * still inside.
  */
-export function atimeRemedy(known: FilesystemKnowledge | undefined, mount: Pick<MountInfo, 'mountPoint'> | undefined, store: string, owner: { uid: number; gid: number }): string | undefined {
-  const source = known?.mirrors?.source;
-  if (!known?.advice || !source || !mount || !isWithin(store, mount.mountPoint)) return known?.advice;
-  const mirrored = source.replace(/\/+$/, '') + store.slice(mount.mountPoint.replace(/\/+$/, '').length);
-  const map = known.mirrors!.map;
-  return `${known.advice}: here, point the datastore at ${shellQuote(mirrored)}${
-    map ? ` and give it the GC user's owner there (--map=${map} shows other owners through the mount): chunkguard fix ${shellQuote(mirrored)} --owner ${owner.uid}:${owner.gid} --apply` : ''
-  }`;
+export function samePlaceIn(base: string, path: string, mountPoint: string): string | undefined {
+  let real = path;
+  try {
+    real = realpathSync(path);
+  } catch {
+    // As given.
+  }
+  return isWithin(real, mountPoint) ? posix.join(base, posix.relative(mountPoint, real)) : undefined;
+}
+
+/**
+ * ATIME_NOT_UPDATED's remedy from the table; for a mirror (bindfs), the store's own
+ * directory in the one it mirrors, when that is a real directory (never a symlink
+ * named to root), and, when its owner there is not the GC user's (a mount that maps
+ * owners shows another), the fix that gives it to the GC user there.
+ */
+export function atimeRemedy(known: FilesystemKnowledge | undefined, mount: Pick<MountInfo, 'mountPoint' | 'source'> | undefined, store: string, owner: { uid: number; gid: number }): string | undefined {
+  if (!known?.advice || !known.mirrorsSource || !mount?.source.startsWith('/')) return known?.advice;
+  const mirrored = samePlaceIn(mount.source, store, mount.mountPoint);
+  let stat;
+  try {
+    stat = mirrored === undefined ? undefined : lstatSync(mirrored);
+  } catch {
+    // Not there to name.
+  }
+  if (!stat?.isDirectory()) return known.advice;
+  const quoted = shellQuote(mirrored!);
+  const fix = stat.uid === owner.uid && stat.gid === owner.gid ? '' : ` and give it to the GC user there (there it belongs to ${stat.uid}:${stat.gid}, whatever the mount shows): chunkguard fix ${quoted} --owner ${owner.uid}:${owner.gid} --apply`;
+  return `${known.advice}: here, point the datastore at ${quoted}${fix}`;
 }
 
 /**
@@ -239,47 +258,70 @@ export function ownerMountOptions(known: FilesystemKnowledge | undefined, owner:
 }
 
 /** Findings that blame "permission denied" on owners and modes, with a chown or chmod as their remedy. */
-const OWNER_PREDICTIONS = new Set<FindingCode>(['FOREIGN_OWNER', 'TOUCH_EPERM_WRONG_OWNER', 'INCONSISTENT_OWNER', 'UNREADABLE', 'CHUNK_DIR_NOT_WRITABLE']);
+const OWNER_FINDINGS = new Set<FindingCode>(['FOREIGN_OWNER', 'TOUCH_EPERM_WRONG_OWNER', 'INCONSISTENT_OWNER', 'UNREADABLE', 'CHUNK_DIR_NOT_WRITABLE']);
+
+/** The owner a finding shows for what it blames (its evidence.owner: a uid, or an owner record). */
+function shownOwner(finding: Finding): number | undefined {
+  const owner = finding.evidence?.owner;
+  if (typeof owner === 'number') return owner;
+  if (owner && typeof owner === 'object' && typeof (owner as { uid?: unknown }).uid === 'number') return (owner as { uid: number }).uid;
+  return undefined;
+}
+
+/**
+ * One that the mount's owner options explain: on this filesystem (a directory
+ * above the mount point keeps its own owners and modes), not chunkguard's own
+ * failure to list, and shown as someone other than the GC user (if the GC user
+ * owns it, its mode is the problem, and the options it has would not help).
+ */
+function explainedByOwnerOptions(finding: Finding, mountPoint: string, gcUid: number): boolean {
+  if (!OWNER_FINDINGS.has(finding.code) || finding.evidence?.kind === 'unlistable') return false;
+  if (finding.path !== undefined && finding.path !== mountPoint && isWithin(mountPoint, finding.path)) return false;
+  return shownOwner(finding) !== gcUid;
+}
 
 /**
  * Owner findings, believed against the filesystem: where it keeps no per-file
- * owners, a chown cannot fix them. Without default_permissions the FUSE daemon
- * lets every user do everything (ntfs-3g, fusefat): nothing will fail, and one
- * finding says so instead of predicting EPERM. With it, the owner the mount
- * options give every file decides, and the remedy is those options.
+ * owners, a chown cannot fix them. With owners enforced (a kernel filesystem, or
+ * FUSE with default_permissions) the owner the mount options give every file
+ * decides, and the remedy is those options. Without (ntfs-3g, fusefat), the
+ * daemon lets every user do everything: predictions of EPERM become one finding
+ * that says so. A failure measured there stays: the daemon or its server refused.
  */
-export function ownersOnFilesystem(findings: Finding[], filesystem: { mount?: MountInfo; known?: FilesystemKnowledge }, store: { path: string; owner: { uid: number; gid: number } }): Finding[] {
-  const { path, owner } = store;
+export function ownersOnFilesystem(
+  findings: Finding[],
+  filesystem: { mount?: MountInfo; known?: FilesystemKnowledge },
+  store: { path: string; gcUser: { uid: number; gid: number }; measured?: readonly Finding[] },
+): Finding[] {
+  const { path, gcUser, measured = [] } = store;
   const { mount, known } = filesystem;
   if (!mount || !known || (known.owners !== 'none' && known.owners !== 'ignored')) return findings;
   const enforced = !known.fuse || mount.superOptions.includes('default_permissions');
-  // On this filesystem: a directory above the mount keeps its owners and modes.
-  const predicted = findings.filter((finding) => OWNER_PREDICTIONS.has(finding.code) && (finding.path === undefined || isWithin(finding.path, mount.mountPoint)));
-  if (predicted.length === 0) return findings;
+  const explained = findings.filter((finding) => explainedByOwnerOptions(finding, mount.mountPoint, gcUser.uid) && (enforced || !measured.includes(finding)));
+  if (explained.length === 0) return findings;
   // The insert's own NO_FILE_OWNERS (its chown refused or ignored) is the same fact: one finding, with its evidence.
-  const refused = findings.filter((finding) => finding.code === 'NO_FILE_OWNERS');
+  const refused = enforced ? findings.filter((finding) => finding.code === 'NO_FILE_OWNERS') : [];
   const where = `${known.name} at ${shellQuote(mount.mountPoint)}`;
-  const options = ownerMountOptions(known, owner);
-  const enforce = known.enforceOptions && withIds(known.enforceOptions, owner);
-  const evidence = { fsType: mount.fsType, filesystem: known.name, superOptions: mount.superOptions, replaces: predicted.map((finding) => finding.code), ...(refused.length ? { chown: refused[0]!.evidence } : {}) };
+  const enforce = known.enforceOptions && withIds(known.enforceOptions, gcUser);
+  const evidence = { fsType: mount.fsType, filesystem: known.name, superOptions: mount.superOptions, replaces: explained.map((finding) => finding.code), ...(refused.length ? { chown: refused[0]!.evidence } : {}) };
   const replacement: Finding = enforced
     ? {
         code: 'NO_FILE_OWNERS',
         severity: 'error',
-        message: `${where} keeps no per-file owners: every file shows the owner its mount options set, and a chown cannot change that; ${predicted.length} owner finding(s) come from those options`,
+        message: `${where} keeps no per-file owners: every file shows the owner its mount options set, and a chown cannot change that; ${explained.length} owner finding(s) come from those options`,
         path,
-        remedy: `mount ${shellQuote(mount.mountPoint)} again with ${options} (the GC user's uid and gid)`,
+        remedy: `mount ${shellQuote(mount.mountPoint)} again with ${ownerMountOptions(known, gcUser)} (the GC user's uid and gid)`,
         evidence,
       }
     : {
         code: 'OWNERSHIP_NOT_ENFORCED',
         severity: 'info',
-        message: `${where} does not enforce owners or modes (a FUSE mount without default_permissions whose daemon ignores chown): GC will not get "permission denied" here, but neither is anything protected, so any user may touch or delete chunks${enforce ? '' : `; ${known.name} has no option that enforces them`}`,
+        message: `${where} does not enforce owners or modes (a FUSE mount without default_permissions whose daemon ignores chown): GC will not get "permission denied" from owners or modes here, but neither is anything protected, so any user may touch or delete chunks${enforce ? '' : `; ${known.name} has no option that enforces them`}`,
         path,
         ...(enforce ? { remedy: `to enforce owners, mount ${shellQuote(mount.mountPoint)} again with ${enforce}` } : {}),
         evidence,
       };
-  const replaced = enforced ? [...predicted, ...refused] : predicted;
+  const replaced = [...explained, ...refused];
   return [...findings.filter((finding) => !replaced.includes(finding)), replacement];
 }
 

@@ -112,21 +112,42 @@ describeAsRoot('remedies, carried out on the filesystem that earned them', () =>
     expect(runJson(['check', store]).code).toBe(0);
   });
 
+  it('OWNERSHIP_NOT_ENFORCED on rclone: its own flags make it show and enforce the GC user as owner', () => {
+    const fs = mounted('rclone');
+    const store = storeIn(fs.dir);
+    const owner = `${BACKUP_UID}:${BACKUP_GID}`;
+    const before = runJson(['audit', store, '--owner', owner]);
+    // rclone shows its own user (root) as every file's owner: owner findings would be predictions from that.
+    expect({ code: before.code, findings: codes(before.report) }).toEqual({ code: 0, findings: ['OWNERSHIP_NOT_ENFORCED'] });
+    const [mountPoint, flags] = parse(finding(before.report, 'OWNERSHIP_NOT_ENFORCED').remedy, /^to enforce owners, mount (\S+) again with (--.+)$/);
+    expect(flags).toBe(`--default-permissions --uid ${BACKUP_UID} --gid ${BACKUP_GID}`);
+
+    expect(unquote(mountPoint!)).toBe(fs.mountPoint);
+    fs.remount({ options: flags!.split(' ') });
+
+    const after = runJson(['audit', store, '--owner', owner]);
+    expect({ code: after.code, findings: codes(after.report) }).toEqual({ code: 0, findings: [] });
+    // Owners were never rclone's problem: atime is.
+    expect(runJson(['check', store]).report.findings.find((f: Finding) => f.severity === 'error').code).toBe('ATIME_NOT_UPDATED');
+  });
+
   it('sshfs with default_permissions: connecting as the GC user and giving it what root wrote on the server makes the check safe', () => {
     const fs = mounted('sshfs-default-permissions');
     const store = storeIn(fs.dir);
     const before = runJson(['check', store]);
     expect(before.code).toBe(1);
     const remedy = finding(before.report, 'CHUNK_WRITE_FAILED').remedy;
-    const [mountPoint, login, host, remote, options, serverHost, owner, serverPath] = parse(
+    const [mountPoint, spec, options, serverHost, owner, serverPath] = parse(
       remedy,
-      /^mount the share as the GC user instead: umount (\S+) && sshfs (\w+)@([\d.]+):(\S+) \S+ -o (\S+); then on ([\d.]+), as root, give that user what the old login wrote: chown -R (\S+) (\S+)$/,
+      /^mount the share as the GC user instead: umount (\S+) && sshfs (\S+) \S+ -o (\S+) \(with the port and identity options it was mounted with\); then on ([\d.]+), as root, give that user what the old login wrote: chown -R (\S+) (\S+)$/,
     );
-    expect({ login, host, serverHost, remote, owner }).toEqual({ login: 'backup', host: '127.0.0.1', serverHost: '127.0.0.1', remote: fs.backing, owner: 'backup:' });
+    const [, login, host, remote] = /^(\w+)@([\d.]+):(\S+)$/.exec(unquote(spec!))!;
+    expect({ login, host, serverHost, remote, owner, serverPath: unquote(serverPath!) }).toEqual({ login: 'backup', host: '127.0.0.1', serverHost: '127.0.0.1', remote: fs.backing, owner: 'backup:', serverPath: join(fs.backing!, 'store', 'datastore') });
 
     execFileSync('umount', [unquote(mountPoint!)]);
     // The server is this machine: its chown is ours to run.
     execFileSync('chown', ['-R', owner!, unquote(serverPath!)]);
+    // The port and identity options the remedy asks to keep are the ones the helper mounted with: it adds them again.
     fs.remount({ options: options!.split(','), login });
 
     const after = runJson(['check', store]);
@@ -160,7 +181,7 @@ describeAsRoot('remedies, carried out on the filesystem that earned them', () =>
   it('ATIME_NOT_UPDATED on bindfs --map: the mirrored directory, given to the GC user by the fix the remedy prints, is safe for it', () => {
     const fs = mounted('bindfs-map');
     const store = storeIn(fs.dir);
-    const [source, fixArgs] = parse(finding(runJson(['check', store]).report, 'ATIME_NOT_UPDATED').remedy, /: here, point the datastore at (\S+) and give it the GC user's owner there .*: chunkguard (fix \S+ --owner \S+ --apply)$/);
+    const [source, fixArgs] = parse(finding(runJson(['check', store]).report, 'ATIME_NOT_UPDATED').remedy, /: here, point the datastore at (\S+) and give it to the GC user there \(there it belongs to 0:0, whatever the mount shows\): chunkguard (fix \S+ --owner 34:34 --apply)$/);
     const mirrored = unquote(source!);
     // Through the mount the store looked like the GC user's; in the source it is root's.
     const asGcUser = runJson(['check', mirrored, '--as-user', String(BACKUP_UID)]);

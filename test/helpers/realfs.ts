@@ -200,13 +200,17 @@ const SETUP: Record<RealFsName, (c: Context) => Setup> = {
     mkdirSync(source, { mode: 0o755 });
     // A local path is a remote that needs no config. Writes need a cache mode ('off' fails
     // reads-while-writing and some opens); write-back 0s uploads on close, so unmount loses nothing.
-    const pid = daemon(c, 'rclone', ['mount', source, c.mnt, '--config', join(c.base, 'rclone.conf'), '--allow-other',
-      '--vfs-cache-mode', 'writes', '--vfs-write-back', '0s', '--cache-dir', join(c.base, 'rclone-cache')]);
-    // Unmounting ends it; SIGTERM (its documented stop) if it is still there, or never mounted.
-    c.defer(() => stopProcess(pid));
-    c.defer(() => unmountPoint(c.mnt));
-    waitMounted(c.mnt, pid, join(c.base, 'rclone.log'));
-    return { top: c.mnt, backing: source };
+    // rclone takes its own flags (--uid 34), not mount(8)'s -o.
+    const mount = (more: string[]) => {
+      const pid = daemon(c, 'rclone', ['mount', source, c.mnt, '--config', join(c.base, 'rclone.conf'), '--allow-other',
+        '--vfs-cache-mode', 'writes', '--vfs-write-back', '0s', '--cache-dir', join(c.base, 'rclone-cache'), ...more]);
+      // Unmounting ends it; SIGTERM (its documented stop) if it is still there, or never mounted.
+      c.defer(() => stopProcess(pid));
+      c.defer(() => unmountPoint(c.mnt));
+      waitMounted(c.mnt, pid, join(c.base, 'rclone.log'));
+    };
+    mount([]);
+    return { top: c.mnt, backing: source, again: mount };
   },
 };
 

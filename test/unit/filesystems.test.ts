@@ -5,7 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Finding } from '../../src/findings.js';
-import { atimeRemedy, fuseWithoutAllowOther, knownFilesystem, ownerMountOptions, ownersOnFilesystem } from '../../src/system/filesystems.js';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { atimeRemedy, fuseWithoutAllowOther, knownFilesystem, ownerMountOptions, ownersOnFilesystem, samePlaceIn } from '../../src/system/filesystems.js';
 import type { MountInfo } from '../../src/system/mounts.js';
 import { noFileOwners } from '../../src/check/check-findings.js';
 
@@ -29,11 +32,33 @@ describe('the knowledge table', () => {
     expect(knownFilesystem(mount('fuseblk', ['allow_other', 'default_permissions'], '/dev/loop3'), ntfs)?.owners).toBe('kept');
   });
 
-  it("names the store's own path in the directory a mirror mirrors", () => {
-    const known = knownFilesystem(mount('fuse.bindfs', ['allow_other'], '/srv/real/'));
-    expect(atimeRemedy(known, { mountPoint: '/mnt/pool' }, '/mnt/pool/stores/one', owner)).toMatch(/: here, point the datastore at \/srv\/real\/stores\/one$/);
-    // A store outside the mount (a symlink resolved elsewhere): the table's advice alone.
-    expect(atimeRemedy(known, { mountPoint: '/mnt/pool' }, '/mnt/poolside/one', owner)).toBe(known!.advice);
+  it("names the store's own path in the directory a mirror mirrors, and the fix where it has another owner there", () => {
+    const source = mkdtempSync(join(tmpdir(), 'chunkguard-mirror-'));
+    try {
+      mkdirSync(join(source, 'stores', 'one'), { recursive: true });
+      const bindfs = mount('fuse.bindfs', ['allow_other'], `${source}/`);
+      const known = knownFilesystem(bindfs);
+      const mirrored = join(source, 'stores', 'one');
+      expect(atimeRemedy(known, bindfs, '/mnt/pool/stores/one', { uid: 0, gid: 0 })).toBe(`${known!.advice}: here, point the datastore at ${mirrored}`);
+      expect(atimeRemedy(known, bindfs, '/mnt/pool/stores/one', owner)).toBe(
+        `${known!.advice}: here, point the datastore at ${mirrored} and give it to the GC user there (there it belongs to 0:0, whatever the mount shows): chunkguard fix ${mirrored} --owner 34:34 --apply`,
+      );
+      // Not a directory there (missing, or a symlink): nothing is named.
+      symlinkSync('/etc', join(source, 'stores', 'two'));
+      expect(atimeRemedy(known, bindfs, '/mnt/pool/stores/two', owner)).toBe(known!.advice);
+      expect(atimeRemedy(known, bindfs, '/mnt/pool/stores/three', owner)).toBe(known!.advice);
+      // A store outside the mount: the table's advice alone.
+      expect(atimeRemedy(known, bindfs, '/mnt/poolside/one', owner)).toBe(known!.advice);
+    } finally {
+      rmSync(source, { recursive: true, force: true });
+    }
+  });
+
+  it('translates the mount root and a source of / without losing the path', () => {
+    expect(samePlaceIn('/', '/mnt/pool', '/mnt/pool')).toBe('/');
+    expect(samePlaceIn('/srv/x', '/mnt/pool', '/mnt/pool')).toBe('/srv/x');
+    expect(samePlaceIn('/srv/x/', '/mnt/pool/a/b', '/mnt/pool')).toBe('/srv/x/a/b');
+    expect(samePlaceIn('/srv/x', '/mnt/poolside', '/mnt/pool')).toBeUndefined();
   });
 });
 
@@ -43,20 +68,34 @@ describe('the owner gate', () => {
 
   it("folds the insert's own NO_FILE_OWNERS and the chown/chmod findings into one", () => {
     const findings = [finding('NO_FILE_OWNERS', '/mnt/pool/s/.chunks/bb9f', 'warning'), finding('CHUNK_DIR_NOT_WRITABLE', '/mnt/pool/s/.chunks/bb9f'), finding('INCONSISTENT_OWNER', '/mnt/pool/s')];
-    const gated = ownersOnFilesystem(findings, exfat, { path: '/mnt/pool/s', owner });
+    const gated = ownersOnFilesystem(findings, exfat, { path: '/mnt/pool/s', gcUser: owner });
     expect(gated.map((f) => [f.code, f.severity])).toEqual([['NO_FILE_OWNERS', 'error']]);
     expect(gated[0]!.remedy).toBe("mount /mnt/pool again with -o uid=34,gid=34 (the GC user's uid and gid)");
     expect(gated[0]!.evidence).toMatchObject({ replaces: ['CHUNK_DIR_NOT_WRITABLE', 'INCONSISTENT_OWNER'], chown: { from: 'NO_FILE_OWNERS' } });
   });
 
+  it('leaves what the owner options do not explain: a mode problem of the GC user\'s own, chunkguard\'s own failure to list', () => {
+    const ownMode = { ...finding('CHUNK_DIR_NOT_WRITABLE', '/mnt/pool/s/.chunks/bb9f'), evidence: { owner: 34, mode: '0555' } };
+    const unlistable = { ...finding('UNREADABLE', '/mnt/pool/s/.chunks/0001'), evidence: { kind: 'unlistable', errno: 'EIO' } };
+    expect(ownersOnFilesystem([ownMode, unlistable], exfat, { path: '/mnt/pool/s', gcUser: owner })).toEqual([ownMode, unlistable]);
+  });
+
+  it('never turns a measured failure into "not enforced" where the daemon decides', () => {
+    const smbnetfs = { mount: mount('fuse.smbnetfs', ['allow_other']), known: knownFilesystem(mount('fuse.smbnetfs', ['allow_other'])) };
+    const refused = { ...finding('CHUNK_DIR_NOT_WRITABLE', '/mnt/pool/s/.chunks/bb9f'), evidence: { owner: 0, errno: 'EACCES' } };
+    const predicted = finding('INCONSISTENT_OWNER', '/mnt/pool/s');
+    const gated = ownersOnFilesystem([refused, predicted], smbnetfs, { path: '/mnt/pool/s', gcUser: owner, measured: [refused] });
+    expect(gated.map((f) => [f.code, f.severity])).toEqual([['CHUNK_DIR_NOT_WRITABLE', 'error'], ['OWNERSHIP_NOT_ENFORCED', 'info']]);
+  });
+
   it('leaves a directory above the mount to its own owners and modes', () => {
     const above = finding('UNREADABLE', '/mnt');
-    expect(ownersOnFilesystem([above], exfat, { path: '/mnt/pool/s', owner })).toEqual([above]);
+    expect(ownersOnFilesystem([above], exfat, { path: '/mnt/pool/s', gcUser: owner })).toEqual([above]);
   });
 
   it('says where no option can enforce owners', () => {
     const smbnetfs = { mount: mount('fuse.smbnetfs', ['allow_other']), known: knownFilesystem(mount('fuse.smbnetfs', ['allow_other'])) };
-    const [gated] = ownersOnFilesystem([finding('FOREIGN_OWNER', '/mnt/pool/s/x')], smbnetfs, { path: '/mnt/pool/s', owner });
+    const [gated] = ownersOnFilesystem([finding('FOREIGN_OWNER', '/mnt/pool/s/x')], smbnetfs, { path: '/mnt/pool/s', gcUser: owner });
     expect(gated).toMatchObject({ code: 'OWNERSHIP_NOT_ENFORCED', severity: 'info' });
     expect(gated!.message).toMatch(/smbnetfs has no option that enforces them$/);
     expect(gated!.remedy).toBeUndefined();
