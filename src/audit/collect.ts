@@ -16,7 +16,7 @@ import { canTouch, type GcUser } from '../system/access.js';
 import { ISSUE } from './classify.js';
 import type { AuditReport, OwnerSummary } from './report.js';
 import { displayPath, relBytes, relText, type RelPath } from '../fs/rel-path.js';
-import type { DirScanResult, Offender, Problem, ProblemKind } from './scan-dir.js';
+import type { Offender, Problem, ProblemKind, ScanBatch } from './scan-dir.js';
 import { BurstTracker, formatWindow, isoSeconds, OwnerTallies, type OwnerTally } from './tally.js';
 
 const EXAMPLES = 5;
@@ -103,14 +103,14 @@ export class AuditCollector {
 
   constructor(private readonly ctx: CollectContext) {}
 
-  add(result: DirScanResult, tallies: OwnerTally[]): void {
-    this.tallies.merge(tallies);
-    this.entries += result.entries;
-    if (!result.partial) this.directories++;
-    if (result.role === 'chunks-root') this.listedPrefixDirs += result.subdirs.length;
-    if (result.role === 'prefix-dir') this.chunksListed += result.entries;
-    for (const offender of result.offenders) this.addOffender(offender);
-    for (const problem of result.problems) {
+  add(batch: ScanBatch): void {
+    this.tallies.merge(batch.tallies);
+    this.entries += batch.entries;
+    this.directories += batch.directories;
+    this.listedPrefixDirs += batch.prefixDirsListed;
+    this.chunksListed += batch.chunksListed;
+    for (const offender of batch.offenders) this.addOffender(offender);
+    for (const problem of batch.problems) {
       this.problemCounts.set(problem.kind, (this.problemCounts.get(problem.kind) ?? 0) + 1);
       let kept = this.problems.get(problem.kind);
       if (!kept) this.problems.set(problem.kind, (kept = []));
