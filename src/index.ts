@@ -8,6 +8,7 @@ export { decodeBlob, MAX_CHUNK_SIZE } from './chunk/decode.js';
 export { BlobError, parseBlob, encodeBlob, COMPRESSED_BLOB_MAGIC, UNCOMPRESSED_BLOB_MAGIC } from './chunk/blob.js';
 export { auditStore, type AuditOptions, type AuditProgress } from './audit/index.js';
 export type { AuditReport, OwnerSummary } from './audit/report.js';
+export type { Concurrency } from './audit/concurrency.js';
 export type { Offender } from './audit/scan-dir.js';
 export type { RelPath } from './fs/rel-path.js';
 export { fixOwnership, undoJournal, type FixOptions, type FixReport, type UndoOptions, type SkippedEntry } from './repair/fix.js';

@@ -3,6 +3,8 @@
  * per-owner counts, bytes, windows and bursts, and one finding per problem
  * and owner (with counts and example paths, never one finding per file).
  * Memory stays bounded: tallies per owner, minute buckets, a few examples.
+ * The report does not depend on the order results arrive in (threads, stats
+ * in flight): examples are the smallest paths, findings and owners sorted.
  */
 import { type Finding, type FindingCode, formatMode, plural, type Severity, shellQuote } from '../findings.js';
 import { fileType, S_IFDIR, S_IFMT } from '../fs/stat.js';
@@ -13,8 +15,8 @@ import { type OwnedEntry, type OwnerCensus, ownerKey, type PrefixDirCensus, tall
 import { canTouch, type GcUser } from '../system/access.js';
 import { ISSUE } from './classify.js';
 import type { AuditReport, OwnerSummary } from './report.js';
-import { displayPath, relText, type RelPath } from '../fs/rel-path.js';
-import type { DirScanResult, Offender, Problem, ProblemKind } from './scan-dir.js';
+import { displayPath, relBytes, relText, type RelPath } from '../fs/rel-path.js';
+import type { Offender, Problem, ProblemKind, ScanBatch } from './scan-dir.js';
 import { BurstTracker, formatWindow, isoSeconds, OwnerTallies, type OwnerTally } from './tally.js';
 
 const EXAMPLES = 5;
@@ -48,8 +50,23 @@ interface Group {
   directories: number;
   bytes: number;
   examples: string[];
-  modes: Set<string>;
+  /** The lowest modes, distinct. */
+  modes: string[];
   types: Map<string, number>;
+}
+
+const MODES = 8;
+
+const byText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+const byRel = (a: Problem, b: Problem): number => Buffer.compare(relBytes(a.rel), relBytes(b.rel));
+
+/** Keep the `limit` smallest values in `kept`, in order (and each once, when `distinct`). */
+function keepSmallest<T>(kept: T[], value: T, limit: number, compare: (a: T, b: T) => number, distinct = false): void {
+  let at = kept.length;
+  while (at > 0 && compare(value, kept[at - 1]!) < 0) at--;
+  if (at >= limit || (distinct && at > 0 && compare(value, kept[at - 1]!) === 0)) return;
+  kept.splice(at, 0, value);
+  if (kept.length > limit) kept.pop();
 }
 
 
@@ -72,7 +89,8 @@ export class AuditCollector {
   private readonly groups = new Map<string, Group>();
   private readonly bursts = new Map<string, { mtime: BurstTracker; ctime: BurstTracker }>();
   private readonly ownerExamples = new Map<string, string[]>();
-  private readonly problems: Problem[] = [];
+  /** Per kind, the first directories by path, and how many in all. */
+  private readonly problems = new Map<ProblemKind, Problem[]>();
   private readonly problemCounts = new Map<ProblemKind, number>();
   /** Chunk stores: prefix directories listed, and the ones with another owner (by uid:gid). */
   private listedPrefixDirs = 0;
@@ -85,17 +103,18 @@ export class AuditCollector {
 
   constructor(private readonly ctx: CollectContext) {}
 
-  add(result: DirScanResult, tallies: OwnerTally[]): void {
-    this.tallies.merge(tallies);
-    this.entries += result.entries;
-    if (!result.partial) this.directories++;
-    if (result.role === 'chunks-root') this.listedPrefixDirs += result.subdirs.length;
-    if (result.role === 'prefix-dir') this.chunksListed += result.entries;
-    for (const offender of result.offenders) this.addOffender(offender);
-    for (const problem of result.problems) {
-      const count = (this.problemCounts.get(problem.kind) ?? 0) + 1;
-      this.problemCounts.set(problem.kind, count);
-      if (count <= EXAMPLES) this.problems.push(problem);
+  add(batch: ScanBatch): void {
+    this.tallies.merge(batch.tallies);
+    this.entries += batch.entries;
+    this.directories += batch.directories;
+    this.listedPrefixDirs += batch.prefixDirsListed;
+    this.chunksListed += batch.chunksListed;
+    for (const offender of batch.offenders) this.addOffender(offender);
+    for (const problem of batch.problems) {
+      this.problemCounts.set(problem.kind, (this.problemCounts.get(problem.kind) ?? 0) + 1);
+      let kept = this.problems.get(problem.kind);
+      if (!kept) this.problems.set(problem.kind, (kept = []));
+      keepSmallest(kept, problem, EXAMPLES, byRel);
     }
   }
 
@@ -150,8 +169,9 @@ export class AuditCollector {
       if (!trackers) this.bursts.set(owner, (trackers = { mtime: new BurstTracker(), ctime: new BurstTracker() }));
       trackers.mtime.add(offender.mtimeMs);
       trackers.ctime.add(offender.ctimeMs);
-      const examples = this.ownerExamples.get(owner) ?? [];
-      if (examples.length < EXAMPLES) this.ownerExamples.set(owner, [...examples, text]);
+      let examples = this.ownerExamples.get(owner);
+      if (!examples) this.ownerExamples.set(owner, (examples = []));
+      keepSmallest(examples, text, EXAMPLES, byText);
     }
     const perOwner = (code: FindingCode): void => this.group(code, offender, text, true);
     const unmapped = (offender.issues & ISSUE.NOT_MAPPED) !== 0;
@@ -187,15 +207,15 @@ export class AuditCollector {
     const key = byOwner ? `${code}|${offender.uid}:${offender.gid}` : code;
     let group = this.groups.get(key);
     if (!group) {
-      group = { code, uid: offender.uid, gid: offender.gid, count: 0, directories: 0, bytes: 0, examples: [], modes: new Set(), types: new Map() };
+      group = { code, uid: offender.uid, gid: offender.gid, count: 0, directories: 0, bytes: 0, examples: [], modes: [], types: new Map() };
       this.groups.set(key, group);
     }
     group.count++;
     const isDirectory = (offender.mode & S_IFMT) === S_IFDIR;
     if (isDirectory) group.directories++;
     else group.bytes += offender.size;
-    if (group.examples.length < EXAMPLES) group.examples.push(path);
-    if (group.modes.size < 8) group.modes.add(formatMode(offender.mode));
+    keepSmallest(group.examples, path, EXAMPLES, byText);
+    keepSmallest(group.modes, formatMode(offender.mode), MODES, byText, true);
     const type = fileType(offender.mode);
     group.types.set(type, (group.types.get(type) ?? 0) + 1);
   }
@@ -203,7 +223,7 @@ export class AuditCollector {
   owners(): OwnerSummary[] {
     const { accounts, expected } = this.ctx;
     return [...this.tallies.byOwner.values()]
-      .sort((a, b) => b.count - a.count)
+      .sort((a, b) => b.count - a.count || a.uid - b.uid || a.gid - b.gid)
       .map((tally) => {
         const key = `${tally.uid}:${tally.gid}`;
         const trackers = this.bursts.get(key);
@@ -234,9 +254,10 @@ export class AuditCollector {
   findings(dir: string, owners: OwnerSummary[]): Finding[] {
     const findings: Finding[] = [];
     const byOwner = new Map(owners.map((owner) => [`${owner.uid}:${owner.gid}`, owner]));
-    for (const group of this.groups.values()) findings.push(this.describe(group, dir, byOwner.get(`${group.uid}:${group.gid}`)));
-    for (const problem of this.problems) findings.push(this.describeProblem(problem, dir));
-    for (const [kind, count] of this.problemCounts) {
+    const sorted = <T>(map: Map<string, T>): T[] => [...map.keys()].sort(byText).map((key) => map.get(key)!);
+    for (const group of sorted(this.groups)) findings.push(this.describe(group, dir, byOwner.get(`${group.uid}:${group.gid}`)));
+    for (const problems of sorted(this.problems)) for (const problem of problems) findings.push(this.describeProblem(problem, dir));
+    for (const [kind, count] of [...this.problemCounts].sort(([a], [b]) => byText(a, b))) {
       if (count > EXAMPLES) {
         findings.push({
           ...PROBLEM_FINDING[kind],
@@ -272,7 +293,7 @@ export class AuditCollector {
       directories: group.directories,
       bytes: group.bytes,
       owner: { uid: group.uid, gid: group.gid, user: accounts.userByUid(group.uid)?.name, group: accounts.groupByGid(group.gid)?.name },
-      modes: [...group.modes],
+      modes: group.modes,
       examples: group.examples,
     };
     if (owner?.bursts) evidence.bursts = { mtime: owner.bursts.mtime.slice(0, MAX_BURSTS_REPORTED), ctime: owner.bursts.ctime.slice(0, MAX_BURSTS_REPORTED), complete: owner.bursts.complete };
@@ -307,7 +328,7 @@ export class AuditCollector {
         return {
           code: 'UNREADABLE',
           severity: 'error',
-          message: `${what} owned by ${this.who(group.uid, group.gid)} (modes ${[...group.modes].join(', ')}) that GC as ${gcWho} (groups ${gcUser.groups.join(',')}) cannot ${group.directories === group.count ? 'list' : group.directories ? 'read or list' : 'read'}: GC stops with "permission denied" there`,
+          message: `${what} owned by ${this.who(group.uid, group.gid)} (modes ${group.modes.join(', ')}) that GC as ${gcWho} (groups ${gcUser.groups.join(',')}) cannot ${group.directories === group.count ? 'list' : group.directories ? 'read or list' : 'read'}: GC stops with "permission denied" there`,
           remedy: fixOwner
             ? `chunkguard fix ${quoted} --owner ${target} --apply`
             : `chmod ${group.uid === gcUser.uid ? 'u+rX' : gcUser.groups.includes(group.gid) ? 'g+rX' : 'o+rX'} ${example}   # and the other ${group.count - 1} listed by --list`,
@@ -331,7 +352,7 @@ export class AuditCollector {
           ...base,
         };
       case 'NON_REGULAR_FILE': {
-        const types = [...group.types].map(([type, count]) => `${count} ${type}`).join(', ');
+        const types = [...group.types].sort(([a], [b]) => byText(a, b)).map(([type, count]) => `${count} ${type}`).join(', ');
         return {
           code: 'NON_REGULAR_FILE',
           severity: 'warning',

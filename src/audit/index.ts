@@ -24,10 +24,11 @@ import { type OwnedEntry, type Owner, type OwnerCensus, ownerKey, sampleOwners }
 import { resolveUser, type UserInput } from '../system/user-spec.js';
 import { canSearch, type GcUser, permissionClass } from '../system/access.js';
 import { classify } from './classify.js';
+import { chooseConcurrency, type RingPlan } from './concurrency.js';
 import { AuditCollector, auditSummary } from './collect.js';
 import { scanTree } from './pool.js';
 import type { AuditReport } from './report.js';
-import type { DirScanResult, Offender, ScanSettings } from './scan-dir.js';
+import type { Offender, ScanBatch, ScanSettings } from './scan-dir.js';
 
 export type { UserInput };
 
@@ -50,7 +51,10 @@ export interface AuditOptions {
   asUser?: UserInput;
   /** Descend into other filesystems mounted inside the tree. Default false. */
   crossFilesystems?: boolean;
-  /** Worker threads; 0 scans in the calling thread. Default: available cores, at most 4. */
+  /**
+   * Worker threads; 0 scans in the calling thread. Default: chosen from the filesystem (on a
+   * local one the cores, at most 4; more on a network or FUSE one), see the report's `concurrency`.
+   */
   workers?: number;
   signal?: AbortSignal;
   /** Every offending entry, as `find <dir>` would print its path (a Buffer when the name is not UTF-8). */
@@ -63,6 +67,8 @@ export interface AuditHooks {
   accountFiles?: AccountFiles;
   /** The backup server's datastore list (default /etc/proxmox-backup/datastore.cfg). */
   datastoreConfig?: string;
+  /** Scan through io_uring with this plan whatever the filesystem (the ring scanner on a local tree). */
+  ring?: RingPlan;
 }
 
 /** The server layout's prefix directories, 0000 to ffff. */
@@ -110,15 +116,15 @@ function inspectRoot(dir: string, absolute: string): RootFacts {
 function progressSink(collector: AuditCollector, expectedPrefixDirs: number | undefined, onProgress: AuditOptions['onProgress']) {
   const progress: AuditProgress = { directories: 0, entries: 0 };
   if (expectedPrefixDirs !== undefined) progress.prefixDirs = { done: 0, total: expectedPrefixDirs };
-  return (result: DirScanResult, tallies: Parameters<AuditCollector['add']>[1]): void => {
-    collector.add(result, tallies);
-    if (!result.partial) progress.directories++;
-    progress.entries += result.entries;
+  return (batch: ScanBatch): void => {
+    collector.add(batch);
+    progress.directories += batch.directories;
+    progress.entries += batch.entries;
     const prefixDirs = progress.prefixDirs;
     if (prefixDirs) {
       // The collector counts the prefix directories listed so far (it needs them for the owner census too).
-      if (result.role === 'chunks-root') prefixDirs.total = result.partial ? Math.max(prefixDirs.total, collector.prefixDirsListed) : collector.prefixDirsListed;
-      if (result.role === 'prefix-dir' && !result.partial) prefixDirs.done++;
+      if (batch.chunksRoot) prefixDirs.total = batch.chunksRoot === 'part' ? Math.max(prefixDirs.total, collector.prefixDirsListed) : collector.prefixDirsListed;
+      prefixDirs.done += batch.prefixDirsDone;
     }
     onProgress?.(progress);
   };
@@ -145,8 +151,17 @@ interface Scan {
   settings: ScanSettings;
 }
 
+interface ScanContext {
+  accounts: Accounts;
+  namespace: UserNamespace;
+  options: AuditOptions;
+  /** Threads and each one's ring, as chosen for the filesystem. */
+  workers: number;
+  ring?: RingPlan;
+}
+
 /** One pass over the tree, classifying every entry for this expected owner and GC user. */
-async function scanOnce(dir: string, absolute: string, root: RootFacts, users: { expected: Owner; gcUser: GcUser }, context: { accounts: Accounts; namespace: UserNamespace; options: AuditOptions }): Promise<Scan> {
+async function scanOnce(dir: string, absolute: string, root: RootFacts, users: { expected: Owner; gcUser: GcUser }, context: ScanContext): Promise<Scan> {
   const { accounts, namespace, options } = context;
   const { stat, layout } = root;
   const settings: ScanSettings = {
@@ -165,7 +180,7 @@ async function scanOnce(dir: string, absolute: string, root: RootFacts, users: {
   collector.addRoot({ rel: '', mode: stat.mode, uid: stat.uid, gid: stat.gid, size: 0, mtimeMs, ctimeMs, dev: stat.dev, ino: stat.ino, attributes: stat.attributes, issues: rootIssues, role: 'other' });
   const task = { rel: '', role: layout === 'chunk-store' ? ('store-root' as const) : ('blob' as const) };
   const sink = progressSink(collector, layout === 'chunk-store' ? root.prefixDirs : undefined, options.onProgress);
-  await scanTree({ path: absolute, identity: identityOf(stat), task, settings }, sink, { workers: options.workers, signal: options.signal });
+  await scanTree({ path: absolute, identity: identityOf(stat), task, settings }, sink, { workers: context.workers, ring: context.ring, signal: options.signal });
   return { collector, settings };
 }
 
@@ -180,6 +195,8 @@ async function audit(dir: string, options: AuditOptions, hooks: AuditHooks): Pro
   const { absolute, resolvedFrom } = resolveDirectory(dir);
   libc();
   const root = inspectRoot(dir, absolute);
+  const filesystem = filesystemAt(absolute);
+  const { concurrency, ring } = chooseConcurrency(filesystem.mount?.fsType, options.workers, hooks.ring);
   const namespace = userNamespace();
   const datastore = datastoreOf(absolute, hooks.datastoreConfig);
   const self = { uid: process.geteuid!(), gid: process.getegid!() };
@@ -199,14 +216,15 @@ async function audit(dir: string, options: AuditOptions, hooks: AuditHooks): Pro
   // While a second scan may follow, offenders are held back (a bounded number) and passed on once the owner is settled.
   const held = !settled && options.onOffender ? new HeldOffenders() : undefined;
   const firstOptions = held ? { ...options, onOffender: held.add } : options;
-  let { collector, settings } = await scanOnce(dir, absolute, root, decision, { accounts, namespace, options: firstOptions });
+  const context = { accounts, namespace, workers: concurrency.workers, ring };
+  let { collector, settings } = await scanOnce(dir, absolute, root, decision, { ...context, options: firstOptions });
   let census = collector.census(root.chunksDir);
   if (!settled) {
     // A sample chose; now every entry is counted. When the counts choose another owner, scan again for that one.
     const counted = decide(census);
     const changed = ownerKey(counted.expected) !== ownerKey(decision.expected) || counted.gcUser.uid !== decision.gcUser.uid;
     if (changed || held?.overflowed) {
-      ({ collector, settings } = await scanOnce(dir, absolute, root, counted, { accounts, namespace, options }));
+      ({ collector, settings } = await scanOnce(dir, absolute, root, counted, { ...context, options }));
       census = collector.census(root.chunksDir);
     } else {
       held?.replay(options.onOffender!);
@@ -217,7 +235,6 @@ async function audit(dir: string, options: AuditOptions, hooks: AuditHooks): Pro
 
   const owners = collector.owners();
   const layoutFinding = root.layout === 'chunk-store' ? inconsistentOwners(absolute, census, expected, gcUser, accounts, namespace) : undefined;
-  const filesystem = filesystemAt(absolute);
   const predicted: Finding[] = [...unreachableFor(gcUser, absolute, filesystem.mount, { accounts, namespace }), ...(layoutFinding ? [layoutFinding] : []), ...collector.findings(dir, owners)];
   const findings = ownersOnFilesystem(predicted, filesystem, { path: absolute, gcUser: { uid: gcUser.uid, gid: expected.gid } });
   if (resolvedFrom) findings.push(rootSymlink(dir, resolvedFrom, absolute));
@@ -238,6 +255,7 @@ async function audit(dir: string, options: AuditOptions, hooks: AuditHooks): Pro
     },
     offending: collector.offending,
     owners,
+    concurrency,
     durationMs: Number(process.hrtime.bigint() - started) / 1e6,
     findings,
   };

@@ -1,11 +1,12 @@
 /**
  * Spreads directory scans over worker threads. The main thread keeps the
  * queue of directories still to visit (a stack, so it stays as small as the
- * tree is wide along one path) and hands each idle worker a batch.
+ * tree is wide along one path) and hands each idle worker a batch. Each
+ * thread scans with its own io_uring when there is a ring plan (many stats
+ * in flight), else one statx at a time (see concurrency.ts).
  */
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -15,8 +16,8 @@ import { isUnsafePath } from '../fs/errors.js';
 import type { Identity } from '../fs/identity.js';
 import { reviveRel } from '../fs/rel-path.js';
 import { libc } from '../native/libc.js';
-import { DirScanner, type DirScanResult, type DirTask, type ScanSettings } from './scan-dir.js';
-import type { OwnerTally } from './tally.js';
+import type { RingPlan } from './concurrency.js';
+import { addToBatch, emptyBatch, openScanner, type DirTask, type ScanBatch, type ScanSettings } from './scan-dir.js';
 
 const MAX_BATCH = 64;
 // Workers make little garbage that lives: a small young generation keeps peak RSS
@@ -34,12 +35,17 @@ export interface ScanRoot {
 }
 
 export interface PoolOptions {
-  /** Worker threads; 0 scans in this thread. Default: the available cores, at most 4. */
-  workers?: number;
+  /** Worker threads; 0 scans in this thread. */
+  workers: number;
+  /** Each thread's io_uring; without it, one statx at a time. */
+  ring?: RingPlan;
   signal?: AbortSignal;
 }
 
-export type ResultSink = (result: DirScanResult, tallies: OwnerTally[]) => void;
+export type ResultSink = (batch: ScanBatch) => void;
+
+/** Directories merged into one batch for the collector when scanning in this thread. */
+const INLINE_BATCH = 64;
 
 function workerPath(): string {
   const here = dirname(fileURLToPath(import.meta.url));
@@ -50,17 +56,13 @@ function workerPath(): string {
   return found;
 }
 
-export function defaultWorkers(): number {
-  return Math.min(availableParallelism(), 4);
-}
-
 function aborted(signal?: AbortSignal): ChunkguardError {
   return abortError(signal, 'the audit');
 }
 
-function reviveResult(result: DirScanResult): DirScanResult {
-  for (const item of [...result.subdirs, ...result.offenders, ...result.problems]) item.rel = reviveRel(item.rel);
-  return result;
+function reviveBatch(batch: ScanBatch): ScanBatch {
+  for (const items of [batch.subdirs, batch.offenders, batch.problems]) for (const item of items) item.rel = reviveRel(item.rel);
+  return batch;
 }
 
 /** The tree, opened again where the scan runs; a root replaced since the audit validated it ends the audit. */
@@ -74,34 +76,47 @@ function openTree(root: ScanRoot): DirTree {
 }
 
 /** Scan in this thread: small trees, or where worker threads are unwanted. */
-function scanInline(root: ScanRoot, sink: ResultSink, signal?: AbortSignal): void {
+function scanInline(root: ScanRoot, sink: ResultSink, ring: RingPlan | undefined, signal?: AbortSignal): void {
   const tree = openTree(root);
+  const scanner = openScanner(tree, root.settings, ring);
   try {
-    const scanner = new DirScanner(tree, root.settings);
     const queue: DirTask[] = [root.task];
-    while (queue.length > 0) {
-      if (signal?.aborted) throw aborted(signal);
-      const result = scanner.scan(queue.pop()!);
-      queue.push(...result.subdirs);
-      sink(result, scanner.tallies.drain());
-    }
+    let batch = emptyBatch();
+    const flush = (): void => {
+      batch.tallies = scanner.tallies.drain();
+      sink(batch);
+      batch = emptyBatch();
+    };
+    scanner.run(
+      () => {
+        if (signal?.aborted) throw aborted(signal);
+        return queue.pop();
+      },
+      (result) => {
+        for (const subdir of result.subdirs) queue.push(subdir);
+        addToBatch(batch, result);
+        if (batch.directories >= INLINE_BATCH) flush();
+      },
+    );
+    flush();
   } finally {
+    scanner.close();
     tree.close();
   }
 }
 
-export async function scanTree(root: ScanRoot, sink: ResultSink, options: PoolOptions = {}): Promise<void> {
-  const count = options.workers ?? defaultWorkers();
+export async function scanTree(root: ScanRoot, sink: ResultSink, options: PoolOptions): Promise<void> {
+  const count = options.workers;
   if (options.signal?.aborted) throw aborted(options.signal);
   if (count === 0) {
-    scanInline(root, sink, options.signal);
+    scanInline(root, sink, options.ring, options.signal);
     return;
   }
   const path = workerPath();
   const queue: DirTask[] = [root.task];
   libc(); // before any worker: they must not declare koffi functions alongside this thread
   const loadLock = new SharedArrayBuffer(4);
-  const workerData = { root: root.path, settings: root.settings, rootIdentity: root.identity, loadLock };
+  const workerData = { root: root.path, settings: root.settings, rootIdentity: root.identity, ring: options.ring, loadLock };
   const workers = Array.from({ length: count }, () => new Worker(path, { workerData, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } }));
   const inFlight = new Map<Worker, number>(workers.map((worker) => [worker, 0]));
   let pending = 0;
@@ -130,7 +145,7 @@ export async function scanTree(root: ScanRoot, sink: ResultSink, options: PoolOp
     const onAbort = (): void => fail(aborted(options.signal));
     options.signal?.addEventListener('abort', onAbort, { once: true });
     for (const worker of workers) {
-      worker.on('message', (message: { results: DirScanResult[]; tallies: OwnerTally[]; partial?: boolean }) => {
+      worker.on('message', (message: { batch: ScanBatch; partial?: boolean }) => {
         // A part of a large directory: the batch is still running in that worker.
         if (!message.partial) {
           inFlight.set(worker, inFlight.get(worker)! - 1);
@@ -138,11 +153,9 @@ export async function scanTree(root: ScanRoot, sink: ResultSink, options: PoolOp
         }
         if (failed) return;
         try {
-          message.results.forEach((result, index) => {
-            reviveResult(result);
-            queue.push(...result.subdirs);
-            sink(result, index === 0 ? message.tallies : []);
-          });
+          const batch = reviveBatch(message.batch);
+          for (const subdir of batch.subdirs) queue.push(subdir);
+          sink(batch);
         } catch (error) {
           fail(error);
           return;

@@ -1,5 +1,6 @@
 import type { Finding } from '../findings.js';
 import type { GcUserChoice } from '../system/gc-user.js';
+import type { Concurrency } from './concurrency.js';
 import type { Burst } from './tally.js';
 
 export interface Window {
@@ -52,6 +53,8 @@ export interface AuditReport {
   /** Entries with at least one problem (what --list prints). */
   offending: number;
   owners: OwnerSummary[];
+  /** How many stats were in flight at most, in how many threads, and why (chosen from the filesystem). */
+  concurrency: Concurrency;
   durationMs: number;
   findings: Finding[];
 }

@@ -1,17 +1,22 @@
 /**
- * Scans one directory of the audited tree: lists it through the descriptor
+ * Scans directories of the audited tree: lists each through the descriptor
  * the tree holds, statx()es every entry relative to it (never following a
  * symlink), tallies owners, and returns the entries with problems and the
- * subdirectories still to visit. Runs inside a worker thread.
+ * subdirectories still to visit. Two scanners, one answer: DirScanner stats
+ * one entry at a time; RingScanner keeps many stats in flight through
+ * io_uring, across directories, and lists the next directory meanwhile.
+ * Both run inside a worker thread, or in the calling thread with workers: 0.
  */
 import { DirentReader, entryName } from '../fs/dirents.js';
 import type { DirTree } from '../fs/dir-tree.js';
 import { errnoName, FsError, isUnsafePath } from '../fs/errors.js';
 import { joinRel, nameFromBytes, type RelPath } from '../fs/rel-path.js';
 import { formatDev, S_IFDIR, S_IFMT, S_IFREG, STATX_SIZE, StatWords } from '../fs/stat.js';
+import { StatRing } from '../fs/stat-ring.js';
 import type { Dir } from '../fs/dir.js';
 import { classify, type ClassifyContext, type Role } from './classify.js';
-import { OwnerTallies } from './tally.js';
+import type { RingPlan } from './concurrency.js';
+import { OwnerTallies, type OwnerTally } from './tally.js';
 
 /** What a directory is in the layout; decides its children's roles. */
 export type DirRole = 'store-root' | 'chunks-root' | 'prefix-dir' | 'blob' | 'other';
@@ -62,6 +67,54 @@ export interface DirScanResult {
   role: DirRole;
 }
 
+/**
+ * The results of several directories merged, for one message from a worker and
+ * one pass of the collector (a store has 65,536 directories; per-directory
+ * objects cost more to copy between threads than to scan): counts by role,
+ * the kept entries together, and the owner tallies.
+ */
+export interface ScanBatch {
+  /** Directories scanned completely (a first part of a large one is not). */
+  directories: number;
+  entries: number;
+  /** Chunk stores: subdirectories of .chunks found (prefix directories listed). */
+  prefixDirsListed: number;
+  /** Chunk stores: prefix directories scanned completely, and the entries found in them. */
+  prefixDirsDone: number;
+  chunksListed: number;
+  /** .chunks itself in this batch: a part of it, or its last part. */
+  chunksRoot?: 'part' | 'done';
+  subdirs: DirTask[];
+  offenders: Offender[];
+  problems: Problem[];
+  tallies: OwnerTally[];
+}
+
+export function emptyBatch(): ScanBatch {
+  return { directories: 0, entries: 0, prefixDirsListed: 0, prefixDirsDone: 0, chunksListed: 0, subdirs: [], offenders: [], problems: [], tallies: [] };
+}
+
+function append<T>(to: T[], items: T[]): void {
+  for (const item of items) to.push(item); // not push(...items): .chunks has 65,536 subdirectories
+}
+
+/** Add one directory's result (or a part of one) to `batch`. */
+export function addToBatch(batch: ScanBatch, result: DirScanResult): void {
+  if (!result.partial) batch.directories++;
+  batch.entries += result.entries;
+  if (result.role === 'chunks-root') {
+    batch.prefixDirsListed += result.subdirs.length;
+    batch.chunksRoot = result.partial && batch.chunksRoot !== 'done' ? 'part' : 'done';
+  }
+  if (result.role === 'prefix-dir') {
+    batch.chunksListed += result.entries;
+    if (!result.partial) batch.prefixDirsDone++;
+  }
+  append(batch.subdirs, result.subdirs);
+  append(batch.offenders, result.offenders);
+  append(batch.problems, result.problems);
+}
+
 function childRoles(parent: DirRole, name: RelPath): { role: Role; dirRole: DirRole } {
   switch (parent) {
     case 'store-root':
@@ -79,11 +132,15 @@ function childRoles(parent: DirRole, name: RelPath): { role: Role; dirRole: DirR
 
 const HAND_OVER_SUBDIRS = 1024;
 
-export class DirScanner {
-  readonly tallies = new OwnerTallies();
+/** Where a scanner reads the name of the entry whose stat it hands over: decoded only for the entries kept. */
+interface EntryNames {
+  nameOf(ref: number): Buffer;
+}
 
-  private readonly stat = new StatWords(Buffer.alloc(STATX_SIZE));
-  private readonly reader = new DirentReader();
+/** What the scanners share: the tree, the settings, the tallies, the hand-over of large directories. */
+export abstract class Scanner {
+  readonly tallies = new OwnerTallies();
+  protected readonly reader = new DirentReader();
 
   /**
    * `handOver` receives the first parts of a large directory (.chunks has
@@ -91,82 +148,265 @@ export class DirScanner {
    * is still listing.
    */
   constructor(
-    private readonly tree: DirTree,
-    private readonly settings: ScanSettings,
-    private readonly handOver?: (part: DirScanResult) => void,
+    protected readonly tree: DirTree,
+    readonly settings: ScanSettings,
+    readonly handOver?: (part: DirScanResult) => void,
   ) {}
 
-  // The directory being scanned, read by the one visitor: no closure or object per directory (a store has 65,536).
-  private dir!: Dir;
-  private task!: DirTask;
-  private result!: DirScanResult;
-  private roles!: ReturnType<typeof childRoles>;
-  private readonly visit = (name: Buffer): boolean => this.examine(name);
+  /** Scan the tasks `next` hands out, each result to `done` once its directory is complete; until `next` has none left and nothing is in flight. */
+  abstract run(next: () => DirTask | undefined, done: (result: DirScanResult) => void): void;
 
-  scan(task: DirTask): DirScanResult {
-    const result: DirScanResult = { subdirs: [], offenders: [], problems: [], entries: 0, role: task.role };
-    try {
-      // openat(O_NOFOLLOW|O_DIRECTORY) one component at a time refuses a symlink or a non-directory.
-      const dir = this.tree.open(task.rel);
-      this.dir = dir;
-      this.task = task;
-      this.result = result;
-      this.roles = childRoles(task.role, '');
-      dir.forEachEntry(this.reader, this.visit);
-    } catch (error) {
-      if (!(error instanceof FsError)) throw error;
-      const kind = isUnsafePath(error) ? 'unsafe' : 'unlistable';
-      result.problems.push({ kind, rel: task.rel, detail: kind === 'unsafe' ? error.detail : `cannot list (${error.code})`, errno: error.code });
-    }
-    return result;
+  /** Releases what the scanner holds (a ring waits for its stats in flight first). */
+  close(): void {}
+}
+
+/**
+ * One directory while it is scanned: its result so far, fed entry by entry
+ * in whatever order the stats finish. An entry that cannot be stat'ed (but is
+ * there) makes the directory UNREADABLE once, with the errno of the first such
+ * entry in listing order; the other entries are still examined.
+ */
+class DirScan {
+  readonly result: DirScanResult;
+  private readonly roles: ReturnType<typeof childRoles>;
+  private failedAt = Infinity;
+  private failedCode = '';
+
+  constructor(
+    readonly task: DirTask,
+    private readonly core: Scanner,
+  ) {
+    this.result = { subdirs: [], offenders: [], problems: [], entries: 0, role: task.role };
+    this.roles = childRoles(task.role, '');
+  }
+
+  /** The directory itself could not be opened or listed. */
+  cannotList(error: FsError): void {
+    const kind = isUnsafePath(error) ? 'unsafe' : 'unlistable';
+    this.result.problems.push({ kind, rel: this.task.rel, detail: kind === 'unsafe' ? error.detail : `cannot list (${error.code})`, errno: error.code });
+  }
+
+  /** The statx of the entry listed at `index` failed with `errno` (0: it left out a field chunkguard needs). */
+  statFailed(index: number, errno: number): void {
+    const code = errno === 0 ? 'ENODATA' : errnoName(errno);
+    if (code === 'ENOENT' || index > this.failedAt) return; // removed since the listing (GC or a writer running beside)
+    this.failedAt = index;
+    this.failedCode = code;
   }
 
   /**
-   * One entry: statx relative to the directory, tally, classify; keeps it
-   * when it is a subdirectory to visit or has a problem. `name` is
-   * NUL-terminated inside the getdents buffer, decoded only when kept.
-   * False stops the directory.
+   * One entry's stat: tally, classify; keeps it when it is a subdirectory to
+   * visit or has a problem. The name (NUL-terminated) is decoded only then.
    */
-  private examine(name: Buffer): boolean {
-    const { stat, settings, dir, task, result, roles } = this;
-    const errno = dir.statInto(name, stat.buf);
-    if (errno !== 0 || !stat.complete) {
-      const code = errno === 0 ? 'ENODATA' : errnoName(errno);
-      if (code === 'ENOENT') return true; // removed since the listing (GC or a writer running beside)
-      result.problems.push({ kind: 'unlistable', rel: task.rel, detail: `cannot stat entries (${code})`, errno: code });
-      return false;
-    }
+  entry(stat: StatWords, names: EntryNames, ref: number): void {
+    const { task, result, core } = this;
+    const { settings } = core;
     result.entries++;
     const { mode, uid, gid } = stat;
     const type = mode & S_IFMT;
     const size = type === S_IFREG ? stat.size : 0;
     const { mtimeMs, ctimeMs } = stat;
     const isDirectory = type === S_IFDIR;
-    this.tallies.add(uid, gid, size, isDirectory, mtimeMs, ctimeMs);
+    core.tallies.add(uid, gid, size, isDirectory, mtimeMs, ctimeMs);
     let entry: RelPath | undefined;
-    const { role, dirRole } = task.role === 'store-root' ? childRoles(task.role, (entry = nameFromBytes(entryName(name)))) : roles;
+    const { role, dirRole } = task.role === 'store-root' ? childRoles(task.role, (entry = nameFromBytes(entryName(names.nameOf(ref))))) : this.roles;
     const attributes = stat.attributes;
     const issues = classify(mode, uid, gid, attributes, role, settings);
-    if (!isDirectory && issues === 0) return true;
+    if (!isDirectory && issues === 0) return;
 
-    const rel = joinRel(task.rel, entry ?? nameFromBytes(entryName(name)));
+    const rel = joinRel(task.rel, entry ?? nameFromBytes(entryName(names.nameOf(ref))));
     if (isDirectory) {
       if (stat.majorMinor !== settings.rootDevice && !settings.crossFilesystems) {
         result.problems.push({ kind: 'mount-not-crossed', rel, detail: `another filesystem (device ${formatDev(stat.dev)}) is mounted here` });
-        return true;
+        return;
       }
       result.subdirs.push({ rel, role: dirRole });
-      if (result.subdirs.length >= HAND_OVER_SUBDIRS && this.handOver) this.handOverPart(result);
+      if (result.subdirs.length >= HAND_OVER_SUBDIRS && core.handOver) this.handOverPart();
     }
     if (issues !== 0) result.offenders.push({ rel, mode, uid, gid, size, mtimeMs, ctimeMs, dev: stat.dev, ino: stat.ino, attributes, issues, role });
-    return true;
   }
 
-  private handOverPart(result: DirScanResult): void {
-    this.handOver!({ partial: true, subdirs: result.subdirs, offenders: result.offenders, problems: result.problems, entries: result.entries, role: result.role });
+  /** The result, once every entry is in. */
+  finish(): DirScanResult {
+    if (this.failedAt !== Infinity) {
+      this.result.problems.push({ kind: 'unlistable', rel: this.task.rel, detail: `cannot stat entries (${this.failedCode})`, errno: this.failedCode });
+    }
+    return this.result;
+  }
+
+  private handOverPart(): void {
+    const { result } = this;
+    this.core.handOver!({ partial: true, subdirs: result.subdirs, offenders: result.offenders, problems: result.problems, entries: result.entries, role: result.role });
     result.subdirs = [];
     result.offenders = [];
     result.problems = [];
     result.entries = 0;
   }
+}
+
+/** One statx at a time, synchronously: where io_uring cannot be used. */
+export class DirScanner extends Scanner implements EntryNames {
+  private readonly stat = new StatWords(Buffer.alloc(STATX_SIZE));
+
+  // The directory being scanned, read by the one visitor: no closure per directory (a store has 65,536).
+  private dir!: Dir;
+  private scanning!: DirScan;
+  private index = 0;
+  private start = 0;
+  private readonly visit = (start: number): boolean => this.examine(start);
+
+  run(next: () => DirTask | undefined, done: (result: DirScanResult) => void): void {
+    for (let task = next(); task; task = next()) done(this.scan(task));
+  }
+
+  scan(task: DirTask): DirScanResult {
+    const scan = new DirScan(task, this);
+    try {
+      // openat(O_NOFOLLOW|O_DIRECTORY) one component at a time refuses a symlink or a non-directory.
+      this.dir = this.tree.open(task.rel);
+      this.scanning = scan;
+      this.index = 0;
+      this.dir.forEachName(this.reader, this.visit);
+    } catch (error) {
+      if (!(error instanceof FsError)) throw error;
+      scan.cannotList(error);
+    }
+    return scan.finish();
+  }
+
+  nameOf(): Buffer {
+    return this.reader.nameAt(this.start);
+  }
+
+  private examine(start: number): boolean {
+    const { stat } = this;
+    const errno = this.dir.statAt(this.reader, start, stat);
+    const index = this.index++;
+    if (errno !== 0 || !stat.complete) this.scanning.statFailed(index, errno);
+    else {
+      this.start = start;
+      this.scanning.entry(stat, this, 0);
+    }
+    return true;
+  }
+}
+
+/** A directory whose stats are in flight, held open (its own descriptor) until the last one is in. */
+interface Pending {
+  scan: DirScan;
+  dir: Dir;
+  stats: number;
+  listed: boolean;
+}
+
+/**
+ * Many stats in flight through an io_uring (StatRing): it lists a directory,
+ * queues a statx per entry, and goes on to the next directory while the
+ * kernel runs them; results are examined as they come back. At most
+ * MAX_DIRECTORIES directories are in flight (each holds a descriptor).
+ */
+export class RingScanner extends Scanner {
+  private static readonly MAX_DIRECTORIES = 64;
+  private readonly pending: (Pending | undefined)[] = [];
+  private readonly freeIds: number[] = [];
+  /** The listing index of the entry in each ring slot (the first failure in listing order is the one reported). */
+  private readonly indexOf: Int32Array;
+  private done: (result: DirScanResult) => void = () => {};
+  private readonly complete = (id: number, errno: number, stat: StatWords, slot: number): void => this.examine(id, errno, stat, slot);
+
+  // The directory being listed, read by the one visitor.
+  private listing!: Pending;
+  private listingId = 0;
+  private index = 0;
+  private readonly visit = (start: number): boolean => this.queue(start);
+
+  constructor(
+    tree: DirTree,
+    settings: ScanSettings,
+    private readonly ring: StatRing,
+    handOver?: (part: DirScanResult) => void,
+  ) {
+    super(tree, settings, handOver);
+    this.indexOf = new Int32Array(ring.depth);
+    for (let id = RingScanner.MAX_DIRECTORIES - 1; id >= 0; id--) this.freeIds.push(id);
+  }
+
+  run(next: () => DirTask | undefined, done: (result: DirScanResult) => void): void {
+    this.done = done;
+    for (;;) {
+      let task: DirTask | undefined;
+      while (this.freeIds.length > 0 && !this.ring.full && (task = next())) this.start(task);
+      // Nothing in flight and nothing to start: every directory is done (a result may still bring new tasks, so only then).
+      if (this.ring.inFlight === 0) return;
+      this.ring.collect(true, this.complete);
+    }
+  }
+
+  override close(): void {
+    try {
+      this.ring.close();
+    } finally {
+      for (const pending of this.pending) pending?.dir.close();
+    }
+  }
+
+  private start(task: DirTask): void {
+    const scan = new DirScan(task, this);
+    let dir: Dir;
+    try {
+      // Its own descriptor: the tree may close its copy while stats relative to it are in flight.
+      dir = this.tree.openOwned(task.rel);
+    } catch (error) {
+      if (!(error instanceof FsError)) throw error;
+      scan.cannotList(error);
+      this.done(scan.finish());
+      return;
+    }
+    const id = this.freeIds.pop()!;
+    const pending: Pending = { scan, dir, stats: 0, listed: false };
+    this.pending[id] = pending;
+    this.listing = pending;
+    this.listingId = id;
+    this.index = 0;
+    try {
+      dir.forEachName(this.reader, this.visit);
+    } catch (error) {
+      if (!(error instanceof FsError)) throw error;
+      scan.cannotList(error); // the entries queued before the failure still count
+    }
+    pending.listed = true;
+    if (pending.stats === 0) this.finish(id);
+  }
+
+  private queue(start: number): boolean {
+    const { ring, listing } = this;
+    while (ring.full) ring.collect(true, this.complete);
+    this.indexOf[listing.dir.queueStat(ring, this.reader, start, this.listingId)] = this.index++;
+    listing.stats++;
+    return true;
+  }
+
+  private examine(id: number, errno: number, stat: StatWords, slot: number): void {
+    const pending = this.pending[id]!;
+    if (errno !== 0 || !stat.complete) pending.scan.statFailed(this.indexOf[slot]!, errno);
+    else pending.scan.entry(stat, this.ring, slot);
+    if (--pending.stats === 0 && pending.listed) this.finish(id);
+  }
+
+  private finish(id: number): void {
+    const pending = this.pending[id]!;
+    this.pending[id] = undefined;
+    this.freeIds.push(id);
+    pending.dir.close();
+    this.done(pending.scan.finish());
+  }
+}
+
+/**
+ * The scanner for this thread: through its own io_uring when there is a ring
+ * plan and a ring opens here, else one statx at a time (the same answer).
+ */
+export function openScanner(tree: DirTree, settings: ScanSettings, plan: RingPlan | undefined, handOver?: (part: DirScanResult) => void): Scanner {
+  const ring = plan && StatRing.open(plan.depth, plan.kernelWorkers);
+  return ring instanceof StatRing ? new RingScanner(tree, settings, ring, handOver) : new DirScanner(tree, settings, handOver);
 }

@@ -7,17 +7,19 @@ import { DirTree } from '../fs/dir-tree.js';
 import type { Identity } from '../fs/identity.js';
 import { reviveRel } from '../fs/rel-path.js';
 import { libc } from '../native/libc.js';
-import { DirScanner, type DirTask, type ScanSettings } from './scan-dir.js';
+import type { RingPlan } from './concurrency.js';
+import { addToBatch, type DirTask, emptyBatch, openScanner, type ScanBatch, type ScanSettings } from './scan-dir.js';
 
 interface WorkerInput {
   root: string;
   settings: ScanSettings;
   rootIdentity: Identity;
+  ring?: RingPlan;
   /** One Int32 on shared memory: 0 free, 1 taken. */
   loadLock: SharedArrayBuffer;
 }
 
-const { root, settings, rootIdentity, loadLock } = workerData as WorkerInput;
+const { root, settings, rootIdentity, ring, loadLock } = workerData as WorkerInput;
 
 // koffi does not document its declarations (libc.func, a named koffi.struct)
 // as safe from two threads at once. The main thread has loaded already; the
@@ -32,14 +34,47 @@ try {
 }
 
 const tree = DirTree.open(root, rootIdentity);
-const scanner = new DirScanner(tree, settings, (part) => parentPort!.postMessage({ results: [part], tallies: scanner.tallies.drain(), partial: true }));
+
+/** Results, merged into one batch with the tallies so far, to the main thread. */
+function post(batch: ScanBatch, partial?: boolean): void {
+  batch.tallies = scanner.tallies.drain();
+  parentPort!.postMessage({ batch, ...(partial ? { partial } : {}) });
+}
+
+const scanner = openScanner(tree, settings, ring, (part) => {
+  const batch = emptyBatch();
+  addToBatch(batch, part);
+  post(batch, true);
+});
+
+/**
+ * The descriptors and the ring go before the thread does: a ring's stats still
+ * in flight would write into memory this thread's heap frees on exit.
+ */
+function close(): void {
+  try {
+    scanner.close();
+  } finally {
+    tree.close();
+  }
+}
 
 parentPort!.on('message', (message: { type: 'scan'; tasks: DirTask[] } | { type: 'close' }) => {
   if (message.type === 'close') {
-    tree.close();
+    close();
     parentPort!.close();
     return;
   }
-  const results = message.tasks.map((task) => scanner.scan({ ...task, rel: reviveRel(task.rel) }));
-  parentPort!.postMessage({ results, tallies: scanner.tallies.drain() });
+  const tasks = message.tasks.map((task) => ({ ...task, rel: reviveRel(task.rel) }));
+  const batch = emptyBatch();
+  try {
+    scanner.run(
+      () => tasks.pop(),
+      (result) => addToBatch(batch, result),
+    );
+  } catch (error) {
+    close();
+    throw error;
+  }
+  post(batch);
 });

@@ -9,7 +9,7 @@ import type { FixReport } from '../repair/fix.js';
 import type { EnvironmentReport } from '../system/environment.js';
 import { formatIdMap } from '../system/process.js';
 import { atimeText } from '../system/mounts.js';
-import type { Finding } from '../findings.js';
+import { type Finding, plural } from '../findings.js';
 
 type Style = Parameters<typeof styleText>[0];
 
@@ -93,8 +93,16 @@ export function formatAudit(report: AuditReport, colour: Colour): string {
   lines.push(colour('dim', `${gcUserLine(gc)}, groups ${gc.groups.join(',')}`));
   lines.push(
     colour('dim', `  expected owner ${report.expectedOwner.uid}:${report.expectedOwner.gid} (${report.expectedOwner.from === 'option' ? '--owner' : 'the GC user'}); ${report.layout}; ${(report.durationMs / 1000).toFixed(1)} s`),
+    colour('dim', `  ${concurrencyLine(report.concurrency)}`),
   );
   return `${lines.join('\n')}\n`;
+}
+
+/** `up to 256 stats in flight (io_uring, 8 threads): fuse.sshfs is a FUSE filesystem: ...` */
+function concurrencyLine(concurrency: AuditReport['concurrency']): string {
+  const { statsInFlight, via, workers } = concurrency;
+  const threads = workers === 0 ? 'in the main thread' : plural(workers, 'worker thread');
+  return `up to ${plural(statsInFlight, 'stat')} in flight (${via}, ${threads}): ${concurrency.reason}`;
 }
 
 export function formatFix(report: FixReport, colour: Colour): string {

@@ -147,7 +147,7 @@ function auditCommand(cli: Command): void {
     .option('--list', 'print every offending path on stdout, one a line, as find prints it (the report goes to stderr)')
     .option('-0, --null', 'with --list: end each path with NUL instead of newline (for xargs -0)')
     .option('--cross-filesystems', 'also audit filesystems mounted inside <dir>')
-    .addOption(new Option('--workers <n>', 'worker threads (0: scan in the main thread)').argParser(workerCount))
+    .addOption(new Option('--workers <n>', 'worker threads (0: scan in the main thread; default: chosen from the filesystem)').argParser(workerCount))
     .action(async (dir: string, flags: { owner?: string; asUser?: string; json?: boolean; format?: OutputFormat; list?: boolean; null?: boolean; crossFilesystems?: boolean; workers?: number }) => {
       const format = outputFormat(flags);
       if (flags.list && format !== 'human') throw usage(`--list prints paths on stdout; it cannot be combined with --${format === 'json' ? 'json' : 'format prometheus'}`);

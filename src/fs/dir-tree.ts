@@ -8,7 +8,7 @@
 import { Dir } from './dir.js';
 import { FsError } from './errors.js';
 import type { Identity } from './identity.js';
-import { joinRel, relText, splitRel, unsafeComponent, type RelPath } from './rel-path.js';
+import { baseName, joinRel, parentRel, relText, splitRel, unsafeComponent, type RelPath } from './rel-path.js';
 
 const CACHE_SIZE = 8;
 
@@ -65,6 +65,20 @@ export class DirTree {
       parent = this.remember(key, parent.openChild(part).dir);
     }
     return parent;
+  }
+
+  /**
+   * The directory at `rel` for the caller to close: its parents through the
+   * cache, itself opened apart (the root: a second descriptor of it). It stays
+   * open while statx calls relative to it are in flight, whatever the tree closes meanwhile.
+   */
+  openOwned(rel: RelPath): Dir {
+    if (isRootRel(rel)) return this.root.duplicate();
+    const parent = this.open(parentRel(rel));
+    const name = baseName(rel);
+    const why = unsafeComponent(name);
+    if (why) throw new FsError('EUNSAFEPATH', 'openat', relText(rel), { detail: `has ${why}, which would leave the directory (refused)` });
+    return parent.openChild(name).dir;
   }
 
   /** Keep `dir` open; evict the oldest one not on the current way down. */

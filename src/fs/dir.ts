@@ -9,11 +9,12 @@
 import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { libc } from '../native/libc.js';
-import { DirentReader, entryName, type EntryVisitor } from './dirents.js';
+import { DirentReader, entryName, type EntryVisitor, type NameVisitor } from './dirents.js';
 import { errnoName, FsError, type EntryKind } from './errors.js';
 import { type Identity, sameIdentity } from './identity.js';
 import { relText } from './rel-path.js';
-import { decodeStat, entryKind, type Stat, STATX, STATX_SIZE } from './stat.js';
+import { decodeStat, entryKind, type Stat, STATX, STATX_SIZE, type StatWords } from './stat.js';
+import type { StatRing } from './stat-ring.js';
 
 /** A name inside a directory: a string, or raw bytes (not UTF-8; NUL-terminated or not). */
 export type Name = string | Buffer;
@@ -27,6 +28,8 @@ const AT_REMOVEDIR = 0x200;
 const AT_NO_AUTOMOUNT = 0x800;
 const AT_EMPTY_PATH = 0x1000;
 const O_CLOEXEC = 0o2000000;
+/** How every entry is stat'ed: the entry itself, a symlink not followed, an automount point not triggered. */
+const STAT_ENTRY = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT;
 /** O_PATH on x64 and arm64 (the only architectures libc.ts accepts). */
 const O_PATH = 0o10000000;
 const OPEN_DIRECTORY = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | O_CLOEXEC;
@@ -201,8 +204,36 @@ export class Dir {
 
   /** statx of an entry into `buf`, not following a symlink: 0, or the errno. No allocation (the audit's hot path). */
   statInto(name: Name, buf: Buffer): number {
-    const flags = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | (name === '' ? AT_EMPTY_PATH : 0);
+    const flags = STAT_ENTRY | (name === '' ? AT_EMPTY_PATH : 0);
     return libc().statx(this.live, name === '' ? '' : cName(name), flags, STATX.BASIC_STATS, buf) === 0 ? 0 : libc().errno();
+  }
+
+  /**
+   * statx of the entry `reader` is visiting (its name from `start`, NUL-terminated in
+   * the reader's buffer) into `out`: 0, or the errno. The audit's hot path: both by
+   * address, nothing allocated, nothing converted.
+   */
+  statAt(reader: DirentReader, start: number, out: StatWords): number {
+    return libc().statxAt(this.live, reader.address + start, STAT_ENTRY, STATX.BASIC_STATS, out.address) === 0 ? 0 : libc().errno();
+  }
+
+  /**
+   * Queue the statx of the entry `reader` is visiting (its name from `start`, copied
+   * by the ring) on `ring`, relative to this directory, which must stay open until
+   * the result is collected. Returns the ring's slot.
+   */
+  queueStat(ring: StatRing, reader: DirentReader, start: number, tag: number): number {
+    return ring.queue(this.live, reader.buf, start, STAT_ENTRY, STATX.BASIC_STATS, tag);
+  }
+
+  /** A second descriptor of this open directory (fcntl F_DUPFD_CLOEXEC: no second open), closed on its own. */
+  duplicate(): Dir {
+    const fd = libc().dupCloexec(this.live);
+    if (fd < 0) throw new FsError(errnoName(libc().errno()), 'fcntl', this.path);
+    const copy = new Dir(fd, this.parent, this.name);
+    // The same open file, so the same listing offset: a copy lists through a fresh descriptor.
+    copy.listed = true;
+    return copy;
   }
 
   /** statx of an entry ('' for this directory); undefined when it does not exist. */
@@ -351,15 +382,24 @@ export class Dir {
    * saves an open per directory), through a second one after that.
    */
   forEachEntry(reader: DirentReader, visit: EntryVisitor): void {
+    this.list((fd) => reader.forEach(fd, this, visit));
+  }
+
+  /** forEachEntry with the name by position in the reader's buffer (see NameVisitor). */
+  forEachName(reader: DirentReader, visit: NameVisitor): void {
+    this.list((fd) => reader.forEachName(fd, this, visit));
+  }
+
+  private list(read: (fd: number) => void): void {
     if (!this.listed) {
       this.listed = true;
-      reader.forEach(this.live, this, visit);
+      read(this.live);
       return;
     }
     const fd = libc().openat(this.live, '.', OPEN_DIRECTORY);
     if (fd < 0) throw new FsError(errnoName(libc().errno()), 'open', this.path);
     try {
-      reader.forEach(fd, this, visit);
+      read(fd);
     } finally {
       closeFd(fd);
     }

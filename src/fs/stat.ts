@@ -5,6 +5,7 @@
  * insert and fix; StatWords reads single fields as 32-bit words without an
  * allocation, for the audit's million entries.
  */
+import { libc } from '../native/libc.js';
 import type { EntryKind } from './errors.js';
 
 export const STATX_SIZE = 256;
@@ -160,9 +161,16 @@ export function decodeStat(buf: Buffer): Stat | undefined {
  */
 export class StatWords {
   private readonly words: Uint32Array;
+  private bufAddress: number | undefined;
 
   constructor(readonly buf: Buffer) {
     this.words = new Uint32Array(buf.buffer, buf.byteOffset, STATX_SIZE / 4);
+  }
+
+  /** Where `buf` is, for a statx that writes it by address (see DirentReader#address). */
+  get address(): number {
+    this.bufAddress ??= Number(libc().address(this.buf));
+    return this.bufAddress;
   }
 
   get complete(): boolean {

@@ -66,10 +66,12 @@ export function totalOf(counts: Map<string, number> | undefined): number {
   return total;
 }
 
-/** One prefix directory of the owner `key`, keeping the first mode seen for that owner. */
+/** One prefix directory of the owner `key`, keeping the lowest mode seen for that owner. */
 export function tallyPrefixDir(prefixDirs: PrefixDirCensus, key: string, mode: number): void {
   tally(prefixDirs.owners, key);
-  if (!prefixDirs.modes.has(key)) prefixDirs.modes.set(key, mode);
+  // The same mode whatever order the directories were counted in.
+  const known = prefixDirs.modes.get(key);
+  if (known === undefined || mode < known) prefixDirs.modes.set(key, mode);
 }
 
 /** The first `limit` names of a directory (never `.` or `..`). */

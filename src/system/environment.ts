@@ -8,7 +8,7 @@ import { type Finding, formatMode } from '../findings.js';
 import { unsignedIdentity } from '../fs/identity.js';
 import { resolveGiven } from '../fs/safe-path.js';
 import { type GcUserChoice, gcUserFor, ownerRemedy } from './gc-user.js';
-import { type FilesystemKnowledge, filesystemAt, fuseWithoutAllowOther, isFuse, readOnlyRemedy } from './filesystems.js';
+import { type FilesystemKnowledge, filesystemAt, fuseWithoutAllowOther, isFuse, isNetwork, readOnlyRemedy } from './filesystems.js';
 import { mountFacts, type MountFacts } from './mounts.js';
 import { Accounts, type AccountFiles } from './passwd.js';
 import { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, effectiveCapabilities, formatIdMap, hasCapability, isUnmapped, processIdentity, type ProcessIdentity, userNamespace, type UserNamespace } from './process.js';
@@ -42,8 +42,6 @@ export interface EnvironmentReport {
   gcUser?: GcUserChoice;
   findings: Finding[];
 }
-
-const NETWORK_FS = /^(nfs4?|cifs|smb3|9p|ceph|glusterfs|lustre|afs|virtiofs)$/;
 
 /** Test seams, not part of the public API: passwd and group files to read names from. */
 export interface EnvironmentHooks {
@@ -97,7 +95,7 @@ function describePath(path: string, accounts: Accounts, id: ProcessIdentity, nam
     mode: formatMode(stat.mode),
     mount: mount && {
       ...mountFacts(mount),
-      network: NETWORK_FS.test(mount.fsType),
+      network: isNetwork(mount.fsType),
       fuse: isFuse(mount.fsType),
       ...(known ? { known } : {}),
     },

@@ -160,6 +160,13 @@ function holdsFuseDevice(pid: string): boolean {
   });
 }
 
+/** Network filesystems (the kernel's clients): every operation is a round trip to a server. */
+const NETWORK_FS = /^(nfs4?|cifs|smb3|9p|ceph|glusterfs|lustre|afs|virtiofs)$/;
+
+export function isNetwork(fsType: string): boolean {
+  return NETWORK_FS.test(fsType);
+}
+
 /** True for a FUSE mount (fuse, fuse.<subtype>, fuseblk). */
 export function isFuse(fsType: string): boolean {
   return fsType === 'fuse' || fsType === 'fuseblk' || fsType.startsWith('fuse.');

@@ -247,7 +247,9 @@ export function inconsistentOwners(store: string, census: OwnerCensus, expected:
   }
   const prefix = census.prefixDirs;
   const seen = totalOf(prefix?.owners);
-  const foreignPrefixes = prefix ? [...prefix.owners].filter(([key]) => differs(parseOwnerKey(key))) : [];
+  // By owner, not by the order the directories were counted in (threads, stats in flight).
+  const prefixOwners = prefix ? [...prefix.owners].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : [];
+  const foreignPrefixes = prefixOwners.filter(([key]) => differs(parseOwnerKey(key)));
   for (const [key, count] of foreignPrefixes) {
     const owner = parseOwnerKey(key);
     const mode = prefix!.modes.get(key)!;
@@ -277,7 +279,7 @@ export function inconsistentOwners(store: string, census: OwnerCensus, expected:
       expected,
       root: census.top,
       chunksDir: census.chunksDir,
-      prefixDirs: prefix && { seen, owners: Object.fromEntries(prefix.owners) },
+      prefixDirs: prefix && { seen, owners: Object.fromEntries(prefixOwners) },
       complete: census.complete,
     },
   };
