@@ -395,7 +395,10 @@ export class AuditCollector {
         return {
           code: 'UNREADABLE',
           severity: 'error',
-          message: `${path}: chunkguard (uid ${process.geteuid?.()}) could not list it (${problem.errno ?? 'error'}); entries below it were not audited`,
+          // Listing failed: nothing below was seen. A stat failed: the other entries were examined, not that one.
+          message: problem.detail.startsWith('cannot stat')
+            ? `${path}: chunkguard (uid ${process.geteuid?.()}) could not stat an entry in it (${problem.errno ?? 'error'}); the directory's other entries were audited, that one and what is below it were not`
+            : `${path}: chunkguard (uid ${process.geteuid?.()}) could not list it (${problem.errno ?? 'error'}); entries below it were not audited`,
           path,
           remedy: `ls -ld ${shellQuote(path)}   # audit as root, or as a user that can read ${shellQuote(dir)}`,
           evidence: { kind: problem.kind, errno: problem.errno },
