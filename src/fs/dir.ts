@@ -202,7 +202,7 @@ export class Dir {
     return join(this.path, displayName(name));
   }
 
-  /** statx of an entry into `buf`, not following a symlink: 0, or the errno. No allocation (the audit's hot path). */
+  /** statx of an entry into `buf`, not following a symlink: 0, or the errno (stat's step; the audit's hot path is statAt). */
   statInto(name: Name, buf: Buffer): number {
     const flags = STAT_ENTRY | (name === '' ? AT_EMPTY_PATH : 0);
     return libc().statx(this.live, name === '' ? '' : cName(name), flags, STATX.BASIC_STATS, buf) === 0 ? 0 : libc().errno();
