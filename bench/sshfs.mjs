@@ -11,6 +11,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rea
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sshClientOptions, sshdConfig } from '../test/helpers/sshd.mjs';
 
 const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
@@ -123,22 +124,7 @@ export async function mountSshfs(remoteDir, { options = [] } = {}) {
     mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
     const port = await freePort();
     const config = join(base, 'sshd_config');
-    writeFileSync(config, [
-      `Port ${port}`,
-      'ListenAddress 127.0.0.1',
-      `HostKey ${hostKey}`,
-      `PidFile ${join(base, 'sshd.pid')}`,
-      `AuthorizedKeysFile ${join(base, 'authorized_keys')}`,
-      'PermitRootLogin prohibit-password',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      // No PAM: its session modules (pam_loginuid) fail in containers.
-      'UsePAM no',
-      // The keys sit below the world-writable tmpdir.
-      'StrictModes no',
-      'Subsystem sftp internal-sftp',
-      '',
-    ].join('\n'));
+    writeFileSync(config, sshdConfig(base, port, hostKey));
     const log = openSync(join(base, 'sshd.log'), 'a');
     // -D: our child, its pid known; detached: Ctrl-C in the terminal reaches us, and we stop it.
     const child = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', log, log], detached: true });
@@ -149,7 +135,7 @@ export async function mountSshfs(remoteDir, { options = [] } = {}) {
     if (sshd === undefined) throw new Error('sshd could not be started');
     waitFor(`sshd on 127.0.0.1:${port}`, () => isListening(port) || !isAlive(sshd));
     if (!isAlive(sshd)) throw new Error(`sshd exited: ${readFileSync(join(base, 'sshd.log'), 'utf8')}`);
-    const sshOptions = [`IdentityFile=${clientKey}`, 'IdentitiesOnly=yes', 'BatchMode=yes', 'StrictHostKeyChecking=no', 'UserKnownHostsFile=/dev/null', 'LogLevel=ERROR'];
+    const sshOptions = sshClientOptions(clientKey);
     // -F /dev/null: root's ~/.ssh/config must not steer the connection.
     execFileSync('sshfs', [`root@127.0.0.1:${remoteDir}`, mnt, '-p', String(port), '-F', '/dev/null', '-o', [...sshOptions, 'allow_other', 'dir_cache=no', ...options].join(',')], { stdio: 'ignore' });
     waitFor(`${mnt} to be mounted`, () => mountsBelow(base).length > 0);

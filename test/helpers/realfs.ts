@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { sshClientOptions, sshdConfig } from './sshd.mjs';
 
 export type RealFsName = 'ext4' | 'ext4-128' | 'ext4-noatime' | 'ext4-strictatime' | 'ext4-lazytime' | 'ext4-ro' | 'xfs' | 'btrfs' | 'tmpfs' | 'overlay' | 'squashfs' | 'erofs'
   | 'zfs-fuse' | 'ntfs-3g' | 'ntfs-3g-permissions' | 'ntfs-3g-uid' | 'gocryptfs' | 'gocryptfs-no-allow-other' | 'mergerfs' | 'sshfs' | 'sshfs-default-permissions'
@@ -294,30 +295,14 @@ function sshfs(c: Context, defaultPermissions: boolean): Setup {
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
   const port = freePort();
   const config = join(c.base, 'sshd_config');
-  writeFileSync(config, [
-    `Port ${port}`,
-    'ListenAddress 127.0.0.1',
-    `HostKey ${hostKey}`,
-    // Never the system's /run/sshd.pid.
-    `PidFile ${join(c.base, 'sshd.pid')}`,
-    `AuthorizedKeysFile ${join(c.base, 'authorized_keys')}`,
-    'PermitRootLogin prohibit-password',
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    // No PAM: its session modules (pam_loginuid) fail in containers. Root's account must not be locked ('!').
-    'UsePAM no',
-    // The keys sit below the world-writable tmpdir.
-    'StrictModes no',
-    'Subsystem sftp internal-sftp',
-    '',
-  ].join('\n'));
+  writeFileSync(config, sshdConfig(c.base, port, hostKey));
   // -D: stay in the foreground (our child, its pid known); -e: log to the log file.
   const sshd = daemon(c, '/usr/sbin/sshd', ['-D', '-e', '-f', config], 'sshd');
   c.defer(() => stopProcess(sshd));
   waitFor(`sshd listening on 127.0.0.1:${port}`, () => isListening(port) || !isAlive(sshd), 10_000);
   if (!isAlive(sshd)) throw new Error(`sshd exited: ${readLog(c, 'sshd')}`);
   const options = [
-    `IdentityFile=${clientKey}`, 'IdentitiesOnly=yes', 'BatchMode=yes', 'StrictHostKeyChecking=no', 'UserKnownHostsFile=/dev/null', 'LogLevel=ERROR',
+    ...sshClientOptions(clientKey),
     // sshfs 3.7 has no cache=no: dir_cache=no turns off its own attribute/name cache.
     'allow_other', 'dir_cache=no', ...(defaultPermissions ? ['default_permissions'] : []),
   ];
