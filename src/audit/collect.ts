@@ -92,6 +92,7 @@ export class AuditCollector {
   /** Per kind, the first directories by path, and how many in all. */
   private readonly problems = new Map<ProblemKind, Problem[]>();
   private readonly problemCounts = new Map<ProblemKind, number>();
+  private readonly problemsSeen = new Set<string>();
   /** Chunk stores: prefix directories listed, and the ones with another owner (by uid:gid). */
   private listedPrefixDirs = 0;
   private readonly foreignPrefixDirs: PrefixDirCensus = { owners: new Map(), modes: new Map() };
@@ -111,6 +112,10 @@ export class AuditCollector {
     this.chunksListed += batch.chunksListed;
     for (const offender of batch.offenders) this.addOffender(offender);
     for (const problem of batch.problems) {
+      // A directory whose entries cannot be stat'ed may be reported by several of them (scan-dir: parentCannotStat).
+      const key = `${problem.kind}\0${relBytes(problem.rel).toString('latin1')}`;
+      if (this.problemsSeen.has(key)) continue;
+      this.problemsSeen.add(key);
       this.problemCounts.set(problem.kind, (this.problemCounts.get(problem.kind) ?? 0) + 1);
       let kept = this.problems.get(problem.kind);
       if (!kept) this.problems.set(problem.kind, (kept = []));

@@ -7,10 +7,10 @@
  * io_uring, across directories, and lists the next directory meanwhile.
  * Both run inside a worker thread, or in the calling thread with workers: 0.
  */
-import { DirentReader, entryName } from '../fs/dirents.js';
+import { DirentReader, DT_DIR, entryName } from '../fs/dirents.js';
 import type { DirTree } from '../fs/dir-tree.js';
 import { errnoName, FsError, isUnsafePath } from '../fs/errors.js';
-import { joinRel, nameFromBytes, type RelPath } from '../fs/rel-path.js';
+import { joinRel, nameFromBytes, parentRel, type RelPath } from '../fs/rel-path.js';
 import { formatDev, S_IFDIR, S_IFMT, S_IFREG, STATX_SIZE, StatWords } from '../fs/stat.js';
 import { StatRing } from '../fs/stat-ring.js';
 import type { Dir } from '../fs/dir.js';
@@ -24,6 +24,12 @@ export type DirRole = 'store-root' | 'chunks-root' | 'prefix-dir' | 'blob' | 'ot
 export interface DirTask {
   rel: RelPath;
   role: DirRole;
+  /**
+   * Set when the directory's own stat is still to be taken, as an entry of
+   * its parent with this role: the listing said it is a directory (d_type),
+   * and it is stat'ed once opened (DirScan#subdirectory says why).
+   */
+  entryRole?: Role;
 }
 
 export interface Offender {
@@ -65,6 +71,8 @@ export interface DirScanResult {
   problems: Problem[];
   entries: number;
   role: DirRole;
+  /** Set when `entries` leaves out the directory's own stat, taken here as its parent's entry with this role (DirScan#self). */
+  selfRole?: Role;
 }
 
 /**
@@ -102,6 +110,11 @@ function append<T>(to: T[], items: T[]): void {
 export function addToBatch(batch: ScanBatch, result: DirScanResult): void {
   if (!result.partial) batch.directories++;
   batch.entries += result.entries;
+  if (result.selfRole) {
+    batch.entries++;
+    // A directory inside a prefix directory is one of that directory's entries.
+    if (result.selfRole === 'chunk') batch.chunksListed++;
+  }
   if (result.role === 'chunks-root') {
     batch.prefixDirsListed += result.subdirs.length;
     batch.chunksRoot = result.partial && batch.chunksRoot !== 'done' ? 'part' : 'done';
@@ -132,6 +145,11 @@ function childRoles(parent: DirRole, name: RelPath): { role: Role; dirRole: DirR
 
 const HAND_OVER_SUBDIRS = 1024;
 
+function offender(rel: RelPath, stat: StatWords, issues: number, role: Role): Offender {
+  const type = stat.mode & S_IFMT;
+  return { rel, mode: stat.mode, uid: stat.uid, gid: stat.gid, size: type === S_IFREG ? stat.size : 0, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs, dev: stat.dev, ino: stat.ino, attributes: stat.attributes, issues, role };
+}
+
 /** Where a scanner reads the name of the entry whose stat it hands over: decoded only for the entries kept. */
 interface EntryNames {
   nameOf(ref: number): Buffer;
@@ -158,6 +176,56 @@ export abstract class Scanner {
 
   /** Releases what the scanner holds (a ring waits for its stats in flight first). */
   close(): void {}
+
+  /** A directory's own stat (DirScan#self), into scratch. */
+  private readonly selfStat = new StatWords(Buffer.alloc(STATX_SIZE));
+
+  /**
+   * Open the task's directory (`owned`: a descriptor of its own for the
+   * caller to close, else the tree's) and, when its own stat is still to be
+   * taken, take it from the open directory. Undefined when it is not to be
+   * listed: it could not be opened, is on another filesystem, or is no
+   * longer a directory (`scan` says which, where there is something to say).
+   */
+  protected openTask(scan: DirScan, owned: boolean): Dir | undefined {
+    const { task } = scan;
+    let dir: Dir;
+    try {
+      dir = owned ? this.tree.openOwned(task.rel) : this.tree.open(task.rel);
+    } catch (error) {
+      if (!(error instanceof FsError)) throw error;
+      if (!task.entryRole || this.statThroughParent(scan)) scan.cannotList(error);
+      return undefined;
+    }
+    if (!task.entryRole) return dir;
+    const { selfStat } = this;
+    const errno = dir.statInto('', selfStat.buf);
+    if (errno === 0 && selfStat.complete && scan.self(selfStat)) return dir;
+    if (errno !== 0 || !selfStat.complete) scan.cannotList(new FsError(errno === 0 ? 'ENODATA' : errnoName(errno), 'statx', dir.path));
+    if (owned) dir.close();
+    return undefined;
+  }
+
+  /**
+   * The stat of a directory that could not be opened, through its parent.
+   * True when it is still a directory here (so: it cannot be listed); false
+   * when it is gone, on another filesystem, or replaced by something else
+   * since the listing (then it is an entry like any other).
+   */
+  private statThroughParent(scan: DirScan): boolean {
+    let errno: number;
+    try {
+      errno = this.tree.statEntry(scan.task.rel, this.selfStat.buf);
+    } catch (error) {
+      if (!(error instanceof FsError)) throw error;
+      return true; // the parent itself cannot be opened again: the child's open error says enough
+    }
+    if (errno === 0 && this.selfStat.complete) return scan.self(this.selfStat);
+    const code = errno === 0 ? 'ENODATA' : errnoName(errno);
+    // Gone since the listing (GC or a writer running beside): nothing to report.
+    if (code !== 'ENOENT') scan.parentCannotStat(code);
+    return false;
+  }
 }
 
 /**
@@ -199,31 +267,82 @@ class DirScan {
    * visit or has a problem. The name (NUL-terminated) is decoded only then.
    */
   entry(stat: StatWords, names: EntryNames, ref: number): void {
-    const { task, result, core } = this;
-    const { settings } = core;
+    const { task, result } = this;
     result.entries++;
-    const { mode, uid, gid } = stat;
-    const type = mode & S_IFMT;
-    const size = type === S_IFREG ? stat.size : 0;
-    const { mtimeMs, ctimeMs } = stat;
-    const isDirectory = type === S_IFDIR;
-    core.tallies.add(uid, gid, size, isDirectory, mtimeMs, ctimeMs);
     let entry: RelPath | undefined;
     const { role, dirRole } = task.role === 'store-root' ? childRoles(task.role, (entry = nameFromBytes(entryName(names.nameOf(ref))))) : this.roles;
-    const attributes = stat.attributes;
-    const issues = classify(mode, uid, gid, attributes, role, settings);
+    const issues = this.examine(stat, role);
+    const isDirectory = (stat.mode & S_IFMT) === S_IFDIR;
     if (!isDirectory && issues === 0) return;
 
     const rel = joinRel(task.rel, entry ?? nameFromBytes(entryName(names.nameOf(ref))));
     if (isDirectory) {
-      if (stat.majorMinor !== settings.rootDevice && !settings.crossFilesystems) {
-        result.problems.push({ kind: 'mount-not-crossed', rel, detail: `another filesystem (device ${formatDev(stat.dev)}) is mounted here` });
-        return;
-      }
-      result.subdirs.push({ rel, role: dirRole });
-      if (result.subdirs.length >= HAND_OVER_SUBDIRS && core.handOver) this.handOverPart();
+      if (this.otherFilesystem(stat, rel)) return;
+      this.visit({ rel, role: dirRole });
     }
-    if (issues !== 0) result.offenders.push({ rel, mode, uid, gid, size, mtimeMs, ctimeMs, dev: stat.dev, ino: stat.ino, attributes, issues, role });
+    if (issues !== 0) result.offenders.push(offender(rel, stat, issues, role));
+  }
+
+  /**
+   * An entry the listing says is a directory (d_type), `name` NUL-terminated:
+   * to visit, and stat'ed (and counted) only once it is open (self). On a
+   * FUSE or network filesystem the kernel keeps a name's lookup for a moment
+   * only (sshfs: a second); a stat here and an open seconds later, when a
+   * thread gets to it, cost two lookups, each a round trip. Opened first, the
+   * stat of the open directory is the one its lookup brought.
+   */
+  subdirectory(name: Buffer): void {
+    const { task } = this;
+    const entry = nameFromBytes(entryName(name));
+    const { role, dirRole } = task.role === 'store-root' ? childRoles(task.role, entry) : this.roles;
+    this.visit({ rel: joinRel(task.rel, entry), role: dirRole, entryRole: role });
+  }
+
+  /**
+   * This directory's own stat, taken once opened or, when it could not be
+   * opened, through its parent (the task's entryRole): tally, classify.
+   * Returns whether to list it: a directory on this filesystem (or crossing
+   * was asked for); it may have been replaced by something else since the listing.
+   */
+  self(stat: StatWords): boolean {
+    const { task, result } = this;
+    const role = task.entryRole!;
+    result.selfRole = role;
+    const issues = this.examine(stat, role);
+    const isDirectory = (stat.mode & S_IFMT) === S_IFDIR;
+    if (isDirectory && this.otherFilesystem(stat, task.rel)) return false;
+    if (issues !== 0) result.offenders.push(offender(task.rel, stat, issues, role));
+    return isDirectory;
+  }
+
+  /** Tally the entry, then what is wrong with it for its role (0: nothing). */
+  private examine(stat: StatWords, role: Role): number {
+    const { mode, uid, gid } = stat;
+    const type = mode & S_IFMT;
+    this.core.tallies.add(uid, gid, type === S_IFREG ? stat.size : 0, type === S_IFDIR, stat.mtimeMs, stat.ctimeMs);
+    return classify(mode, uid, gid, stat.attributes, role, this.core.settings);
+  }
+
+  /** A directory on another filesystem (a mount inside the tree): reported, not visited, unless crossing was asked for. */
+  private otherFilesystem(stat: StatWords, rel: RelPath): boolean {
+    const { settings } = this.core;
+    if (stat.majorMinor === settings.rootDevice || settings.crossFilesystems) return false;
+    this.result.problems.push({ kind: 'mount-not-crossed', rel, detail: `another filesystem (device ${formatDev(stat.dev)}) is mounted here` });
+    return true;
+  }
+
+  private visit(task: DirTask): void {
+    this.result.subdirs.push(task);
+    if (this.result.subdirs.length >= HAND_OVER_SUBDIRS && this.core.handOver) this.handOverPart();
+  }
+
+  /**
+   * This directory could not be opened, nor stat'ed through its parent: what
+   * the parent's scan would have said had it stat'ed it there (the parent
+   * has no search permission, say). The collector counts a directory once.
+   */
+  parentCannotStat(code: string): void {
+    this.result.problems.push({ kind: 'unlistable', rel: parentRel(this.task.rel), detail: `cannot stat entries (${code})`, errno: code });
   }
 
   /** The result, once every entry is in. */
@@ -261,12 +380,14 @@ export class DirScanner extends Scanner implements EntryNames {
 
   scan(task: DirTask): DirScanResult {
     const scan = new DirScan(task, this);
+    // openat(O_NOFOLLOW|O_DIRECTORY) one component at a time refuses a symlink or a non-directory.
+    const dir = this.openTask(scan, false);
+    if (!dir) return scan.finish();
     try {
-      // openat(O_NOFOLLOW|O_DIRECTORY) one component at a time refuses a symlink or a non-directory.
-      this.dir = this.tree.open(task.rel);
+      this.dir = dir;
       this.scanning = scan;
       this.index = 0;
-      this.dir.forEachName(this.reader, this.visit);
+      dir.forEachName(this.reader, this.visit);
     } catch (error) {
       if (!(error instanceof FsError)) throw error;
       scan.cannotList(error);
@@ -279,6 +400,11 @@ export class DirScanner extends Scanner implements EntryNames {
   }
 
   private examine(start: number): boolean {
+    if (this.reader.typeAt(start) === DT_DIR) {
+      this.index++;
+      this.scanning.subdirectory(this.reader.nameAt(start));
+      return true;
+    }
     const { stat } = this;
     const errno = this.dir.statAt(this.reader, start, stat);
     const index = this.index++;
@@ -352,13 +478,9 @@ export class RingScanner extends Scanner {
 
   private start(task: DirTask): void {
     const scan = new DirScan(task, this);
-    let dir: Dir;
-    try {
-      // Its own descriptor: the tree may close its copy while stats relative to it are in flight.
-      dir = this.tree.openOwned(task.rel);
-    } catch (error) {
-      if (!(error instanceof FsError)) throw error;
-      scan.cannotList(error);
+    // Its own descriptor: the tree may close its copy while stats relative to it are in flight.
+    const dir = this.openTask(scan, true);
+    if (!dir) {
       this.done(scan.finish());
       return;
     }
@@ -380,6 +502,11 @@ export class RingScanner extends Scanner {
 
   private queue(start: number): boolean {
     const { ring, listing } = this;
+    if (this.reader.typeAt(start) === DT_DIR) {
+      this.index++;
+      listing.scan.subdirectory(this.reader.nameAt(start));
+      return true;
+    }
     while (ring.full) ring.collect(true, this.complete);
     this.indexOf[listing.dir.queueStat(ring, this.reader, start, this.listingId)] = this.index++;
     listing.stats++;

@@ -74,11 +74,25 @@ export class DirTree {
    */
   openOwned(rel: RelPath): Dir {
     if (isRootRel(rel)) return this.root.duplicate();
-    const parent = this.open(parentRel(rel));
+    const { parent, name } = this.lastStep(rel, 'openat');
+    return parent.openChild(name).dir;
+  }
+
+  /**
+   * statx of the entry at `rel` through its parent, into `buf`, not following
+   * a symlink: 0, or the errno (for a directory that could not be opened).
+   */
+  statEntry(rel: RelPath, buf: Buffer): number {
+    const { parent, name } = this.lastStep(rel, 'statx');
+    return parent.statInto(name, buf);
+  }
+
+  /** The parent of `rel` (open) and its last component, refused when that could leave the directory. */
+  private lastStep(rel: RelPath, syscall: string): { parent: Dir; name: RelPath } {
     const name = baseName(rel);
     const why = unsafeComponent(name);
-    if (why) throw new FsError('EUNSAFEPATH', 'openat', relText(rel), { detail: `has ${why}, which would leave the directory (refused)` });
-    return parent.openChild(name).dir;
+    if (why) throw new FsError('EUNSAFEPATH', syscall, relText(rel), { detail: `has ${why}, which would leave the directory (refused)` });
+    return { parent: this.open(parentRel(rel)), name };
   }
 
   /** Keep `dir` open; evict the oldest one not on the current way down. */

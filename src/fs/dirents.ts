@@ -10,7 +10,10 @@ import { libc } from '../native/libc.js';
 import { errnoName, FsError } from './errors.js';
 
 const RECLEN = 16;
+const TYPE = 18;
 const NAME = 19;
+/** d_type of a directory; DT_UNKNOWN (0) where the filesystem does not say (then only a stat tells). */
+export const DT_DIR = 4;
 const BUFFER_SIZE = 64 * 1024;
 const DOT = 0x2e;
 
@@ -67,6 +70,11 @@ export class DirentReader {
         if (!visit(start)) return;
       }
     }
+  }
+
+  /** The entry's d_type as the filesystem reported it in the listing (a hint: the entry may change before it is used). */
+  typeAt(start: number): number {
+    return this.buf[start - NAME + TYPE]!;
   }
 
   /** The name at `start` with its NUL (valid until the next entry), for code that keeps or decodes it. */

@@ -288,6 +288,53 @@ describeAsRoot('a directory the caller cannot reach', () => {
   });
 });
 
+describeAsRoot('a directory the auditing user can list but not search (r without x)', () => {
+  let base: string;
+  let dir: string;
+  const asBackup = { uid: BACKUP_UID, gid: BACKUP_GID };
+  const ownerArg = `${BACKUP_UID}:${BACKUP_GID}`;
+
+  beforeAll(() => {
+    base = reachableTempDir('chunkguard-no-search-');
+    dir = join(base, 'tree');
+    // One with a file and a subdirectory, one with subdirectories only (stat'ed once opened, not in the listing).
+    for (const sub of ['mixed/inner', 'dirsonly/d1', 'dirsonly/d2']) mkdirSync(join(dir, sub), { recursive: true });
+    writeFileSync(join(dir, 'mixed', 'file'), '');
+    execFileSync('chown', ['-R', ownerArg, dir]);
+    for (const sub of ['mixed', 'dirsonly']) chmodSync(join(dir, sub), 0o644);
+  });
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  it('names each such directory once, whatever it holds, the same in worker threads and in the main thread', () => {
+    const runs = [runJson(['audit', dir, '--owner', ownerArg], asBackup), runJson(['audit', dir, '--owner', ownerArg, '--workers', '0'], asBackup)];
+    for (const { code } of runs) expect(code).toBe(1);
+    const [threads, inline] = runs.map(({ report }) => answer(report));
+    expect(inline).toEqual(threads);
+    const unlisted = threads!.findings.filter((f: any) => f.evidence.kind === 'unlistable');
+    expect(unlisted.map((f: any) => f.path)).toEqual([join(dir, 'dirsonly'), join(dir, 'mixed')]);
+    for (const finding of unlisted) {
+      expect(finding).toMatchObject({ code: 'UNREADABLE', severity: 'error', evidence: { errno: 'EACCES' } });
+      expect(finding.message).toBe(`${finding.path}: chunkguard (uid ${BACKUP_UID}) could not stat an entry in it (EACCES); the directory's other entries were audited, that one and what is below it were not`);
+    }
+    // What was stat'ed: the top and the two directories; nothing below them.
+    expect(threads!.scanned.entries).toBe(3);
+    const modes = threads!.findings.find((f: any) => f.code === 'UNREADABLE' && f.evidence.examples);
+    expect(modes?.evidence).toMatchObject({ count: 2, directories: 2, modes: ['0644'], examples: [join(dir, 'dirsonly'), join(dir, 'mixed')] });
+  });
+
+  it('the printed chmod, run on the paths --list prints, makes it CLEAN with every entry scanned', () => {
+    const { report } = runJson(['audit', dir, '--owner', ownerArg], asBackup);
+    const remedy = report.findings.find((f: any) => f.code === 'UNREADABLE' && f.evidence.examples).remedy as string;
+    expect(remedy).toBe(`chmod u+rX ${join(dir, 'dirsonly')}   # and the other 1 listed by --list`);
+    const listed = runCli(['audit', dir, '--owner', ownerArg, '--list'], asBackup).stdout.split('\n').filter(Boolean);
+    expect(listed.sort()).toEqual([join(dir, 'dirsonly'), join(dir, 'mixed')]);
+    for (const path of listed) execFileSync('chmod', ['u+rX', path], asBackup);
+    const after = runJson(['audit', dir, '--owner', ownerArg], asBackup);
+    expect(after.code).toBe(0);
+    expect(after.report.summary).toMatch(/^CLEAN: 7 entries scanned/);
+  });
+});
+
 describe('audit bad input', () => {
   it.each([
     [['audit', '/nonexistent/chunkguard'], /\/nonexistent\/chunkguard: no such directory/],
