@@ -11,7 +11,8 @@
  *                walkers) timed on the same question, for information;
  *   audit-sshfs: the same comparison on sshfs (its own sshd on 127.0.0.1, dir_cache=no:
  *                every stat a round trip) over a smaller store of 4096 prefix dirs and
- *                32,768 chunks (~37k entries), where concurrency is the lever.
+ *                32,768 chunks (~37k entries), where concurrency is the lever; fd with
+ *                16 threads too, what a native walker gets from many stats in flight.
  * `node bench/run.mjs audit` (or `check`, `hash`, `audit-sshfs`) runs one group.
  * Needs root (loop mounts, sshd, FUSE). Prints a markdown table; docs/benchmarks.md holds the last rows.
  */
@@ -131,7 +132,7 @@ const tick = (ms = 0) => new Promise((resolve) => (ms ? setTimeout(resolve, ms) 
  * median of AUDIT_RUNS, with the audit's peak RSS; then bfs and fd on the same question.
  * `settleMs` is waited before every run (see auditSshfsSpeed).
  */
-async function compareAudit(label, store, foreign, target, settleMs = 0) {
+async function compareAudit(label, store, foreign, target, settleMs = 0, morePeers = []) {
   const findArgs = [store, '!', '-uid', String(BENCH_UID), '-o', '!', '-gid', String(BENCH_GID)];
   const auditArgs = [cli, 'audit', store, '--owner', `${BENCH_UID}:${BENCH_GID}`, '--list', ...AUDIT_FLAGS];
   const found = timed('find', findArgs).stdout.split('\n').filter(Boolean).length;
@@ -153,7 +154,7 @@ async function compareAudit(label, store, foreign, target, settleMs = 0) {
   return [
     [label, 'chunkguard audit --list vs GNU find', median(audit).toFixed(0), median(find).toFixed(0), ratio.toFixed(3), `<= ${target.toFixed(2)}`, ratio <= target ? 'ok' : 'MISSED'],
     [label, 'peak RSS of the audit (MiB)', rssMiB.toFixed(0), '-', '-', '<= 200 MiB', rssMiB <= 200 ? 'ok' : 'MISSED'],
-    ...(await otherWalkers(label, store, foreign, median(audit), settleMs)),
+    ...(await otherWalkers(label, store, foreign, median(audit), settleMs, morePeers)),
   ];
 }
 
@@ -184,7 +185,9 @@ async function auditSshfsSpeed() {
     // The kernel keeps FUSE names and attributes for a second (sshfs's entry and attribute
     // timeouts; dir_cache=no only turns off sshfs's own cache): every run waits that out, so
     // none starts with what the run before it looked up.
-    return await compareAudit(`audit sshfs ${Math.round((files + prefixes + 2) / 1000)}k entries`, mnt, foreign, 0.2, 1500);
+    // fd with 16 threads: what a native walker gets from many stats in flight on this mount.
+    const fd16 = ['fd -j16', 'fdfind', ['-u', '-j', '16', '--owner', `!${BENCH_UID}`, '.', mnt]];
+    return await compareAudit(`audit sshfs ${Math.round((files + prefixes + 2) / 1000)}k entries`, mnt, foreign, 0.2, 1500, [fd16]);
   } finally {
     stop();
     stops.delete(stop);
@@ -196,10 +199,11 @@ async function auditSshfsSpeed() {
  * (find's syntax, breadth first) and fd (parallel; --owner filters the uid only, which is
  * what the planted burst differs in; -u so it enters .chunks).
  */
-async function otherWalkers(label, store, foreign, auditMs, settleMs) {
+async function otherWalkers(label, store, foreign, auditMs, settleMs, morePeers) {
   const peers = [
     ['bfs', 'bfs', [store, '!', '-uid', String(BENCH_UID), '-o', '!', '-gid', String(BENCH_GID)]],
     ['fd', 'fdfind', ['-u', '--owner', `!${BENCH_UID}`, '.', store]],
+    ...morePeers,
   ];
   const rows = [];
   for (const [name, command, args] of peers) {
