@@ -92,9 +92,12 @@ export class AuditCollector {
   /** Per kind, the first directories by path, and how many in all. */
   private readonly problems = new Map<ProblemKind, Problem[]>();
   private readonly problemCounts = new Map<ProblemKind, number>();
-  private readonly problemsSeen = new Set<string>();
+  /** The directories whose entries could not be stat'ed, reported so far (by their own scan and by each subdirectory). */
+  private readonly repeatedProblems = new Set<string>();
   /** Chunk stores: prefix directories listed, and the ones with another owner (by uid:gid). */
   private listedPrefixDirs = 0;
+  /** Of those, the ones stat'ed and found to be directories of this filesystem: the census counts these. */
+  private countedPrefixDirs = 0;
   private readonly foreignPrefixDirs: PrefixDirCensus = { owners: new Map(), modes: new Map() };
   /** Chunk stores: entries of prefix directories, and the ones with another owner (by uid:gid). */
   private chunksListed = 0;
@@ -109,13 +112,16 @@ export class AuditCollector {
     this.entries += batch.entries;
     this.directories += batch.directories;
     this.listedPrefixDirs += batch.prefixDirsListed;
+    this.countedPrefixDirs += batch.prefixDirsCounted;
     this.chunksListed += batch.chunksListed;
     for (const offender of batch.offenders) this.addOffender(offender);
     for (const problem of batch.problems) {
-      // A directory whose entries cannot be stat'ed may be reported by several of them (scan-dir: parentCannotStat).
-      const key = `${problem.kind}\0${relBytes(problem.rel).toString('latin1')}`;
-      if (this.problemsSeen.has(key)) continue;
-      this.problemsSeen.add(key);
+      if (problem.repeated) {
+        // Reported by each subdirectory of a directory whose entries cannot be stat'ed (scan-dir: parentCannotStat).
+        const key = relBytes(problem.rel).toString('latin1');
+        if (this.repeatedProblems.has(key)) continue;
+        this.repeatedProblems.add(key);
+      }
       this.problemCounts.set(problem.kind, (this.problemCounts.get(problem.kind) ?? 0) + 1);
       let kept = this.problems.get(problem.kind);
       if (!kept) this.problems.set(problem.kind, (kept = []));
@@ -150,7 +156,7 @@ export class AuditCollector {
     if (this.ctx.layout !== 'chunk-store' || !chunksDir) return census;
     census.chunksDir = this.chunksDirOwner ?? chunksDir;
     // The rest have the expected owner (their mode is not kept: it only matters for the ones that differ).
-    census.prefixDirs = { owners: this.withExpected(this.foreignPrefixDirs.owners, this.listedPrefixDirs), modes: new Map(this.foreignPrefixDirs.modes) };
+    census.prefixDirs = { owners: this.withExpected(this.foreignPrefixDirs.owners, this.countedPrefixDirs), modes: new Map(this.foreignPrefixDirs.modes) };
     census.chunks = this.withExpected(this.foreignChunks, this.chunksListed);
     return census;
   }

@@ -19,7 +19,7 @@ import { isUnmapped, userNamespace, type UserNamespace } from '../system/process
 import { datastoreOf } from '../system/datastores.js';
 import { decideGcUser, inconsistentOwners } from '../system/gc-user.js';
 import { filesystemAt, fuseWithoutAllowOther, ownersOnFilesystem } from '../system/filesystems.js';
-import type { MountInfo } from '../system/mounts.js';
+import { hasMountsBelow, type MountInfo } from '../system/mounts.js';
 import { type OwnedEntry, type Owner, type OwnerCensus, ownerKey, sampleOwners } from '../store/owners.js';
 import { resolveUser, type UserInput } from '../system/user-spec.js';
 import { canSearch, type GcUser, permissionClass } from '../system/access.js';
@@ -167,6 +167,8 @@ async function scanOnce(dir: string, absolute: string, root: RootFacts, users: {
   const settings: ScanSettings = {
     rootDevice: majorMinorOf(stat.dev),
     crossFilesystems: options.crossFilesystems === true,
+    // Opening a mount point would trigger an automount (a stat does not): with mounts below the tree, stat first.
+    openSubdirsFirst: !hasMountsBelow(absolute),
     expected: users.expected,
     gcUser: users.gcUser,
     namespace: { identity: namespace.identity, overflowUid: namespace.overflowUid, overflowGid: namespace.overflowGid },

@@ -55,12 +55,23 @@ export interface Problem {
   rel: RelPath;
   detail: string;
   errno?: string;
+  /**
+   * "Cannot stat entries": reported for a directory by its own scan and by each
+   * of its subdirectories (DirScan#parentCannotStat); the collector keeps one.
+   */
+  repeated?: boolean;
 }
 
 export interface ScanSettings extends ClassifyContext {
   /** The root's device as StatWords#majorMinor reads it (a number: compared for every directory). */
   rootDevice: number;
   crossFilesystems: boolean;
+  /**
+   * A subdirectory is opened before it is stat'ed (DirScan#subdirectory):
+   * only when nothing is mounted below the tree, as opening a mount point
+   * triggers an automount, which a stat (AT_NO_AUTOMOUNT) does not.
+   */
+  openSubdirsFirst: boolean;
 }
 
 export interface DirScanResult {
@@ -73,6 +84,8 @@ export interface DirScanResult {
   role: DirRole;
   /** Set when `entries` leaves out the directory's own stat, taken here as its parent's entry with this role (DirScan#self). */
   selfRole?: Role;
+  /** That stat showed a directory on this filesystem (or crossing was asked for): one its parent's listing would have counted as a subdirectory. */
+  selfIsSubdir?: boolean;
 }
 
 /**
@@ -85,8 +98,10 @@ export interface ScanBatch {
   /** Directories scanned completely (a first part of a large one is not). */
   directories: number;
   entries: number;
-  /** Chunk stores: subdirectories of .chunks found (prefix directories listed). */
+  /** Chunk stores: subdirectories of .chunks found in its listing (the progress total). */
   prefixDirsListed: number;
+  /** Chunk stores: those of them stat'ed and found to be directories on this filesystem (the owner census). */
+  prefixDirsCounted: number;
   /** Chunk stores: prefix directories scanned completely, and the entries found in them. */
   prefixDirsDone: number;
   chunksListed: number;
@@ -99,7 +114,7 @@ export interface ScanBatch {
 }
 
 export function emptyBatch(): ScanBatch {
-  return { directories: 0, entries: 0, prefixDirsListed: 0, prefixDirsDone: 0, chunksListed: 0, subdirs: [], offenders: [], problems: [], tallies: [] };
+  return { directories: 0, entries: 0, prefixDirsListed: 0, prefixDirsCounted: 0, prefixDirsDone: 0, chunksListed: 0, subdirs: [], offenders: [], problems: [], tallies: [] };
 }
 
 function append<T>(to: T[], items: T[]): void {
@@ -114,9 +129,12 @@ export function addToBatch(batch: ScanBatch, result: DirScanResult): void {
     batch.entries++;
     // A directory inside a prefix directory is one of that directory's entries.
     if (result.selfRole === 'chunk') batch.chunksListed++;
+    if (result.selfRole === 'prefix-dir' && result.selfIsSubdir) batch.prefixDirsCounted++;
   }
   if (result.role === 'chunks-root') {
     batch.prefixDirsListed += result.subdirs.length;
+    // The ones stat'ed in the listing; the others count once their own stat is in (above).
+    for (const subdir of result.subdirs) if (!subdir.entryRole) batch.prefixDirsCounted++;
     batch.chunksRoot = result.partial && batch.chunksRoot !== 'done' ? 'part' : 'done';
   }
   if (result.role === 'prefix-dir') {
@@ -198,12 +216,17 @@ export abstract class Scanner {
       return undefined;
     }
     if (!task.entryRole) return dir;
-    const { selfStat } = this;
-    const errno = dir.statInto('', selfStat.buf);
-    if (errno === 0 && selfStat.complete && scan.self(selfStat)) return dir;
-    if (errno !== 0 || !selfStat.complete) scan.cannotList(new FsError(errno === 0 ? 'ENODATA' : errnoName(errno), 'statx', dir.path));
-    if (owned) dir.close();
-    return undefined;
+    let listable = false;
+    try {
+      const { selfStat } = this;
+      const errno = dir.statInto('', selfStat.buf);
+      // What a failed stat in the parent's listing said: its parent is reported, this one not visited.
+      if (errno !== 0 || !selfStat.complete) scan.parentCannotStat(errno === 0 ? 'ENODATA' : errnoName(errno));
+      else listable = scan.self(selfStat);
+    } finally {
+      if (!listable && owned) dir.close();
+    }
+    return listable ? dir : undefined;
   }
 
   /**
@@ -312,6 +335,7 @@ class DirScan {
     const isDirectory = (stat.mode & S_IFMT) === S_IFDIR;
     if (isDirectory && this.otherFilesystem(stat, task.rel)) return false;
     if (issues !== 0) result.offenders.push(offender(task.rel, stat, issues, role));
+    result.selfIsSubdir = isDirectory;
     return isDirectory;
   }
 
@@ -342,13 +366,13 @@ class DirScan {
    * has no search permission, say). The collector counts a directory once.
    */
   parentCannotStat(code: string): void {
-    this.result.problems.push({ kind: 'unlistable', rel: parentRel(this.task.rel), detail: `cannot stat entries (${code})`, errno: code });
+    this.result.problems.push({ kind: 'unlistable', rel: parentRel(this.task.rel), detail: `cannot stat entries (${code})`, errno: code, repeated: true });
   }
 
   /** The result, once every entry is in. */
   finish(): DirScanResult {
     if (this.failedAt !== Infinity) {
-      this.result.problems.push({ kind: 'unlistable', rel: this.task.rel, detail: `cannot stat entries (${this.failedCode})`, errno: this.failedCode });
+      this.result.problems.push({ kind: 'unlistable', rel: this.task.rel, detail: `cannot stat entries (${this.failedCode})`, errno: this.failedCode, repeated: true });
     }
     return this.result;
   }
@@ -400,7 +424,7 @@ export class DirScanner extends Scanner implements EntryNames {
   }
 
   private examine(start: number): boolean {
-    if (this.reader.typeAt(start) === DT_DIR) {
+    if (this.settings.openSubdirsFirst && this.reader.typeAt(start) === DT_DIR) {
       this.index++;
       this.scanning.subdirectory(this.reader.nameAt(start));
       return true;
@@ -502,7 +526,7 @@ export class RingScanner extends Scanner {
 
   private queue(start: number): boolean {
     const { ring, listing } = this;
-    if (this.reader.typeAt(start) === DT_DIR) {
+    if (this.settings.openSubdirsFirst && this.reader.typeAt(start) === DT_DIR) {
       this.index++;
       listing.scan.subdirectory(this.reader.nameAt(start));
       return true;

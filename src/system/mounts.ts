@@ -67,6 +67,20 @@ export function parseMountInfo(text: string): MountInfo[] {
 }
 
 /**
+ * Whether anything is mounted strictly below `path` (its real path): another
+ * filesystem, an autofs trigger. When mountinfo or the real path cannot be
+ * read, the answer is yes (the careful one for the caller).
+ */
+export function hasMountsBelow(path: string, mountinfo = '/proc/self/mountinfo'): boolean {
+  try {
+    const real = realpathSync(path);
+    return parseMountInfo(readFileSync(mountinfo, 'utf8')).some((mount) => mount.mountPoint !== real && isWithin(mount.mountPoint, real));
+  } catch {
+    return true;
+  }
+}
+
+/**
  * The mount holding `path`: the last-mounted entry whose mount point is the
  * longest prefix of its real path (what the kernel's path walk ends on).
  */

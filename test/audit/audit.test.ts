@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -332,6 +332,61 @@ describeAsRoot('a directory the auditing user can list but not search (r without
     const after = runJson(['audit', dir, '--owner', ownerArg], asBackup);
     expect(after.code).toBe(0);
     expect(after.report.summary).toMatch(/^CLEAN: 7 entries scanned/);
+  });
+});
+
+describeAsRoot('an automount point inside the tree', () => {
+  it('is reported as not crossed and never triggered (entering it is what triggers it)', async () => {
+    const base = reachableTempDir('chunkguard-automount-');
+    const dir = join(base, 'tree');
+    const point = join(dir, 'auto');
+    mkdirSync(point, { recursive: true });
+    mkdirSync(join(dir, 'plain', 'sub'), { recursive: true });
+    // Its own process group: the audit's is not the daemon's, so entering the point sends a request.
+    const daemon = spawn('python3', [join(import.meta.dirname, '..', 'fixtures', 'autofs-trigger.py'), point], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    daemon.stdout.setEncoding('utf8').on('data', (data: string) => (output += data));
+    const exited = new Promise((resolve) => daemon.on('exit', resolve));
+    try {
+      await expect.poll(() => output, { timeout: 10_000 }).toContain('ready');
+      const { report } = runJson(['audit', dir, '--owner', '0:0']);
+      expect(report.findings).toContainEqual(expect.objectContaining({ code: 'MOUNT_NOT_CROSSED', path: point }));
+      expect(report.scanned.entries).toBe(4);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(output).not.toContain('mount request');
+      // The fixture is live: listing the point does send one.
+      spawnSync('ls', [point]);
+      await expect.poll(() => output, { timeout: 5_000 }).toContain('mount request');
+    } finally {
+      daemon.kill('SIGTERM');
+      await exited;
+      spawnSync('umount', ['-l', point]);
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+});
+
+describeAsRoot('a chunk store whose .chunks the GC user can list but not search', () => {
+  it('counts no prefix directory it could not stat: the owner census and the GC user are what the stats showed', () => {
+    const base = reachableTempDir('chunkguard-no-search-store-');
+    try {
+      const store = join(base, 'store');
+      const chunks = join(store, '.chunks');
+      for (const prefix of ['0000', '0001', '0002', '0003']) mkdirSync(join(chunks, prefix), { recursive: true, mode: 0o750 });
+      chownSync(store, BACKUP_UID, BACKUP_GID);
+      chmodSync(store, 0o750);
+      chmodSync(chunks, 0o744);
+      const { code, report } = runJson(['audit', store], { uid: BACKUP_UID, gid: BACKUP_GID });
+      expect(code).toBe(1);
+      // The store's root and .chunks were stat'ed; the prefix directories behind .chunks' missing search permission were not.
+      expect(report.scanned.entries).toBe(2);
+      expect(report.gcUser.reason).toBe(`uid ${BACKUP_UID} (backup) owns ${store}; what is inside belongs to root, which is never taken for the GC user while part of the store belongs to someone else`);
+      const inconsistent = report.findings.find((f: any) => f.code === 'INCONSISTENT_OWNER');
+      expect(inconsistent.message).not.toMatch(/\d+ of \d+ prefix director/);
+      expect(report.findings.filter((f: any) => f.evidence.kind === 'unlistable').map((f: any) => [f.path, f.evidence.errno])).toEqual([[chunks, 'EACCES']]);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,13 +1,13 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Accounts } from '../../src/system/passwd.js';
-import { findMount, parseMountInfo } from '../../src/system/mounts.js';
+import { findMount, hasMountsBelow, parseMountInfo } from '../../src/system/mounts.js';
 import { CAP_FOWNER, hasCapability, userNamespace } from '../../src/system/process.js';
 import { parseUserSpec } from '../../src/system/user-spec.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'chunkguard-system-'));
+const dir = realpathSync(mkdtempSync(join(tmpdir(), 'chunkguard-system-')));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const passwd = join(dir, 'passwd');
 const group = join(dir, 'group');
@@ -62,6 +62,20 @@ describe('mountinfo', () => {
     expect(root).toMatchObject({ mountPoint: '/', fsType: 'ext4', atimePolicy: 'relatime', readOnly: false });
     expect(spaced).toMatchObject({ mountPoint: '/mnt/with space', atimePolicy: 'noatime' });
     expect(store).toMatchObject({ readOnly: true, lazytime: true, source: '/dev/loop1' });
+  });
+
+  it('tells whether anything is mounted strictly below a directory, and says yes when it cannot tell', () => {
+    const table = join(dir, 'mountinfo-below');
+    writeFileSync(table, ['22 1 254:0 / / rw - ext4 /dev/vda rw', `50 22 0:40 / ${dir}/tree/auto rw - autofs systemd-1 rw,direct`].join('\n'));
+    expect(hasMountsBelow(dir, table)).toBe(true);
+    // The directory itself being a mount point is not something below it; nor is a sibling sharing its name's prefix.
+    const sub = join(dir, 'tree', 'auto');
+    const sibling = join(dir, 'tree', 'aut');
+    for (const path of [sub, sibling]) mkdirSync(path, { recursive: true });
+    expect(hasMountsBelow(sub, table)).toBe(false);
+    expect(hasMountsBelow(sibling, table)).toBe(false);
+    expect(hasMountsBelow(dir, join(dir, 'no-such-mountinfo'))).toBe(true);
+    expect(hasMountsBelow(join(dir, 'no-such-dir'), table)).toBe(true);
   });
 
   it('finds the mount of a real path', () => {
