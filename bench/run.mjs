@@ -34,6 +34,8 @@ const AUDIT_RUNS = Number(process.env.BENCH_AUDIT_RUNS ?? 3);
 const AUDIT_FLAGS = (process.env.BENCH_AUDIT_FLAGS ?? '').split(' ').filter(Boolean);
 /** The sshfs bench's store: small enough for a round trip per entry, big enough to time. */
 const SSHFS_STORE = { dir: '/var/tmp/chunkguard-bench/sshfs-store', files: 32_768, prefixes: 4096, foreign: 100 };
+/** The same over a link with a network's latency: smaller, as GNU find pays it once per request. */
+const SSHFS_LATENCY_STORE = { dir: '/var/tmp/chunkguard-bench/sshfs-latency-store', files: 2048, prefixes: 256, foreign: 20, delayMs: 1 };
 
 const median = (values) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -195,6 +197,25 @@ async function auditSshfsSpeed() {
 }
 
 /**
+ * The audit over sshfs through delay-proxy.mjs (each chunk held delayMs each way): a
+ * round trip costs what it costs to a NAS, and the loopback's CPU no longer decides.
+ */
+async function auditSshfsLatencySpeed() {
+  const { dir, files, prefixes, foreign, delayMs } = SSHFS_LATENCY_STORE;
+  const remote = makeStore(dir, files, { prefixes, foreign });
+  const proxy = join(root, 'bench', 'delay-proxy.mjs');
+  const { mnt, stop } = await mountSshfs(remote, { options: [`ProxyCommand=${process.execPath} ${proxy} %h %p ${delayMs}`] });
+  stops.add(stop);
+  try {
+    const fd16 = ['fd -j16', 'fdfind', ['-u', '-j', '16', '--owner', `!${BENCH_UID}`, '.', mnt]];
+    return await compareAudit(`audit sshfs +${delayMs} ms each way, ${Math.round((files + prefixes + 2) / 100) / 10}k entries`, mnt, foreign, 0.2, 1500, [fd16]);
+  } finally {
+    stop();
+    stops.delete(stop);
+  }
+}
+
+/**
  * The same question asked of the fastest walkers in Debian (informs, no target): bfs
  * (find's syntax, breadth first) and fd (parallel; --owner filters the uid only, which is
  * what the planted burst differs in; -u so it enters .chunks).
@@ -233,7 +254,7 @@ if (process.geteuid() !== 0) {
   process.exit(2);
 }
 const only = process.argv[2];
-const groups = { check: checkSpeed, hash: hashSpeed, audit: auditSpeed, 'audit-sshfs': auditSshfsSpeed };
+const groups = { check: checkSpeed, hash: hashSpeed, audit: auditSpeed, 'audit-sshfs': auditSshfsSpeed, 'audit-sshfs-latency': auditSshfsLatencySpeed };
 if (only && !groups[only]) {
   console.error(`bench: no group ${only} (${Object.keys(groups).join(', ')})`);
   process.exit(2);
