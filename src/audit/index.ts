@@ -80,7 +80,10 @@ interface RootFacts {
   prefixDirs: number;
   /** `.chunks`, when it is a directory. */
   chunksDir?: OwnedEntry;
-  /** A sample of the owners, to choose the GC user before the scan counts them all. */
+  /**
+   * A sample of the owners, to choose the GC user before the scan counts them all;
+   * only the top when options or the datastore's config say who GC runs as.
+   */
   sample: OwnerCensus;
 }
 
@@ -90,7 +93,7 @@ interface RootFacts {
  * count says it where the filesystem counts subdirectories, ext4, xfs, tmpfs, else the
  * server's 65,536), and a sample of the owners.
  */
-function inspectRoot(dir: string, absolute: string): RootFacts {
+function inspectRoot(dir: string, absolute: string, sample: boolean): RootFacts {
   const root = openDirOrBadInput(dir, absolute);
   try {
     // A .chunks symlink still makes this a chunk store: one whose .chunks is reported as UNSAFE_PATH.
@@ -102,7 +105,8 @@ function inspectRoot(dir: string, absolute: string): RootFacts {
       layout: kind === 'directory' || kind === 'symlink' ? 'chunk-store' : 'repository',
       prefixDirs: kind === 'directory' && chunks!.nlink > 2 ? chunks!.nlink - 2 : PREFIX_DIRS,
       chunksDir: kind === 'directory' ? { uid: chunks!.uid, gid: chunks!.gid, mode: chunks!.mode } : undefined,
-      sample: sampleOwners(root, stat),
+      // The sample is a few hundred stats one at a time: on a network filesystem, as many round trips before the scan starts.
+      sample: sample ? sampleOwners(root, stat) : { top: { uid: stat.uid, gid: stat.gid, mode: stat.mode }, contents: new Map(), complete: false },
     };
   } catch (error) {
     if (!(error instanceof FsError)) throw error;
@@ -196,11 +200,11 @@ async function audit(dir: string, options: AuditOptions, hooks: AuditHooks): Pro
   const asUser = options.asUser === undefined ? undefined : resolveUser(options.asUser, accounts, 'asUser');
   const { absolute, resolvedFrom } = resolveDirectory(dir);
   libc();
-  const root = inspectRoot(dir, absolute);
+  const datastore = datastoreOf(absolute, hooks.datastoreConfig);
+  const root = inspectRoot(dir, absolute, !asUser && !owner && !datastore);
   const filesystem = filesystemAt(absolute);
   const { concurrency, ring } = chooseConcurrency(filesystem.mount?.fsType, options.workers, hooks.ring);
   const namespace = userNamespace();
-  const datastore = datastoreOf(absolute, hooks.datastoreConfig);
   const self = { uid: process.geteuid!(), gid: process.getegid!() };
   const decide = (census: OwnerCensus) =>
     decideGcUser({
