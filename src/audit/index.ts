@@ -162,6 +162,8 @@ interface ScanContext {
   /** Threads and each one's ring, as chosen for the filesystem. */
   workers: number;
   ring?: RingPlan;
+  /** Nothing is mounted below the tree (ScanSettings#openSubdirsFirst). */
+  openSubdirsFirst: boolean;
 }
 
 /** One pass over the tree, classifying every entry for this expected owner and GC user. */
@@ -171,8 +173,7 @@ async function scanOnce(dir: string, absolute: string, root: RootFacts, users: {
   const settings: ScanSettings = {
     rootDevice: majorMinorOf(stat.dev),
     crossFilesystems: options.crossFilesystems === true,
-    // Opening a mount point would trigger an automount (a stat does not): with mounts below the tree, stat first.
-    openSubdirsFirst: !hasMountsBelow(absolute),
+    openSubdirsFirst: context.openSubdirsFirst,
     expected: users.expected,
     gcUser: users.gcUser,
     namespace: { identity: namespace.identity, overflowUid: namespace.overflowUid, overflowGid: namespace.overflowGid },
@@ -222,7 +223,8 @@ async function audit(dir: string, options: AuditOptions, hooks: AuditHooks): Pro
   // While a second scan may follow, offenders are held back (a bounded number) and passed on once the owner is settled.
   const held = !settled && options.onOffender ? new HeldOffenders() : undefined;
   const firstOptions = held ? { ...options, onOffender: held.add } : options;
-  const context = { accounts, namespace, workers: concurrency.workers, ring };
+  // Opening a mount point would trigger an automount (a stat does not): with mounts below the tree, stat first.
+  const context = { accounts, namespace, workers: concurrency.workers, ring, openSubdirsFirst: !hasMountsBelow(absolute) };
   let { collector, settings } = await scanOnce(dir, absolute, root, decision, { ...context, options: firstOptions });
   let census = collector.census(root.chunksDir);
   if (!settled) {

@@ -163,6 +163,11 @@ function childRoles(parent: DirRole, name: RelPath): { role: Role; dirRole: DirR
 
 const HAND_OVER_SUBDIRS = 1024;
 
+/** A failed statx as a code: its errno, or ENODATA when it succeeded without a field chunkguard needs. */
+function statError(errno: number): string {
+  return errno === 0 ? 'ENODATA' : errnoName(errno);
+}
+
 function offender(rel: RelPath, stat: StatWords, issues: number, role: Role): Offender {
   const type = stat.mode & S_IFMT;
   return { rel, mode: stat.mode, uid: stat.uid, gid: stat.gid, size: type === S_IFREG ? stat.size : 0, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs, dev: stat.dev, ino: stat.ino, attributes: stat.attributes, issues, role };
@@ -195,6 +200,17 @@ export abstract class Scanner {
   /** Releases what the scanner holds (a ring waits for its stats in flight first). */
   close(): void {}
 
+  /**
+   * The listed entry at `start` handed to `scan` as a subdirectory to open
+   * before it is stat'ed (DirScan#subdirectory), when the settings allow it
+   * and the listing says it is a directory; false when it is to be stat'ed now.
+   */
+  protected listedSubdirectory(scan: DirScan, start: number): boolean {
+    if (!this.settings.openSubdirsFirst || this.reader.typeAt(start) !== DT_DIR) return false;
+    scan.subdirectory(this.reader.nameAt(start));
+    return true;
+  }
+
   /** A directory's own stat (DirScan#self), into scratch. */
   private readonly selfStat = new StatWords(Buffer.alloc(STATX_SIZE));
 
@@ -221,7 +237,7 @@ export abstract class Scanner {
       const { selfStat } = this;
       const errno = dir.statInto('', selfStat.buf);
       // What a failed stat in the parent's listing said: its parent is reported, this one not visited.
-      if (errno !== 0 || !selfStat.complete) scan.parentCannotStat(errno === 0 ? 'ENODATA' : errnoName(errno));
+      if (errno !== 0 || !selfStat.complete) scan.parentCannotStat(statError(errno));
       else listable = scan.self(selfStat);
     } finally {
       if (!listable && owned) dir.close();
@@ -244,7 +260,7 @@ export abstract class Scanner {
       return true; // the parent itself cannot be opened again: the child's open error says enough
     }
     if (errno === 0 && this.selfStat.complete) return scan.self(this.selfStat);
-    const code = errno === 0 ? 'ENODATA' : errnoName(errno);
+    const code = statError(errno);
     // Gone since the listing (GC or a writer running beside): nothing to report.
     if (code !== 'ENOENT') scan.parentCannotStat(code);
     return false;
@@ -279,7 +295,7 @@ class DirScan {
 
   /** The statx of the entry listed at `index` failed with `errno` (0: it left out a field chunkguard needs). */
   statFailed(index: number, errno: number): void {
-    const code = errno === 0 ? 'ENODATA' : errnoName(errno);
+    const code = statError(errno);
     if (code === 'ENOENT' || index > this.failedAt) return; // removed since the listing (GC or a writer running beside)
     this.failedAt = index;
     this.failedCode = code;
@@ -424,9 +440,8 @@ export class DirScanner extends Scanner implements EntryNames {
   }
 
   private examine(start: number): boolean {
-    if (this.settings.openSubdirsFirst && this.reader.typeAt(start) === DT_DIR) {
+    if (this.listedSubdirectory(this.scanning, start)) {
       this.index++;
-      this.scanning.subdirectory(this.reader.nameAt(start));
       return true;
     }
     const { stat } = this;
@@ -526,9 +541,8 @@ export class RingScanner extends Scanner {
 
   private queue(start: number): boolean {
     const { ring, listing } = this;
-    if (this.settings.openSubdirsFirst && this.reader.typeAt(start) === DT_DIR) {
+    if (this.listedSubdirectory(listing.scan, start)) {
       this.index++;
-      listing.scan.subdirectory(this.reader.nameAt(start));
       return true;
     }
     while (ring.full) ring.collect(true, this.complete);

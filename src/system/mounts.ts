@@ -66,18 +66,23 @@ export function parseMountInfo(text: string): MountInfo[] {
   return mounts;
 }
 
+/** The mount table and `path`'s real path, or undefined when either cannot be read. */
+function mountsAround(path: string, mountinfo: string): { real: string; mounts: MountInfo[] } | undefined {
+  try {
+    return { mounts: parseMountInfo(readFileSync(mountinfo, 'utf8')), real: realpathSync(path) };
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Whether anything is mounted strictly below `path` (its real path): another
  * filesystem, an autofs trigger. When mountinfo or the real path cannot be
  * read, the answer is yes (the careful one for the caller).
  */
 export function hasMountsBelow(path: string, mountinfo = '/proc/self/mountinfo'): boolean {
-  try {
-    const real = realpathSync(path);
-    return parseMountInfo(readFileSync(mountinfo, 'utf8')).some((mount) => mount.mountPoint !== real && isWithin(mount.mountPoint, real));
-  } catch {
-    return true;
-  }
+  const found = mountsAround(path, mountinfo);
+  return !found || found.mounts.some((mount) => mount.mountPoint !== found.real && isWithin(mount.mountPoint, found.real));
 }
 
 /**
@@ -85,15 +90,10 @@ export function hasMountsBelow(path: string, mountinfo = '/proc/self/mountinfo')
  * longest prefix of its real path (what the kernel's path walk ends on).
  */
 export function findMount(path: string, mountinfo = '/proc/self/mountinfo'): MountInfo | undefined {
-  let text: string;
-  let real: string;
-  try {
-    text = readFileSync(mountinfo, 'utf8');
-    real = realpathSync(path);
-  } catch {
-    return undefined;
-  }
-  const candidates = parseMountInfo(text).filter((mount) => isWithin(real, mount.mountPoint));
+  const found = mountsAround(path, mountinfo);
+  if (!found) return undefined;
+  const { real, mounts } = found;
+  const candidates = mounts.filter((mount) => isWithin(real, mount.mountPoint));
   return candidates.reduce<MountInfo | undefined>(
     (found, mount) => (!found || mount.mountPoint.length >= found.mountPoint.length ? mount : found),
     undefined,
