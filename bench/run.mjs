@@ -12,8 +12,10 @@
  *   audit-sshfs: the same comparison on sshfs (its own sshd on 127.0.0.1, dir_cache=no:
  *                every stat a round trip) over a smaller store of 4096 prefix dirs and
  *                32,768 chunks (~37k entries), where concurrency is the lever; fd with
- *                16 threads too, what a native walker gets from many stats in flight.
- * `node bench/run.mjs audit` (or `check`, `hash`, `audit-sshfs`) runs one group.
+ *                16 threads too, what a native walker gets from many stats in flight;
+ *   audit-sshfs-latency: the same again with ssh's connection through delay-proxy.mjs
+ *                (1 ms each way: a NAS's round trip) on 256 prefix dirs and 2048 chunks.
+ * `node bench/run.mjs audit` (or `check`, `hash`, `audit-sshfs`, `audit-sshfs-latency`) runs one group.
  * Needs root (loop mounts, sshd, FUSE). Prints a markdown table; docs/benchmarks.md holds the last rows.
  */
 import { spawnSync, execFileSync } from 'node:child_process';
