@@ -151,31 +151,40 @@ export function clockSkew(
   ];
 }
 
-/** Why the check ran as who it ran as, when that matters for trusting the verdict. */
+/** Who touched, when that matters for trusting the verdict: CAP_FOWNER hides what GC may not do. */
 export function ranAs(
   touchedAs: { uid: number; gid: number; capFowner: boolean },
-  context: { reason: string; gcUser: GcUserChoice; accounts: Accounts },
+  context: { reason: string; gcUser: GcUserChoice; accounts: Accounts; store: string; probe: boolean; asRoot?: { touchedAs: { uid: number; capFowner: boolean } } },
 ): Finding[] {
-  if (context.reason === 'store owner' || context.reason === 'datastore.cfg') {
-    return [
-      {
-        code: 'RAN_AS_STORE_OWNER',
-        severity: 'info',
-        message: `ran as uid ${context.accounts.describeUid(touchedAs.uid)}, the GC user: ${context.gcUser.reason}; root would pass through CAP_FOWNER where GC fails (pass --as-user to choose)`,
-        evidence: { uid: touchedAs.uid, gid: touchedAs.gid, from: context.gcUser.from },
-      },
-    ];
+  const { accounts, gcUser } = context;
+  const who = (uid: number) => `uid ${accounts.describeUid(uid)}`;
+  const findings: Finding[] = [];
+  if (touchedAs.capFowner) {
+    const backup = accounts.userByName('backup');
+    findings.push({
+      code: 'RAN_WITH_CAP_FOWNER',
+      severity: 'warning',
+      message: `touched as ${who(touchedAs.uid)} with CAP_FOWNER, which may change the times of any file whatever its owner: an owner or permission problem the GC user would hit (a chunk root owns stops GC with EPERM, seed 002) cannot show in this verdict`,
+      ...(backup && gcUser.uid !== backup.uid ? { remedy: `chunkguard check ${context.probe ? '--probe ' : ''}${shellQuote(context.store)} --as-user backup   # as the user GC runs as` } : {}),
+      evidence: { uid: touchedAs.uid, gid: touchedAs.gid, gcUser: { uid: gcUser.uid, from: gcUser.from } },
+    });
+  } else if (context.reason === 'store owner' || context.reason === 'datastore.cfg' || context.reason === 'new datastore') {
+    findings.push({
+      code: 'RAN_AS_STORE_OWNER',
+      severity: 'info',
+      message: `touched as ${who(touchedAs.uid)}, the user GC runs as (${gcUser.reason}), without CAP_FOWNER: what GC may not do shows here as it would in GC (--as-user chooses another user)`,
+      evidence: { uid: touchedAs.uid, gid: touchedAs.gid, from: gcUser.from },
+    });
   }
-  if (touchedAs.uid === 0 && touchedAs.capFowner) {
-    return [
-      {
-        code: 'RAN_WITH_CAP_FOWNER',
-        severity: 'info',
-        message: 'ran as root with CAP_FOWNER, which may touch any file: a GC running as another user can still fail; pass --as-user with the GC user',
-      },
-    ];
+  if (context.asRoot) {
+    findings.push({
+      code: 'RAN_WITH_CAP_FOWNER',
+      severity: 'warning',
+      message: `${who(touchedAs.uid)} could not get as far as the touch (see above), so the filesystem was also measured as ${who(context.asRoot.touchedAs.uid)}: that atime verdict is the filesystem's, once the GC user can get there; root's CAP_FOWNER hides any other owner or permission problem`,
+      evidence: { uid: context.asRoot.touchedAs.uid, capFowner: context.asRoot.touchedAs.capFowner },
+    });
   }
-  return [];
+  return findings;
 }
 
 /** A user other than root cannot switch to the GC user: its verdict is its own, not GC's. */

@@ -14,12 +14,15 @@ import { chunksDir } from '../store/layout.js';
 import { filesystemAt, ownersOnFilesystem } from '../system/filesystems.js';
 import { Accounts } from '../system/passwd.js';
 import { namesGid, resolveUser, type UserInput } from '../system/user-spec.js';
-import { type GcUserChoice, gcUserFor, type GcUserSource, inconsistentOwners } from '../system/gc-user.js';
-import { notAsGcUser } from './check-findings.js';
+import { type GcUserChoice, gcUserFor, type GcUserSource, inconsistentOwners, newDatastoreUser } from '../system/gc-user.js';
+import { FsError } from '../fs/errors.js';
+import type { FindingCode } from '../findings.js';
+import { notAsGcUser, staleLeftovers } from './check-findings.js';
+import { makeNewDatastore, type NewDatastore } from './new-datastore.js';
 import { measureAs } from './as-user.js';
 import type { MeasurePlan } from './context.js';
 import { measureAtime } from './measure.js';
-import { buildReport, type CheckReport, type Measurement, type TouchIdentity } from './report.js';
+import { type AsRoot, buildReport, type CheckReport, type Measurement, type TouchIdentity } from './report.js';
 import { switchThreadTo, type ThreadCredentials } from '../system/thread-credentials.js';
 
 export const DEFAULT_CUTOFF_MINUTES = 24 * 60 + 5;
@@ -85,6 +88,8 @@ const TOUCH_REASON: Record<GcUserSource, TouchIdentity['reason']> = {
   'store owners': 'store owner',
   'majority owner': 'store owner',
   'current user': 'current user',
+  'backup user': 'new datastore',
+  'unprivileged user': 'new datastore',
 };
 
 /**
@@ -114,12 +119,18 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
   const accounts = new Accounts();
   const requested = options.runAs === undefined ? undefined : resolveUser(options.runAs, accounts, 'runAs');
   const target = resolveTarget(path, probe);
-  const { gcUser, expected, census, namespace } = gcUserFor(target.store, target.store, {
+  const decided = gcUserFor(target.store, target.store, {
     asUser: requested && { spec: requested, option: '--as-user' },
     identity: target.stat,
     accounts,
     datastoreConfig: hooks.datastoreConfig,
   });
+  const { census, namespace } = decided;
+  // Root probing for a datastore to be: never root as the GC user unless asked (seed 002).
+  const rootProbe = probe && process.geteuid!() === 0;
+  const newOwner = rootProbe && decided.gcUser.uid === 0 && decided.gcUser.from !== 'option' && decided.gcUser.from !== 'current user';
+  const gcUser = newOwner ? newDatastoreUser(target.store, accounts) : decided.gcUser;
+  const expected = newOwner ? { uid: gcUser.uid, gid: gcUser.gid } : decided.expected;
   const { other, reason, notGcUser } = chooseToucher(gcUser, options);
   if (!other) libc(); // fail on an unsupported platform before any work (the helper loads its own)
   const plan: MeasurePlan = {
@@ -134,14 +145,10 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
     // Read here: the GC user may not resolve the path (FUSE without allow_other), nor read a fuseblk device.
     ...planFilesystem(target.store),
   };
-  // Building the blob (zstd): in-process it starts now and overlaps the first steps; for a
-  // helper only once the child is spawned (on Node 20 the WebAssembly fallback loads synchronously).
   const credentials = other && { uid: other.uid, gid: other.gid, groups: other.groups };
-  const { measurement, via } = !credentials
-    ? { measurement: await measureAtime(plan, quietly(zeroChunkBlobShared()), options.signal), via: 'self' as const }
-    : hooks.switchThread
-      ? await measureOnThread(credentials, plan, options.signal)
-      : await measureAs(credentials, plan, zeroChunkBlobShared, options.signal);
+  const { measurement, via, asRoot } = rootProbe
+    ? await probeAsNewDatastore(target, plan, credentials, hooks, options.signal)
+    : { ...(await measureWith(credentials, plan, hooks, options.signal)), asRoot: undefined };
   // A touch refused by owner on a filesystem without owners: its mount options are the remedy, not a chown.
   // Measured and predicted owner findings go through it together: one finding for the filesystem, not one for each.
   const inconsistent = probe ? [] : [inconsistentOwners(target.store, census, expected, gcUser, accounts, namespace)].filter((finding) => finding !== undefined);
@@ -152,7 +159,71 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
   });
   measurement.findings = gated.filter((finding) => !inconsistent.includes(finding));
   const ownerFindings = [...(notGcUser ? [notAsGcUser(gcUser, accounts, target.store, probe)] : []), ...gated.filter((finding) => inconsistent.includes(finding))];
-  return buildReport(measurement, { ...plan, cutoffMinutes, reason, via, gcUser, ownerFindings, resolvedFrom: target.resolvedFrom, startedMs, accounts });
+  return buildReport(measurement, { ...plan, probe, cutoffMinutes, reason, via, gcUser, ownerFindings, asRoot, resolvedFrom: target.resolvedFrom, startedMs, accounts });
+}
+
+/** Measure with `credentials` (undefined: as this process is): in-process, on this thread switched, or in a helper. */
+async function measureWith(credentials: ThreadCredentials | undefined, plan: MeasurePlan, hooks: CheckHooks, signal: AbortSignal | undefined): Promise<{ measurement: Measurement; via: TouchIdentity['via'] }> {
+  // Building the blob (zstd): in-process it starts now and overlaps the first steps; for a
+  // helper only once the child is spawned (on Node 20 the WebAssembly fallback loads synchronously).
+  if (!credentials) return { measurement: await measureAtime(plan, quietly(zeroChunkBlobShared()), signal), via: 'self' };
+  if (hooks.switchThread) return measureOnThread(credentials, plan, signal);
+  return measureAs(credentials, plan, zeroChunkBlobShared, signal);
+}
+
+/**
+ * `--probe` run by root: root makes the datastore as the server would and hands it to the
+ * GC user, who measures in it. Where the GC user never got to the touch (it cannot reach or
+ * write the directory), root measures the filesystem too, so the report says both who cannot
+ * get there and whether atime would be honoured once they can. Root removes it all afterwards.
+ */
+async function probeAsNewDatastore(
+  target: Target,
+  plan: MeasurePlan,
+  credentials: ThreadCredentials | undefined,
+  hooks: CheckHooks,
+  signal: AbortSignal | undefined,
+): Promise<{ measurement: Measurement; via: TouchIdentity['via']; asRoot?: AsRoot }> {
+  let datastore: NewDatastore;
+  try {
+    datastore = makeNewDatastore(target.store, target.stat, plan.storeOwner);
+  } catch (error) {
+    if (!(error instanceof FsError)) throw error;
+    // Root cannot make it (read-only, full, a planted entry): root's own probe says why.
+    return measureWith(undefined, { ...plan, probe: true }, hooks, signal);
+  }
+  try {
+    const inside: MeasurePlan = { ...plan, store: datastore.path, rootIdentity: datastore.identity, probe: false };
+    const staleNote = datastore.staleRemoved > 0 ? [staleLeftovers(datastore.staleRemoved, 'probe directory', target.store)] : [];
+    const gc = await measureWith(credentials, inside, hooks, signal);
+    gc.measurement.findings.unshift(...staleNote);
+    if (!credentials || !neverTouched(gc.measurement)) return gc;
+    const root = await measureWith(undefined, inside, hooks, signal);
+    return { ...gc, measurement: withRootMeasurement(gc.measurement, root.measurement), asRoot: { touchedAs: root.measurement.touchedAs, chunkAction: root.measurement.chunkAction } };
+  } finally {
+    datastore.remove();
+  }
+}
+
+/** What keeps the GC user from getting as far as the touch: its rights there, which root's are not. */
+const BARRED = new Set<FindingCode>(['UNREADABLE', 'FUSE_NO_ALLOW_OTHER', 'OWNER_NOT_MAPPED', 'CHUNK_DIR_NOT_WRITABLE', 'CHUNK_WRITE_FAILED', 'NO_FILE_OWNERS', 'TOUCH_EPERM_WRONG_OWNER']);
+
+function neverTouched(measurement: Measurement): boolean {
+  return measurement.after === undefined && measurement.findings.some((finding) => BARRED.has(finding.code));
+}
+
+/** The GC user's findings first (who cannot get there), then what root measured of the filesystem that they do not already say. */
+function withRootMeasurement(gc: Measurement, root: Measurement): Measurement {
+  const said = new Set(gc.findings.map((finding) => finding.code));
+  return {
+    ...gc,
+    before: root.before,
+    after: root.after,
+    host: root.host,
+    waits: root.waits,
+    touches: gc.touches + root.touches,
+    findings: [...gc.findings, ...root.findings.filter((finding) => !said.has(finding.code))],
+  };
 }
 
 /**

@@ -27,13 +27,22 @@ export interface TouchIdentity {
   name?: string;
   capFowner: boolean;
   /** Why the check ran as this user. */
-  reason: 'current user' | 'store owner' | 'requested' | 'datastore.cfg';
+  reason: 'current user' | 'store owner' | 'requested' | 'datastore.cfg' | 'new datastore';
   /**
    * How the identity was taken: this process as it is; this thread switched to the GC user
    * (the CLI: raw per-thread syscalls, no second process); or a helper process started with
    * setpriv/spawn (the library, whose caller's other JavaScript must never run as the GC user).
    */
   via: 'self' | 'thread' | 'setpriv' | 'spawn';
+}
+
+/**
+ * A probe run by root where the GC user never got to the touch: root measured the
+ * filesystem too (its before/after are the report's), with CAP_FOWNER.
+ */
+export interface AsRoot {
+  touchedAs: Measurement['touchedAs'];
+  chunkAction?: ChunkAction;
 }
 
 /** What the measuring process found out (JSON-safe: it crosses from the helper process). */
@@ -77,6 +86,8 @@ export interface CheckReport {
   touches: number;
   clock?: { skewMs: number; hostNs: string; atimeNs: string };
   cutoffMinutes: number;
+  /** Set when the GC user could not get as far as the touch and root measured the filesystem instead (--probe as root). */
+  measuredAsRoot?: AsRoot;
   durationMs: number;
   findings: Finding[];
 }
@@ -92,6 +103,7 @@ export interface ReportContext {
   gcUser: GcUserChoice;
   /** Findings about the owners themselves (NOT_GC_USER, INCONSISTENT_OWNER), after what was measured; one the filesystem explains is among the measured ones. */
   ownerFindings: Finding[];
+  asRoot?: AsRoot;
   resolvedFrom?: string;
   startedMs: number;
   accounts: Accounts;
@@ -144,6 +156,7 @@ export function buildReport(measurement: Measurement, context: ReportContext): C
     touches: measurement.touches,
     clock: skewMs === undefined ? undefined : { skewMs, hostNs: host![0], atimeNs: after!.atimeNs },
     cutoffMinutes: context.cutoffMinutes,
+    ...(context.asRoot ? { measuredAsRoot: context.asRoot } : {}),
     durationMs: Math.round(performance.now() - context.startedMs),
     findings,
   };

@@ -5,14 +5,11 @@
  * inside it (0700, flocked while in use, removed afterwards, also on a
  * signal), with an empty `.chunks` of its own.
  */
-import { randomBytes } from 'node:crypto';
 import { Dir } from '../fs/dir.js';
 import { FsError } from '../fs/errors.js';
 import { fromWire } from '../fs/identity.js';
-import { onExitRemove } from '../store/cleanup.js';
 import { CHUNKS_DIR, PREFIX_DIR_MODE } from '../store/layout.js';
-import { leftoverTag, lockedAndStillNamed, PROBE_PREFIX, sweepStaleProbes } from '../store/leftovers.js';
-import { removeTree } from '../store/remove-tree.js';
+import { makeProbeDir, type ProbeDir } from '../store/probe-dir.js';
 import { staleLeftovers } from './check-findings.js';
 import { fail, type MeasureContext, type Step } from './context.js';
 import { diagnoseWrite } from './diagnose.js';
@@ -39,34 +36,24 @@ export function openWorkDir(ctx: MeasureContext): Step<WorkDir> {
 }
 
 function openProbe(ctx: MeasureContext, root: Dir): Step<WorkDir> {
-  // A probe directory a killed run left here goes first.
-  const staleProbes = sweepStaleProbes(root);
-  if (staleProbes > 0) ctx.notes.push(staleLeftovers(staleProbes, 'probe directory', root.path));
-  const name = `${PROBE_PREFIX}${leftoverTag()}-${randomBytes(4).toString('hex')}`;
-  const made = root.mkdir(name, 0o700);
-  if (!made.ok) return fail(diagnoseWrite(ctx.diagnosis, root.path, new FsError(made.code, 'mkdir', root.pathOf(name))));
-  // The probe goes while the root is still open: its removal is relative to it.
-  const forget = onExitRemove(() => removeTree(root, name));
-  let probe: Dir | undefined;
+  let probe: ProbeDir;
+  try {
+    probe = makeProbeDir(root);
+  } catch (error) {
+    if (!(error instanceof FsError)) throw error;
+    return fail(diagnoseWrite(ctx.diagnosis, root.path, error));
+  }
+  if (probe.staleRemoved > 0) ctx.notes.push(staleLeftovers(probe.staleRemoved, 'probe directory', root.path));
   const close = (): void => {
-    probe?.close();
-    removeTree(root, name);
-    forget();
+    probe.remove();
     root.close();
   };
   try {
-    probe = root.openChild(name).dir;
-    // The lock marks the probe live for a sweeping run; released when the descriptor closes.
-    if (!lockedAndStillNamed(root, name, probe.fd)) {
-      close();
-      return fail(diagnoseWrite(ctx.diagnosis, root.path, new FsError('EBUSY', 'flock', probe.path)));
-    }
-    probe.openChild(CHUNKS_DIR, { mode: PREFIX_DIR_MODE }).dir.close();
-    return { ok: true, value: { dir: probe, close } };
+    probe.dir.openChild(CHUNKS_DIR, { mode: PREFIX_DIR_MODE }).dir.close();
+    return { ok: true, value: { dir: probe.dir, close } };
   } catch (error) {
-    const finding = probe ? diagnoseWrite(ctx.diagnosis, probe.path, error) : undefined;
+    const finding = diagnoseWrite(ctx.diagnosis, probe.dir.path, error);
     close();
-    if (finding) return fail(finding);
-    throw error;
+    return fail(finding);
   }
 }

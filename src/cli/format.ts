@@ -40,6 +40,7 @@ export function formatCheck(report: CheckReport, colour: (style: Style, text: st
   const fs = report.filesystem;
   const details = [
     `touched as uid ${who.uid}${who.name ? ` (${who.name})` : ''} gid ${who.gid} (${who.reason}, ${who.via})`,
+    report.measuredAsRoot ? `then as uid ${report.measuredAsRoot.touchedAs.uid} (root, for the filesystem)` : undefined,
     fs ? `${fs.fsType}${fs.known && fs.known.name.toLowerCase() !== fs.fsType ? ` (${fs.known.name})` : ''} ${fs.mountOptions.join(',')} (${atimeText(fs)})` : undefined,
     report.chunkAction ? CHUNK_ACTION[report.chunkAction] : undefined,
     report.waits.length ? `waits ${report.waits.join('+')} ms` : 'no waits',

@@ -25,7 +25,7 @@ import type { Accounts } from './passwd.js';
 import { hostId, isUnmapped, type UserNamespace, userNamespace } from './process.js';
 import type { UserSpec } from './user-spec.js';
 
-export type GcUserSource = 'option' | 'datastore.cfg' | 'store owners' | 'majority owner' | 'current user';
+export type GcUserSource = 'option' | 'datastore.cfg' | 'store owners' | 'majority owner' | 'current user' | 'backup user' | 'unprivileged user';
 
 /** The GC user as reports show it. */
 export interface GcUserChoice extends GcUser {
@@ -103,6 +103,31 @@ function sampleOrTop(dir: string, absolute: string, identity: Identity | undefin
 /** Debian's and the server's `backup` user, when /etc/passwd has no entry by that name. */
 const BACKUP_USER = { uid: 34, gid: 34 };
 
+/** nobody:nogroup: the unprivileged user when a host has no `backup` user. */
+const NOBODY = { uid: 65534, gid: 65534 };
+
+/**
+ * Who a new datastore would belong to, for a probe run as root where nothing below
+ * names a GC user other than root: the host's `backup` user (the server's GC user),
+ * else `nobody`, a user without privileges. Never root: root passes through
+ * CAP_FOWNER where GC fails (seed 002).
+ */
+export function newDatastoreUser(dir: string, accounts: Accounts): GcUserChoice {
+  const backup = accounts.userByName('backup');
+  const user = backup ?? accounts.userByName('nobody') ?? { ...NOBODY, name: undefined };
+  const from: GcUserSource = backup ? 'backup user' : 'unprivileged user';
+  const reason = backup
+    ? `nothing under ${dir} names a GC user other than root, and this host has the backup server's GC user, backup: a new datastore is handed to it`
+    : `nothing under ${dir} names a GC user other than root, and this host has no backup user: checked as uid ${user.uid}, a user without privileges (pass --as-user with the user GC will run as)`;
+  return choice(accounts, user.uid, user.gid, from, reason);
+}
+
+/** The GC user `uid` with primary group `gid`, its groups and names from the files. */
+function choice(accounts: Accounts, uid: number, gid: number, from: GcUserSource, reason: string): GcUserChoice {
+  const entry = accounts.userByUid(uid);
+  return { uid, gid, groups: accounts.groupsOf(entry, gid), name: entry?.name, user: entry?.name, group: accounts.groupByGid(gid)?.name, from, reason };
+}
+
 type ChosenBy = 'chunks-dir' | 'prefix-dirs' | 'chunks' | 'contents' | 'top';
 
 /**
@@ -160,10 +185,7 @@ function mostEntries(candidates: { owner: Owner; count: number }[], top: Owner):
 /** The GC user and the owner every entry should have. */
 export function decideGcUser(input: GcUserInput): { gcUser: GcUserChoice; expected: Owner } {
   const { accounts, census, dir } = input;
-  const make = (uid: number, gid: number, from: GcUserSource, reason: string, primaryGid = gid): GcUserChoice => {
-    const entry = accounts.userByUid(uid);
-    return { uid, gid: primaryGid, groups: accounts.groupsOf(entry, primaryGid), name: entry?.name, user: entry?.name, group: accounts.groupByGid(primaryGid)?.name, from, reason };
-  };
+  const make = (uid: number, gid: number, from: GcUserSource, reason: string, primaryGid = gid): GcUserChoice => choice(accounts, uid, primaryGid, from, reason);
   if (input.asUser) {
     const { spec, option } = input.asUser;
     const expected = input.owner?.spec ?? spec;

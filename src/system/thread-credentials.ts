@@ -54,7 +54,24 @@ export function switchThreadTo(target: ThreadCredentials): () => void {
     restore(before);
     fail(`the kernel reports uid ${now.uids.join(' ')}, gid ${now.gids.join(' ')}, groups ${now.groups.join(',')}, CapEff ${now.capEff.toString(16)}`);
   }
-  return () => restore(before);
+  const back = (): void => {
+    if (switchedBack !== back) return;
+    switchedBack = undefined;
+    restore(before);
+  };
+  switchedBack = back;
+  return back;
+}
+
+/** The switch back of the switch in force on this thread, if any. */
+let switchedBack: (() => void) | undefined;
+
+/**
+ * Switch back now, if switched: for exit handlers, which run on this thread whatever
+ * it was doing (a probe directory root made is removed as root).
+ */
+export function switchBackIfSwitched(): void {
+  switchedBack?.();
 }
 
 function restore(before: ReturnType<typeof threadStatus>): void {

@@ -1,0 +1,68 @@
+/**
+ * A probe directory: `.chunkguard-probe-<pid>-n<pidns>-<hex>` made inside an
+ * open directory (mode 0700), flocked while in use so a sweeping run leaves it
+ * alone, and removed (relative to the open parent, never through a path looked
+ * up again) when closed, on a signal or on exit. Probe directories a killed run
+ * left are swept first.
+ */
+import { randomBytes } from 'node:crypto';
+import { Dir } from '../fs/dir.js';
+import { FsError } from '../fs/errors.js';
+import { entryKind } from '../fs/stat.js';
+import { onExitRemove } from './cleanup.js';
+import { leftoverTag, lockedAndStillNamed, PROBE_PREFIX, sweepStaleProbes } from './leftovers.js';
+import { removeTree } from './remove-tree.js';
+
+export interface ProbeDir {
+  /** The probe directory, held open and locked. */
+  dir: Dir;
+  /** How many probe directories of killed runs were removed first. */
+  staleRemoved: number;
+  /** Removes the probe directory, once; the parent stays open (its owner closes it). */
+  remove(): void;
+}
+
+/**
+ * Make and open a probe directory in `parent`. Throws an FsError (syscall
+ * `mkdir`, `open` or `flock`) when it cannot: the caller diagnoses it.
+ * `beforeRemove` runs first on every removal (a thread switched to another
+ * user switches back, so the probe goes with the rights that made it).
+ */
+export function makeProbeDir(parent: Dir, beforeRemove: () => void = () => undefined): ProbeDir {
+  const staleRemoved = sweepStaleProbes(parent);
+  const name = `${PROBE_PREFIX}${leftoverTag()}-${randomBytes(4).toString('hex')}`;
+  const made = parent.mkdir(name, 0o700);
+  if (!made.ok) throw new FsError(made.code, 'mkdir', parent.pathOf(name));
+  let probe: Dir | undefined;
+  let madeBy: number | undefined;
+  let removed = false;
+  // Only while the name still refers to a directory of the user who made it: a name swapped for
+  // someone else's directory is theirs, and stays (inode numbers are not compared: some FUSE
+  // filesystems report a new one on every stat).
+  const removeOnExit = (): void => {
+    beforeRemove();
+    const now = parent.stat(name);
+    if (madeBy !== undefined && now && entryKind(now) === 'directory' && now.uid === madeBy) removeTree(parent, name);
+  };
+  const forget = onExitRemove(removeOnExit);
+  const remove = (): void => {
+    if (removed) return;
+    removed = true;
+    probe?.close();
+    removeOnExit();
+    forget();
+  };
+  try {
+    probe = parent.openChild(name).dir;
+    // What was opened is what this process made: a name swapped meanwhile (a parent others can write) is refused.
+    const stat = probe.statSelf();
+    if (stat.uid !== process.geteuid!() || probe.names().length > 0) throw FsError.unsafe(probe.path, 'other', 'directory', 'was replaced by another directory while chunkguard made it');
+    madeBy = stat.uid;
+    // The lock marks the probe live for a sweeping run; released when the descriptor closes.
+    if (!lockedAndStillNamed(parent, name, probe.fd)) throw new FsError('EBUSY', 'flock', probe.path);
+    return { dir: probe, staleRemoved, remove };
+  } catch (error) {
+    remove();
+    throw error;
+  }
+}
