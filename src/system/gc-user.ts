@@ -19,7 +19,7 @@ import { FsError } from '../fs/errors.js';
 import { type Identity, sameIdentity } from '../fs/identity.js';
 import { chunksDir } from '../store/layout.js';
 import { type Owner, type OwnedEntry, type OwnerCensus, ownerKey, parseOwnerKey, sampleOwners, totalOf } from '../store/owners.js';
-import { canWriteDirectory, type GcUser } from './access.js';
+import { canSearch, canWriteDirectory, type GcUser } from './access.js';
 import { type Datastore, datastoreOf } from './datastores.js';
 import type { Accounts } from './passwd.js';
 import { hostId, isUnmapped, type UserNamespace, userNamespace } from './process.js';
@@ -265,7 +265,9 @@ export function inconsistentOwners(store: string, census: OwnerCensus, expected:
     if (!differs(entry)) continue;
     parts.push(`${path} is owned by ${who(entry)} (mode ${formatMode(entry.mode)})`);
     fix.push(shellQuote(path));
-    if (!canWriteDirectory(entry.mode, entry.uid, entry.gid, gcUser)) blocksBackups.push(`${path} (${needs})`);
+    // Without search permission GC cannot even get in: it stops there, whatever else it could do.
+    if (!canSearch(entry.mode, entry.uid, entry.gid, gcUser)) blocksGc.push(`enter ${path} (GC walks the whole store)`);
+    else if (!canWriteDirectory(entry.mode, entry.uid, entry.gid, gcUser)) blocksBackups.push(`write in ${path} (${needs})`);
   }
   const prefix = census.prefixDirs;
   const seen = totalOf(prefix?.owners);
@@ -276,7 +278,7 @@ export function inconsistentOwners(store: string, census: OwnerCensus, expected:
     const owner = parseOwnerKey(key);
     const mode = prefix!.modes.get(key)!;
     parts.push(`${count} of ${census.complete ? '' : 'the '}${plural(seen, 'prefix directory', 'prefix directories')}${census.complete ? '' : ' sampled'} ${count === 1 ? 'is' : 'are'} owned by ${who(owner)} (mode ${formatMode(mode)})`);
-    if (!canWriteDirectory(mode, owner.uid, owner.gid, gcUser)) blocksGc.push(`the prefix directories owned by ${who(owner)} (GC removes unused chunks there, backups insert new ones)`);
+    if (!canWriteDirectory(mode, owner.uid, owner.gid, gcUser)) blocksGc.push(`write in the prefix directories owned by ${who(owner)} (GC removes unused chunks there, backups insert new ones)`);
   }
   if (parts.length === 0) return undefined;
   const target = `${expected.uid}:${expected.gid}`;
@@ -289,7 +291,7 @@ export function inconsistentOwners(store: string, census: OwnerCensus, expected:
   const gcWho = `uid ${accounts.describeUid(gcUser.uid)}`;
   const blocked = [...blocksGc, ...blocksBackups];
   const consequence = blocked.length
-    ? `${gcWho} cannot write in ${blocked.join(', ')}: ${blocksGc.length ? 'GC stops there with "permission denied"' : 'GC can run, but that step fails with "permission denied"'}`
+    ? `${gcWho} cannot ${blocked.join(', nor ')}: ${blocksGc.length ? 'GC stops there with "permission denied"' : 'GC can run, but that step fails with "permission denied"'}`
     : `${gcWho} can still write there, but the store is not laid out as the server creates it`;
   return {
     code: 'INCONSISTENT_OWNER',
