@@ -7,7 +7,7 @@
  * the one for that filesystem. The run writes the table of docs/filesystems.md
  * (CHUNKGUARD_WRITE_DOCS=1) or checks the committed one against what it saw.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, runJson } from '../helpers/cli.js';
@@ -24,6 +24,8 @@ interface Row {
   /** The primary finding's remedy, specific to this filesystem. */
   remedy?: RegExp;
   note: string;
+  /** Where `check --probe <mount point>` as root differs from the store's verdict: uid 34's own answer there. */
+  probe?: { verdict: 'SAFE' | 'UNSAFE'; codes: string[] };
   /** More that this filesystem must show (the defects of issue 11, each on its real filesystem). */
   also?: (fs: RealFs, store: string) => void;
 }
@@ -208,6 +210,17 @@ describeAsRoot('the filesystem matrix', () => {
         if (row.remedy) expect(primary.remedy).toMatch(row.remedy);
         expect(report.filesystem.fsType).toBe(fs.fsType);
         seen.push({ filesystem: row.name, package: fs.package ? `${fs.package} ${fs.packageVersion}` : 'kernel', fsType: fs.fsType, verdict: row.verdict, primary: row.primary ?? '', resolution: resolution(report), notes: row.note });
+      });
+
+      // Before a datastore is created: root probes the mount point, as uid 34, and gets uid 34's own answer.
+      it(`check --probe of the mount point as root answers for uid 34: ${row.probe?.verdict ?? row.verdict}`, () => {
+        const { code, report } = runJson(['check', '--probe', fs.dir]);
+        const expected = row.probe ?? { verdict: row.verdict, codes: ['ATIME_NOT_UPDATED', 'FUSE_NO_ALLOW_OTHER', 'READ_ONLY_FS'].filter((code) => code === row.primary) };
+        expect({ code, verdict: report.summary.split(':')[0], gcUser: report.gcUser.uid }).toEqual({ code: expected.verdict === 'SAFE' ? 0 : 1, verdict: expected.verdict, gcUser: BACKUP_UID });
+        for (const code of expected.codes) expect(codes(report)).toContain(code);
+        // Never a chown of the mount point: root makes the datastore and hands it over.
+        expect(codes(report)).not.toContain('CHUNK_DIR_NOT_WRITABLE');
+        expect(readdirSync(fs.dir).filter((name) => name.startsWith('.chunkguard-probe-'))).toEqual([]);
       });
 
       if (row.also) it('and the rest of what is known there', () => row.also!(fs, store));

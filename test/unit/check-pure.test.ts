@@ -224,16 +224,19 @@ describe('buildReport', () => {
     );
     expect(report.findings.map((finding) => finding.code)).toEqual(['RAN_AS_STORE_OWNER', 'STORE_ROOT_SYMLINK', 'ATIME_NOT_UPDATED']);
     expect(report.findings[0]!.severity).toBe('info');
-    expect(report.findings[0]!.message).toBe('ran as uid 34 (backup), the GC user: uid 34 (backup) owns /srv/backup/store/.chunks; root would pass through CAP_FOWNER where GC fails (pass --as-user to choose)');
+    expect(report.findings[0]!.message).toBe('touched as uid 34 (backup), the user GC runs as (uid 34 (backup) owns /srv/backup/store/.chunks), without CAP_FOWNER: what GC may not do shows here as it would in GC (--as-user chooses another user)');
     expect(report.touchedAs).toMatchObject({ reason: 'store owner', via: 'setpriv' });
     // An info first does not hide the error in the summary.
     expect(report.summary).toContain(': ATIME_NOT_UPDATED: ');
   });
 
-  it('root with CAP_FOWNER is noted; a requested non-root user is not', () => {
+  it('any touch with CAP_FOWNER is a warning that says what it hides (root, or another user holding it); a requested non-root user without it is not', () => {
     const root = buildReport(measurement({ touchedAs: { uid: 0, gid: 0, groups: [0], capFowner: true } }), context());
     expect(root.findings.map((finding) => finding.code)).toEqual(['RAN_WITH_CAP_FOWNER']);
+    expect(root.findings[0]).toMatchObject({ severity: 'warning', message: expect.stringMatching(/^touched as uid 0 \(root\) with CAP_FOWNER, .*cannot show in this verdict$/) });
     expect(root.ok).toBe(true);
+    const holder = buildReport(measurement({ touchedAs: { uid: 1000, gid: 1000, groups: [1000], capFowner: true } }), context({ reason: 'store owner' }));
+    expect(holder.findings.map((finding) => [finding.code, finding.severity])).toEqual([['RAN_WITH_CAP_FOWNER', 'warning']]);
     expect(buildReport(measurement(), context()).findings).toEqual([]);
   });
 
