@@ -159,7 +159,7 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
   });
   measurement.findings = gated.filter((finding) => !inconsistent.includes(finding));
   const ownerFindings = [...(notGcUser ? [notAsGcUser(gcUser, accounts, target.store, probe)] : []), ...gated.filter((finding) => inconsistent.includes(finding))];
-  return buildReport(measurement, { ...plan, probe, cutoffMinutes, reason, via, gcUser, ownerFindings, asRoot, resolvedFrom: target.resolvedFrom, startedMs, accounts });
+  return buildReport(measurement, { ...plan, cutoffMinutes, reason, via, gcUser, ownerFindings, asRoot, resolvedFrom: target.resolvedFrom, startedMs, accounts });
 }
 
 /** Measure with `credentials` (undefined: as this process is): in-process, on this thread switched, or in a helper. */

@@ -144,6 +144,31 @@ export function openedEntry(fd: number, path: string): OpenedEntry {
   return { fd, stat, close: () => closeFd(fd) };
 }
 
+/** Linux's PATH_MAX: a longer path is refused (ENAMETOOLONG) by every call that takes one. */
+const PATH_MAX = 4096;
+
+/**
+ * openat of a directory path, also one longer than PATH_MAX (a probe's datastore below a
+ * deep store): opened piece by piece, each piece shorter than PATH_MAX and relative to the
+ * last. Every piece's last component is opened O_NOFOLLOW, as the whole path's is.
+ */
+function openLong(path: string): number {
+  if (Buffer.byteLength(path) < PATH_MAX) return libc().openat(AT_FDCWD, path, OPEN_DIRECTORY);
+  let fd = AT_FDCWD;
+  let rest = path;
+  while (rest !== '') {
+    let cut = rest.length;
+    while (Buffer.byteLength(rest.slice(0, cut)) >= PATH_MAX) cut = rest.lastIndexOf('/', cut - 1);
+    if (cut <= 0) cut = rest.indexOf('/', 1) < 0 ? rest.length : rest.indexOf('/', 1);
+    const next = libc().openat(fd, rest.slice(0, cut) || '/', OPEN_DIRECTORY);
+    if (fd !== AT_FDCWD) closeFd(fd);
+    if (next < 0) return next;
+    fd = next;
+    rest = rest.slice(cut).replace(/^\/+/, '');
+  }
+  return fd;
+}
+
 export class Dir {
   private closed = false;
   /** The descriptor's own listing offset has moved: list through a second one. */
@@ -172,7 +197,7 @@ export class Dir {
    * descriptor: it is closed again when the identity check fails.
    */
   static open(path: string, expected?: Identity): Dir {
-    const fd = libc().openat(AT_FDCWD, path, OPEN_DIRECTORY);
+    const fd = openLong(path);
     if (fd < 0) {
       const code = errnoName(libc().errno());
       if (code === 'ELOOP' || code === 'ENOTDIR') throw FsError.unsafe(path, code === 'ELOOP' ? 'symlink' : 'other', 'directory');

@@ -191,7 +191,8 @@ describeAsRoot('signals during --probe', () => {
     // --fixed-sleep holds the probe open for a second: the signal lands inside it.
     const running = runCliAsync(['check', dir, '--probe', '--fixed-sleep', '--json'], {
       onSpawn: (child) => {
-        void waitFor(() => probesIn(dir).length > 0 && existsSync(join(dir, probesIn(dir)[0]!, '.chunks')), 'the probe directory').then(() => child.kill(signal));
+        // Root makes datastore/.chunks inside the probe for the GC user to measure in.
+        void waitFor(() => probesIn(dir).length > 0 && existsSync(join(dir, probesIn(dir)[0]!, 'datastore', '.chunks')), 'the probe directory').then(() => child.kill(signal));
       },
     });
     const result = await running;
