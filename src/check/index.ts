@@ -11,7 +11,7 @@ import { toWire, unsignedIdentity } from '../fs/identity.js';
 import { inspectOrBadInput, resolveDirectory } from '../fs/safe-path.js';
 import { libc } from '../native/libc.js';
 import { chunksDir } from '../store/layout.js';
-import { filesystemAt, ownersOnFilesystem } from '../system/filesystems.js';
+import { filesystemAt, ownersOnFilesystem, ownersShowCreator } from '../system/filesystems.js';
 import { Accounts } from '../system/passwd.js';
 import { namesGid, resolveUser, type UserInput } from '../system/user-spec.js';
 import { type GcUserChoice, gcUserFor, type GcUserSource, inconsistentOwners, newDatastoreUser } from '../system/gc-user.js';
@@ -186,7 +186,7 @@ async function probeAsNewDatastore(
 ): Promise<{ measurement: Measurement; via: TouchIdentity['via']; asRoot?: AsRoot }> {
   let datastore: NewDatastore;
   try {
-    datastore = makeNewDatastore(target.store, target.stat, plan.storeOwner);
+    datastore = makeNewDatastore(target.store, target.stat, plan.storeOwner, { ownersKept: ownersShowCreator(plan.filesystem) });
   } catch (error) {
     if (!(error instanceof FsError)) throw error;
     // Root cannot make it (read-only, full, a planted entry): root's own probe says why.

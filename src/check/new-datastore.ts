@@ -10,7 +10,9 @@
  */
 import { fchmodSync } from 'node:fs';
 import { zeroChunkDigest } from '../chunk/zero-chunk.js';
+import { errnoCode } from '../errors.js';
 import { Dir, type OwnerNotSet, setOwner } from '../fs/dir.js';
+import { FsError } from '../fs/errors.js';
 import { type Identity, toWire, type WireIdentity } from '../fs/identity.js';
 import { CHUNKS_DIR, PREFIX_DIR_MODE } from '../store/layout.js';
 import { makeProbeDir } from '../store/probe-dir.js';
@@ -33,11 +35,23 @@ export interface NewDatastore {
   remove(): void;
 }
 
+/** errnos of a chmod on a filesystem that keeps no modes of its own (fusefat: ENOSYS). */
+const NO_MODES = new Set(['ENOSYS', 'ENOTSUP', 'EOPNOTSUPP', 'EPERM', 'EINVAL']);
+
+/** The mode whatever the umask; where the filesystem keeps none, what it shows stays (the GC user's measurement says what that allows). */
+function setMode(dir: Dir, mode: number): void {
+  try {
+    fchmodSync(dir.fd, mode);
+  } catch (error) {
+    if (!NO_MODES.has(errnoCode(error) ?? '')) throw new FsError(errnoCode(error) ?? 'EIO', 'fchmod', dir.path);
+  }
+}
+
 /** A directory made in `parent` with `mode` (whatever the umask) and given to `owner`; the first refused chown is kept in `notSet`. */
 function handedOver(parent: Dir, name: string, mode: number, owner: Owner, notSet: OwnerNotSet[]): Dir {
   const { dir } = parent.openChild(name, { mode });
   try {
-    fchmodSync(dir.fd, mode);
+    setMode(dir, mode);
     const refused = setOwner(dir.fd, owner, dir.path);
     if (refused) notSet.push(refused);
     return dir;
@@ -52,14 +66,14 @@ function handedOver(parent: Dir, name: string, mode: number, owner: Owner, notSe
  * when root cannot (a read-only or full filesystem): the caller measures as root then, and
  * root's own probe says why.
  */
-export function makeNewDatastore(target: string, identity: Identity, owner: Owner): NewDatastore {
+export function makeNewDatastore(target: string, identity: Identity, owner: Owner, options: { ownersKept: boolean }): NewDatastore {
   const root = Dir.open(target, identity);
   const opened: Dir[] = [];
   let probe;
   try {
     // An exit handler may run while this thread is switched to the GC user: root removes what root made.
-    probe = makeProbeDir(root, switchBackIfSwitched);
-    fchmodSync(probe.dir.fd, DATASTORE_MODE);
+    probe = makeProbeDir(root, { beforeRemove: switchBackIfSwitched, ownersKept: options.ownersKept });
+    setMode(probe.dir, DATASTORE_MODE);
     const notSet: OwnerNotSet[] = [];
     // The base directory is handed over last: until then the GC user cannot enter it.
     const base = probe.dir.openChild(DATASTORE_DIR, { mode: 0o700 }).dir;
@@ -67,7 +81,7 @@ export function makeNewDatastore(target: string, identity: Identity, owner: Owne
     const chunks = handedOver(base, CHUNKS_DIR, PREFIX_DIR_MODE, owner, notSet);
     opened.push(chunks);
     opened.push(handedOver(chunks, zeroChunkDigest().slice(0, 4), PREFIX_DIR_MODE, owner, notSet));
-    fchmodSync(base.fd, DATASTORE_MODE);
+    setMode(base, DATASTORE_MODE);
     const refused = setOwner(base.fd, owner, base.path);
     if (refused) notSet.push(refused);
     const made = probe;

@@ -10,6 +10,7 @@ import { FsError } from '../fs/errors.js';
 import { fromWire } from '../fs/identity.js';
 import { CHUNKS_DIR, PREFIX_DIR_MODE } from '../store/layout.js';
 import { makeProbeDir, type ProbeDir } from '../store/probe-dir.js';
+import { ownersShowCreator } from '../system/filesystems.js';
 import { staleLeftovers } from './check-findings.js';
 import { fail, type MeasureContext, type Step } from './context.js';
 import { diagnoseWrite } from './diagnose.js';
@@ -38,7 +39,7 @@ export function openWorkDir(ctx: MeasureContext): Step<WorkDir> {
 function openProbe(ctx: MeasureContext, root: Dir): Step<WorkDir> {
   let probe: ProbeDir;
   try {
-    probe = makeProbeDir(root);
+    probe = makeProbeDir(root, { ownersKept: ownersShowCreator(ctx.plan.filesystem) });
   } catch (error) {
     if (!(error instanceof FsError)) throw error;
     return fail(diagnoseWrite(ctx.diagnosis, root.path, error));

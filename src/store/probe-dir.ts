@@ -26,9 +26,12 @@ export interface ProbeDir {
  * Make and open a probe directory in `parent`. Throws an FsError (syscall
  * `mkdir`, `open` or `flock`) when it cannot: the caller diagnoses it.
  * `beforeRemove` runs first on every removal (a thread switched to another
- * user switches back, so the probe goes with the rights that made it).
+ * user switches back, so the probe goes with the rights that made it);
+ * `ownersKept` says the filesystem keeps per-file owners (then the new
+ * directory must be this process's).
  */
-export function makeProbeDir(parent: Dir, beforeRemove: () => void = () => undefined): ProbeDir {
+export function makeProbeDir(parent: Dir, options: { beforeRemove?: () => void; ownersKept?: boolean } = {}): ProbeDir {
+  const { beforeRemove = () => undefined, ownersKept = false } = options;
   const staleRemoved = sweepStaleProbes(parent);
   const name = `${PROBE_PREFIX}${leftoverTag()}-${randomBytes(4).toString('hex')}`;
   const made = parent.mkdir(name, 0o700);
@@ -54,9 +57,11 @@ export function makeProbeDir(parent: Dir, beforeRemove: () => void = () => undef
   };
   try {
     probe = parent.openChild(name).dir;
-    // What was opened is what this process made: a name swapped meanwhile (a parent others can write) is refused.
+    // What was opened is what this process made: a name swapped meanwhile (a parent others can
+    // write) is refused. Where files do not keep the owner that made them (exfat, ntfs-3g, an NFS
+    // server squashing root) the owner says nothing, and only emptiness is checked.
     const stat = probe.statSelf();
-    if (stat.uid !== process.geteuid!() || probe.names().length > 0) throw FsError.unsafe(probe.path, 'other', 'directory', 'was replaced by another directory while chunkguard made it');
+    if ((ownersKept && stat.uid !== process.geteuid!()) || probe.names().length > 0) throw FsError.unsafe(probe.path, 'other', 'directory', 'was replaced by another directory while chunkguard made it');
     madeBy = stat.uid;
     // The lock marks the probe live for a sweeping run; released when the descriptor closes.
     if (!lockedAndStillNamed(parent, name, probe.fd)) throw new FsError('EBUSY', 'flock', probe.path);

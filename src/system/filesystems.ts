@@ -260,6 +260,15 @@ function withIds(options: string, owner: { uid: number; gid: number }): string {
 }
 
 /** The mount options that give every file the GC user as its apparent owner. */
+/**
+ * A new file shows the user who made it: per-file owners kept by a kernel filesystem.
+ * FUSE daemons may map owners (bindfs --map, ntfs-3g uid=), and filesystems without owners
+ * show the mount's.
+ */
+export function ownersShowCreator(known: FilesystemKnowledge | undefined): boolean {
+  return known?.owners === 'kept' && !known.fuse;
+}
+
 export function ownerMountOptions(known: FilesystemKnowledge | undefined, owner: { uid: number; gid: number }): string {
   return withIds(known?.ownerOptions ?? '-o uid={uid},gid={gid}', owner);
 }

@@ -146,6 +146,25 @@ describeAsRoot('check --probe as root: the GC user, on a datastore made as the s
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  it('a store whose root is root:root 0700 over a uid-34 .chunks: UNREADABLE and INCONSISTENT_OWNER agree that GC stops there; each printed remedy makes it SAFE', () => {
+    for (const which of ['UNREADABLE', 'INCONSISTENT_OWNER']) {
+      const store = storeIn(fresh());
+      chownSync(store, 0, 0);
+      chmodSync(store, 0o700);
+      const { code, report, stdout } = runJson(['check', store]);
+      expect(code).toBe(1);
+      const inconsistent = report.findings.find((f: { code: string }) => f.code === 'INCONSISTENT_OWNER');
+      expect(inconsistent.severity).toBe('error');
+      expect(inconsistent.message).toContain(`uid 34 (backup) cannot enter ${store} (GC walks the whole store): GC stops there`);
+      expect(inconsistent.message).not.toContain('GC can run');
+      expect(stdout).not.toContain('GC can run');
+      expect(report.findings.find((f: { code: string }) => f.code === 'UNREADABLE').path).toBe(store);
+      execFileSync('sh', ['-c', report.findings.find((f: { code: string }) => f.code === which).remedy]);
+      const again = runJson(['check', store]);
+      expect({ which, code: again.code, errors: again.report.findings.filter((f: { severity: string }) => f.severity === 'error').map((f: { code: string }) => f.code) }).toEqual({ which, code: 0, errors: [] });
+    }
+  });
+
   describe('in a parent others can write, a name swapped for a symlink or a directory of theirs changes nothing outside the probe', () => {
     for (const sticky of [false, true]) {
       it(`${sticky ? 'sticky (/tmp-like, 1777)' : 'world-writable, not sticky (0777)'}: 30 probes against a swap loop run as nobody`, async () => {

@@ -76,7 +76,8 @@ const ROWS: Row[] = [
   {
     name: 'ntfs-3g',
     verdict: 'SAFE',
-    note: 'chown returns 0 and changes nothing; anyone may touch anything: fix reports CHOWN_IGNORED, audit OWNERSHIP_NOT_ENFORCED',
+    primary: 'RAN_WITH_CAP_FOWNER',
+    note: 'chown returns 0 and changes nothing (every file shows root, so the store check touches as root: warned); anyone may touch anything: fix reports CHOWN_IGNORED, audit OWNERSHIP_NOT_ENFORCED; --probe as root answers for uid 34: SAFE',
     also: (fs, store) => {
       // Give the GC user something to own: ntfs-3g keeps root whatever chown says.
       const fix = runJson(['fix', store, '--owner', `${BACKUP_UID}:${BACKUP_GID}`, '--apply', '--journal', join(fs.dir, 'journal')]);
