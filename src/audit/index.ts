@@ -5,9 +5,9 @@
  * report; never prints.
  */
 import { lstatSync, realpathSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { badInput, badOption, publicCall } from '../errors.js';
-import { type Finding, formatMode, shellQuote } from '../findings.js';
+import { type FailOn, failOnOption, type Finding, formatMode, shellQuote, verdict } from '../findings.js';
 import { FsError } from '../fs/errors.js';
 import { identityOf } from '../fs/identity.js';
 import type { RelPath } from '../fs/rel-path.js';
@@ -49,6 +49,8 @@ export interface AuditOptions {
    * contents (never root while they belong to someone else), see docs/design.md.
    */
   asUser?: UserInput;
+  /** `warning`: a warning fails the audit too (`ok` false), for a CI gate. Default `error`. */
+  failOn?: FailOn;
   /** Descend into other filesystems mounted inside the tree. Default false. */
   crossFilesystems?: boolean;
   /**
@@ -191,18 +193,21 @@ async function scanOnce(dir: string, absolute: string, root: RootFacts, users: {
   return { collector, settings };
 }
 
-async function audit(dir: string, options: AuditOptions, hooks: AuditHooks): Promise<AuditReport> {
+async function audit(given: string, options: AuditOptions, hooks: AuditHooks): Promise<AuditReport> {
   const started = process.hrtime.bigint();
   if (options.workers !== undefined && !(Number.isInteger(options.workers) && options.workers >= 0 && options.workers <= 64)) {
     throw badOption('workers', options.workers, 'expected a whole number of worker threads, 0 to 64');
   }
+  const failOn = failOnOption(options.failOn);
   const accounts = new Accounts(hooks.accountFiles);
   const owner = options.owner === undefined ? undefined : resolveUser(options.owner, accounts, 'owner');
   const asUser = options.asUser === undefined ? undefined : resolveUser(options.asUser, accounts, 'asUser');
-  const { absolute, resolvedFrom } = resolveDirectory(dir);
+  const { absolute, resolvedFrom } = resolveDirectory(given);
+  // Reports name absolute paths, whatever the working directory: a symlink given as the root by its own path.
+  const dir = resolve(given);
   libc();
   const datastore = datastoreOf(absolute, hooks.datastoreConfig);
-  const root = inspectRoot(dir, absolute, !asUser && !owner && !datastore);
+  const root = inspectRoot(given, absolute, !asUser && !owner && !datastore);
   const filesystem = filesystemAt(absolute);
   const { concurrency, ring } = chooseConcurrency(filesystem.mount?.fsType, options.workers, hooks.ring);
   const namespace = userNamespace();
@@ -248,7 +253,7 @@ async function audit(dir: string, options: AuditOptions, hooks: AuditHooks): Pro
   if (resolvedFrom) findings.push(rootSymlink(dir, resolvedFrom, absolute));
   const describe = (uid: number, gid: number) => ({ uid, gid, user: accounts.userByUid(uid)?.name, group: accounts.groupByGid(gid)?.name });
   const report: AuditReport = {
-    ok: !findings.some((finding) => finding.severity !== 'info'),
+    ok: verdict(findings, failOn).ok,
     command: 'audit',
     summary: '',
     dir,

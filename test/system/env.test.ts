@@ -91,7 +91,7 @@ describe('env library and bad input', () => {
     try {
       const passwd = join(base, 'passwd');
       execFileSync('sh', ['-c', `echo 'someone:x:${process.geteuid!()}:${process.getegid!()}::/nowhere:/bin/false' > ${passwd}`]);
-      const report = inspectEnvironmentWith(undefined, { accountFiles: { passwd, group: join(base, 'none') } });
+      const report = inspectEnvironmentWith(undefined, {}, { accountFiles: { passwd, group: join(base, 'none') } });
       expect(report.passwd).toMatchObject({ name: 'someone', home: '/nowhere' });
       expect(report.findings.map((f) => f.code)).not.toContain('NO_PASSWD_ENTRY');
     } finally {
