@@ -30,8 +30,10 @@ const PROBLEM_FINDING: Record<ProblemKind, { code: FindingCode; severity: Severi
 const MAX_BURSTS_REPORTED = 20;
 
 export interface CollectContext {
-  /** The directory as the user gave it (paths are printed under it, like find). */
+  /** The directory, absolute: every path of the report is under it. */
   displayRoot: string;
+  /** The directory as the user gave it: `onOffender` (--list) gets paths under it, as find prints them. */
+  listRoot: string;
   expected: { uid: number; gid: number };
   gcUser: GcUser;
   accounts: Accounts;
@@ -171,9 +173,8 @@ export class AuditCollector {
 
   private addOffender(offender: Offender, isRoot = false): void {
     this.offending++;
-    const path = displayPath(this.ctx.displayRoot, offender.rel);
-    this.ctx.onOffender?.(path, offender);
-    const text = relText(path);
+    this.ctx.onOffender?.(displayPath(this.ctx.listRoot, offender.rel), offender);
+    const text = relText(displayPath(this.ctx.displayRoot, offender.rel));
     const owner = `${offender.uid}:${offender.gid}`;
     if (offender.issues & (ISSUE.FOREIGN | ISSUE.NOT_MAPPED)) {
       let trackers = this.bursts.get(owner);

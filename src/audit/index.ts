@@ -169,7 +169,7 @@ interface ScanContext {
 }
 
 /** One pass over the tree, classifying every entry for this expected owner and GC user. */
-async function scanOnce(dir: string, absolute: string, root: RootFacts, users: { expected: Owner; gcUser: GcUser }, context: ScanContext): Promise<Scan> {
+async function scanOnce(dirs: { given: string; shown: string }, absolute: string, root: RootFacts, users: { expected: Owner; gcUser: GcUser }, context: ScanContext): Promise<Scan> {
   const { accounts, namespace, options } = context;
   const { stat, layout } = root;
   const settings: ScanSettings = {
@@ -182,7 +182,7 @@ async function scanOnce(dir: string, absolute: string, root: RootFacts, users: {
   };
   // The store's structure (root, .chunks, prefix directories) is reported on its own only when .chunks is a directory.
   const structure = root.chunksDir ? 'chunk-store' : 'repository';
-  const collector = new AuditCollector({ displayRoot: dir, expected: users.expected, gcUser: users.gcUser, accounts, namespace, layout: structure, onOffender: options.onOffender });
+  const collector = new AuditCollector({ displayRoot: dirs.shown, listRoot: dirs.given, expected: users.expected, gcUser: users.gcUser, accounts, namespace, layout: structure, onOffender: options.onOffender });
   const rootIssues = classify(stat.mode, stat.uid, stat.gid, stat.attributes, 'other', settings);
   const mtimeMs = Number(stat.mtimeNs / 1_000_000n);
   const ctimeMs = Number(stat.ctimeNs / 1_000_000n);
@@ -230,14 +230,14 @@ async function audit(given: string, options: AuditOptions, hooks: AuditHooks): P
   const firstOptions = held ? { ...options, onOffender: held.add } : options;
   // Opening a mount point would trigger an automount (a stat does not): with mounts below the tree, stat first.
   const context = { accounts, namespace, workers: concurrency.workers, ring, openSubdirsFirst: !hasMountsBelow(absolute) };
-  let { collector, settings } = await scanOnce(dir, absolute, root, decision, { ...context, options: firstOptions });
+  let { collector, settings } = await scanOnce({ given, shown: dir }, absolute, root, decision, { ...context, options: firstOptions });
   let census = collector.census(root.chunksDir);
   if (!settled) {
     // A sample chose; now every entry is counted. When the counts choose another owner, scan again for that one.
     const counted = decide(census);
     const changed = ownerKey(counted.expected) !== ownerKey(decision.expected) || counted.gcUser.uid !== decision.gcUser.uid;
     if (changed || held?.overflowed) {
-      ({ collector, settings } = await scanOnce(dir, absolute, root, counted, { ...context, options }));
+      ({ collector, settings } = await scanOnce({ given, shown: dir }, absolute, root, counted, { ...context, options }));
       census = collector.census(root.chunksDir);
     } else {
       held?.replay(options.onOffender!);

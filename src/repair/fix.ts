@@ -256,7 +256,7 @@ export interface UndoOptions {
 function undoSummary(run: { planned: number; dryRun: boolean; changed: number; already: number; skipped: number }): string {
   const { planned, changed, already, skipped } = run;
   const had = already ? ` (${already} had it already)` : '';
-  if (planned === 0 && skipped === 0) return already ? `DONE: ${entries(already)} had their old owner already, nothing to revert` : 'DONE: the journal records no changes to revert';
+  if (planned === 0 && skipped === 0) return already ? `DONE: ${entries(already)} ${already === 1 ? 'has its' : 'have their'} old owner already, nothing to revert` : 'DONE: the journal records no changes to revert';
   if (run.dryRun) return `DRY RUN: ${entries(planned)} would get their old owner back${had}${skipped ? `, ${skipped} would be left` : ''}; run again with --apply`;
   if (skipped === 0) return `DONE: ${entries(changed)} got their old owner back${had}`;
   return `INCOMPLETE: ${changed} of ${entries(planned)} reverted, ${skipped} left`;
