@@ -1,3 +1,6 @@
+import { badOption } from './errors.js';
+import { isWithin } from './fs/safe-path.js';
+
 /** Finding codes are stable API: add new ones, never rename. */
 export type FindingCode =
   | 'ATIME_NOT_UPDATED'
@@ -48,8 +51,29 @@ export interface Finding {
   evidence?: Record<string, unknown>;
 }
 
-export function hasErrors(findings: readonly Finding[]): boolean {
-  return findings.some((finding) => finding.severity === 'error');
+/** The least severity that fails a command: `error` (the default), or `warning` for a CI gate that fails on warnings too. */
+export type FailOn = 'error' | 'warning';
+
+const FAILING: Record<FailOn, readonly Severity[]> = { error: ['error'], warning: ['error', 'warning'] };
+
+/** The `failOn` option, checked: undefined is `error`. */
+export function failOnOption(value: unknown): FailOn {
+  if (value === undefined) return 'error';
+  if (value === 'error' || value === 'warning') return value;
+  throw badOption('failOn', value, "expected 'error' or 'warning'");
+}
+
+/**
+ * The one rule of every command: a run is ok (exit 0) unless a finding fails it, an
+ * `error`, or with failOn `warning` a warning too. `failedBy` is the first finding
+ * that fails it, errors before warnings, for the verdict line.
+ */
+export function verdict(findings: readonly Finding[], failOn: FailOn = 'error'): { ok: boolean; failedBy?: Finding } {
+  for (const severity of FAILING[failOn]) {
+    const failedBy = findings.find((finding) => finding.severity === severity);
+    if (failedBy) return { ok: false, failedBy };
+  }
+  return { ok: true };
 }
 
 /** Permission bits as reports show them: 0750, 0600, 4755. */
@@ -66,4 +90,31 @@ export function shellQuote(value: string): string {
 /** "1 entry", "3 entries": a count with its noun, for messages and summaries. */
 export function plural(count: number, one: string, many = `${one}s`): string {
   return `${count} ${count === 1 ? one : many}`;
+}
+
+/** "2 errors, 1 warning": the findings that can fail a command, counted for a summary; '' when there are none. */
+export function severityCounts(findings: readonly Finding[]): string {
+  return (['error', 'warning'] as const)
+    .map((severity) => [severity, findings.filter((finding) => finding.severity === severity).length] as const)
+    .filter(([, count]) => count > 0)
+    .map(([severity, count]) => plural(count, severity))
+    .join(', ');
+}
+
+/** Where a pasted fix remedy keeps its journal: the first of these outside the directory it fixes. */
+const JOURNAL_DIRS = ['/var/tmp', '/tmp'];
+
+/**
+ * ` --journal FILE` for a `chunkguard fix --apply` a finding offers: a new file named by
+ * the time it runs, so a pasted remedy can be undone (`--undo FILE`; `ls
+ * /var/tmp/chunkguard-fix-*`) without the output it printed at hand.
+ */
+export function journalFlag(dir: string): string {
+  const journalDir = JOURNAL_DIRS.find((candidate) => !isWithin(candidate, dir));
+  return journalDir ? ` --journal ${journalDir}/chunkguard-fix-$(date +%Y%m%d-%H%M%S).jsonl` : '';
+}
+
+/** The remedy that gives every entry under `dir` (absolute) the owner `owner` (`uid:gid`), journalled. */
+export function fixRemedy(dir: string, owner: string): string {
+  return `chunkguard fix ${shellQuote(dir)} --owner ${owner} --apply${journalFlag(dir)}`;
 }

@@ -1,7 +1,7 @@
 export { checkAtime, DEFAULT_CUTOFF_MINUTES, type CheckOptions } from './check/index.js';
 export type { CheckReport, CheckMode, ChunkAction, TouchIdentity } from './check/report.js';
 export type { StatSnapshot } from './check/snapshot.js';
-export type { Finding, FindingCode, Severity } from './findings.js';
+export type { FailOn, Finding, FindingCode, Severity } from './findings.js';
 export { ChunkguardError, type ChunkguardErrorCode } from './errors.js';
 export { zeroChunkBlob, zeroChunkDigest, zeroChunkProblem, ZERO_CHUNK_SIZE } from './chunk/zero-chunk.js';
 export { decodeBlob, MAX_CHUNK_SIZE } from './chunk/decode.js';
@@ -12,5 +12,5 @@ export type { Concurrency } from './audit/concurrency.js';
 export type { Offender } from './audit/scan-dir.js';
 export type { RelPath } from './fs/rel-path.js';
 export { fixOwnership, undoJournal, type FixOptions, type FixReport, type UndoOptions, type SkippedEntry } from './repair/fix.js';
-export type { ChownRecord, JournalRecord } from './repair/journal.js';
-export { inspectEnvironment, type EnvironmentReport } from './system/environment.js';
+export type { ChownRecord, JournalRecord, JournalTarget } from './repair/journal.js';
+export { inspectEnvironment, type EnvironmentOptions, type EnvironmentReport } from './system/environment.js';

@@ -6,7 +6,7 @@
  * The report does not depend on the order results arrive in (threads, stats
  * in flight): examples are the smallest paths, findings and owners sorted.
  */
-import { type Finding, type FindingCode, formatMode, plural, type Severity, shellQuote } from '../findings.js';
+import { type Finding, type FindingCode, fixRemedy, formatMode, plural, type Severity, severityCounts, shellQuote } from '../findings.js';
 import { fileType, S_IFDIR, S_IFMT } from '../fs/stat.js';
 import type { Accounts } from '../system/passwd.js';
 import { ownerRemedy } from '../system/gc-user.js';
@@ -30,8 +30,10 @@ const PROBLEM_FINDING: Record<ProblemKind, { code: FindingCode; severity: Severi
 const MAX_BURSTS_REPORTED = 20;
 
 export interface CollectContext {
-  /** The directory as the user gave it (paths are printed under it, like find). */
+  /** The directory, absolute: every path of the report is under it. */
   displayRoot: string;
+  /** The directory as the user gave it: `onOffender` (--list) gets paths under it, as find prints them. */
+  listRoot: string;
   expected: { uid: number; gid: number };
   gcUser: GcUser;
   accounts: Accounts;
@@ -171,9 +173,8 @@ export class AuditCollector {
 
   private addOffender(offender: Offender, isRoot = false): void {
     this.offending++;
-    const path = displayPath(this.ctx.displayRoot, offender.rel);
-    this.ctx.onOffender?.(path, offender);
-    const text = relText(path);
+    this.ctx.onOffender?.(displayPath(this.ctx.listRoot, offender.rel), offender);
+    const text = relText(displayPath(this.ctx.displayRoot, offender.rel));
     const owner = `${offender.uid}:${offender.gid}`;
     if (offender.issues & (ISSUE.FOREIGN | ISSUE.NOT_MAPPED)) {
       let trackers = this.bursts.get(owner);
@@ -320,7 +321,7 @@ export class AuditCollector {
           code: 'FOREIGN_OWNER',
           severity: touchable ? 'warning' : 'error',
           message: `${what}, ${formatBytes(group.bytes)}, owned by ${this.who(group.uid, group.gid)} instead of ${this.who(expected.uid, expected.gid)}: ${consequence}${this.windowText(owner)}`,
-          remedy: `chunkguard fix ${quoted} --owner ${target} --apply   # or: find ${quoted} -xdev \\( ! -uid ${expected.uid} -o ! -gid ${expected.gid} \\) -exec chown -h ${target} {} +`,
+          remedy: `${fixRemedy(dir, target)}   # or: find ${quoted} -xdev \\( ! -uid ${expected.uid} -o ! -gid ${expected.gid} \\) -exec chown -h ${target} {} +`,
           ...base,
         };
       }
@@ -341,7 +342,7 @@ export class AuditCollector {
           severity: 'error',
           message: `${what} owned by ${this.who(group.uid, group.gid)} (modes ${group.modes.join(', ')}) that GC as ${gcWho} (groups ${gcUser.groups.join(',')}) cannot ${group.directories === group.count ? 'list' : group.directories ? 'read or list' : 'read'}: GC stops with "permission denied" there`,
           remedy: fixOwner
-            ? `chunkguard fix ${quoted} --owner ${target} --apply`
+            ? fixRemedy(dir, target)
             : `chmod ${group.uid === gcUser.uid ? 'u+rX' : gcUser.groups.includes(group.gid) ? 'g+rX' : 'o+rX'} ${example}   # and the other ${group.count - 1} listed by --list`,
           ...base,
         };
@@ -351,7 +352,7 @@ export class AuditCollector {
           code: 'TOUCH_EPERM_WRONG_OWNER',
           severity: 'error',
           message: `${plural(group.count, 'chunk')} owned by ${this.who(group.uid, group.gid)} while GC runs as ${gcWho} without CAP_FOWNER: utimensat(UTIME_NOW, UTIME_OMIT) needs the owner, so GC cannot mark them`,
-          remedy: `chunkguard fix ${quoted} --owner ${gcUser.uid}:${expected.gid} --apply   # or run GC as uid ${group.uid}`,
+          remedy: `${fixRemedy(dir, `${gcUser.uid}:${expected.gid}`)}   # or run GC as uid ${group.uid}`,
           ...base,
         };
       case 'TOUCH_EPERM_IMMUTABLE':
@@ -419,10 +420,9 @@ export class AuditCollector {
 }
 
 export function auditSummary(report: Pick<AuditReport, 'ok' | 'offending' | 'scanned' | 'findings'>): string {
-  const errors = report.findings.filter((finding) => finding.severity === 'error').length;
-  const warnings = report.findings.filter((finding) => finding.severity === 'warning').length;
   const scanned = `${plural(report.scanned.entries, 'entry', 'entries')} scanned`;
-  if (errors === 0 && warnings === 0) return `CLEAN: ${scanned}, no ownership or permission problems`;
-  const counts = [errors ? plural(errors, 'error') : '', warnings ? plural(warnings, 'warning') : ''].filter(Boolean).join(', ');
-  return `${errors === 0 ? 'WARNINGS' : 'PROBLEMS'}: ${plural(report.offending, 'offending entry', 'offending entries')} of ${scanned} (${counts})`;
+  const counts = severityCounts(report.findings);
+  if (!counts) return `CLEAN: ${scanned}, no ownership or permission problems`;
+  const errors = report.findings.some((finding) => finding.severity === 'error');
+  return `${errors ? 'PROBLEMS' : 'WARNINGS'}: ${plural(report.offending, 'offending entry', 'offending entries')} of ${scanned} (${counts})`;
 }

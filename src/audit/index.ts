@@ -5,9 +5,9 @@
  * report; never prints.
  */
 import { lstatSync, realpathSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { badInput, badOption, publicCall } from '../errors.js';
-import { type Finding, formatMode, shellQuote } from '../findings.js';
+import { type FailOn, failOnOption, type Finding, formatMode, shellQuote, verdict } from '../findings.js';
 import { FsError } from '../fs/errors.js';
 import { identityOf } from '../fs/identity.js';
 import type { RelPath } from '../fs/rel-path.js';
@@ -49,6 +49,8 @@ export interface AuditOptions {
    * contents (never root while they belong to someone else), see docs/design.md.
    */
   asUser?: UserInput;
+  /** `warning`: a warning fails the audit too (`ok` false), for a CI gate. Default `error`. */
+  failOn?: FailOn;
   /** Descend into other filesystems mounted inside the tree. Default false. */
   crossFilesystems?: boolean;
   /**
@@ -167,7 +169,7 @@ interface ScanContext {
 }
 
 /** One pass over the tree, classifying every entry for this expected owner and GC user. */
-async function scanOnce(dir: string, absolute: string, root: RootFacts, users: { expected: Owner; gcUser: GcUser }, context: ScanContext): Promise<Scan> {
+async function scanOnce(dirs: { given: string; shown: string }, absolute: string, root: RootFacts, users: { expected: Owner; gcUser: GcUser }, context: ScanContext): Promise<Scan> {
   const { accounts, namespace, options } = context;
   const { stat, layout } = root;
   const settings: ScanSettings = {
@@ -180,7 +182,7 @@ async function scanOnce(dir: string, absolute: string, root: RootFacts, users: {
   };
   // The store's structure (root, .chunks, prefix directories) is reported on its own only when .chunks is a directory.
   const structure = root.chunksDir ? 'chunk-store' : 'repository';
-  const collector = new AuditCollector({ displayRoot: dir, expected: users.expected, gcUser: users.gcUser, accounts, namespace, layout: structure, onOffender: options.onOffender });
+  const collector = new AuditCollector({ displayRoot: dirs.shown, listRoot: dirs.given, expected: users.expected, gcUser: users.gcUser, accounts, namespace, layout: structure, onOffender: options.onOffender });
   const rootIssues = classify(stat.mode, stat.uid, stat.gid, stat.attributes, 'other', settings);
   const mtimeMs = Number(stat.mtimeNs / 1_000_000n);
   const ctimeMs = Number(stat.ctimeNs / 1_000_000n);
@@ -191,18 +193,21 @@ async function scanOnce(dir: string, absolute: string, root: RootFacts, users: {
   return { collector, settings };
 }
 
-async function audit(dir: string, options: AuditOptions, hooks: AuditHooks): Promise<AuditReport> {
+async function audit(given: string, options: AuditOptions, hooks: AuditHooks): Promise<AuditReport> {
   const started = process.hrtime.bigint();
   if (options.workers !== undefined && !(Number.isInteger(options.workers) && options.workers >= 0 && options.workers <= 64)) {
     throw badOption('workers', options.workers, 'expected a whole number of worker threads, 0 to 64');
   }
+  const failOn = failOnOption(options.failOn);
   const accounts = new Accounts(hooks.accountFiles);
   const owner = options.owner === undefined ? undefined : resolveUser(options.owner, accounts, 'owner');
   const asUser = options.asUser === undefined ? undefined : resolveUser(options.asUser, accounts, 'asUser');
-  const { absolute, resolvedFrom } = resolveDirectory(dir);
+  const { absolute, resolvedFrom } = resolveDirectory(given);
+  // Reports name absolute paths, whatever the working directory: a symlink given as the root by its own path.
+  const dir = resolve(given);
   libc();
   const datastore = datastoreOf(absolute, hooks.datastoreConfig);
-  const root = inspectRoot(dir, absolute, !asUser && !owner && !datastore);
+  const root = inspectRoot(given, absolute, !asUser && !owner && !datastore);
   const filesystem = filesystemAt(absolute);
   const { concurrency, ring } = chooseConcurrency(filesystem.mount?.fsType, options.workers, hooks.ring);
   const namespace = userNamespace();
@@ -225,14 +230,14 @@ async function audit(dir: string, options: AuditOptions, hooks: AuditHooks): Pro
   const firstOptions = held ? { ...options, onOffender: held.add } : options;
   // Opening a mount point would trigger an automount (a stat does not): with mounts below the tree, stat first.
   const context = { accounts, namespace, workers: concurrency.workers, ring, openSubdirsFirst: !hasMountsBelow(absolute) };
-  let { collector, settings } = await scanOnce(dir, absolute, root, decision, { ...context, options: firstOptions });
+  let { collector, settings } = await scanOnce({ given, shown: dir }, absolute, root, decision, { ...context, options: firstOptions });
   let census = collector.census(root.chunksDir);
   if (!settled) {
     // A sample chose; now every entry is counted. When the counts choose another owner, scan again for that one.
     const counted = decide(census);
     const changed = ownerKey(counted.expected) !== ownerKey(decision.expected) || counted.gcUser.uid !== decision.gcUser.uid;
     if (changed || held?.overflowed) {
-      ({ collector, settings } = await scanOnce(dir, absolute, root, counted, { ...context, options }));
+      ({ collector, settings } = await scanOnce({ given, shown: dir }, absolute, root, counted, { ...context, options }));
       census = collector.census(root.chunksDir);
     } else {
       held?.replay(options.onOffender!);
@@ -248,7 +253,7 @@ async function audit(dir: string, options: AuditOptions, hooks: AuditHooks): Pro
   if (resolvedFrom) findings.push(rootSymlink(dir, resolvedFrom, absolute));
   const describe = (uid: number, gid: number) => ({ uid, gid, user: accounts.userByUid(uid)?.name, group: accounts.groupByGid(gid)?.name });
   const report: AuditReport = {
-    ok: !findings.some((finding) => finding.severity !== 'info'),
+    ok: verdict(findings, failOn).ok,
     command: 'audit',
     summary: '',
     dir,

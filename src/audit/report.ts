@@ -40,7 +40,7 @@ export interface AuditReport {
   command: 'audit';
   /** The verdict in one line, as the CLI prints it. */
   summary: string;
-  /** The directory as given. */
+  /** The directory, absolute (a symlink given as the directory: the link's own path, resolved once). */
   dir: string;
   /** 'chunk-store': holds .chunks (server layout); 'repository': any other tree (kopia, restic, borg...). */
   layout: 'chunk-store' | 'repository';

@@ -7,6 +7,7 @@
 import { access } from 'node:fs/promises';
 import { zeroChunkBlobShared } from '../chunk/zero-chunk.js';
 import { badInput, badOption, publicCall } from '../errors.js';
+import { type FailOn, failOnOption } from '../findings.js';
 import { toWire, unsignedIdentity } from '../fs/identity.js';
 import { inspectOrBadInput, resolveDirectory } from '../fs/safe-path.js';
 import { libc } from '../native/libc.js';
@@ -41,6 +42,8 @@ export interface CheckOptions {
   fixedSleep?: boolean;
   /** GC deletes chunks whose atime is older than this; a lagging clock beyond it is an error. Default 1445. */
   cutoffMinutes?: number;
+  /** `warning`: a warning fails the check too (`ok` false), for a CI gate. Default `error`. */
+  failOn?: FailOn;
   signal?: AbortSignal;
 }
 
@@ -116,6 +119,7 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
   const startedMs = performance.now();
   const probe = options.probe === true;
   const cutoffMinutes = resolveCutoff(options.cutoffMinutes);
+  const failOn = failOnOption(options.failOn);
   const accounts = new Accounts();
   const requested = options.runAs === undefined ? undefined : resolveUser(options.runAs, accounts, 'runAs');
   const target = resolveTarget(path, probe);
@@ -159,7 +163,7 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
   });
   measurement.findings = gated.filter((finding) => !inconsistent.includes(finding));
   const ownerFindings = [...(notGcUser ? [notAsGcUser(gcUser, accounts, target.store, probe)] : []), ...gated.filter((finding) => inconsistent.includes(finding))];
-  return buildReport(measurement, { ...plan, cutoffMinutes, reason, via, gcUser, ownerFindings, asRoot, resolvedFrom: target.resolvedFrom, startedMs, accounts });
+  return buildReport(measurement, { ...plan, cutoffMinutes, failOn, reason, via, gcUser, ownerFindings, asRoot, resolvedFrom: target.resolvedFrom, startedMs, accounts });
 }
 
 /** Measure with `credentials` (undefined: as this process is): in-process, on this thread switched, or in a helper. */

@@ -4,7 +4,7 @@
  * measurement's findings, the notes on who touched, the clock skew against
  * the cutoff, and the one-line summary.
  */
-import { type Finding, hasErrors, plural } from '../findings.js';
+import { type FailOn, type Finding, plural, verdict } from '../findings.js';
 import type { InsertAction } from '../store/insert.js';
 import type { FilesystemKnowledge } from '../system/filesystems.js';
 import type { MountFacts } from '../system/mounts.js';
@@ -107,6 +107,8 @@ export interface ReportContext {
   resolvedFrom?: string;
   startedMs: number;
   accounts: Accounts;
+  /** Which findings fail the check (findings.ts `verdict`); default `error`. */
+  failOn?: FailOn;
 }
 
 /** atime minus the host time of the touch, in ns; 0 inside the window (whole-second stores truncate up to 1 s). */
@@ -138,7 +140,7 @@ export function buildReport(measurement: Measurement, context: ReportContext): C
     ...(skewMs === undefined ? [] : clockSkew(skewMs, after!, host!, { cutoffMinutes: context.cutoffMinutes, chunkPath: measurement.chunkPath }, measurement.filesystem)),
   ];
   const report: CheckReport = {
-    ok: !hasErrors(findings),
+    ok: verdict(findings, context.failOn).ok,
     command: 'check',
     summary: '',
     store: context.store,
@@ -160,17 +162,18 @@ export function buildReport(measurement: Measurement, context: ReportContext): C
     durationMs: Math.round(performance.now() - context.startedMs),
     findings,
   };
-  report.summary = summarize(report, context.accounts);
+  report.summary = summarize(report, context.accounts, context.failOn);
   return report;
 }
 
-export function summarize(report: CheckReport, accounts: Accounts): string {
+/** The verdict line; a warning that fails the check (failOn `warning`) is named as its reason, under WARNING. */
+export function summarize(report: CheckReport, accounts: Accounts, failOn?: FailOn): string {
   const who = accounts.describeUid(report.touchedAs.uid);
   const fs = report.filesystem ? `${report.filesystem.fsType} at ${report.filesystem.mountPoint}` : report.store;
-  if (report.ok) {
+  const { failedBy } = verdict(report.findings, failOn);
+  if (!failedBy) {
     const waited = report.waits.reduce((sum, wait) => sum + wait, 0);
     return `SAFE: ${fs} honours atime updates for uid ${who} (${plural(report.touches, 'touch', 'touches')}, ${waited} ms waited)`;
   }
-  const first = report.findings.find((finding) => finding.severity === 'error');
-  return `UNSAFE: ${fs} for uid ${who}: ${first?.code}: ${first?.message}`;
+  return `${failedBy.severity === 'error' ? 'UNSAFE' : 'WARNING'}: ${fs} for uid ${who}: ${failedBy.code}: ${failedBy.message}`;
 }

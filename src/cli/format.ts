@@ -9,7 +9,7 @@ import type { FixReport } from '../repair/fix.js';
 import type { EnvironmentReport } from '../system/environment.js';
 import { formatIdMap } from '../system/process.js';
 import { atimeText } from '../system/mounts.js';
-import { type Finding, plural } from '../findings.js';
+import { type FailOn, type Finding, plural, verdict } from '../findings.js';
 
 type Style = Parameters<typeof styleText>[0];
 
@@ -32,9 +32,9 @@ export function formatFindings(findings: readonly Finding[], colour: (style: Sty
   return lines;
 }
 
-export function formatCheck(report: CheckReport, colour: (style: Style, text: string) => string): string {
-  // An unsafe verdict names the first error and its message: the list does not say it twice.
-  const inVerdict = report.ok ? undefined : report.findings.find((finding) => finding.severity === 'error');
+export function formatCheck(report: CheckReport, colour: (style: Style, text: string) => string, failOn?: FailOn): string {
+  // A failed verdict names the finding that failed it and its message: the list does not say it twice.
+  const inVerdict = verdict(report.findings, failOn).failedBy;
   const lines = [verdictLine(report.summary, report.ok, colour), ...formatFindings(report.findings, colour, inVerdict)];
   const who = report.touchedAs;
   const fs = report.filesystem;
@@ -55,7 +55,7 @@ function gcUserLine(gc: GcUserChoice): string {
   return `  GC user ${who(gc.uid, gc.gid, gc.user, gc.group)} (${gc.from}: ${gc.reason})`;
 }
 
-type Colour = (style: Style, text: string) => string;
+export type Colour = (style: Style, text: string) => string;
 
 const CHUNK_ACTION: Record<NonNullable<CheckReport['chunkAction']>, string> = {
   inserted: 'chunk inserted',
@@ -111,7 +111,7 @@ export function formatFix(report: FixReport, colour: Colour): string {
   for (const skipped of report.skippedExamples) lines.push(`  skipped ${JSON.stringify(skipped.path).slice(1, -1)}: ${skipped.reason}`);
   if (report.gcUser) lines.push(colour('dim', gcUserLine(report.gcUser)));
   if (report.journal) {
-    const where = report.journal === 'stdout' ? 'written to stdout' : report.journal;
+    const where = report.journal === 'stream' ? 'written to stdout' : report.journal;
     lines.push(colour('dim', `  journal: ${where}${report.changed > 0 ? ' (revert with --undo)' : ', no change recorded'}`));
   }
   return `${lines.join('\n')}\n`;

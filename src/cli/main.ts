@@ -9,7 +9,8 @@ import { relBytes } from '../fs/rel-path.js';
 import { fixOwnership, undoJournal, type FixReport } from '../repair/fix.js';
 import type { ChownRecord } from '../repair/journal.js';
 import { inspectEnvironment } from '../system/environment.js';
-import { colourer, formatAudit, formatCheck, formatEnv, formatFix } from './format.js';
+import type { FailOn } from '../findings.js';
+import { type Colour, colourer, formatAudit, formatCheck, formatEnv, formatFix } from './format.js';
 import { auditMetrics, checkMetrics } from './prometheus.js';
 import { auditProgress } from './progress.js';
 
@@ -29,6 +30,7 @@ const FLAGS: Record<string, string> = {
   cutoffMinutes: '--cutoff-minutes',
   journal: '--journal',
   workers: '--workers',
+  failOn: '--fail-on',
 };
 
 /**
@@ -73,6 +75,14 @@ function outputFormat(flags: { json?: boolean; format?: OutputFormat }): OutputF
 const formatOption = (): Option =>
   new Option('--format <format>', 'human, json (same as --json) or prometheus (node_exporter textfile)').choices(['human', 'json', 'prometheus']);
 
+const failOnOption = (): Option =>
+  new Option('--fail-on <severity>', 'the least severity that fails (exit 1, "ok": false): error, or warning for a CI gate that fails on warnings too')
+    .choices(['error', 'warning'])
+    .default('error');
+
+/** What every command's help says its exit codes mean (`does`: what exit 0 means for it). */
+const exitCodes = (does: string): string => `Exit 0 ${does}, 1 an error finding (or a warning with --fail-on warning), 2 bad input.`;
+
 function workerCount(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) > 64) throw new InvalidArgumentError('expected a whole number of worker threads, 0 to 64');
   return Number(value);
@@ -95,6 +105,25 @@ function printJson(value: unknown): void {
   writeOut(`${JSON.stringify(value, (_, v: unknown) => (typeof v === 'bigint' ? String(v) : v), 2)}\n`);
 }
 
+interface Rendering<R> {
+  human: (report: R, colour: Colour) => string;
+  /** node_exporter's textfile format, for the commands that have it. */
+  prometheus?: (report: R) => string;
+  /** What --json prints (default: the report). */
+  json?: (report: R) => unknown;
+  /** Where the human report goes (default stdout; stderr when stdout carries something else). */
+  humanTo?: NodeJS.WriteStream;
+}
+
+/** Every command ends here: the report printed in the format asked for, the exit code from its `ok`. */
+function finish<R extends { ok: boolean }>(report: R, format: OutputFormat, rendering: Rendering<R>): void {
+  if (format === 'json') printJson(rendering.json ? rendering.json(report) : report);
+  else if (format === 'prometheus') writeOut(rendering.prometheus!(report));
+  else if (rendering.humanTo && rendering.humanTo !== process.stdout) rendering.humanTo.write(rendering.human(report, colourer(rendering.humanTo)));
+  else writeOut(rendering.human(report, colourer(process.stdout)));
+  process.exitCode = report.ok ? EXIT_OK : EXIT_FINDINGS;
+}
+
 function chownLine(record: ChownRecord, dryRun: boolean): string {
   return `${dryRun ? 'would chown' : 'chown'} ${record.to} ${JSON.stringify(record.path).slice(1, -1)}  (now ${record.from})\n`;
 }
@@ -102,10 +131,7 @@ function chownLine(record: ChownRecord, dryRun: boolean): string {
 function checkCommand(cli: Command): void {
   cli
     .command('check')
-    .description(
-      'Check that the filesystem under a chunk store honours atime updates for the GC user.\n' +
-        'Exit 0 safe, 1 unsafe, 2 bad input.',
-    )
+    .description(`Check that the filesystem under a chunk store honours atime updates for the GC user.\n${exitCodes('safe')}`)
     .argument('<store>', 'the datastore directory (holding .chunks), or with --probe any directory')
     .option('--probe', 'check a directory with no .chunks yet, in a temporary directory removed afterwards')
     .option('--json', 'print one JSON report on stdout')
@@ -117,28 +143,23 @@ function checkCommand(cli: Command): void {
         .argParser(wholeMinutes)
         .default(DEFAULT_CUTOFF_MINUTES),
     )
-    .action(async (store: string, flags: { probe?: boolean; json?: boolean; format?: OutputFormat; asUser?: string; fixedSleep?: boolean; cutoffMinutes: number }) => {
+    .addOption(failOnOption())
+    .action(async (store: string, flags: { probe?: boolean; json?: boolean; format?: OutputFormat; asUser?: string; fixedSleep?: boolean; cutoffMinutes: number; failOn: FailOn }) => {
       const format = outputFormat(flags);
       // The CLI runs nothing else meanwhile, so it may switch its own thread to the GC user (no helper process).
       const report = await checkAtimeWith(
         store,
-        { probe: flags.probe, runAs: flags.asUser, fixedSleep: flags.fixedSleep, cutoffMinutes: flags.cutoffMinutes },
+        { probe: flags.probe, runAs: flags.asUser, fixedSleep: flags.fixedSleep, cutoffMinutes: flags.cutoffMinutes, failOn: flags.failOn },
         { switchThread: true },
       );
-      if (format === 'json') printJson(report);
-      else if (format === 'prometheus') writeOut(checkMetrics(report));
-      else writeOut(formatCheck(report, colourer(process.stdout)));
-      process.exitCode = report.ok ? EXIT_OK : EXIT_FINDINGS;
+      finish(report, format, { human: (r, colour) => formatCheck(r, colour, flags.failOn), prometheus: checkMetrics });
     });
 }
 
 function auditCommand(cli: Command): void {
   cli
     .command('audit')
-    .description(
-      'Audit ownership and permissions of a whole chunk store or backup repository for the GC user.\n' +
-        'Exit 0 clean, 1 findings, 2 bad input.',
-    )
+    .description(`Audit ownership and permissions of a whole chunk store or backup repository for the GC user.\n${exitCodes('clean')}`)
     .argument('<dir>', 'the store or repository directory')
     .option('--owner <user>', 'the owner every entry should have: NAME, UID, NAME:GROUP or UID:GID (default: the GC user)')
     .option('--as-user <user>', 'the user GC runs as: NAME, UID, NAME:GROUP or UID:GID (default: --owner, else inferred: datastore.cfg, the store\'s owners)')
@@ -148,7 +169,8 @@ function auditCommand(cli: Command): void {
     .option('-0, --null', 'with --list: end each path with NUL instead of newline (for xargs -0)')
     .option('--cross-filesystems', 'also audit filesystems mounted inside <dir>')
     .addOption(new Option('--workers <n>', 'worker threads (0: scan in the main thread; default: chosen from the filesystem)').argParser(workerCount))
-    .action(async (dir: string, flags: { owner?: string; asUser?: string; json?: boolean; format?: OutputFormat; list?: boolean; null?: boolean; crossFilesystems?: boolean; workers?: number }) => {
+    .addOption(failOnOption())
+    .action(async (dir: string, flags: { owner?: string; asUser?: string; json?: boolean; format?: OutputFormat; list?: boolean; null?: boolean; crossFilesystems?: boolean; workers?: number; failOn: FailOn }) => {
       const format = outputFormat(flags);
       if (flags.list && format !== 'human') throw usage(`--list prints paths on stdout; it cannot be combined with --${format === 'json' ? 'json' : 'format prometheus'}`);
       if (flags.null && !flags.list) throw usage('-0 only applies to --list');
@@ -161,17 +183,15 @@ function auditCommand(cli: Command): void {
           asUser: flags.asUser,
           crossFilesystems: flags.crossFilesystems,
           workers: flags.workers,
+          failOn: flags.failOn,
           onOffender: flags.list ? (path) => writeOut(Buffer.concat([relBytes(path), terminator])) : undefined,
           onProgress: (state) => progress.update(state),
         });
       } finally {
         progress.stop();
       }
-      if (format === 'json') printJson(report);
-      else if (format === 'prometheus') writeOut(auditMetrics(report));
-      else if (flags.list) process.stderr.write(formatAudit(report, colourer(process.stderr)));
-      else writeOut(formatAudit(report, colourer(process.stdout)));
-      process.exitCode = report.ok ? EXIT_OK : EXIT_FINDINGS;
+      // --list: stdout carries the paths.
+      finish(report, format, { human: formatAudit, prometheus: auditMetrics, humanTo: flags.list ? process.stderr : process.stdout });
     });
 }
 
@@ -180,7 +200,7 @@ function fixCommand(cli: Command): void {
     .command('fix')
     .description(
       'Give every entry of <dir> the owner --owner (lchown, never a symlink target, never across a mount).\n' +
-        'A dry run unless --apply. Exit 0 nothing left, 1 some left (or, in a dry run, something to change), 2 bad input.',
+        `A dry run unless --apply. ${exitCodes('nothing left to change')} An entry left, or in a dry run one to change, is an error finding.`,
     )
     .argument('<dir>', 'the store or repository directory')
     .option('--owner <user>', 'the owner to give every entry: NAME, UID, NAME:GROUP or UID:GID')
@@ -189,14 +209,17 @@ function fixCommand(cli: Command): void {
     .option('--undo <journal>', 'revert the changes a journal records (each re-checked first)')
     .option('--json', 'print one JSON report on stdout (with --apply, needs --journal)')
     .addOption(new Option('--workers <n>', 'worker threads for the audit pass').argParser(workerCount))
-    .action(async (dir: string, flags: { owner?: string; apply?: boolean; journal?: string; undo?: string; json?: boolean; workers?: number }) => {
+    .addOption(failOnOption())
+    .action(async (dir: string, flags: { owner?: string; apply?: boolean; journal?: string; undo?: string; json?: boolean; workers?: number; failOn: FailOn }) => {
       if (flags.undo === undefined && flags.owner === undefined) throw usage('fix needs --owner UID:GID (or --undo JOURNAL)');
       if (flags.undo !== undefined && flags.owner !== undefined) throw usage('--undo restores the owners the journal records: leave out --owner');
       if (flags.json && flags.apply && flags.journal === undefined) {
         throw usage('--json --apply needs --journal FILE: stdout carries the JSON report, the journal needs a place of its own');
       }
       const dryRun = !flags.apply;
+      // The library never writes to stdout itself: without --journal, the CLI gives it stdout for the journal (the report goes to stderr).
       const journalOnStdout = flags.apply && flags.journal === undefined;
+      const journal = journalOnStdout ? process.stdout : flags.journal;
       const changes: ChownRecord[] = [];
       const onChange = (record: ChownRecord): void => {
         if (flags.json) {
@@ -205,26 +228,26 @@ function fixCommand(cli: Command): void {
       };
       const report: FixReport =
         flags.undo !== undefined
-          ? await undoJournal(dir, flags.undo, { apply: flags.apply, journal: flags.journal, onChange })
-          : await fixOwnership(dir, { owner: flags.owner!, apply: flags.apply, journal: flags.journal, onChange, workers: flags.workers });
-      if (flags.json) printJson({ ...report, changes, changesShown: changes.length });
-      else if (journalOnStdout) process.stderr.write(formatFix(report, colourer(process.stderr)));
-      else writeOut(formatFix(report, colourer(process.stdout)));
-      process.exitCode = report.ok ? EXIT_OK : EXIT_FINDINGS;
+          ? await undoJournal(dir, flags.undo, { apply: flags.apply, journal, onChange, failOn: flags.failOn })
+          : await fixOwnership(dir, { owner: flags.owner!, apply: flags.apply, journal, onChange, workers: flags.workers, failOn: flags.failOn });
+      finish(report, flags.json ? 'json' : 'human', {
+        human: formatFix,
+        json: (r) => ({ ...r, changes, changesShown: changes.length }),
+        humanTo: journalOnStdout ? process.stderr : process.stdout,
+      });
     });
 }
 
 function envCommand(cli: Command): void {
   cli
     .command('env')
-    .description('Identity, user namespace, capabilities, passwd and mount facts for GC. Exit 0, 1 risks found, 2 bad input.')
+    .description(`Identity, user namespace, capabilities, passwd and mount facts for GC.\n${exitCodes('no error found')}`)
     .argument('[path]', 'a store or directory to describe the mount of')
     .option('--json', 'print one JSON report on stdout')
-    .action((path: string | undefined, flags: { json?: boolean }) => {
-      const report = inspectEnvironment(path);
-      if (flags.json) printJson(report);
-      else writeOut(formatEnv(report, colourer(process.stdout)));
-      process.exitCode = report.ok ? EXIT_OK : EXIT_FINDINGS;
+    .addOption(failOnOption())
+    .action((path: string | undefined, flags: { json?: boolean; failOn: FailOn }) => {
+      const report = inspectEnvironment(path, { failOn: flags.failOn });
+      finish(report, flags.json ? 'json' : 'human', { human: formatEnv });
     });
 }
 

@@ -35,6 +35,9 @@ class Exposition {
   }
 }
 
+/** What every `_ok` gauge is: the report's `ok`, the command's exit 0. */
+const OK_RULE = 'no error finding (with --fail-on warning, no warning either), as exit 0.';
+
 /** One series per finding code and severity; the value counts entries when the finding says how many. */
 function findingSeries(out: Exposition, name: string, base: Labels, findings: readonly Finding[]): void {
   const counts = new Map<string, { code: string; severity: string; value: number }>();
@@ -53,7 +56,7 @@ function findingSeries(out: Exposition, name: string, base: Labels, findings: re
 export function checkMetrics(report: CheckReport, now = Date.now()): string {
   const base = { store: report.store };
   const out = new Exposition()
-    .metric('chunkguard_check_ok', '1 when the filesystem under the store honours atime updates for the GC user.', base, report.ok ? 1 : 0)
+    .metric('chunkguard_check_ok', `1 when the filesystem under the store honours atime updates for the GC user: ${OK_RULE}`, base, report.ok ? 1 : 0)
     .metric('chunkguard_check_duration_seconds', 'Wall time of the last check.', base, report.durationMs / 1000)
     .metric('chunkguard_check_last_run_timestamp_seconds', 'When the last check finished (Unix time).', base, Math.floor(now / 1000));
   if (report.clock) out.metric('chunkguard_check_clock_skew_seconds', 'Filesystem timestamp minus host clock at the touch (negative: filesystem behind).', base, report.clock.skewMs / 1000);
@@ -64,7 +67,7 @@ export function checkMetrics(report: CheckReport, now = Date.now()): string {
 export function auditMetrics(report: AuditReport, now = Date.now()): string {
   const base = { dir: report.dir };
   const out = new Exposition()
-    .metric('chunkguard_audit_ok', '1 when no entry has an ownership or permission problem for the GC user.', base, report.ok ? 1 : 0)
+    .metric('chunkguard_audit_ok', `1 when no entry has an ownership or permission problem for the GC user: ${OK_RULE}`, base, report.ok ? 1 : 0)
     .metric('chunkguard_audit_entries', 'Entries scanned by the last audit.', base, report.scanned.entries)
     .metric('chunkguard_audit_offending_entries', 'Entries with at least one problem.', base, report.offending)
     .metric('chunkguard_audit_duration_seconds', 'Wall time of the last audit.', base, report.durationMs / 1000)

@@ -14,7 +14,7 @@ import { baseName, parentRel, type RelPath, unsafeComponent } from '../fs/rel-pa
 import { openDirOrBadInput } from '../fs/safe-path.js';
 import { entryKind, formatDev, type Stat, STATX_ATTR_APPEND, STATX_ATTR_IMMUTABLE } from '../fs/stat.js';
 import { CAP_CHOWN, hasCapability } from '../system/process.js';
-import { type ChownRecord, JournalWriter, type JournalRecord, type Owner, relFields } from './journal.js';
+import { type ChownRecord, type JournalRecord, type JournalTarget, JournalWriter, type Owner, relFields } from './journal.js';
 
 export interface SkippedEntry {
   path: string;
@@ -51,17 +51,18 @@ export class Applier {
 
   private constructor(
     private readonly tree: DirTree,
-    private readonly journal: JournalWriter,
+    /** Undefined for a preview, which changes nothing. */
+    private readonly journal: JournalWriter | undefined,
   ) {
     this.rootDev = tree.root.statSelf().dev;
   }
 
   /** The root first (the caller validated it), then the journal with its begin record; nothing is left open on failure. */
-  static start(root: string, journalFile: string | undefined, begin: JournalRecord): Applier {
+  static start(root: string, target: JournalTarget, begin: JournalRecord): Applier {
     const tree = DirTree.from(openDirOrBadInput(root, root));
     let journal: JournalWriter | undefined;
     try {
-      journal = new JournalWriter(journalFile);
+      journal = new JournalWriter(target);
       journal.write(begin);
       return new Applier(tree, journal);
     } catch (error) {
@@ -75,6 +76,19 @@ export class Applier {
     }
   }
 
+  /**
+   * A dry run's answer for one change, read from the entry as it is now, as an
+   * --apply would: true when it would be made; one it has already, or would leave,
+   * is counted (`already`, `skipped`) instead. Nothing is written or changed.
+   */
+  static preview(root: string): Applier {
+    return new Applier(DirTree.from(openDirOrBadInput(root, root)), undefined);
+  }
+
+  wouldMake(change: Change): boolean {
+    return this.wanted(change);
+  }
+
   add(change: Change): void {
     this.pending.push(change);
     if (this.pending.length >= BATCH) this.flush();
@@ -85,8 +99,8 @@ export class Applier {
     const batch = this.pending;
     this.pending = [];
     const ready = batch.filter((change) => this.wanted(change));
-    for (const change of ready) this.journal.write(change.record);
-    this.journal.sync();
+    for (const change of ready) this.journal!.write(change.record);
+    this.journal!.sync();
     for (const change of ready) this.apply(change);
   }
 
@@ -103,7 +117,7 @@ export class Applier {
   discard(): void {
     this.pending = [];
     try {
-      this.journal.close();
+      this.journal?.close();
     } finally {
       this.tree.close();
     }
@@ -191,7 +205,7 @@ export class Applier {
         opened.close();
       }
     }
-    this.journal.write({ op: 'failed', ...relFields(change.rel), errno });
+    this.journal!.write({ op: 'failed', ...relFields(change.rel), errno });
     if (why === 'already') this.already++;
     else this.skip(change, why ?? 'changed');
   }

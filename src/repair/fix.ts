@@ -10,8 +10,8 @@ import { resolve } from 'node:path';
 import { ISSUE } from '../audit/classify.js';
 import { auditStore } from '../audit/index.js';
 import type { Offender } from '../audit/scan-dir.js';
-import { badInput, badOption, publicCall } from '../errors.js';
-import { type Finding, plural, shellQuote } from '../findings.js';
+import { badInput, badOption, ChunkguardError, publicCall } from '../errors.js';
+import { type FailOn, failOnOption, type Finding, fixRemedy, journalFlag, plural, shellQuote, verdict } from '../findings.js';
 
 const entries = (count: number): string => plural(count, 'entry', 'entries');
 import { displayPath, relText, type RelPath } from '../fs/rel-path.js';
@@ -23,7 +23,7 @@ import { Accounts } from '../system/passwd.js';
 import { type GcUserChoice, gcUserFor } from '../system/gc-user.js';
 import { resolveUser, type UserInput } from '../system/user-spec.js';
 import { Applier, IGNORES_CHOWN, type SkippedEntry } from './apply.js';
-import { type ChownRecord, JOURNAL_VERSION, readJournal, relFields, relKey } from './journal.js';
+import { type ChownRecord, JOURNAL_VERSION, type JournalTarget, readJournal, relFields, relKey } from './journal.js';
 
 export type { SkippedEntry };
 
@@ -32,19 +32,26 @@ export interface FixOptions {
   owner: UserInput;
   /** Make the changes; without it, only report them. */
   apply?: boolean;
-  /** Journal file (created; must not exist). Default: stdout. Only with `apply`. */
-  journal?: string;
+  /**
+   * Where each change is recorded before it is made, for `undoJournal`: a file (created; must
+   * not exist) or a writable stream. Needed with `apply` (there is no default: the library
+   * never writes to its host's stdout); refused without it.
+   */
+  journal?: JournalTarget;
   /** Each change, planned (dry run) or about to be made. */
   onChange?: (record: ChownRecord) => void;
   workers?: number;
+  /** `warning`: a warning (NOT_GC_USER) fails too (`ok` false), for a CI gate. Default `error`. */
+  failOn?: FailOn;
   signal?: AbortSignal;
 }
 
 export interface FixReport {
-  /** Nothing left to change. */
+  /** No finding fails it: nothing left to change (dry run: nothing to change), and with failOn `warning` no warning. */
   ok: boolean;
   command: 'fix';
   summary: string;
+  /** The directory, absolute. */
   dir: string;
   /** The owner given (undefined for an undo, which restores each entry's own old owner). */
   owner?: { uid: number; gid: number; user?: string; group?: string };
@@ -58,16 +65,27 @@ export interface FixReport {
   skipped: number;
   /** The first few skipped entries and why. */
   skippedExamples: SkippedEntry[];
+  /** The journal file, absolute, or `stream` (undefined for a dry run). */
   journal?: string;
   durationMs: number;
   findings: Finding[];
 }
 
-/** The journal's place: only with apply, and never inside the tree being changed. */
-function checkJournalOption(journal: string | undefined, dryRun: boolean, root: string): void {
-  if (journal === undefined) return;
-  if (dryRun) throw badOption('journal', journal, 'a journal records changes, and a dry run makes none (apply them, or leave the journal out)');
+const isStream = (value: unknown): value is NodeJS.WritableStream => typeof (value as { write?: unknown } | null)?.write === 'function';
+
+/** The journal's place: needed with apply, refused without; a file never inside the tree being changed (its absolute path). */
+function journalTarget(journal: unknown, dryRun: boolean, root: string): JournalTarget | undefined {
+  if (journal === undefined) {
+    if (dryRun) return undefined;
+    const reason = 'apply needs a journal, a file path or a writable stream: each change is recorded there before it is made, so it can be undone';
+    throw new ChunkguardError('EBADINPUT', `journal: ${reason}`, { option: 'journal', value: '', reason });
+  }
+  if (typeof journal !== 'string' && !isStream(journal)) throw badOption('journal', typeof journal, 'expected a file path or a writable stream');
+  if (dryRun) throw badOption('journal', typeof journal === 'string' ? journal : 'a stream', 'a journal records changes, and a dry run makes none (apply them, or leave the journal out)');
+  if (typeof journal !== 'string') return journal;
+  if (journal === '') throw badOption('journal', '', 'expected a file path or a writable stream');
   if (isWithin(resolve(journal), root)) throw badInput(journal, 'the journal must be outside the directory being fixed');
+  return resolve(journal);
 }
 
 function summarize(report: Pick<FixReport, 'planned' | 'dryRun' | 'skipped' | 'changed'> & { owner: { uid: number; gid: number } }): string {
@@ -78,16 +96,32 @@ function summarize(report: Pick<FixReport, 'planned' | 'dryRun' | 'skipped' | 'c
   return `INCOMPLETE: ${report.changed} of ${entries(report.planned)} changed to ${target}, ${report.skipped} left`;
 }
 
-function skippedFinding(dir: string, skipped: number, examples: SkippedEntry[], owner: { uid: number; gid: number }): Finding[] {
+/** Entries an --apply left (exit 1): `lacking` says what they lack, e.g. "the owner 34:34". */
+function skippedFinding(skipped: number, examples: SkippedEntry[], lacking: string, remedy?: string): Finding[] {
   if (skipped === 0) return [];
   return [
     {
       code: 'FOREIGN_OWNER',
       severity: 'error',
-      message: `${entries(skipped)} still ${skipped === 1 ? 'has' : 'have'} another owner than ${owner.uid}:${owner.gid}: ${examples[0]?.reason ?? ''}`,
+      message: `${entries(skipped)} ${skipped === 1 ? 'was' : 'were'} left without ${lacking}: ${examples[0]?.reason ?? ''}`,
       path: examples[0]?.path,
-      remedy: `chunkguard audit ${shellQuote(dir)} --owner ${owner.uid}:${owner.gid} --list`,
-      evidence: { skipped: examples },
+      ...(remedy ? { remedy } : {}),
+      evidence: { count: skipped, skipped: examples },
+    },
+  ];
+}
+
+/** A dry run's plan (exit 1): entries still to change fail it, as they fail an audit. Nothing was changed. */
+function toChange(planned: number, change: string, path: string | undefined, remedy: string): Finding[] {
+  if (planned === 0) return [];
+  return [
+    {
+      code: 'FOREIGN_OWNER',
+      severity: 'error',
+      message: `${entries(planned)} would ${change} (a dry run: nothing was changed)`,
+      ...(path ? { path } : {}),
+      remedy,
+      evidence: { count: planned },
     },
   ];
 }
@@ -121,18 +155,23 @@ function planChange(dir: string, rel: RelPath, offender: Offender, owner: { uid:
   return { rel, path, expected: { dev: offender.dev, ino: offender.ino, uid: offender.uid, gid: offender.gid }, to: owner, record };
 }
 
-async function fix(dir: string, options: FixOptions): Promise<FixReport> {
+async function fix(given: string, options: FixOptions): Promise<FixReport> {
   const started = process.hrtime.bigint();
-  const { absolute, entry } = resolveDirectory(dir);
+  const { absolute, entry } = resolveDirectory(given);
+  // Reports and the journal name absolute paths, whatever the working directory.
+  const dir = resolve(given);
+  const failOn = failOnOption(options.failOn);
   const accounts = new Accounts();
   if (options.owner === undefined || options.owner === '') throw badOption('owner', '', 'fix needs an owner UID:GID');
   const spec = resolveUser(options.owner, accounts, 'owner');
   const { gcUser } = gcUserFor(dir, absolute, { identity: unsignedIdentity(entry.stat!), accounts });
   const owner = { uid: spec.uid, gid: spec.gid, user: accounts.userByUid(spec.uid)?.name, group: accounts.groupByGid(spec.gid)?.name };
+  const target = `${owner.uid}:${owner.gid}`;
   const dryRun = options.apply !== true;
-  checkJournalOption(options.journal, dryRun, absolute);
-  const changes = dryRun ? undefined : Applier.start(absolute, options.journal, { op: 'begin', root: absolute, time: new Date().toISOString(), version: JOURNAL_VERSION });
+  const journal = journalTarget(options.journal, dryRun, absolute);
+  const changes = journal === undefined ? undefined : Applier.start(absolute, journal, { op: 'begin', root: absolute, time: new Date().toISOString(), version: JOURNAL_VERSION });
   let planned = 0;
+  let firstPath: string | undefined;
   try {
     await auditStore(dir, {
       owner: { uid: owner.uid, gid: owner.gid },
@@ -143,6 +182,7 @@ async function fix(dir: string, options: FixOptions): Promise<FixReport> {
         if (!(offender.issues & (ISSUE.FOREIGN | ISSUE.NOT_MAPPED))) return;
         planned++;
         const change = planChange(dir, offender.rel, offender, owner);
+        firstPath ??= change.path;
         options.onChange?.(change.record);
         changes?.add(change);
       },
@@ -153,15 +193,21 @@ async function fix(dir: string, options: FixOptions): Promise<FixReport> {
     throw error;
   }
   changes?.close();
-  const report = fixReport(dir, { planned, dryRun, journal: options.journal, started }, changes);
+  const report = fixReport(dir, { planned, dryRun, journal, started }, changes);
   const ignored = changes?.ignored ?? 0;
   const findings = [
     // Root as the GC user touches any owner's chunk (CAP_FOWNER): another owner costs it nothing.
     ...(owner.uid === gcUser.uid || gcUser.uid === 0 ? [] : [notGcUserOwner(owner, gcUser, accounts)]),
+    ...toChange(dryRun ? planned : 0, `be changed to ${target}`, firstPath, fixRemedy(dir, target)),
     ...(ignored > 0 ? [chownIgnored(absolute, ignored, changes!.ignoredShown, owner)] : []),
-    ...skippedFinding(dir, report.skipped - ignored, report.skippedExamples.filter((example) => !example.reason.endsWith(IGNORES_CHOWN)), owner),
+    ...skippedFinding(
+      report.skipped - ignored,
+      report.skippedExamples.filter((example) => !example.reason.endsWith(IGNORES_CHOWN)),
+      `the owner ${target}`,
+      `chunkguard audit ${shellQuote(dir)} --owner ${target} --list`,
+    ),
   ];
-  return { ...report, owner, gcUser, summary: summarize({ ...report, owner }), findings };
+  return { ...report, ok: verdict(findings, failOn).ok, owner, gcUser, summary: summarize({ ...report, owner }), findings };
 }
 
 /** Giving the entries to someone other than the GC user makes GC fail on every one (utimensat needs the owner). */
@@ -174,11 +220,11 @@ function notGcUserOwner(owner: { uid: number; gid: number }, gcUser: GcUserChoic
   };
 }
 
-/** What fix and undo report alike; the caller adds the summary and findings. */
-function fixReport(dir: string, run: { planned: number; dryRun: boolean; journal: string | undefined; started: bigint }, changes: Applier | undefined): FixReport {
+/** What fix and undo report alike; the caller adds the verdict, the summary and the findings. */
+function fixReport(dir: string, run: { planned: number; dryRun: boolean; journal: JournalTarget | undefined; started: bigint }, changes: Applier | undefined): FixReport {
   const skipped = changes?.skipped ?? 0;
   return {
-    ok: run.dryRun ? run.planned === 0 : skipped === 0,
+    ok: false,
     command: 'fix',
     summary: '',
     dir,
@@ -187,7 +233,7 @@ function fixReport(dir: string, run: { planned: number; dryRun: boolean; journal
     changed: changes?.changed ?? 0,
     skipped,
     skippedExamples: changes?.skippedExamples ?? [],
-    journal: run.dryRun ? undefined : (run.journal ?? 'stdout'),
+    journal: run.journal === undefined || typeof run.journal === 'string' ? run.journal : 'stream',
     durationMs: Number(process.hrtime.bigint() - run.started) / 1e6,
     findings: [],
   };
@@ -199,46 +245,64 @@ export function fixOwnership(dir: string, options: FixOptions): Promise<FixRepor
 
 export interface UndoOptions {
   apply?: boolean;
-  /** Journal of the undo itself (so an undo can be undone). Default: stdout. */
-  journal?: string;
+  /** Journal of the undo itself (so an undo can be undone): a file or a writable stream, as for fixOwnership; needed with `apply`. */
+  journal?: JournalTarget;
+  /** Each change, one a dry run would make (read from the entry as it is now) or about to be made. */
   onChange?: (record: ChownRecord) => void;
+  /** `warning`: a warning fails too (`ok` false). Default `error`. */
+  failOn?: FailOn;
 }
 
-function undoSummary(planned: number, dryRun: boolean, changed: number, already: number, skipped: number): string {
-  if (planned === 0) return 'DONE: the journal records no changes to revert';
-  if (dryRun) return `DRY RUN: ${entries(planned)} would get their old owner back; run again with --apply`;
-  if (skipped === 0) return `DONE: ${entries(changed)} got their old owner back${already ? ` (${already} had it already)` : ''}`;
+function undoSummary(run: { planned: number; dryRun: boolean; changed: number; already: number; skipped: number }): string {
+  const { planned, changed, already, skipped } = run;
+  const had = already ? ` (${already} had it already)` : '';
+  if (planned === 0 && skipped === 0) return already ? `DONE: ${entries(already)} ${already === 1 ? 'has its' : 'have their'} old owner already, nothing to revert` : 'DONE: the journal records no changes to revert';
+  if (run.dryRun) return `DRY RUN: ${entries(planned)} would get their old owner back${had}${skipped ? `, ${skipped} would be left` : ''}; run again with --apply`;
+  if (skipped === 0) return `DONE: ${entries(changed)} got their old owner back${had}`;
   return `INCOMPLETE: ${changed} of ${entries(planned)} reverted, ${skipped} left`;
 }
 
 /** Revert the changes a journal records, newest first, each re-checked like a fix. */
-async function undo(dir: string, journalFile: string, options: UndoOptions): Promise<FixReport> {
+async function undo(given: string, journalFile: string, options: UndoOptions): Promise<FixReport> {
   const started = process.hrtime.bigint();
-  const { absolute } = resolveDirectory(dir);
+  const { absolute } = resolveDirectory(given);
+  const dir = resolve(given);
+  const failOn = failOnOption(options.failOn);
   const journal = readJournal(journalFile);
   if (journal.begin.root !== absolute) throw badInput(journalFile, `the journal is for ${journal.begin.root}, not ${absolute}`);
   const dryRun = options.apply !== true;
-  checkJournalOption(options.journal, dryRun, absolute);
-  const begin = { op: 'begin' as const, root: absolute, time: new Date().toISOString(), version: JOURNAL_VERSION, undoOf: resolve(journalFile) };
-  const changes = dryRun ? undefined : Applier.start(absolute, options.journal, begin);
+  const target = journalTarget(options.journal, dryRun, absolute);
+  const undoOf = resolve(journalFile);
+  const begin = { op: 'begin' as const, root: absolute, time: new Date().toISOString(), version: JOURNAL_VERSION, undoOf };
+  // A dry run reads each entry as it is now, as --apply does: one restored already is not "would chown".
+  const changes = target === undefined ? Applier.preview(absolute) : Applier.start(absolute, target, begin);
   let planned = 0;
+  let firstPath: string | undefined;
   try {
     for (const change of [...journal.changes].reverse()) {
       if (journal.failed.has(relKey(change.rel))) continue;
       // The path shown is made from the checked path, never taken from the journal.
       const path = relText(displayPath(dir, change.rel));
-      planned++;
       const reverse: ChownRecord = { ...change.record, path, ...relFields(change.rel), from: change.record.to, to: change.record.from };
+      const step = { rel: change.rel, path, expected: { dev: change.dev, ino: change.ino, ...change.to }, to: change.from, record: reverse };
+      if (dryRun && !changes.wouldMake(step)) continue;
+      planned++;
+      firstPath ??= path;
       options.onChange?.(reverse);
-      changes?.add({ rel: change.rel, path, expected: { dev: change.dev, ino: change.ino, ...change.to }, to: change.from, record: reverse });
+      if (!dryRun) changes.add(step);
     }
   } catch (error) {
-    changes?.discard();
+    changes.discard();
     throw error;
   }
-  changes?.close();
-  const report = fixReport(dir, { planned, dryRun, journal: options.journal, started }, changes);
-  return { ...report, summary: undoSummary(planned, dryRun, report.changed, changes?.already ?? 0, report.skipped) };
+  changes.close();
+  const report = fixReport(dir, { planned, dryRun, journal: target, started }, changes);
+  const findings = [
+    ...toChange(dryRun ? planned : 0, 'get their old owner back', firstPath, `chunkguard fix ${shellQuote(dir)} --undo ${shellQuote(undoOf)} --apply${journalFlag(dir)}`),
+    ...skippedFinding(report.skipped, report.skippedExamples, 'their old owner'),
+  ];
+  const summary = undoSummary({ planned, dryRun, changed: report.changed, already: changes.already, skipped: report.skipped });
+  return { ...report, ok: verdict(findings, failOn).ok, summary, findings };
 }
 
 export function undoJournal(dir: string, journalFile: string, options: UndoOptions = {}): Promise<FixReport> {

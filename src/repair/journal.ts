@@ -3,7 +3,7 @@
  * change is made (write-ahead). Written to a file, each batch of records is
  * fdatasync()ed before any of its chowns, so a run killed or a machine
  * crashed halfway still has a record of every chown it may have applied
- * (on stdout the reader decides what is kept). `--undo` reads it back.
+ * (on a stream the reader decides what is kept). `--undo` reads it back.
  *
  *   {"op":"begin","root":"/srv/store","time":"...","version":1}
  *   {"op":"chown","path":"store/.chunks/ab12/ab12...","rel":".chunks/ab12/ab12...","dev":"8:1","ino":"123","from":"0:34","to":"34:34"}
@@ -57,61 +57,98 @@ export function relFields(rel: RelPath): { rel: string; relBase64?: string } {
   return typeof rel === 'string' ? { rel } : { rel: relText(rel), relBase64: relBytes(rel).toString('base64') };
 }
 
-/** Appends records to a file (created, never overwritten) or to stdout. */
+/** Where a journal goes: a new file (its path), or a stream the caller owns (the CLI passes its stdout). */
+export type JournalTarget = string | NodeJS.WritableStream;
+
+/**
+ * Appends records to a file (created, never overwritten) or to a stream. A
+ * stream with a descriptor of its own (stdout, a socket) is written through it
+ * synchronously, so each record is out before its chown, as in a file; any other
+ * stream is handed each record before its chown, and a write error it reports
+ * stops the run at the next batch.
+ */
 export class JournalWriter {
-  private readonly fd: number;
+  private readonly fd: number | undefined;
+  private readonly stream: NodeJS.WritableStream | undefined;
   private readonly ownsFd: boolean;
+  /** The file, or what to call the stream in a message. */
+  readonly name: string;
+  private streamError: unknown;
+  private readonly onStreamError = (error: unknown): void => {
+    this.streamError ??= error;
+  };
   private closed = false;
 
-  constructor(readonly file: string | undefined) {
-    if (file === undefined) {
-      this.fd = 1;
+  constructor(target: JournalTarget) {
+    if (typeof target !== 'string') {
+      const fd = (target as { fd?: unknown }).fd;
+      this.name = fd === 1 ? 'stdout' : 'the journal stream';
       this.ownsFd = false;
+      if (typeof fd === 'number') {
+        this.fd = fd;
+      } else {
+        this.stream = target;
+        target.on('error', this.onStreamError);
+      }
       return;
     }
+    this.name = target;
     try {
-      this.fd = openSync(file, 'wx', 0o600);
+      this.fd = openSync(target, 'wx', 0o600);
     } catch (error) {
       const code = errnoCode(error);
-      throw badInput(file, code === 'EEXIST' ? 'journal file exists already (it may be needed for --undo): choose a new name' : `cannot create the journal (${code})`);
+      throw badInput(target, code === 'EEXIST' ? 'journal file exists already (it may be needed for --undo): choose a new name' : `cannot create the journal (${code})`);
     }
     this.ownsFd = true;
   }
 
   write(record: JournalRecord): void {
     const line = Buffer.from(`${JSON.stringify(record)}\n`);
+    if (this.stream) {
+      this.stream.write(line);
+      return;
+    }
     try {
-      for (let written = 0; written < line.length; ) written += writeSync(this.fd, line, written);
+      for (let written = 0; written < line.length; ) written += writeSync(this.fd!, line, written);
     } catch (error) {
-      throw new FsError(errnoCode(error) ?? 'EIO', 'write', this.file ?? 'stdout', { detail: `cannot write the journal (${errnoCode(error)})` });
+      throw this.failure(error, 'write', 'write');
     }
   }
 
-  /** What was written is on disk (a file; stdout cannot be synced). */
+  /** What was written is on disk (a file), or at least was accepted (a stream, which cannot be synced). */
   sync(): void {
+    if (this.streamError !== undefined) throw this.failure(this.streamError, 'write', 'write');
     if (!this.ownsFd) return;
     try {
-      fdatasyncSync(this.fd);
+      fdatasyncSync(this.fd!);
     } catch (error) {
-      throw new FsError(errnoCode(error) ?? 'EIO', 'fdatasync', this.file!, { detail: `cannot sync the journal (${errnoCode(error)})` });
+      throw this.failure(error, 'fdatasync', 'sync');
     }
+  }
+
+  private failure(error: unknown, syscall: string, verb: string): FsError {
+    const code = errnoCode(error);
+    return new FsError(code ?? 'EIO', syscall, this.name, { detail: `cannot ${verb} the journal (${code ?? (error as Error)?.message})` });
   }
 
   /** Close and remove the file this writer created (nothing in it is needed). */
   abandon(): void {
-    if (this.closed || !this.ownsFd) return;
+    if (this.closed) return;
     this.closed = true;
-    closeSync(this.fd);
-    rmSync(this.file!, { force: true });
+    this.stream?.removeListener('error', this.onStreamError);
+    if (!this.ownsFd) return;
+    closeSync(this.fd!);
+    rmSync(this.name, { force: true });
   }
 
   close(): void {
-    if (this.closed || !this.ownsFd) return;
-    this.closed = true;
+    if (this.closed) return;
     try {
       this.sync();
     } finally {
-      closeSync(this.fd);
+      this.closed = true;
+      this.stream?.removeListener('error', this.onStreamError);
+      if (this.ownsFd) closeSync(this.fd!);
     }
   }
 }

@@ -4,7 +4,7 @@
  * os.userInfo(), so it cannot hang on a uid without a passwd entry (seed 001).
  */
 import { badInput, publicError } from '../errors.js';
-import { type Finding, formatMode } from '../findings.js';
+import { type FailOn, failOnOption, type Finding, formatMode, severityCounts, verdict } from '../findings.js';
 import { unsignedIdentity } from '../fs/identity.js';
 import { resolveGiven } from '../fs/safe-path.js';
 import { type GcUserChoice, gcUserFor, ownerRemedy } from './gc-user.js';
@@ -13,8 +13,13 @@ import { mountFacts, type MountFacts } from './mounts.js';
 import { Accounts, type AccountFiles } from './passwd.js';
 import { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, effectiveCapabilities, formatIdMap, hasCapability, isUnmapped, processIdentity, type ProcessIdentity, userNamespace, type UserNamespace } from './process.js';
 
+export interface EnvironmentOptions {
+  /** `warning`: a warning fails too (`ok` false), for a CI gate. Default `error`. */
+  failOn?: FailOn;
+}
+
 export interface EnvironmentReport {
-  /** No risks found (no error or warning findings). */
+  /** No finding fails it: no error (with failOn `warning`, no warning either). */
   ok: boolean;
   command: 'env';
   summary: string;
@@ -50,15 +55,15 @@ export interface EnvironmentHooks {
   datastoreConfig?: string;
 }
 
-/** inspectEnvironment(path?): throws only ChunkguardErrors (EBADINPUT for a bad path). */
-export function inspectEnvironment(path?: string): EnvironmentReport {
-  return inspectEnvironmentWith(path);
+/** inspectEnvironment(path?, options?): throws only ChunkguardErrors (EBADINPUT for a bad path or option). */
+export function inspectEnvironment(path?: string, options: EnvironmentOptions = {}): EnvironmentReport {
+  return inspectEnvironmentWith(path, options);
 }
 
 /** inspectEnvironment with test seams (not exported from the package). */
-export function inspectEnvironmentWith(path?: string, hooks: EnvironmentHooks = {}): EnvironmentReport {
+export function inspectEnvironmentWith(path?: string, options: EnvironmentOptions = {}, hooks: EnvironmentHooks = {}): EnvironmentReport {
   try {
-    return inspect(path, hooks);
+    return inspect(path, failOnOption(options?.failOn), hooks);
   } catch (error) {
     throw publicError(error, undefined, 'env');
   }
@@ -87,7 +92,7 @@ function describePath(path: string, accounts: Accounts, id: ProcessIdentity, nam
   const { mount, known } = filesystemAt(absolute);
   const uid = Number(stat.uid);
   const gid = Number(stat.gid);
-  const decision = stat.isDirectory() ? gcUserFor(path, absolute, { identity: unsignedIdentity(stat), accounts, datastoreConfig: hooks.datastoreConfig }) : undefined;
+  const decision = stat.isDirectory() ? gcUserFor(absolute, absolute, { identity: unsignedIdentity(stat), accounts, datastoreConfig: hooks.datastoreConfig }) : undefined;
   const expected = decision?.expected ?? { uid: id.euid, gid: id.egid };
   const facts = {
     path: absolute,
@@ -160,7 +165,7 @@ function describePath(path: string, accounts: Accounts, id: ProcessIdentity, nam
   return { facts, gcUser: decision?.gcUser, findings };
 }
 
-function inspect(path: string | undefined, hooks: EnvironmentHooks): EnvironmentReport {
+function inspect(path: string | undefined, failOn: FailOn, hooks: EnvironmentHooks): EnvironmentReport {
   const accounts = new Accounts(hooks.accountFiles);
   const id = processIdentity();
   const namespace = userNamespace();
@@ -172,12 +177,11 @@ function inspect(path: string | undefined, hooks: EnvironmentHooks): Environment
   const described = path === undefined ? undefined : describePath(path, accounts, id, namespace, hooks);
   if (described) findings.push(...described.findings);
 
-  const ok = !findings.some((finding) => finding.severity !== 'info');
-  const who = `uid ${accounts.describeUid(id.euid)} gid ${accounts.describeGid(id.egid)}`;
+  const { ok } = verdict(findings, failOn);
   return {
     ok,
     command: 'env',
-    summary: ok ? `OK: running as ${who}, no risks found` : `RISKS: running as ${who}; ${findings.filter((f) => f.severity !== 'info').length} risk(s) found`,
+    summary: envSummary(findings, ok, `uid ${accounts.describeUid(id.euid)} gid ${accounts.describeGid(id.egid)}`),
     identity: {
       uid: id.uid,
       gid: id.gid,
@@ -199,4 +203,11 @@ function inspect(path: string | undefined, hooks: EnvironmentHooks): Environment
     gcUser: described?.gcUser,
     findings,
   };
+}
+
+/** `OK` when nothing fails; errors and warnings are counted either way (a warning that does not fail is still said). */
+function envSummary(findings: readonly Finding[], ok: boolean, who: string): string {
+  const counts = severityCounts(findings);
+  if (!counts) return `OK: running as ${who}, no risks found`;
+  return `${ok ? 'OK' : 'RISKS'}: running as ${who}; ${counts}`;
 }

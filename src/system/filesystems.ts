@@ -6,7 +6,7 @@
  */
 import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync } from 'node:fs';
 import { basename, posix } from 'node:path';
-import { type Finding, type FindingCode, shellQuote } from '../findings.js';
+import { type Finding, type FindingCode, fixRemedy, shellQuote } from '../findings.js';
 import { isWithin } from '../fs/safe-path.js';
 import { findMount, type MountInfo } from './mounts.js';
 
@@ -239,7 +239,7 @@ export function atimeRemedy(known: FilesystemKnowledge | undefined, mount: Pick<
   }
   if (!stat?.isDirectory()) return known.advice;
   const quoted = shellQuote(mirrored!);
-  const fix = stat.uid === owner.uid && stat.gid === owner.gid ? '' : ` and give it to the GC user there (there it belongs to ${stat.uid}:${stat.gid}, whatever the mount shows): chunkguard fix ${quoted} --owner ${owner.uid}:${owner.gid} --apply`;
+  const fix = stat.uid === owner.uid && stat.gid === owner.gid ? '' : ` and give it to the GC user there (there it belongs to ${stat.uid}:${stat.gid}, whatever the mount shows): ${fixRemedy(mirrored!, `${owner.uid}:${owner.gid}`)}`;
   return `${known.advice}: here, point the datastore at ${quoted}${fix}`;
 }
 

@@ -13,7 +13,7 @@
  */
 import { lstatSync } from 'node:fs';
 import { badInput } from '../errors.js';
-import { type Finding, formatMode, plural, shellQuote } from '../findings.js';
+import { type Finding, fixRemedy, formatMode, plural, shellQuote } from '../findings.js';
 import { Dir } from '../fs/dir.js';
 import { FsError } from '../fs/errors.js';
 import { type Identity, sameIdentity } from '../fs/identity.js';
@@ -316,7 +316,7 @@ export function inconsistentOwners(store: string, census: OwnerCensus, expected:
  * the host's ids from the id map: from inside, an unmapped owner cannot be changed.
  */
 export function ownerRemedy(path: string, expected: Owner, namespace: UserNamespace, recursive: boolean): string {
-  const command = (ids: string) => (recursive ? `chunkguard fix ${shellQuote(path)} --owner ${ids} --apply` : `chown -h ${ids} ${shellQuote(path)}`);
+  const command = (ids: string) => (recursive ? fixRemedy(path, ids) : `chown -h ${ids} ${shellQuote(path)}`);
   if (namespace.identity) return command(`${expected.uid}:${expected.gid}`);
   const uid = hostId(expected.uid, namespace.uidMap);
   const gid = hostId(expected.gid, namespace.gidMap);

@@ -154,8 +154,11 @@ describeAsRoot('audit never follows symlinks and stays on one filesystem', () =>
     const link = join(repo.root, 'p', '0a1', 'link.f');
     symlinkSync(outside, link);
     execFileSync('chown', ['-h', `${REPO_UID}:${REPO_GID}`, link]);
+    // A warning does not fail the audit (only an error does), unless --fail-on warning asks it to.
     const { code, report } = runJson(['audit', repo.root]);
-    expect(code).toBe(1);
+    expect(code).toBe(0);
+    expect(report.ok).toBe(true);
+    expect(runJson(['audit', repo.root, '--fail-on', 'warning'])).toMatchObject({ code: 1, report: { ok: false } });
     expect(report.offending).toBe(1);
     const finding = report.findings.find((f: any) => f.code === 'NON_REGULAR_FILE');
     expect(finding).toMatchObject({ severity: 'warning', path: link });
@@ -265,7 +268,7 @@ describeAsRoot('audit inside a user namespace', () => {
     expect(notMapped).toMatchObject({ severity: 'error', path: join(dir, 'p', 'theirs.f'), evidence: { count: 1, overflowUid: 65534 } });
     expect(notMapped.message).toContain('uid_map 1000 0 1');
     // The host-side command: 1000:1000 inside is host root; the overflow id is in no remedy.
-    expect(notMapped.remedy).toBe(`chunkguard fix ${dir} --owner 0:0 --apply   # on the host, as root, outside this user namespace (host 0:0 is 1000:1000 here); or map the owner in (podman --userns=keep-id, a volume with :U)`);
+    expect(notMapped.remedy).toBe(`chunkguard fix ${dir} --owner 0:0 --apply --journal /var/tmp/chunkguard-fix-\$(date +%Y%m%d-%H%M%S).jsonl   # on the host, as root, outside this user namespace (host 0:0 is 1000:1000 here); or map the owner in (podman --userns=keep-id, a volume with :U)`);
     expect(report.findings.map((f: any) => f.remedy ?? '').join('\n')).not.toContain('65534');
     expect(report.findings.some((f: any) => f.code === 'FOREIGN_OWNER')).toBe(false);
   });

@@ -1,8 +1,8 @@
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { auditStore, BlobError, checkAtime, ChunkguardError, decodeBlob, fixOwnership, parseBlob, zeroChunkBlob } from '../../src/index.js';
+import { auditStore, BlobError, checkAtime, ChunkguardError, decodeBlob, fixOwnership, inspectEnvironment, parseBlob, undoJournal, zeroChunkBlob } from '../../src/index.js';
 import { checkAtimeWith } from '../../src/check/index.js';
 import { describeAsRoot } from '../helpers/privileged.js';
 import { makeStore, reachableTempDir } from '../helpers/store.js';
@@ -35,6 +35,17 @@ describe('checkAtime (library)', () => {
     expect(skew?.severity).toBe('warning');
     expect(skew?.message).toContain('40.0 minutes behind');
     expect(report.clock!.skewMs).toBeLessThan(-39 * 60_000);
+  });
+
+  it('failOn warning: the same CLOCK_SKEW warning fails the check, and the verdict line names it instead of saying SAFE', async () => {
+    const report = await checkAtimeWith(ownStore(), { failOn: 'warning' }, { clockOffsetNs: 40n * MINUTE_NS });
+    expect(report.ok).toBe(false);
+    const skew = report.findings.find((f) => f.code === 'CLOCK_SKEW')!;
+    expect(skew.severity).toBe('warning');
+    expect(report.summary).toMatch(/^WARNING: /);
+    expect(report.summary).toContain(`CLOCK_SKEW: ${skew.message}`);
+    // failOn error (the default, also when given): a warning does not fail.
+    expect(await checkAtimeWith(ownStore(), { failOn: 'error' }, { clockOffsetNs: 40n * MINUTE_NS })).toMatchObject({ ok: true, summary: expect.stringMatching(/^SAFE: /) });
   });
 
   it('a lag beyond the GC cutoff is a CLOCK_SKEW error: GC would delete what it just marked', async () => {
@@ -109,6 +120,20 @@ describe('checkAtime (library)', () => {
       await expect(checkAtime(ownStore(), { runAs: 'no-such-user-x' })).rejects.toMatchObject({ message: expect.stringMatching(/^runAs no-such-user-x: no user named/) });
       await expect(auditStore(ownStore(), { owner: '1:2:3' })).rejects.toMatchObject({ option: 'owner', message: expect.stringMatching(/^owner 1:2:3: /) });
       await expect(auditStore(ownStore(), { workers: -1 })).rejects.toMatchObject({ code: 'EBADINPUT', option: 'workers' });
+    });
+
+    it('failOn is checked by every function that takes it: EBADINPUT naming failOn, nothing written', async () => {
+      const store = ownStore();
+      const failOn = 'info' as never;
+      const refusal = { code: 'EBADINPUT', option: 'failOn', value: 'info', message: "failOn info: expected 'error' or 'warning'" };
+      await expect(checkAtime(store, { failOn })).rejects.toMatchObject(refusal);
+      await expect(auditStore(store, { failOn })).rejects.toMatchObject(refusal);
+      await expect(fixOwnership(store, { owner: `${process.geteuid!()}:${process.getegid!()}`, failOn })).rejects.toMatchObject(refusal);
+      const journal = join(base, `undo-${n}.jsonl`);
+      writeFileSync(journal, `${JSON.stringify({ op: 'begin', root: store, time: new Date().toISOString(), version: 1 })}\n`);
+      await expect(undoJournal(store, journal, { failOn })).rejects.toMatchObject(refusal);
+      expect(() => inspectEnvironment(store, { failOn })).toThrow(expect.objectContaining(refusal));
+      expect(readdirSync(join(store, '.chunks'))).toEqual([]);
     });
 
     it('decodeBlob and parseBlob reject with a BlobError, which is a ChunkguardError with code EBADBLOB', async () => {

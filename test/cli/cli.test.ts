@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { lchownSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, runCli, runJson } from '../helpers/cli.js';
 import { describeAsRoot } from '../helpers/privileged.js';
-import { makeStore, reachableTempDir, treeState } from '../helpers/store.js';
+import { makeKopiaRepo, REPO_GID, REPO_UID } from '../helpers/repo.js';
+import { makeStore, reachableTempDir, treeState, zeroChunkPathIn } from '../helpers/store.js';
 
 const base = reachableTempDir('chunkguard-cli-');
 afterAll(() => rmSync(base, { recursive: true, force: true }));
@@ -110,5 +111,97 @@ describe('chunkguard --version', () => {
     const { code, stdout } = runCli(['--version'], { env: { npm_package_version: '9.9.9-not-chunkguard' } });
     expect(code).toBe(0);
     expect(stdout.trim()).toBe(version);
+  });
+});
+
+describe('every command: the exit codes its --help states', () => {
+  it.each(['check', 'audit', 'fix', 'env'])('chunkguard %s --help: exit 1 is an error finding, or a warning with --fail-on warning', (command) => {
+    const { code, stdout } = runCli([command, '--help']);
+    expect(code).toBe(0);
+    const text = stdout.replace(/\s+/g, ' ');
+    expect(text).toMatch(/Exit 0 [^,]+, 1 an error finding \(or a warning with --fail-on warning\), 2 bad input\./);
+    expect(text).toContain('--fail-on <severity>');
+    expect(text).toContain('(choices: "error", "warning", default: "error")');
+  });
+
+  it('--fail-on accepts only error and warning: anything else is bad input (exit 2, one line)', () => {
+    const { code, stdout, stderr } = runCli(['audit', store, '--fail-on', 'info']);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr.trim()).toMatch(/^chunkguard: option '--fail-on <severity>' argument 'info' is invalid/);
+  });
+});
+
+describeAsRoot('a warning fails nothing but with --fail-on warning; ok, the exit and the _ok gauge agree', () => {
+  it('audit of a repository whose only finding is a warning (a symlink): exit 0 and chunkguard_audit_ok 1; with --fail-on warning exit 1 and 0', () => {
+    const repo = makeKopiaRepo(join(base, 'warned'), { rootOwned: 0 });
+    const link = join(repo.root, 'p', '0a1', 'link.f');
+    symlinkSync('/etc/hostname', link);
+    lchownSync(link, REPO_UID, REPO_GID);
+    const plain = runCli(['audit', repo.root, '--format', 'prometheus']);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toContain(`chunkguard_audit_ok{dir="${repo.root}"} 1\n`);
+    expect(plain.stdout).toContain(`chunkguard_audit_findings{dir="${repo.root}",code="NON_REGULAR_FILE",severity="warning"} 1\n`);
+    expect(runJson(['audit', repo.root])).toMatchObject({ code: 0, report: { ok: true, summary: expect.stringMatching(/^WARNINGS: /) } });
+    const strict = runCli(['audit', repo.root, '--format', 'prometheus', '--fail-on', 'warning']);
+    expect(strict.code).toBe(1);
+    expect(strict.stdout).toContain(`chunkguard_audit_ok{dir="${repo.root}"} 0\n`);
+    expect(runJson(['audit', repo.root, '--fail-on', 'warning'])).toMatchObject({ code: 1, report: { ok: false } });
+    const human = runCli(['audit', repo.root, '--fail-on', 'warning']);
+    expect(human.code).toBe(1);
+    expect(human.stdout).toMatch(/^WARNINGS: 1 offending entry/);
+  });
+});
+
+describeAsRoot('absolute paths whatever the working directory', () => {
+  /** Every mention of `name` in `text` is part of the absolute path under `parent` (and there is one, unless `optional`). */
+  function onlyAbsolute(text: string, parent: string, name: string, optional = false): void {
+    const mentions = text.split(name).length - 1;
+    if (!optional) expect(mentions).toBeGreaterThan(0);
+    expect(text.split(`${parent}/${name}`).length - 1, text).toBe(mentions);
+  }
+  let cwd: string;
+  let store: string;
+  const name = 'rel-store';
+
+  beforeAll(() => {
+    cwd = join(base, 'elsewhere');
+    mkdirSync(cwd);
+    store = makeStore(join(cwd, name));
+    // A root-owned chunk in a store of the GC user (uid 34): findings with paths and remedies.
+    writeFileSync(join(dirname(zeroChunkPathIn(store)), 'a'.repeat(64)), 'x', { mode: 0o644 });
+  });
+
+  it('audit <relative path> --format prometheus labels the absolute path', () => {
+    const { code, stdout } = runCli(['audit', name, '--format', 'prometheus'], { cwd });
+    expect(code).toBe(1);
+    expect(stdout).toContain(`chunkguard_audit_ok{dir="${store}"} 0\n`);
+    onlyAbsolute(stdout, cwd, name);
+  });
+
+  it('audit <relative path>: the JSON report (dir, finding paths, examples, remedies) and the human text', () => {
+    const { code, report, stdout } = runJson(['audit', name], { cwd });
+    expect(code).toBe(1);
+    expect(report.dir).toBe(store);
+    expect(report.findings.find((f: any) => f.code === 'FOREIGN_OWNER').remedy).toMatch(new RegExp(`^chunkguard fix ${store} --owner 34:34 --apply --journal /var/tmp/`));
+    onlyAbsolute(stdout, cwd, name);
+    onlyAbsolute(runCli(['audit', name], { cwd }).stdout, cwd, name);
+  });
+
+  it('check <relative path> --json names the store, the chunk and every finding path absolutely', () => {
+    const { code, report, stdout } = runJson(['check', name, '--as-user', 'backup'], { cwd });
+    expect(code).toBe(0);
+    expect(report.store).toBe(store);
+    expect(report.chunkPath.startsWith(`${store}/.chunks/`)).toBe(true);
+    onlyAbsolute(stdout, cwd, name);
+    // The human verdict names the filesystem and mount point; any path it names is absolute.
+    onlyAbsolute(runCli(['check', name, '--as-user', 'backup'], { cwd }).stdout, cwd, name, true);
+  });
+
+  it('env <relative path> --json names the path absolutely', () => {
+    const { code, report, stdout } = runJson(['env', name], { cwd });
+    expect(code).toBe(0);
+    expect(report.path.path).toBe(store);
+    onlyAbsolute(stdout, cwd, name);
   });
 });

@@ -10,12 +10,13 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[], options: { uid?: number; gid?: number; prefix?: string[]; env?: NodeJS.ProcessEnv } = {}): CliResult {
+export function runCli(args: string[], options: { uid?: number; gid?: number; prefix?: string[]; env?: NodeJS.ProcessEnv; cwd?: string } = {}): CliResult {
   const [command, ...rest] = [...(options.prefix ?? []), process.execPath, CLI, ...args];
   const result = spawnSync(command!, rest, {
     encoding: 'utf8',
     uid: options.uid,
     gid: options.gid,
+    cwd: options.cwd,
     env: { ...process.env, NO_COLOR: '1', ...options.env },
     timeout: 60_000,
   });

@@ -1,13 +1,14 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, linkSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, chownSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { fixOwnership } from '../../src/repair/fix.js';
-import { runCli, runJson } from '../helpers/cli.js';
+import { fixOwnership, undoJournal } from '../../src/repair/fix.js';
+import { CLI, runCli, runJson } from '../helpers/cli.js';
 import { describeAsRoot } from '../helpers/privileged.js';
 import { makeKopiaRepo, REPO_GID, REPO_UID, type Repo } from '../helpers/repo.js';
 import { mountFs } from '../helpers/mounts.js';
-import { reachableTempDir, treeState } from '../helpers/store.js';
+import { BACKUP_GID, BACKUP_UID, makeStore, reachableTempDir, treeState, zeroChunkPathIn } from '../helpers/store.js';
 
 const OWNER = `${REPO_UID}:${REPO_GID}`;
 
@@ -59,7 +60,7 @@ describeAsRoot('fix: dry run, --apply, --undo', () => {
     expect(records[0]).toMatchObject({ op: 'begin', root: repo.root });
     expect(records.filter((r) => r.op === 'chown').map((r) => r.rel).sort()).toEqual(changed);
     expect(records.find((r) => r.rel === repo.planted[0])).toMatchObject({ from: `0:${REPO_GID}`, to: OWNER });
-    expect(runCli(['audit', repo.root]).code).toBe(1); // the symlink is still a (warning) finding
+    expect(runCli(['audit', repo.root]).code).toBe(0); // the symlink is still a finding, a warning: it does not fail the audit
     expect(runJson(['audit', repo.root]).report.findings.map((f: any) => f.code)).toEqual(['NON_REGULAR_FILE']);
   });
 
@@ -80,6 +81,81 @@ describeAsRoot('fix: dry run, --apply, --undo', () => {
     expect(undone.stdout).toContain('DONE: 8 entries got their old owner back');
     expect(treeState(repo.root)).toEqual(before);
     expect(statSync(outside).uid).toBe(0);
+  });
+
+  it('a dry-run --undo reads each entry as --apply does: after the undo, nothing "would chown" and it exits 0', () => {
+    const before = treeState(repo.root);
+    const journal = join(base, 'applied.jsonl');
+    expect(runCli(['fix', repo.root, '--owner', OWNER, '--apply', '--journal', journal]).code).toBe(0);
+    const undone = runCli(['fix', repo.root, '--undo', journal, '--apply', '--journal', join(base, 'undone.jsonl')]);
+    expect(undone.code, undone.stderr).toBe(0);
+    expect(treeState(repo.root)).toEqual(before);
+    const dry = runCli(['fix', repo.root, '--undo', journal]);
+    expect(dry.code, dry.stdout + dry.stderr).toBe(0);
+    expect(dry.stdout).not.toContain('would chown');
+    expect(dry.stdout).toContain('DONE: 8 entries have their old owner already, nothing to revert');
+    // Half undone by hand: the dry run names only the entries still to revert, and counts the others.
+    chownSync(join(repo.root, repo.planted[0]!), REPO_UID, REPO_GID);
+    const half = runCli(['fix', repo.root, '--undo', journal]);
+    expect(half.code).toBe(1);
+    expect(half.stdout.split('\n').filter((line) => line.startsWith('would chown'))).toEqual([`would chown 0:${REPO_GID} ${join(repo.root, repo.planted[0]!)}  (now ${OWNER})`]);
+    expect(half.stdout).toContain('DRY RUN: 1 entry would get their old owner back (7 had it already)');
+  });
+
+  it('the library never writes the journal to its host\'s stdout: apply without a journal is EBADINPUT naming it, nothing changed', async () => {
+    const before = treeState(repo.root);
+    const refusal = { code: 'EBADINPUT', option: 'journal', reason: expect.stringContaining('apply needs a journal, a file path or a writable stream') };
+    await expect(fixOwnership(repo.root, { owner: OWNER, apply: true })).rejects.toMatchObject(refusal);
+    const journal = join(base, 'lib.jsonl');
+    writeFileSync(journal, `${JSON.stringify({ op: 'begin', root: repo.root, time: new Date().toISOString(), version: 1 })}\n`);
+    await expect(undoJournal(repo.root, journal, { apply: true })).rejects.toMatchObject(refusal);
+    await expect(fixOwnership(repo.root, { owner: OWNER, apply: true, journal: 42 as never })).rejects.toMatchObject({ code: 'EBADINPUT', option: 'journal' });
+    expect(treeState(repo.root)).toEqual(before);
+  });
+
+  it('the library writes the journal to a writable stream it is given, each record before its change', async () => {
+    const stream = new PassThrough();
+    const lines: string[] = [];
+    stream.setEncoding('utf8').on('data', (text: string) => lines.push(...text.split('\n').filter(Boolean)));
+    const report = await fixOwnership(repo.root, { owner: OWNER, apply: true, journal: stream });
+    expect(report).toMatchObject({ ok: true, changed: 8, journal: 'stream' });
+    const records = lines.map((line) => JSON.parse(line));
+    expect(records[0]).toMatchObject({ op: 'begin', root: repo.root });
+    expect(records.filter((r) => r.op === 'chown')).toHaveLength(8);
+    // The stream's journal undoes the fix like a file's.
+    const journal = join(base, 'from-stream.jsonl');
+    writeFileSync(journal, `${lines.join('\n')}\n`);
+    expect(await undoJournal(repo.root, journal, { apply: true, journal: join(base, 'undo-stream.jsonl') })).toMatchObject({ ok: true, changed: 8 });
+    expect(lstatSync(join(repo.root, repo.planted[0]!)).uid).toBe(0);
+  });
+
+  it('a relative path from another working directory: the JSON report, its changes and the journal name absolute paths', () => {
+    const cwd = dirname(repo.root);
+    const relative = basename(repo.root);
+    const dry = runJson(['fix', relative, '--owner', OWNER], { cwd });
+    expect(dry.code).toBe(1);
+    expect(dry.report.dir).toBe(repo.root);
+    expect(dry.report.changes.map((c: any) => c.path)).toContain(join(repo.root, repo.planted[0]!));
+    for (const finding of dry.report.findings) if (finding.path) expect(finding.path.startsWith(`${repo.root}/`), finding.path).toBe(true);
+    expect(dry.report.findings.find((f: any) => f.code === 'FOREIGN_OWNER').remedy).toContain(`chunkguard fix ${repo.root} --owner ${OWNER} --apply --journal /var/tmp/chunkguard-fix-`);
+    const applied = runJson(['fix', relative, '--owner', OWNER, '--apply', '--journal', 'rel.jsonl'], { cwd });
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(applied.report).toMatchObject({ dir: repo.root, journal: join(cwd, 'rel.jsonl') });
+    const records = journalLines(readFileSync(join(cwd, 'rel.jsonl'), 'utf8'));
+    expect(records.filter((r) => r.op === 'chown').map((r) => r.path)).toContain(join(repo.root, repo.planted[0]!));
+    const human = runCli(['fix', relative, '--undo', 'rel.jsonl'], { cwd });
+    expect(human.stdout).toContain(`would chown 0:${REPO_GID} ${join(repo.root, repo.planted[0]!)}`);
+  });
+
+  it('a warning (NOT_GC_USER) does not fail a fix; with --fail-on warning it does (exit 1, ok false)', () => {
+    const other = makeKopiaRepo(join(base, 'other'));
+    const notGc = `${BACKUP_UID}:${BACKUP_GID}`;
+    const plain = runJson(['fix', repo.root, '--owner', notGc, '--apply', '--journal', join(base, 'w1.jsonl')]);
+    expect(plain.report.findings.map((f: any) => [f.code, f.severity])).toEqual([['NOT_GC_USER', 'warning']]);
+    expect(plain).toMatchObject({ code: 0, report: { ok: true } });
+    const strict = runJson(['fix', other.root, '--owner', notGc, '--apply', '--journal', join(base, 'w2.jsonl'), '--fail-on', 'warning']);
+    expect(strict.report.findings.map((f: any) => [f.code, f.severity])).toEqual([['NOT_GC_USER', 'warning']]);
+    expect(strict).toMatchObject({ code: 1, report: { ok: false, skipped: 0 } });
   });
 
   it('re-checks each entry just before changing it: one replaced since the audit is skipped and reported (exit 1)', async () => {
@@ -288,6 +364,42 @@ describe('fix --json', () => {
       }
     } finally {
       rmSync(base, { recursive: true, force: true });
+    }
+  });
+});
+
+describeAsRoot('a fix remedy that audit prints, pasted as printed', () => {
+  let base: string;
+  afterEach(() => rmSync(base, { recursive: true, force: true }));
+
+  it('clears its finding, leaves its journal in a file, and that journal undoes it', () => {
+    base = reachableTempDir('chunkguard-remedy-');
+    const store = makeStore(join(base, 'store'));
+    const chunk = join(dirname(zeroChunkPathIn(store)), 'a'.repeat(64));
+    writeFileSync(chunk, 'x', { mode: 0o644 });
+    const before = treeState(store);
+    const audit = runJson(['audit', store]);
+    expect(audit.code).toBe(1);
+    const remedy: string = audit.report.findings.find((f: any) => f.code === 'FOREIGN_OWNER').remedy;
+    expect(remedy).toMatch(/^chunkguard fix \S+ --owner 34:34 --apply --journal \/var\/tmp\/chunkguard-fix-\$\(date \+%Y%m%d-%H%M%S\)\.jsonl /);
+    // chunkguard on PATH, as installed; the remedy run by a shell, as pasted.
+    const bin = join(base, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'chunkguard'), `#!/bin/sh\nexec ${process.execPath} ${CLI} "$@"\n`, { mode: 0o755 });
+    const pasted = spawnSync('sh', ['-c', remedy], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', PATH: `${bin}:${process.env.PATH}` } });
+    expect(pasted.status, pasted.stdout + pasted.stderr).toBe(0);
+    const journal = /journal: (\/var\/tmp\/chunkguard-fix-\d{8}-\d{6}\.jsonl) \(revert with --undo\)/.exec(pasted.stdout)?.[1];
+    expect(journal, pasted.stdout).toBeDefined();
+    try {
+      expect(existsSync(journal!)).toBe(true);
+      expect(runJson(['audit', store])).toMatchObject({ code: 0, report: { ok: true } });
+      expect(lstatSync(chunk)).toMatchObject({ uid: BACKUP_UID, gid: BACKUP_GID });
+      const undone = runCli(['fix', store, '--undo', journal!, '--apply', '--journal', join(base, 'undo.jsonl')]);
+      expect(undone.code, undone.stderr).toBe(0);
+      expect(treeState(store)).toEqual(before);
+      expect(lstatSync(chunk)).toMatchObject({ uid: 0, gid: 0 });
+    } finally {
+      rmSync(journal!, { force: true });
     }
   });
 });

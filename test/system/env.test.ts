@@ -12,9 +12,9 @@ import { reachableTempDir } from '../helpers/store.js';
 const NO_PASSWD_UID = 4242;
 
 describeAsRoot('env', () => {
-  it('as a uid with no passwd entry and no $USER/$HOME: NO_PASSWD_ENTRY, promptly (no NSS lookup to hang in)', () => {
+  it('as a uid with no passwd entry and no $USER/$HOME: NO_PASSWD_ENTRY, promptly (no NSS lookup to hang in); a warning fails only with --fail-on warning', () => {
     const started = Date.now();
-    const result = spawnSync(process.execPath, [CLI, 'env', '--json'], {
+    const result = spawnSync(process.execPath, [CLI, 'env', '--json', '--fail-on', 'warning'], {
       uid: NO_PASSWD_UID,
       gid: NO_PASSWD_UID,
       env: { PATH: '/usr/bin:/bin' },
@@ -34,6 +34,11 @@ describeAsRoot('env', () => {
     expect(finding.message).toContain('user.Current()');
     expect(finding.remedy).toContain(`:${NO_PASSWD_UID}:${NO_PASSWD_UID}:`);
     expect(report.capabilities).toMatchObject({ CAP_CHOWN: false, CAP_DAC_OVERRIDE: false, CAP_FOWNER: false });
+    expect(report).toMatchObject({ ok: false, summary: expect.stringMatching(/^RISKS: .*; 1 warning$/) });
+    // Without --fail-on warning the same warning is reported and does not fail: exit 0, ok true.
+    const plain = spawnSync(process.execPath, [CLI, 'env', '--json'], { uid: NO_PASSWD_UID, gid: NO_PASSWD_UID, env: { PATH: '/usr/bin:/bin' }, encoding: 'utf8', timeout: 15_000 });
+    expect(plain.status, plain.stderr).toBe(0);
+    expect(JSON.parse(plain.stdout)).toMatchObject({ ok: true, summary: expect.stringMatching(/^OK: .*; 1 warning$/), findings: [expect.objectContaining({ code: 'NO_PASSWD_ENTRY', severity: 'warning' })] });
   });
 
   it('as root on this machine: identity, capabilities, the path mount; exit 0', () => {
@@ -91,7 +96,7 @@ describe('env library and bad input', () => {
     try {
       const passwd = join(base, 'passwd');
       execFileSync('sh', ['-c', `echo 'someone:x:${process.geteuid!()}:${process.getegid!()}::/nowhere:/bin/false' > ${passwd}`]);
-      const report = inspectEnvironmentWith(undefined, { accountFiles: { passwd, group: join(base, 'none') } });
+      const report = inspectEnvironmentWith(undefined, {}, { accountFiles: { passwd, group: join(base, 'none') } });
       expect(report.passwd).toMatchObject({ name: 'someone', home: '/nowhere' });
       expect(report.findings.map((f) => f.code)).not.toContain('NO_PASSWD_ENTRY');
     } finally {

@@ -340,14 +340,14 @@ describe('NO_PASSWD_ENTRY', () => {
     const saved = { USER: process.env.USER, HOME: process.env.HOME };
     Object.assign(process.env, { USER: 'gc', HOME: '/tmp' });
     try {
-      const report = inspectEnvironmentWith(undefined, { accountFiles: { passwd } });
+      const report = inspectEnvironmentWith(undefined, {}, { accountFiles: { passwd } });
       const finding = report.findings.find((entry) => entry.code === 'NO_PASSWD_ENTRY')!;
       expect(finding.message).toContain('$USER and $HOME are set');
       expect(finding.message).toContain('getpwuid() still finds nothing');
       expect(finding.remedy).toMatch(/^echo 'gc:x:\d+:\d+::\/tmp:\/usr\/sbin\/nologin' >> \/etc\/passwd   # in the image/);
       // Run as printed, on this test's passwd file instead of the machine's.
       runRemedy(finding.remedy!.split('   #')[0]!.replace('/etc/passwd', passwd));
-      const after = inspectEnvironmentWith(undefined, { accountFiles: { passwd } });
+      const after = inspectEnvironmentWith(undefined, {}, { accountFiles: { passwd } });
       expect(after.findings.map((entry) => entry.code)).not.toContain('NO_PASSWD_ENTRY');
       expect(after.passwd).toMatchObject({ name: 'gc', uid: process.geteuid!() });
     } finally {
