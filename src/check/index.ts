@@ -7,7 +7,7 @@
 import { access } from 'node:fs/promises';
 import { zeroChunkBlobShared } from '../chunk/zero-chunk.js';
 import { badInput, badOption, publicCall } from '../errors.js';
-import { type FailOn, failOnOption } from '../findings.js';
+import { type FailOn, failOnOption, type FindingCode } from '../findings.js';
 import { toWire, unsignedIdentity } from '../fs/identity.js';
 import { inspectOrBadInput, resolveDirectory } from '../fs/safe-path.js';
 import { libc } from '../native/libc.js';
@@ -17,7 +17,6 @@ import { Accounts } from '../system/passwd.js';
 import { namesGid, resolveUser, type UserInput } from '../system/user-spec.js';
 import { type GcUserChoice, gcUserFor, type GcUserSource, inconsistentOwners, newDatastoreUser } from '../system/gc-user.js';
 import { FsError } from '../fs/errors.js';
-import type { FindingCode } from '../findings.js';
 import { notAsGcUser, staleLeftovers } from './check-findings.js';
 import { makeNewDatastore, type NewDatastore } from './new-datastore.js';
 import { measureAs } from './as-user.js';
