@@ -165,6 +165,19 @@ describeAsRoot('check --probe as root: the GC user, on a datastore made as the s
     }
   });
 
+  it('a store whose only problem is a root-owned store root: check and audit exit 0 with the warning, 1 with --fail-on warning', () => {
+    const store = storeIn(fresh());
+    chownSync(store, 0, 0);
+    chmodSync(store, 0o755); // root's, as a mount point often is, and open to pass through
+    for (const command of ['check', 'audit']) {
+      const { code, report } = runJson([command, store]);
+      expect({ command, code, ok: report.ok, errors: report.findings.filter((f: { severity: string }) => f.severity === 'error').length }).toEqual({ command, code: 0, ok: true, errors: 0 });
+      expect(report.findings.find((f: { code: string }) => f.code === 'INCONSISTENT_OWNER').severity).toBe('warning');
+      const strict = runJson([command, store, '--fail-on', 'warning']);
+      expect({ command, code: strict.code, ok: strict.report.ok }).toEqual({ command, code: 1, ok: false });
+    }
+  });
+
   describe('in a parent others can write, a name swapped for a symlink or a directory of theirs changes nothing outside the probe', () => {
     for (const sticky of [false, true]) {
       it(`${sticky ? 'sticky (/tmp-like, 1777)' : 'world-writable, not sticky (0777)'}: 30 probes against a swap loop run as nobody`, async () => {
