@@ -7,6 +7,7 @@ import type { AuditReport } from '../../src/audit/report.js';
 import { useGetdentsSyscall } from '../../src/native/libc.js';
 import { runCli, runJson } from '../helpers/cli.js';
 import { describeAsRoot } from '../helpers/privileged.js';
+import { describeIfKernel, itIfKernel } from '../helpers/kernel.js';
 import { makeKopiaRepo, REPO_GID, REPO_UID, type Repo } from '../helpers/repo.js';
 import { BACKUP_GID, BACKUP_UID, makeStore, reachableTempDir, treeState } from '../helpers/store.js';
 
@@ -108,7 +109,7 @@ describeAsRoot('audit of a kopia-style repository with a burst of root-owned blo
     expect(report.findings.find((f: any) => f.code === 'FOREIGN_OWNER').evidence.count).toBe(7);
   });
 
-  it('gives the same report in worker threads and in the main thread, one stat at a time or many through io_uring', async () => {
+  itIfKernel('io_uring', 'gives the same report in worker threads and in the main thread, one stat at a time or many through io_uring', async () => {
     const [first, ...others] = await everyWay(dir);
     // More root-owned blobs than examples shown: the examples are the first paths, not the first found.
     expect(first!.owners.find((o) => o.uid === 0)!.examples).toEqual(sorted(repo.planted.map((rel) => join(dir, rel))).slice(0, 5));
@@ -229,7 +230,7 @@ describeAsRoot('audit of a chunk store (server layout)', () => {
     expect(treeState(store)).toEqual(before);
   });
 
-  it('gives the same report one stat at a time and through io_uring', async () => {
+  itIfKernel('io_uring', 'gives the same report one stat at a time and through io_uring', async () => {
     const [first, ...others] = await everyWay(store);
     expect(first!.findings.map((f) => f.code)).toEqual(expect.arrayContaining(['UNSAFE_PATH', 'NON_REGULAR_FILE', 'TOUCH_EPERM_IMMUTABLE']));
     for (const other of others) expect(answer(other)).toEqual(answer(first!));
@@ -244,7 +245,7 @@ describeAsRoot('audit of a chunk store (server layout)', () => {
   });
 });
 
-describeAsRoot('audit inside a user namespace', () => {
+describeIfKernel('user namespaces', 'audit inside a user namespace', () => {
   let base: string;
   beforeAll(() => {
     base = reachableTempDir('chunkguard-audit-userns-');
@@ -336,7 +337,7 @@ describeAsRoot('a directory the auditing user can list but not search (r without
 });
 
 describeAsRoot('an automount point inside the tree', () => {
-  it('is reported as not crossed and never triggered (entering it is what triggers it)', async () => {
+  itIfKernel('autofs', 'is reported as not crossed and never triggered (entering it is what triggers it)', async () => {
     const base = reachableTempDir('chunkguard-automount-');
     const dir = join(base, 'tree');
     const point = join(dir, 'auto');

@@ -7,6 +7,7 @@ import { CLI, runCli, runJson } from '../helpers/cli.js';
 import { mountAtimefs } from '../helpers/fuse.js';
 import { mountFs, type Mounted } from '../helpers/mounts.js';
 import { describeAsRoot } from '../helpers/privileged.js';
+import { itIfKernel } from '../helpers/kernel.js';
 import { reachableTempDir } from '../helpers/store.js';
 
 const NO_PASSWD_UID = 4242;
@@ -73,7 +74,7 @@ describeAsRoot('env', () => {
     });
   });
 
-  it('a FUSE mount is named as such', async () => {
+  itIfKernel('fuse', 'a FUSE mount is named as such', async () => {
     const fuse = await mountAtimefs('ignore-atime');
     try {
       const { report } = runJson(['env', fuse.mountPoint]);
