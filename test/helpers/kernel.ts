@@ -14,7 +14,7 @@ import { StatRing } from '../../src/fs/stat-ring.js';
 import { describeAsRoot } from './privileged.js';
 
 /** A filesystem type as /proc/filesystems names it, or another kernel facility. */
-export type KernelFeature = 'autofs' | 'fuse' | 'ext4' | 'xfs' | 'btrfs' | 'tmpfs' | 'io_uring' | 'user namespaces';
+export type KernelFeature = 'autofs' | 'fuse' | 'ext4' | 'xfs' | 'btrfs' | 'tmpfs' | 'overlay' | 'squashfs' | 'erofs' | 'io_uring' | 'user namespaces';
 
 const FACILITIES: Record<string, () => string | undefined> = {
   io_uring: ioUringMissing,
