@@ -70,6 +70,16 @@ function keepSmallest<T>(kept: T[], value: T, limit: number, compare: (a: T, b: 
 }
 
 
+/**
+ * chattr over exactly the flagged entries: by name when the examples are all of them,
+ * else found again by their flags, which find cannot test: lsattr prints them before
+ * each path (a path with a newline in it would be split; chunk stores have none).
+ */
+function immutableRemedy(dir: string, group: Group): string {
+  if (group.count <= group.examples.length) return `chattr -i -a ${group.examples.map(shellQuote).join(' ')}`;
+  return `find ${shellQuote(dir)} -xdev \\( -type f -o -type d \\) -exec lsattr -d {} + | awk '$1 ~ /[ia]/ { sub(/^[^ ]+ /, ""); print }' | xargs -r -d '\\n' chattr -i -a`;
+}
+
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let value = bytes;
@@ -359,7 +369,7 @@ export class AuditCollector {
           code: 'TOUCH_EPERM_IMMUTABLE',
           severity: 'error',
           message: `${what} carry the immutable or append-only flag: no one, not even root, can update their atime or delete them`,
-          remedy: `chattr -i -a ${group.examples.map(shellQuote).join(' ')}${group.count > group.examples.length ? '   # and the rest listed by --list' : ''}`,
+          remedy: immutableRemedy(dir, group),
           ...base,
         };
       case 'NON_REGULAR_FILE': {

@@ -1,7 +1,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { auditStore, auditStoreWith, type AuditOptions } from '../../src/audit/index.js';
 import type { AuditReport } from '../../src/audit/report.js';
 import { useGetdentsSyscall } from '../../src/native/libc.js';
@@ -242,6 +242,47 @@ describeAsRoot('audit of a chunk store (server layout)', () => {
     expect(wrong.evidence.count).toBe(3);
     expect(wrong.message).toContain('while GC runs as uid 1000');
     expect(report.gcUser).toMatchObject({ uid: REPO_UID, from: 'option' });
+  });
+});
+
+describeAsRoot('TOUCH_EPERM_IMMUTABLE: the printed remedy, pasted as printed', () => {
+  let base: string;
+  const flagged: string[] = [];
+  afterEach(() => {
+    for (const path of flagged.splice(0)) spawnSync('chattr', ['-i', '-a', path]);
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  // Two: every one is named. Eight: more than the five examples, so the remedy finds them again by their flags.
+  it.each([2, 8])('%i flagged entries: the remedy clears exactly them, and the audit is clean after it', (count) => {
+    base = reachableTempDir('chunkguard-immutable-');
+    const store = join(base, 'a store');
+    const chunk = (prefix: string, n: number) => join(store, '.chunks', prefix, `${prefix}${String(n).repeat(60)}`);
+    for (const prefix of ['0000', '0001']) {
+      mkdirSync(join(store, '.chunks', prefix), { recursive: true, mode: 0o750 });
+      for (let n = 0; n < 5; n++) writeFileSync(chunk(prefix, n), 'chunk', { mode: 0o640 });
+    }
+    // Chunks immutable and append-only, and (with eight) a prefix directory, which the remedy must reach too.
+    const targets = [chunk('0000', 0), chunk('0000', 1), chunk('0000', 2), chunk('0000', 3), chunk('0000', 4), chunk('0001', 0), join(store, '.chunks', '0001'), chunk('0001', 1)].slice(0, count);
+    targets.forEach((path, index) => {
+      execFileSync('chattr', [index % 3 === 2 ? '+a' : '+i', path]);
+      flagged.push(path);
+    });
+    const untouched = chunk('0001', 4);
+    const ctimeBefore = statSync(untouched, { bigint: true }).ctimeNs;
+
+    const { code, report } = runJson(['audit', store, '--owner', '0:0']);
+    expect(code).toBe(1);
+    const finding = report.findings.find((f: any) => f.code === 'TOUCH_EPERM_IMMUTABLE');
+    expect(finding.evidence.count).toBe(count);
+    expect(finding.remedy).not.toContain('#');
+    execFileSync('sh', ['-c', finding.remedy]);
+
+    const after = runJson(['audit', store, '--owner', '0:0']);
+    expect(after.report.findings).toEqual([]);
+    expect(after.code).toBe(0);
+    // Only the flagged entries had their flags set again: the others keep their ctime.
+    expect(statSync(untouched, { bigint: true }).ctimeNs).toBe(ctimeBefore);
   });
 });
 
