@@ -29,6 +29,15 @@ function recipe(heading: string, lang: string): string {
   return blocks[0]!;
 }
 
+/** The one inline command (`...`) of the section whose heading starts with `heading` that starts with `start`. */
+function inlineCommand(heading: string, start: string): string {
+  const section = RECIPES.slice(RECIPES.indexOf(`\n## ${heading}`)).split('\n## ')[1]!;
+  const prose = section.replace(/^```[\s\S]*?^```$/gm, '');
+  const commands = [...prose.matchAll(/`([^`]+)`/g)].map(([, code]) => code!).filter((code) => code.startsWith(start));
+  if (commands.length !== 1) throw new Error(`"## ${heading}" has ${commands.length} inline commands starting with "${start}", expected 1`);
+  return commands[0]!;
+}
+
 /** npm and the shells it starts read npm_* variables as configuration: the outer `npm test` must not leak into them. */
 function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name))), NO_COLOR: '1', ...extra };
@@ -170,6 +179,23 @@ describeAsRoot('docs/recipes.md, run as written', () => {
       expect(result.status).not.toBe(0);
       expect(result.stderr).toMatch(/ci-missing/);
       expect(existsSync(join(project, 'audit.json'))).toBe(false); // the check stopped the gate before the audit
+    });
+
+    it('the offending paths, one `ls` line each: an offending directory is listed itself, not its contents', () => {
+      const { store, chunk } = storeWithRootChunk(join(base, 'ci-list'));
+      // A prefix directory root made, with a chunk of the right owner inside: the directory offends, the chunk does not.
+      const prefixDir = join(store, '.chunks', 'abcd');
+      mkdirSync(prefixDir, { mode: 0o755 });
+      const inside = join(prefixDir, `abcd${'0'.repeat(60)}`);
+      writeFileSync(inside, 'x');
+      chownSync(inside, BACKUP_UID, BACKUP_GID);
+      const command = inlineCommand('CI', 'chunkguard audit DIR --list');
+      const result = run('sh', ['-c', command.replace('DIR', store)], { cwd: base, env: cleanEnv({ PATH: `${join(prefix, 'bin')}:${NODE_DIR}:/usr/bin:/bin` }) });
+      expect(result.status, result.stderr).toBe(0);
+      const lines = result.stdout.trim().split('\n');
+      expect(lines.map((line) => line.split(' ').at(-1)).sort()).toEqual([chunk, prefixDir].sort());
+      expect(lines.find((line) => line.endsWith(prefixDir))).toMatch(/^d/);
+      expect(result.stdout).not.toContain(inside);
     });
 
     describe('A pre-GC hook in a GC tool', () => {
