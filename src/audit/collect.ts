@@ -6,13 +6,13 @@
  * The report does not depend on the order results arrive in (threads, stats
  * in flight): examples are the smallest paths, findings and owners sorted.
  */
-import { type Finding, type FindingCode, formatMode, plural, type Severity, shellQuote } from '../findings.js';
+import { agree, type Finding, type FindingCode, formatMode, plural, type Severity, shellQuote } from '../findings.js';
 import { fileType, S_IFDIR, S_IFMT } from '../fs/stat.js';
 import type { Accounts } from '../system/passwd.js';
 import { ownerRemedy } from '../system/gc-user.js';
 import { formatIdMap, type UserNamespace } from '../system/process.js';
 import { type OwnedEntry, type OwnerCensus, ownerKey, type PrefixDirCensus, tally, tallyPrefixDir, totalOf } from '../store/owners.js';
-import { canTouch, type GcUser } from '../system/access.js';
+import { canTouch, canWriteDirectory, type GcUser } from '../system/access.js';
 import { ISSUE } from './classify.js';
 import type { AuditReport, OwnerSummary } from './report.js';
 import { displayPath, relBytes, relText, type RelPath } from '../fs/rel-path.js';
@@ -48,6 +48,8 @@ interface Group {
   gid: number;
   count: number;
   directories: number;
+  /** Directories the GC user cannot create or delete entries in. */
+  unwritableDirectories: number;
   bytes: number;
   examples: string[];
   /** The lowest modes, distinct. */
@@ -78,6 +80,33 @@ function keepSmallest<T>(kept: T[], value: T, limit: number, compare: (a: T, b: 
 function immutableRemedy(dir: string, group: Group): string {
   if (group.count <= group.examples.length) return `chattr -i -a ${group.examples.map(shellQuote).join(' ')}`;
   return `find ${shellQuote(dir)} -xdev \\( -type f -o -type d \\) -exec lsattr -d {} + | awk '$1 ~ /[ia]/ { sub(/^[^ ]+ /, ""); print }' | xargs -r -d '\\n' chattr -i -a`;
+}
+
+/**
+ * What another owner costs GC: a file's atime needs the owner (or CAP_FOWNER) to be
+ * updated, whatever the mode; a directory needs write and search permission for GC
+ * to delete the chunks in it and for new ones to be written there. `blocks`: GC
+ * fails on some of them.
+ */
+function foreignConsequence(group: Group, touchable: boolean): { blocks: boolean; consequence: string } {
+  const files = group.count - group.directories;
+  const directories = group.directories;
+  const unwritable = group.unwritableDirectories;
+  const both = files > 0 && directories > 0;
+  const parts: string[] = [];
+  if (files > 0) {
+    const them = agree(files, 'it', 'them');
+    if (touchable) parts.push(`can still mark ${both ? agree(files, 'the file', 'the files') : them}`);
+    else parts.push(`cannot update ${both ? agree(files, "the file's", "the files'") : agree(files, 'its', 'their')} atime (EPERM), so it stops there or deletes ${them} as unused`);
+  }
+  if (directories > 0) {
+    const them = both ? agree(directories, 'the directory', 'the directories') : agree(directories, 'it', 'them');
+    if (unwritable === 0) parts.push(`can still create and delete entries in ${them}`);
+    else parts.push(`cannot create or delete entries in ${unwritable < directories ? `${unwritable} of ${them}` : them} (no write permission for it), so it cannot delete unused chunks there and no new one can be written there`);
+  }
+  const blocks = (files > 0 && !touchable) || unwritable > 0;
+  const differ = blocks ? '' : `, but ${agree(group.count, 'it differs', 'they differ')} from the rest of the store`;
+  return { blocks, consequence: `${parts.join(', and ')}${differ}` };
 }
 
 export function formatBytes(bytes: number): string {
@@ -228,13 +257,17 @@ export class AuditCollector {
     const key = byOwner ? `${code}|${offender.uid}:${offender.gid}` : code;
     let group = this.groups.get(key);
     if (!group) {
-      group = { code, uid: offender.uid, gid: offender.gid, count: 0, directories: 0, bytes: 0, examples: [], modes: [], types: new Map() };
+      group = { code, uid: offender.uid, gid: offender.gid, count: 0, directories: 0, unwritableDirectories: 0, bytes: 0, examples: [], modes: [], types: new Map() };
       this.groups.set(key, group);
     }
     group.count++;
     const isDirectory = (offender.mode & S_IFMT) === S_IFDIR;
-    if (isDirectory) group.directories++;
-    else group.bytes += offender.size;
+    if (isDirectory) {
+      group.directories++;
+      if (!canWriteDirectory(offender.mode, offender.uid, offender.gid, this.ctx.gcUser)) group.unwritableDirectories++;
+    } else {
+      group.bytes += offender.size;
+    }
     keepSmallest(group.examples, path, EXAMPLES, byText);
     keepSmallest(group.modes, formatMode(offender.mode), MODES, byText, true);
     const type = fileType(offender.mode);
@@ -322,14 +355,11 @@ export class AuditCollector {
 
     switch (group.code) {
       case 'FOREIGN_OWNER': {
-        const touchable = canTouch(group.uid, gcUser);
-        const consequence = touchable
-          ? `GC as ${gcWho} can still mark them, but they differ from the rest of the store`
-          : `GC as ${gcWho} cannot update their atime (EPERM), so it stops there or deletes them as unused`;
+        const { blocks, consequence } = foreignConsequence(group, canTouch(group.uid, gcUser));
         return {
           code: 'FOREIGN_OWNER',
-          severity: touchable ? 'warning' : 'error',
-          message: `${what}, ${formatBytes(group.bytes)}, owned by ${this.who(group.uid, group.gid)} instead of ${this.who(expected.uid, expected.gid)}: ${consequence}${this.windowText(owner)}`,
+          severity: blocks ? 'error' : 'warning',
+          message: `${what}, ${formatBytes(group.bytes)}, owned by ${this.who(group.uid, group.gid)} instead of ${this.who(expected.uid, expected.gid)}: GC as ${gcWho} ${consequence}${this.windowText(owner)}`,
           remedy: `chunkguard fix ${quoted} --owner ${target} --apply   # or: find ${quoted} -xdev \\( ! -uid ${expected.uid} -o ! -gid ${expected.gid} \\) -exec chown -h ${target} {} +`,
           ...base,
         };

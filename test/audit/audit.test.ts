@@ -245,6 +245,49 @@ describeAsRoot('audit of a chunk store (server layout)', () => {
   });
 });
 
+describeAsRoot('FOREIGN_OWNER says what GC cannot do: a file\'s atime, a directory\'s entries', () => {
+  let base: string;
+  beforeAll(() => {
+    base = reachableTempDir('chunkguard-foreign-kinds-');
+  });
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  /** A repository of the GC user (backup) with root's entries: [name, directory mode or undefined for a file]. */
+  function repoWith(name: string, entries: [string, number | undefined][]): string {
+    const repo = join(base, name);
+    mkdirSync(repo);
+    chownSync(repo, BACKUP_UID, BACKUP_GID);
+    for (const [entry, mode] of entries) {
+      if (mode === undefined) writeFileSync(join(repo, entry), 'x', { mode: 0o644 });
+      else {
+        mkdirSync(join(repo, entry));
+        chmodSync(join(repo, entry), mode);
+      }
+    }
+    return repo;
+  }
+
+  const foreign = (repo: string) => {
+    const { report } = runJson(['audit', repo, '--owner', `${BACKUP_UID}:${BACKUP_GID}`]);
+    return report.findings.find((f: any) => f.code === 'FOREIGN_OWNER');
+  };
+
+  it.each([
+    ['one file', [['f', undefined]], 'error', 'GC as uid 34 (backup) cannot update its atime (EPERM), so it stops there or deletes it as unused'],
+    ['two files', [['f', undefined], ['g', undefined]], 'error', 'GC as uid 34 (backup) cannot update their atime (EPERM), so it stops there or deletes them as unused'],
+    ['one directory', [['d', 0o755]], 'error', 'GC as uid 34 (backup) cannot create or delete entries in it (no write permission for it), so it cannot delete unused chunks there and no new one can be written there'],
+    ['two directories, one writable', [['d', 0o755], ['w', 0o777]], 'error', 'cannot create or delete entries in 1 of them (no write permission for it)'],
+    ['a writable directory', [['w', 0o777]], 'warning', 'GC as uid 34 (backup) can still create and delete entries in it, but it differs from the rest of the store'],
+    ['a file and a directory', [['f', undefined], ['d', 0o755]], 'error', "cannot update the file's atime (EPERM), so it stops there or deletes it as unused, and cannot create or delete entries in the directory (no write permission for it)"],
+  ] as [string, [string, number | undefined][], string, string][])('%s owned by root', (name, entries, severity, says) => {
+    const finding = foreign(repoWith(name.replaceAll(' ', '-').replace(',', ''), entries));
+    expect(finding.severity).toBe(severity);
+    expect(finding.message).toContain(says);
+    // A directory's problem is its entries, never an atime.
+    if (entries.every(([, mode]) => mode !== undefined)) expect(finding.message).not.toContain('atime');
+  });
+});
+
 describeAsRoot('TOUCH_EPERM_IMMUTABLE: the printed remedy, pasted as printed', () => {
   let base: string;
   const flagged: string[] = [];
