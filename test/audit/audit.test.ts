@@ -1,5 +1,5 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { auditStore, auditStoreWith, type AuditOptions } from '../../src/audit/index.js';
@@ -285,6 +285,40 @@ describeAsRoot('FOREIGN_OWNER says what GC cannot do: a file\'s atime, a directo
     expect(finding.message).toContain(says);
     // A directory's problem is its entries, never an atime.
     if (entries.every(([, mode]) => mode !== undefined)) expect(finding.message).not.toContain('atime');
+  });
+});
+
+describeAsRoot('--as-user or --owner naming a uid with no account here', () => {
+  let base: string;
+  let store: string;
+  beforeAll(() => {
+    base = reachableTempDir('chunkguard-no-account-');
+    store = makeStore(join(base, 'store'));
+    writeFileSync(join(store, '.chunks', 'f'.repeat(4) + '.f'), 'x');
+  });
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  const NOBODY_HERE = 99999;
+  it('NO_PASSWD_ENTRY first, before the remedies that chown the store to it; once when both options name it', () => {
+    expect(readFileSync('/etc/passwd', 'utf8')).not.toMatch(new RegExp(`^[^:]*:[^:]*:${NOBODY_HERE}:`, 'm'));
+    for (const args of [['--as-user', String(NOBODY_HERE)], ['--owner', `${NOBODY_HERE}:${NOBODY_HERE}`], ['--as-user', String(NOBODY_HERE), '--owner', String(NOBODY_HERE)]]) {
+      const { code, report } = runJson(['audit', store, ...args]);
+      expect(code).toBe(1);
+      const warnings = report.findings.filter((f: any) => f.code === 'NO_PASSWD_ENTRY');
+      expect(warnings).toHaveLength(1);
+      expect(report.findings[0]).toEqual(warnings[0]);
+      expect(warnings[0]).toMatchObject({ severity: 'warning', evidence: { option: args[0], uid: NOBODY_HERE } });
+      expect(warnings[0].message).toBe(`${args[0]} ${NOBODY_HERE}: uid ${NOBODY_HERE} has no account on this host (no entry in /etc/passwd), so it is probably a typo or another host's uid; make sure before a remedy below chowns the store to it`);
+      // The remedies it qualifies.
+      expect(report.findings.some((f: any) => f.remedy?.includes(`${NOBODY_HERE}:${NOBODY_HERE}`))).toBe(true);
+    }
+  });
+
+  it('none for a uid or a name with an account', () => {
+    for (const user of [String(BACKUP_UID), 'backup']) {
+      const { report } = runJson(['audit', store, '--as-user', user]);
+      expect(report.findings.map((f: any) => f.code)).not.toContain('NO_PASSWD_ENTRY');
+    }
   });
 });
 
