@@ -315,7 +315,7 @@ export class AuditCollector {
       if (count > EXAMPLES) {
         findings.push({
           ...PROBLEM_FINDING[kind],
-          message: `${count - EXAMPLES} more ${kind} directories like the ones above`,
+          message: `${plural(count - EXAMPLES, `more ${kind} directory`, `more ${kind} directories`)} like the ones above`,
           evidence: { kind, count },
         });
       }
@@ -332,7 +332,7 @@ export class AuditCollector {
     const bursts = owner?.bursts?.mtime ?? [];
     if (bursts.length === 0) return '';
     const shown = bursts.slice(0, 3).map((burst) => `${formatWindow(burst.from, burst.to)} (${burst.count})`);
-    const more = bursts.length > 3 ? ` and ${bursts.length - 3} more bursts` : '';
+    const more = bursts.length > 3 ? ` and ${plural(bursts.length - 3, 'more burst')}` : '';
     return `; written ${shown.join(', ')}${more}`;
   }
 
@@ -368,7 +368,7 @@ export class AuditCollector {
         return {
           code: 'OWNER_NOT_MAPPED',
           severity: 'error',
-          message: `${what} show owner ${this.who(group.uid, group.gid)}, the overflow id: their real owner is not mapped in this user namespace (uid_map ${formatIdMap(namespace.uidMap)}; gid_map ${formatIdMap(namespace.gidMap)}), so GC gets "permission denied" and cannot chown them from inside${this.windowText(owner)}`,
+          message: `${what} ${agree(group.count, 'shows', 'show')} owner ${this.who(group.uid, group.gid)}, the overflow id: ${agree(group.count, 'its', 'their')} real owner is not mapped in this user namespace (uid_map ${formatIdMap(namespace.uidMap)}; gid_map ${formatIdMap(namespace.gidMap)}), so GC gets "permission denied" and cannot chown ${agree(group.count, 'it', 'them')} from inside${this.windowText(owner)}`,
           remedy: ownerRemedy(dir, expected, namespace, true),
           ...base,
           evidence: { ...evidence, overflowUid: namespace.overflowUid, overflowGid: namespace.overflowGid, uidMap: namespace.uidMap, gidMap: namespace.gidMap },
@@ -382,7 +382,7 @@ export class AuditCollector {
           message: `${what} owned by ${this.who(group.uid, group.gid)} (modes ${group.modes.join(', ')}) that GC as ${gcWho} (groups ${gcUser.groups.join(',')}) cannot ${group.directories === group.count ? 'list' : group.directories ? 'read or list' : 'read'}: GC stops with "permission denied" there`,
           remedy: fixOwner
             ? `chunkguard fix ${quoted} --owner ${target} --apply`
-            : `chmod ${group.uid === gcUser.uid ? 'u+rX' : gcUser.groups.includes(group.gid) ? 'g+rX' : 'o+rX'} ${example}   # and the other ${group.count - 1} listed by --list`,
+            : `chmod ${group.uid === gcUser.uid ? 'u+rX' : gcUser.groups.includes(group.gid) ? 'g+rX' : 'o+rX'} ${example}${group.count > 1 ? `   # and ${group.count - 1} more listed by --list` : ''}`,
           ...base,
         };
       }
@@ -390,7 +390,7 @@ export class AuditCollector {
         return {
           code: 'TOUCH_EPERM_WRONG_OWNER',
           severity: 'error',
-          message: `${plural(group.count, 'chunk')} owned by ${this.who(group.uid, group.gid)} while GC runs as ${gcWho} without CAP_FOWNER: utimensat(UTIME_NOW, UTIME_OMIT) needs the owner, so GC cannot mark them`,
+          message: `${plural(group.count, 'chunk')} owned by ${this.who(group.uid, group.gid)} while GC runs as ${gcWho} without CAP_FOWNER: utimensat(UTIME_NOW, UTIME_OMIT) needs the owner, so GC cannot mark ${agree(group.count, 'it', 'them')}`,
           remedy: `chunkguard fix ${quoted} --owner ${gcUser.uid}:${expected.gid} --apply   # or run GC as uid ${group.uid}`,
           ...base,
         };
@@ -398,7 +398,7 @@ export class AuditCollector {
         return {
           code: 'TOUCH_EPERM_IMMUTABLE',
           severity: 'error',
-          message: `${what} carry the immutable or append-only flag: no one, not even root, can update their atime or delete them`,
+          message: `${what} ${agree(group.count, 'carries', 'carry')} the immutable or append-only flag: no one, not even root, can update ${agree(group.count, 'its', 'their')} atime or delete ${agree(group.count, 'it', 'them')}`,
           remedy: immutableRemedy(dir, group),
           ...base,
         };
@@ -407,7 +407,7 @@ export class AuditCollector {
         return {
           code: 'NON_REGULAR_FILE',
           severity: 'warning',
-          message: `${what} where chunks belong are not what the layout expects (${types}): GC skips or fails on them`,
+          message: `${what} where chunks belong ${agree(group.count, 'is', 'are')} not what the layout expects (${types}): GC skips or fails on ${agree(group.count, 'it', 'them')}`,
           remedy: `ls -la ${group.examples.map(shellQuote).join(' ')}`,
           ...base,
         };
@@ -416,7 +416,7 @@ export class AuditCollector {
         return {
           code: 'UNSAFE_PATH',
           severity: 'error',
-          message: `${plural(group.count, 'symlink')} where the store layout needs a directory or a chunk: chunkguard does not follow them, GC would read, touch or delete somewhere else`,
+          message: `${plural(group.count, 'symlink')} where the store layout needs a directory or a chunk: chunkguard does not follow ${agree(group.count, 'it', 'them')}, GC would read, touch or delete somewhere else`,
           remedy: `ls -la ${group.examples.map(shellQuote).join(' ')}   # replace each with the real directory or chunk`,
           ...base,
         };

@@ -4,7 +4,7 @@
  * os.userInfo(), so it cannot hang on a uid without a passwd entry (seed 001).
  */
 import { badInput, publicError } from '../errors.js';
-import { type Finding, formatMode } from '../findings.js';
+import { type Finding, formatMode, plural } from '../findings.js';
 import { unsignedIdentity } from '../fs/identity.js';
 import { resolveGiven } from '../fs/safe-path.js';
 import { type GcUserChoice, gcUserFor, ownerRemedy } from './gc-user.js';
@@ -177,7 +177,7 @@ function inspect(path: string | undefined, hooks: EnvironmentHooks): Environment
   return {
     ok,
     command: 'env',
-    summary: ok ? `OK: running as ${who}, no risks found` : `RISKS: running as ${who}; ${findings.filter((f) => f.severity !== 'info').length} risk(s) found`,
+    summary: ok ? `OK: running as ${who}, no risks found` : `RISKS: running as ${who}; ${plural(findings.filter((f) => f.severity !== 'info').length, 'risk')} found`,
     identity: {
       uid: id.uid,
       gid: id.gid,

@@ -227,6 +227,10 @@ describeAsRoot('audit of a chunk store (server layout)', () => {
     expect(codes.NON_REGULAR_FILE).toMatchObject({ severity: 'warning', evidence: { count: 1 } });
     expect(codes.NON_REGULAR_FILE.message).toContain('1 fifo');
     expect(codes.TOUCH_EPERM_IMMUTABLE.remedy).toContain('chattr -i -a');
+    // One of each, said in the singular.
+    expect(codes.NON_REGULAR_FILE.message).toBe('1 entry where chunks belong is not what the layout expects (1 fifo): GC skips or fails on it');
+    expect(codes.TOUCH_EPERM_IMMUTABLE.message).toBe('1 entry carries the immutable or append-only flag: no one, not even root, can update its atime or delete it');
+    expect(codes.UNSAFE_PATH.message).toMatch(/^1 symlink where the store layout needs a directory or a chunk: chunkguard does not follow it, /);
     expect(treeState(store)).toEqual(before);
   });
 
@@ -285,6 +289,13 @@ describeAsRoot('FOREIGN_OWNER says what GC cannot do: a file\'s atime, a directo
     expect(finding.message).toContain(says);
     // A directory's problem is its entries, never an atime.
     if (entries.every(([, mode]) => mode !== undefined)) expect(finding.message).not.toContain('atime');
+  });
+
+  it('one root-owned directory: "1 entry (1 dir)" in the owners of the human report', () => {
+    const repo = repoWith('one-dir-human', [['d', 0o755]]);
+    const { stdout } = runCli(['audit', repo, '--owner', `${BACKUP_UID}:${BACKUP_GID}`]);
+    expect(stdout).toContain('uid 0 (root) gid 0 (root): 1 entry (1 dir), 0 B');
+    expect(stdout).toMatch(/uid 34 \(backup\) gid 34 \(backup\) expected: 1 entry \(1 dir\), 0 B/);
   });
 });
 
@@ -444,7 +455,7 @@ describeAsRoot('a directory the auditing user can list but not search (r without
   it('the printed chmod, run on the paths --list prints, makes it CLEAN with every entry scanned', () => {
     const { report } = runJson(['audit', dir, '--owner', ownerArg], asBackup);
     const remedy = report.findings.find((f: any) => f.code === 'UNREADABLE' && f.evidence.examples).remedy as string;
-    expect(remedy).toBe(`chmod u+rX ${join(dir, 'dirsonly')}   # and the other 1 listed by --list`);
+    expect(remedy).toBe(`chmod u+rX ${join(dir, 'dirsonly')}   # and 1 more listed by --list`);
     const listed = runCli(['audit', dir, '--owner', ownerArg, '--list'], asBackup).stdout.split('\n').filter(Boolean);
     expect(listed.sort()).toEqual([join(dir, 'dirsonly'), join(dir, 'mixed')]);
     for (const path of listed) execFileSync('chmod', ['u+rX', path], asBackup);
