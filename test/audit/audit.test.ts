@@ -525,6 +525,8 @@ describe('audit bad input', () => {
     [['audit', '/nonexistent/chunkguard'], /\/nonexistent\/chunkguard: no such directory/],
     [['audit', '/etc/hostname'], /\/etc\/hostname: not a directory \(it is a regular file\)/],
     [['audit', '/tmp', '--owner', 'x:y:z'], /--owner x:y:z: expected NAME, UID/],
+    // An empty value is quoted, not lost between the flag and the colon.
+    [['audit', '/tmp', '--owner', ''], /^chunkguard: --owner '': expected NAME, UID/],
     [['audit', '/tmp', '--as-user', 'no-such-user-chunkguard'], /no user named "no-such-user-chunkguard"/],
     [['audit', '/tmp', '--list', '--json'], /--list prints paths on stdout/],
     [['audit', '/tmp', '-0'], /-0 only applies to --list/],
