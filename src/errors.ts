@@ -50,7 +50,12 @@ export function badInput(path: string, reason: string): ChunkguardError {
 /** An option that cannot be used: `<option> <value>: <reason>`. */
 export function badOption(option: string, value: unknown, reason: string): ChunkguardError {
   const text = typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
-  return new ChunkguardError('EBADINPUT', `${option} ${text}: ${reason}`, { option, value: text, reason });
+  return new ChunkguardError('EBADINPUT', optionMessage(option, text, reason), { option, value: text, reason });
+}
+
+/** `<option> <value>: <reason>` (library or flag name), an empty or blank value quoted: it would vanish between the two. */
+export function optionMessage(option: string, value: string, reason: string): string {
+  return `${option} ${value.trim() === '' ? `'${value}'` : value}: ${reason}`;
 }
 
 export function aborted(signal: AbortSignal | undefined, what: string): ChunkguardError {

@@ -87,9 +87,14 @@ export function shellQuote(value: string): string {
   return `'${value.replaceAll("'", `'\\''`)}'`;
 }
 
+/** The word that agrees with a count: agree(1, 'its', 'their') is 'its'. */
+export function agree(count: number, one: string, many = `${one}s`): string {
+  return count === 1 ? one : many;
+}
+
 /** "1 entry", "3 entries": a count with its noun, for messages and summaries. */
 export function plural(count: number, one: string, many = `${one}s`): string {
-  return `${count} ${count === 1 ? one : many}`;
+  return `${count} ${agree(count, one, many)}`;
 }
 
 /** "2 errors, 1 warning": the findings that can fail a command, counted for a summary; '' when there are none. */

@@ -6,13 +6,13 @@
  * The report does not depend on the order results arrive in (threads, stats
  * in flight): examples are the smallest paths, findings and owners sorted.
  */
-import { type Finding, type FindingCode, fixRemedy, formatMode, plural, type Severity, severityCounts, shellQuote } from '../findings.js';
+import { agree, type Finding, type FindingCode, fixRemedy, formatMode, plural, type Severity, severityCounts, shellQuote } from '../findings.js';
 import { fileType, S_IFDIR, S_IFMT } from '../fs/stat.js';
 import type { Accounts } from '../system/passwd.js';
 import { ownerRemedy } from '../system/gc-user.js';
 import { formatIdMap, type UserNamespace } from '../system/process.js';
 import { type OwnedEntry, type OwnerCensus, ownerKey, type PrefixDirCensus, tally, tallyPrefixDir, totalOf } from '../store/owners.js';
-import { canTouch, type GcUser } from '../system/access.js';
+import { canTouch, canWriteDirectory, type GcUser } from '../system/access.js';
 import { ISSUE } from './classify.js';
 import type { AuditReport, OwnerSummary } from './report.js';
 import { displayPath, relBytes, relText, type RelPath } from '../fs/rel-path.js';
@@ -50,6 +50,8 @@ interface Group {
   gid: number;
   count: number;
   directories: number;
+  /** Directories the GC user cannot create or delete entries in. */
+  unwritableDirectories: number;
   bytes: number;
   examples: string[];
   /** The lowest modes, distinct. */
@@ -71,6 +73,43 @@ function keepSmallest<T>(kept: T[], value: T, limit: number, compare: (a: T, b: 
   if (kept.length > limit) kept.pop();
 }
 
+
+/**
+ * chattr over exactly the flagged entries: by name when the examples are all of them,
+ * else found again by their flags, which find cannot test: lsattr prints them before
+ * each path (a path with a newline in it would be split; chunk stores have none).
+ */
+function immutableRemedy(dir: string, group: Group): string {
+  if (group.count <= group.examples.length) return `chattr -i -a ${group.examples.map(shellQuote).join(' ')}`;
+  return `find ${shellQuote(dir)} -xdev \\( -type f -o -type d \\) -exec lsattr -d {} + | awk '$1 ~ /[ia]/ { sub(/^[^ ]+ /, ""); print }' | xargs -r -d '\\n' chattr -i -a`;
+}
+
+/**
+ * What another owner costs GC: a file's atime needs the owner (or CAP_FOWNER) to be
+ * updated, whatever the mode; a directory needs write and search permission for GC
+ * to delete the chunks in it and for new ones to be written there. `blocks`: GC
+ * fails on some of them.
+ */
+function foreignConsequence(group: Group, touchable: boolean): { blocks: boolean; consequence: string } {
+  const files = group.count - group.directories;
+  const directories = group.directories;
+  const unwritable = group.unwritableDirectories;
+  const both = files > 0 && directories > 0;
+  const parts: string[] = [];
+  if (files > 0) {
+    const them = agree(files, 'it', 'them');
+    if (touchable) parts.push(`can still mark ${both ? agree(files, 'the file', 'the files') : them}`);
+    else parts.push(`cannot update ${both ? agree(files, "the file's", "the files'") : agree(files, 'its', 'their')} atime (EPERM), so it stops there or deletes ${them} as unused`);
+  }
+  if (directories > 0) {
+    const them = both ? agree(directories, 'the directory', 'the directories') : agree(directories, 'it', 'them');
+    if (unwritable === 0) parts.push(`can still create and delete entries in ${them}`);
+    else parts.push(`cannot create or delete entries in ${unwritable < directories ? `${unwritable} of ${them}` : them} (no write permission for it), so it cannot delete unused chunks there and no new one can be written there`);
+  }
+  const blocks = (files > 0 && !touchable) || unwritable > 0;
+  const differ = blocks ? '' : `, but ${agree(group.count, 'it differs', 'they differ')} from the rest of the store`;
+  return { blocks, consequence: `${parts.join(', and ')}${differ}` };
+}
 
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -219,13 +258,17 @@ export class AuditCollector {
     const key = byOwner ? `${code}|${offender.uid}:${offender.gid}` : code;
     let group = this.groups.get(key);
     if (!group) {
-      group = { code, uid: offender.uid, gid: offender.gid, count: 0, directories: 0, bytes: 0, examples: [], modes: [], types: new Map() };
+      group = { code, uid: offender.uid, gid: offender.gid, count: 0, directories: 0, unwritableDirectories: 0, bytes: 0, examples: [], modes: [], types: new Map() };
       this.groups.set(key, group);
     }
     group.count++;
     const isDirectory = (offender.mode & S_IFMT) === S_IFDIR;
-    if (isDirectory) group.directories++;
-    else group.bytes += offender.size;
+    if (isDirectory) {
+      group.directories++;
+      if (!canWriteDirectory(offender.mode, offender.uid, offender.gid, this.ctx.gcUser)) group.unwritableDirectories++;
+    } else {
+      group.bytes += offender.size;
+    }
     keepSmallest(group.examples, path, EXAMPLES, byText);
     keepSmallest(group.modes, formatMode(offender.mode), MODES, byText, true);
     const type = fileType(offender.mode);
@@ -273,7 +316,7 @@ export class AuditCollector {
       if (count > EXAMPLES) {
         findings.push({
           ...PROBLEM_FINDING[kind],
-          message: `${count - EXAMPLES} more ${kind} directories like the ones above`,
+          message: `${plural(count - EXAMPLES, `more ${kind} directory`, `more ${kind} directories`)} like the ones above`,
           evidence: { kind, count },
         });
       }
@@ -290,7 +333,7 @@ export class AuditCollector {
     const bursts = owner?.bursts?.mtime ?? [];
     if (bursts.length === 0) return '';
     const shown = bursts.slice(0, 3).map((burst) => `${formatWindow(burst.from, burst.to)} (${burst.count})`);
-    const more = bursts.length > 3 ? ` and ${bursts.length - 3} more bursts` : '';
+    const more = bursts.length > 3 ? ` and ${plural(bursts.length - 3, 'more burst')}` : '';
     return `; written ${shown.join(', ')}${more}`;
   }
 
@@ -313,14 +356,11 @@ export class AuditCollector {
 
     switch (group.code) {
       case 'FOREIGN_OWNER': {
-        const touchable = canTouch(group.uid, gcUser);
-        const consequence = touchable
-          ? `GC as ${gcWho} can still mark them, but they differ from the rest of the store`
-          : `GC as ${gcWho} cannot update their atime (EPERM), so it stops there or deletes them as unused`;
+        const { blocks, consequence } = foreignConsequence(group, canTouch(group.uid, gcUser));
         return {
           code: 'FOREIGN_OWNER',
-          severity: touchable ? 'warning' : 'error',
-          message: `${what}, ${formatBytes(group.bytes)}, owned by ${this.who(group.uid, group.gid)} instead of ${this.who(expected.uid, expected.gid)}: ${consequence}${this.windowText(owner)}`,
+          severity: blocks ? 'error' : 'warning',
+          message: `${what}, ${formatBytes(group.bytes)}, owned by ${this.who(group.uid, group.gid)} instead of ${this.who(expected.uid, expected.gid)}: GC as ${gcWho} ${consequence}${this.windowText(owner)}`,
           remedy: `${fixRemedy(dir, target)}   # or: find ${quoted} -xdev \\( ! -uid ${expected.uid} -o ! -gid ${expected.gid} \\) -exec chown -h ${target} {} +`,
           ...base,
         };
@@ -329,7 +369,7 @@ export class AuditCollector {
         return {
           code: 'OWNER_NOT_MAPPED',
           severity: 'error',
-          message: `${what} show owner ${this.who(group.uid, group.gid)}, the overflow id: their real owner is not mapped in this user namespace (uid_map ${formatIdMap(namespace.uidMap)}; gid_map ${formatIdMap(namespace.gidMap)}), so GC gets "permission denied" and cannot chown them from inside${this.windowText(owner)}`,
+          message: `${what} ${agree(group.count, 'shows', 'show')} owner ${this.who(group.uid, group.gid)}, the overflow id: ${agree(group.count, 'its', 'their')} real owner is not mapped in this user namespace (uid_map ${formatIdMap(namespace.uidMap)}; gid_map ${formatIdMap(namespace.gidMap)}), so GC gets "permission denied" and cannot chown ${agree(group.count, 'it', 'them')} from inside${this.windowText(owner)}`,
           remedy: ownerRemedy(dir, expected, namespace, true),
           ...base,
           evidence: { ...evidence, overflowUid: namespace.overflowUid, overflowGid: namespace.overflowGid, uidMap: namespace.uidMap, gidMap: namespace.gidMap },
@@ -343,7 +383,7 @@ export class AuditCollector {
           message: `${what} owned by ${this.who(group.uid, group.gid)} (modes ${group.modes.join(', ')}) that GC as ${gcWho} (groups ${gcUser.groups.join(',')}) cannot ${group.directories === group.count ? 'list' : group.directories ? 'read or list' : 'read'}: GC stops with "permission denied" there`,
           remedy: fixOwner
             ? fixRemedy(dir, target)
-            : `chmod ${group.uid === gcUser.uid ? 'u+rX' : gcUser.groups.includes(group.gid) ? 'g+rX' : 'o+rX'} ${example}   # and the other ${group.count - 1} listed by --list`,
+            : `chmod ${group.uid === gcUser.uid ? 'u+rX' : gcUser.groups.includes(group.gid) ? 'g+rX' : 'o+rX'} ${example}${group.count > 1 ? `   # and ${group.count - 1} more listed by --list` : ''}`,
           ...base,
         };
       }
@@ -351,7 +391,7 @@ export class AuditCollector {
         return {
           code: 'TOUCH_EPERM_WRONG_OWNER',
           severity: 'error',
-          message: `${plural(group.count, 'chunk')} owned by ${this.who(group.uid, group.gid)} while GC runs as ${gcWho} without CAP_FOWNER: utimensat(UTIME_NOW, UTIME_OMIT) needs the owner, so GC cannot mark them`,
+          message: `${plural(group.count, 'chunk')} owned by ${this.who(group.uid, group.gid)} while GC runs as ${gcWho} without CAP_FOWNER: utimensat(UTIME_NOW, UTIME_OMIT) needs the owner, so GC cannot mark ${agree(group.count, 'it', 'them')}`,
           remedy: `${fixRemedy(dir, `${gcUser.uid}:${expected.gid}`)}   # or run GC as uid ${group.uid}`,
           ...base,
         };
@@ -359,8 +399,8 @@ export class AuditCollector {
         return {
           code: 'TOUCH_EPERM_IMMUTABLE',
           severity: 'error',
-          message: `${what} carry the immutable or append-only flag: no one, not even root, can update their atime or delete them`,
-          remedy: `chattr -i -a ${group.examples.map(shellQuote).join(' ')}${group.count > group.examples.length ? '   # and the rest listed by --list' : ''}`,
+          message: `${what} ${agree(group.count, 'carries', 'carry')} the immutable or append-only flag: no one, not even root, can update ${agree(group.count, 'its', 'their')} atime or delete ${agree(group.count, 'it', 'them')}`,
+          remedy: immutableRemedy(dir, group),
           ...base,
         };
       case 'NON_REGULAR_FILE': {
@@ -368,7 +408,7 @@ export class AuditCollector {
         return {
           code: 'NON_REGULAR_FILE',
           severity: 'warning',
-          message: `${what} where chunks belong are not what the layout expects (${types}): GC skips or fails on them`,
+          message: `${what} where chunks belong ${agree(group.count, 'is', 'are')} not what the layout expects (${types}): GC skips or fails on ${agree(group.count, 'it', 'them')}`,
           remedy: `ls -la ${group.examples.map(shellQuote).join(' ')}`,
           ...base,
         };
@@ -377,7 +417,7 @@ export class AuditCollector {
         return {
           code: 'UNSAFE_PATH',
           severity: 'error',
-          message: `${plural(group.count, 'symlink')} where the store layout needs a directory or a chunk: chunkguard does not follow them, GC would read, touch or delete somewhere else`,
+          message: `${plural(group.count, 'symlink')} where the store layout needs a directory or a chunk: chunkguard does not follow ${agree(group.count, 'it', 'them')}, GC would read, touch or delete somewhere else`,
           remedy: `ls -la ${group.examples.map(shellQuote).join(' ')}   # replace each with the real directory or chunk`,
           ...base,
         };

@@ -21,7 +21,7 @@ import { decideGcUser, inconsistentOwners } from '../system/gc-user.js';
 import { filesystemAt, fuseWithoutAllowOther, ownersOnFilesystem } from '../system/filesystems.js';
 import { hasMountsBelow, type MountInfo } from '../system/mounts.js';
 import { type OwnedEntry, type Owner, type OwnerCensus, ownerKey, sampleOwners } from '../store/owners.js';
-import { resolveUser, type UserInput } from '../system/user-spec.js';
+import { resolveUser, type UserInput, uidsWithoutAccount } from '../system/user-spec.js';
 import { canSearch, type GcUser, permissionClass } from '../system/access.js';
 import { classify } from './classify.js';
 import { chooseConcurrency, type RingPlan } from './concurrency.js';
@@ -248,7 +248,13 @@ async function audit(given: string, options: AuditOptions, hooks: AuditHooks): P
 
   const owners = collector.owners();
   const layoutFinding = root.layout === 'chunk-store' ? inconsistentOwners(absolute, census, expected, gcUser, accounts, namespace) : undefined;
-  const predicted: Finding[] = [...unreachableFor(gcUser, absolute, filesystem.mount, { accounts, namespace }), ...(layoutFinding ? [layoutFinding] : []), ...collector.findings(dir, owners)];
+  const predicted: Finding[] = [
+    // First: it qualifies every chown below it.
+    ...uidsWithoutAccount([['--as-user', asUser], ['--owner', owner]]),
+    ...unreachableFor(gcUser, absolute, filesystem.mount, { accounts, namespace }),
+    ...(layoutFinding ? [layoutFinding] : []),
+    ...collector.findings(dir, owners),
+  ];
   const findings = ownersOnFilesystem(predicted, filesystem, { path: absolute, gcUser: { uid: gcUser.uid, gid: expected.gid } });
   if (resolvedFrom) findings.push(rootSymlink(dir, resolvedFrom, absolute));
   const describe = (uid: number, gid: number) => ({ uid, gid, user: accounts.userByUid(uid)?.name, group: accounts.groupByGid(gid)?.name });

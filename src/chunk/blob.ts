@@ -4,6 +4,7 @@
  */
 import { crc32 } from 'node:zlib';
 import { ChunkguardError } from '../errors.js';
+import { plural } from '../findings.js';
 
 /** A ChunkguardError with code EBADBLOB: the bytes are not a valid chunk blob. */
 export class BlobError extends ChunkguardError {
@@ -39,7 +40,7 @@ export interface BlobHeader {
 /** Parse and verify a blob's header and CRC; throws a BlobError naming what is wrong. */
 export function parseBlob(blob: Uint8Array): BlobHeader {
   if (blob.length < BLOB_HEADER_SIZE) {
-    throw new BlobError(`blob is ${blob.length} bytes, shorter than its ${BLOB_HEADER_SIZE}-byte header`);
+    throw new BlobError(`blob is ${plural(blob.length, 'byte')}, shorter than its ${BLOB_HEADER_SIZE}-byte header`);
   }
   const bytes = Buffer.from(blob.buffer, blob.byteOffset, blob.length);
   const magic = bytes.subarray(0, 8);

@@ -9,6 +9,7 @@
  * Every invalid input ends in a BlobError saying what is wrong.
  */
 import { ChunkguardError } from '../errors.js';
+import { agree, plural } from '../findings.js';
 import { BlobError, parseBlob } from './blob.js';
 import { zstdDecompress, ZstdOutputTooLarge } from './zstd.js';
 
@@ -83,7 +84,7 @@ export function zstdFrames(payload: Uint8Array): ZstdFrame[] {
       continue;
     }
     if (magic !== ZSTD_MAGIC) {
-      throw new BlobError(at === 0 ? 'the payload is not a zstd frame (bad magic)' : `the ${bytes.length - at} bytes after the zstd frame are not a zstd frame (bad magic)`);
+      throw new BlobError(at === 0 ? 'the payload is not a zstd frame (bad magic)' : `the ${plural(bytes.length - at, 'byte')} after the zstd frame ${agree(bytes.length - at, 'is', 'are')} not a zstd frame (bad magic)`);
     }
     const header = frameHeader(bytes, at);
     let end = at + header.size;
@@ -95,7 +96,7 @@ export function zstdFrames(payload: Uint8Array): ZstdFrame[] {
       if (type === 3) throw new BlobError(`the zstd frame has a block of the reserved type at byte ${end}`);
       // An RLE block (1) carries one byte however many it repeats.
       const body = type === 1 ? 1 : block >>> 3;
-      if (bytes.length < end + 3 + body) throw new BlobError(`the zstd frame is truncated (a block at byte ${end} needs ${body} bytes, ${bytes.length - end - 3} are left)`);
+      if (bytes.length < end + 3 + body) throw new BlobError(`the zstd frame is truncated (a block at byte ${end} needs ${plural(body, 'byte')}, ${bytes.length - end - 3} ${agree(bytes.length - end - 3, 'is', 'are')} left)`);
       end += 3 + body;
     }
     if (header.checksum) {
@@ -148,7 +149,7 @@ export async function decodeBlob(blob: Uint8Array, maxSize = MAX_CHUNK_SIZE): Pr
       }
       throw new BlobError(`the zstd data does not decode (${(error as Error).message})`);
     }
-    if (frame.contentSize !== undefined && data.length !== frame.contentSize) throw new BlobError(`the zstd data decodes to ${data.length} bytes, not the ${frame.contentSize} its header declares`);
+    if (frame.contentSize !== undefined && data.length !== frame.contentSize) throw new BlobError(`the zstd data decodes to ${plural(data.length, 'byte')}, not the ${frame.contentSize} its header declares`);
     parts.push(data);
     total += data.length;
   }

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { publicCall } from '../errors.js';
+import { plural } from '../findings.js';
 import { COMPRESSED_BLOB_MAGIC, encodeBlob } from './blob.js';
 import { BlobError, decodeBlob } from './decode.js';
 import { zstdCompress, zstdEncoderName, type ZstdEncoderName } from './zstd.js';
@@ -58,7 +59,7 @@ export async function zeroChunkProblem(bytes: Uint8Array): Promise<{ reason: str
     if (error instanceof BlobError) return { reason: error.message, unverifiable: error.unverifiable };
     throw error;
   }
-  if (data.length !== ZERO_CHUNK_SIZE) return { reason: `it decodes to ${data.length} bytes, not ${ZERO_CHUNK_SIZE}`, unverifiable: false };
+  if (data.length !== ZERO_CHUNK_SIZE) return { reason: `it decodes to ${plural(data.length, 'byte')}, not ${ZERO_CHUNK_SIZE}`, unverifiable: false };
   // memcmp against zeros first (2 ms; a findIndex callback over 4 MiB takes 30).
   const decoded = Buffer.from(data.buffer, data.byteOffset, data.length);
   if (decoded.equals(Buffer.alloc(ZERO_CHUNK_SIZE))) return undefined;

@@ -78,12 +78,12 @@ export function formatAudit(report: AuditReport, colour: Colour): string {
   lines.push('  owners:');
   for (const owner of report.owners) {
     const label = who(owner.uid, owner.gid, owner.user, owner.group);
-    const dirs = owner.directories ? ` (${owner.directories} dirs)` : '';
-    lines.push(`    ${owner.expected ? label : colour('yellow', label)}${owner.expected ? ' expected' : ''}: ${owner.entries} ${owner.entries === 1 ? 'entry' : 'entries'}${dirs}, ${formatBytes(owner.bytes)}, mtime ${formatWindow(owner.mtime.from, owner.mtime.to)}`);
+    const dirs = owner.directories ? ` (${plural(owner.directories, 'dir')})` : '';
+    lines.push(`    ${owner.expected ? label : colour('yellow', label)}${owner.expected ? ' expected' : ''}: ${plural(owner.entries, 'entry', 'entries')}${dirs}, ${formatBytes(owner.bytes)}, mtime ${formatWindow(owner.mtime.from, owner.mtime.to)}`);
     if (owner.bursts) {
       const shown = (label: string, bursts: { from: string; to: string; count: number }[]): void => {
         for (const burst of bursts.slice(0, 5)) lines.push(`      ${label} ${formatWindow(burst.from, burst.to)}: ${burst.count}`);
-        if (bursts.length > 5) lines.push(`      ${label} ... ${bursts.length - 5} more bursts (--json has them)`);
+        if (bursts.length > 5) lines.push(`      ${label} ... ${plural(bursts.length - 5, 'more burst')} (--json has them)`);
       };
       shown('written (mtime)', owner.bursts.mtime);
       shown('changed (ctime)', owner.bursts.ctime);

@@ -3,7 +3,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { readFileSync, writeSync } from 'node:fs';
 import { checkAtimeWith, DEFAULT_CUTOFF_MINUTES } from '../check/index.js';
-import { ChunkguardError } from '../errors.js';
+import { ChunkguardError, optionMessage } from '../errors.js';
 import { auditStore } from '../audit/index.js';
 import { relBytes } from '../fs/rel-path.js';
 import { fixOwnership, undoJournal, type FixReport } from '../repair/fix.js';
@@ -52,7 +52,7 @@ function version(): string {
 /** One line for stderr: a library error in the CLI's terms (flag names instead of option names). */
 export function errorLine(error: ChunkguardError): string {
   const flag = error.option && FLAGS[error.option];
-  return flag ? `${flag} ${error.value}: ${error.reason}` : error.message;
+  return flag ? optionMessage(flag, error.value ?? '', error.reason ?? '') : error.message;
 }
 
 function wholeMinutes(value: string): number {

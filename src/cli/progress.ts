@@ -1,11 +1,14 @@
 /**
  * Audit progress on stderr, only when stderr is a terminal: a bar over the
  * prefix directories of a chunk store, a count and rate otherwise.
- * Drawn by cli-progress; redrawn at most every 100 ms.
+ * Drawn by cli-progress; redrawn at most every 100 ms. On Ctrl-C (or SIGTERM,
+ * SIGHUP) the bar is stopped on the way out as at the end: its line cleared
+ * and the cursor it hid shown again, so the shell's prompt starts on a clean line.
  */
 import type cliProgressModule from 'cli-progress';
 import { createRequire } from 'node:module';
 import type { AuditProgress } from '../audit/index.js';
+import { onExitRemove } from '../store/cleanup.js';
 
 // Loaded only when a bar is drawn: every other command starts without it.
 const loadCliProgress = (): typeof cliProgressModule => createRequire(import.meta.url)('cli-progress') as typeof cliProgressModule;
@@ -23,6 +26,7 @@ export function auditProgress(stream: NodeJS.WriteStream, enabled: boolean): Pro
   const started = Date.now();
   let bar: cliProgressModule.SingleBar | undefined;
   let mode: 'prefix' | 'count' | undefined;
+  let forget: (() => void) | undefined;
   return {
     update(progress) {
       const prefix = progress.prefixDirs && progress.prefixDirs.total > 0 ? progress.prefixDirs : undefined;
@@ -44,12 +48,15 @@ export function auditProgress(stream: NodeJS.WriteStream, enabled: boolean): Pro
           cliProgress.Presets.shades_classic,
         );
         bar.start(prefix ? prefix.total : 0, 0, { entries: 0, directories: 0, rate: 0 });
+        forget ??= onExitRemove(() => bar?.stop());
       }
       const seconds = Math.max((Date.now() - started) / 1000, 0.001);
       bar!.update(prefix ? prefix.done : 0, { entries: progress.entries, directories: progress.directories, rate: Math.round(progress.entries / seconds) });
     },
     stop() {
       bar?.stop();
+      forget?.();
+      forget = undefined;
     },
   };
 }

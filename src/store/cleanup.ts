@@ -1,5 +1,6 @@
 /**
- * What must not outlive the process (a temp chunk file, a probe directory):
+ * What must not outlive the process (a temp chunk file, a probe directory, the
+ * CLI's progress bar on the terminal):
  * removed in `finally` on the normal path, and by the exit handler on
  * SIGINT/SIGTERM/SIGHUP or process.exit (as write-file-atomic does).
  * Removals are closures over open directory descriptors, not paths, so a

@@ -6,7 +6,7 @@
  */
 import { closeSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync } from 'node:fs';
 import { basename, posix } from 'node:path';
-import { type Finding, type FindingCode, fixRemedy, shellQuote } from '../findings.js';
+import { agree, type Finding, type FindingCode, fixRemedy, plural, shellQuote } from '../findings.js';
 import { isWithin } from '../fs/safe-path.js';
 import { findMount, type MountInfo } from './mounts.js';
 
@@ -324,7 +324,7 @@ export function ownersOnFilesystem(
     ? {
         code: 'NO_FILE_OWNERS',
         severity: 'error',
-        message: `${where} keeps no per-file owners: every file shows the owner its mount options set, and a chown cannot change that; ${explained.length} owner finding(s) come from those options`,
+        message: `${where} keeps no per-file owners: every file shows the owner its mount options set, and a chown cannot change that; ${plural(explained.length, 'owner finding')} ${agree(explained.length, 'comes', 'come')} from those options`,
         path,
         remedy: `mount ${shellQuote(mount.mountPoint)} again with ${ownerMountOptions(known, gcUser)} (the GC user's uid and gid)`,
         evidence,

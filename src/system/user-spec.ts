@@ -1,5 +1,6 @@
 /** Parse `NAME`, `UID`, `NAME:GROUP`, `UID:GID` or `{ uid, gid }` against /etc/passwd and /etc/group. */
 import { badOption } from '../errors.js';
+import type { Finding } from '../findings.js';
 import type { Accounts } from './passwd.js';
 
 /** A user as callers give it: `NAME`, `UID`, `NAME:GROUP`, `UID:GID`, or `{ uid, gid }`. */
@@ -78,4 +79,25 @@ export function parseUserSpec(spec: string, accounts: Accounts, option = 'user')
     if (gid === undefined) throw badOption(option, text, `no group named "${groupPart}" in /etc/group`);
   }
   return { uid, gid: gid ?? entry?.gid ?? uid, name: entry?.name };
+}
+
+/**
+ * NO_PASSWD_ENTRY for each uid an option names that has no line in /etc/passwd (a
+ * numeric uid needs none, so it was not refused): probably a typo or another host's
+ * uid, said before the operator runs a remedy that chowns a whole store to it.
+ */
+export function uidsWithoutAccount(given: [flag: string, user: UserSpec | undefined][]): Finding[] {
+  const named = new Set<number>();
+  const findings: Finding[] = [];
+  for (const [flag, user] of given) {
+    if (!user || user.name !== undefined || named.has(user.uid)) continue;
+    named.add(user.uid);
+    findings.push({
+      code: 'NO_PASSWD_ENTRY',
+      severity: 'warning',
+      message: `${flag} ${user.uid}: uid ${user.uid} has no account on this host (no entry in /etc/passwd), so it is probably a typo or another host's uid; make sure before a remedy below chowns the store to it`,
+      evidence: { option: flag, uid: user.uid, gid: user.gid },
+    });
+  }
+  return findings;
 }

@@ -1,12 +1,13 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { auditStore, auditStoreWith, type AuditOptions } from '../../src/audit/index.js';
 import type { AuditReport } from '../../src/audit/report.js';
 import { useGetdentsSyscall } from '../../src/native/libc.js';
 import { runCli, runJson } from '../helpers/cli.js';
 import { describeAsRoot } from '../helpers/privileged.js';
+import { describeIfKernel, itIfKernel } from '../helpers/kernel.js';
 import { makeKopiaRepo, REPO_GID, REPO_UID, type Repo } from '../helpers/repo.js';
 import { BACKUP_GID, BACKUP_UID, makeStore, reachableTempDir, treeState } from '../helpers/store.js';
 
@@ -108,7 +109,7 @@ describeAsRoot('audit of a kopia-style repository with a burst of root-owned blo
     expect(report.findings.find((f: any) => f.code === 'FOREIGN_OWNER').evidence.count).toBe(7);
   });
 
-  it('gives the same report in worker threads and in the main thread, one stat at a time or many through io_uring', async () => {
+  itIfKernel('io_uring', 'gives the same report in worker threads and in the main thread, one stat at a time or many through io_uring', async () => {
     const [first, ...others] = await everyWay(dir);
     // More root-owned blobs than examples shown: the examples are the first paths, not the first found.
     expect(first!.owners.find((o) => o.uid === 0)!.examples).toEqual(sorted(repo.planted.map((rel) => join(dir, rel))).slice(0, 5));
@@ -229,10 +230,14 @@ describeAsRoot('audit of a chunk store (server layout)', () => {
     expect(codes.NON_REGULAR_FILE).toMatchObject({ severity: 'warning', evidence: { count: 1 } });
     expect(codes.NON_REGULAR_FILE.message).toContain('1 fifo');
     expect(codes.TOUCH_EPERM_IMMUTABLE.remedy).toContain('chattr -i -a');
+    // One of each, said in the singular.
+    expect(codes.NON_REGULAR_FILE.message).toBe('1 entry where chunks belong is not what the layout expects (1 fifo): GC skips or fails on it');
+    expect(codes.TOUCH_EPERM_IMMUTABLE.message).toBe('1 entry carries the immutable or append-only flag: no one, not even root, can update its atime or delete it');
+    expect(codes.UNSAFE_PATH.message).toMatch(/^1 symlink where the store layout needs a directory or a chunk: chunkguard does not follow it, /);
     expect(treeState(store)).toEqual(before);
   });
 
-  it('gives the same report one stat at a time and through io_uring', async () => {
+  itIfKernel('io_uring', 'gives the same report one stat at a time and through io_uring', async () => {
     const [first, ...others] = await everyWay(store);
     expect(first!.findings.map((f) => f.code)).toEqual(expect.arrayContaining(['UNSAFE_PATH', 'NON_REGULAR_FILE', 'TOUCH_EPERM_IMMUTABLE']));
     for (const other of others) expect(answer(other)).toEqual(answer(first!));
@@ -247,7 +252,132 @@ describeAsRoot('audit of a chunk store (server layout)', () => {
   });
 });
 
-describeAsRoot('audit inside a user namespace', () => {
+describeAsRoot('FOREIGN_OWNER says what GC cannot do: a file\'s atime, a directory\'s entries', () => {
+  let base: string;
+  beforeAll(() => {
+    base = reachableTempDir('chunkguard-foreign-kinds-');
+  });
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  /** A repository of the GC user (backup) with root's entries: [name, directory mode or undefined for a file]. */
+  function repoWith(name: string, entries: [string, number | undefined][]): string {
+    const repo = join(base, name);
+    mkdirSync(repo);
+    chownSync(repo, BACKUP_UID, BACKUP_GID);
+    for (const [entry, mode] of entries) {
+      if (mode === undefined) writeFileSync(join(repo, entry), 'x', { mode: 0o644 });
+      else {
+        mkdirSync(join(repo, entry));
+        chmodSync(join(repo, entry), mode);
+      }
+    }
+    return repo;
+  }
+
+  const foreign = (repo: string) => {
+    const { report } = runJson(['audit', repo, '--owner', `${BACKUP_UID}:${BACKUP_GID}`]);
+    return report.findings.find((f: any) => f.code === 'FOREIGN_OWNER');
+  };
+
+  it.each([
+    ['one file', [['f', undefined]], 'error', 'GC as uid 34 (backup) cannot update its atime (EPERM), so it stops there or deletes it as unused'],
+    ['two files', [['f', undefined], ['g', undefined]], 'error', 'GC as uid 34 (backup) cannot update their atime (EPERM), so it stops there or deletes them as unused'],
+    ['one directory', [['d', 0o755]], 'error', 'GC as uid 34 (backup) cannot create or delete entries in it (no write permission for it), so it cannot delete unused chunks there and no new one can be written there'],
+    ['two directories, one writable', [['d', 0o755], ['w', 0o777]], 'error', 'cannot create or delete entries in 1 of them (no write permission for it)'],
+    ['a writable directory', [['w', 0o777]], 'warning', 'GC as uid 34 (backup) can still create and delete entries in it, but it differs from the rest of the store'],
+    ['a file and a directory', [['f', undefined], ['d', 0o755]], 'error', "cannot update the file's atime (EPERM), so it stops there or deletes it as unused, and cannot create or delete entries in the directory (no write permission for it)"],
+  ] as [string, [string, number | undefined][], string, string][])('%s owned by root', (name, entries, severity, says) => {
+    const finding = foreign(repoWith(name.replaceAll(' ', '-').replace(',', ''), entries));
+    expect(finding.severity).toBe(severity);
+    expect(finding.message).toContain(says);
+    // A directory's problem is its entries, never an atime.
+    if (entries.every(([, mode]) => mode !== undefined)) expect(finding.message).not.toContain('atime');
+  });
+
+  it('one root-owned directory: "1 entry (1 dir)" in the owners of the human report', () => {
+    const repo = repoWith('one-dir-human', [['d', 0o755]]);
+    const { stdout } = runCli(['audit', repo, '--owner', `${BACKUP_UID}:${BACKUP_GID}`]);
+    expect(stdout).toContain('uid 0 (root) gid 0 (root): 1 entry (1 dir), 0 B');
+    expect(stdout).toMatch(/uid 34 \(backup\) gid 34 \(backup\) expected: 1 entry \(1 dir\), 0 B/);
+  });
+});
+
+describeAsRoot('--as-user or --owner naming a uid with no account here', () => {
+  let base: string;
+  let store: string;
+  beforeAll(() => {
+    base = reachableTempDir('chunkguard-no-account-');
+    store = makeStore(join(base, 'store'));
+    writeFileSync(join(store, '.chunks', 'f'.repeat(4) + '.f'), 'x');
+  });
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  const NOBODY_HERE = 99999;
+  it('NO_PASSWD_ENTRY first, before the remedies that chown the store to it; once when both options name it', () => {
+    expect(readFileSync('/etc/passwd', 'utf8')).not.toMatch(new RegExp(`^[^:]*:[^:]*:${NOBODY_HERE}:`, 'm'));
+    for (const args of [['--as-user', String(NOBODY_HERE)], ['--owner', `${NOBODY_HERE}:${NOBODY_HERE}`], ['--as-user', String(NOBODY_HERE), '--owner', String(NOBODY_HERE)]]) {
+      const { code, report } = runJson(['audit', store, ...args]);
+      expect(code).toBe(1);
+      const warnings = report.findings.filter((f: any) => f.code === 'NO_PASSWD_ENTRY');
+      expect(warnings).toHaveLength(1);
+      expect(report.findings[0]).toEqual(warnings[0]);
+      expect(warnings[0]).toMatchObject({ severity: 'warning', evidence: { option: args[0], uid: NOBODY_HERE } });
+      expect(warnings[0].message).toBe(`${args[0]} ${NOBODY_HERE}: uid ${NOBODY_HERE} has no account on this host (no entry in /etc/passwd), so it is probably a typo or another host's uid; make sure before a remedy below chowns the store to it`);
+      // The remedies it qualifies.
+      expect(report.findings.some((f: any) => f.remedy?.includes(`${NOBODY_HERE}:${NOBODY_HERE}`))).toBe(true);
+    }
+  });
+
+  it('none for a uid or a name with an account', () => {
+    for (const user of [String(BACKUP_UID), 'backup']) {
+      const { report } = runJson(['audit', store, '--as-user', user]);
+      expect(report.findings.map((f: any) => f.code)).not.toContain('NO_PASSWD_ENTRY');
+    }
+  });
+});
+
+describeAsRoot('TOUCH_EPERM_IMMUTABLE: the printed remedy, pasted as printed', () => {
+  let base: string;
+  const flagged: string[] = [];
+  afterEach(() => {
+    for (const path of flagged.splice(0)) spawnSync('chattr', ['-i', '-a', path]);
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  // Two: every one is named. Eight: more than the five examples, so the remedy finds them again by their flags.
+  it.each([2, 8])('%i flagged entries: the remedy clears exactly them, and the audit is clean after it', (count) => {
+    base = reachableTempDir('chunkguard-immutable-');
+    const store = join(base, 'a store');
+    const chunk = (prefix: string, n: number) => join(store, '.chunks', prefix, `${prefix}${String(n).repeat(60)}`);
+    for (const prefix of ['0000', '0001']) {
+      mkdirSync(join(store, '.chunks', prefix), { recursive: true, mode: 0o750 });
+      for (let n = 0; n < 5; n++) writeFileSync(chunk(prefix, n), 'chunk', { mode: 0o640 });
+    }
+    // Chunks immutable and append-only, and (with eight) a prefix directory, which the remedy must reach too.
+    const targets = [chunk('0000', 0), chunk('0000', 1), chunk('0000', 2), chunk('0000', 3), chunk('0000', 4), chunk('0001', 0), join(store, '.chunks', '0001'), chunk('0001', 1)].slice(0, count);
+    targets.forEach((path, index) => {
+      execFileSync('chattr', [index % 3 === 2 ? '+a' : '+i', path]);
+      flagged.push(path);
+    });
+    const untouched = chunk('0001', 4);
+    const ctimeBefore = statSync(untouched, { bigint: true }).ctimeNs;
+
+    const { code, report } = runJson(['audit', store, '--owner', '0:0']);
+    expect(code).toBe(1);
+    const finding = report.findings.find((f: any) => f.code === 'TOUCH_EPERM_IMMUTABLE');
+    expect(finding.evidence.count).toBe(count);
+    expect(finding.remedy).not.toContain('#');
+    execFileSync('sh', ['-c', finding.remedy]);
+
+    const after = runJson(['audit', store, '--owner', '0:0']);
+    expect(after.report.findings).toEqual([]);
+    expect(after.code).toBe(0);
+    // Only the flagged entries had their flags set again: the others keep their ctime.
+    expect(statSync(untouched, { bigint: true }).ctimeNs).toBe(ctimeBefore);
+  });
+});
+
+describeIfKernel('user namespaces', 'audit inside a user namespace', () => {
   let base: string;
   beforeAll(() => {
     base = reachableTempDir('chunkguard-audit-userns-');
@@ -328,7 +458,7 @@ describeAsRoot('a directory the auditing user can list but not search (r without
   it('the printed chmod, run on the paths --list prints, makes it CLEAN with every entry scanned', () => {
     const { report } = runJson(['audit', dir, '--owner', ownerArg], asBackup);
     const remedy = report.findings.find((f: any) => f.code === 'UNREADABLE' && f.evidence.examples).remedy as string;
-    expect(remedy).toBe(`chmod u+rX ${join(dir, 'dirsonly')}   # and the other 1 listed by --list`);
+    expect(remedy).toBe(`chmod u+rX ${join(dir, 'dirsonly')}   # and 1 more listed by --list`);
     const listed = runCli(['audit', dir, '--owner', ownerArg, '--list'], asBackup).stdout.split('\n').filter(Boolean);
     expect(listed.sort()).toEqual([join(dir, 'dirsonly'), join(dir, 'mixed')]);
     for (const path of listed) execFileSync('chmod', ['u+rX', path], asBackup);
@@ -339,7 +469,7 @@ describeAsRoot('a directory the auditing user can list but not search (r without
 });
 
 describeAsRoot('an automount point inside the tree', () => {
-  it('is reported as not crossed and never triggered (entering it is what triggers it)', async () => {
+  itIfKernel('autofs', 'is reported as not crossed and never triggered (entering it is what triggers it)', async () => {
     const base = reachableTempDir('chunkguard-automount-');
     const dir = join(base, 'tree');
     const point = join(dir, 'auto');
@@ -398,6 +528,8 @@ describe('audit bad input', () => {
     [['audit', '/nonexistent/chunkguard'], /\/nonexistent\/chunkguard: no such directory/],
     [['audit', '/etc/hostname'], /\/etc\/hostname: not a directory \(it is a regular file\)/],
     [['audit', '/tmp', '--owner', 'x:y:z'], /--owner x:y:z: expected NAME, UID/],
+    // An empty value is quoted, not lost between the flag and the colon.
+    [['audit', '/tmp', '--owner', ''], /^chunkguard: --owner '': expected NAME, UID/],
     [['audit', '/tmp', '--as-user', 'no-such-user-chunkguard'], /no user named "no-such-user-chunkguard"/],
     [['audit', '/tmp', '--list', '--json'], /--list prints paths on stdout/],
     [['audit', '/tmp', '-0'], /-0 only applies to --list/],

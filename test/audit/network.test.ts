@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runCli, runJson } from '../helpers/cli.js';
-import { describeAsRoot } from '../helpers/privileged.js';
+import { describeIfKernel, itIfKernel } from '../helpers/kernel.js';
 import { mountReal, type RealFs } from '../helpers/realfs.js';
 import { BACKUP_GID, BACKUP_UID } from '../helpers/store.js';
 
@@ -53,7 +53,7 @@ function comparable(report: any, store: string): unknown {
   return JSON.parse(text, (key, value) => (key === 'ctime' ? undefined : value));
 }
 
-describeAsRoot('audit on a network filesystem (sshfs over a loopback sshd)', () => {
+describeIfKernel('fuse', 'audit on a network filesystem (sshfs over a loopback sshd)', () => {
   let fs: RealFs;
   let local: string;
   let remote: string;
@@ -68,7 +68,7 @@ describeAsRoot('audit on a network filesystem (sshfs over a loopback sshd)', () 
   });
   afterAll(() => fs?.unmount());
 
-  it('gives the report the local directory gives, with many more stats in flight, and says why', () => {
+  itIfKernel('io_uring', 'gives the report the local directory gives, with many more stats in flight, and says why', () => {
     const args = ['--owner', `${BACKUP_UID}:${BACKUP_GID}`];
     const there = runJson(['audit', remote, ...args]);
     const here = runJson(['audit', local, ...args]);

@@ -7,12 +7,13 @@ import { runCli, runJson } from '../helpers/cli.js';
 import { type FuseMount, mountAtimefs } from '../helpers/fuse.js';
 import { mountFs, type Mounted } from '../helpers/mounts.js';
 import { describeAsRoot } from '../helpers/privileged.js';
+import { describeIfKernel } from '../helpers/kernel.js';
 import { BACKUP_GID, BACKUP_UID, makeStore, plantZeroChunk, treeState, zeroChunkPathIn } from '../helpers/store.js';
 
 type Finding = { code: string; severity: string; message: string; path?: string; remedy?: string; evidence?: any };
 const errors = (report: { findings: Finding[] }) => report.findings.filter((f) => f.severity === 'error');
 
-describeAsRoot('check diagnosis on ext4', () => {
+describeIfKernel('ext4', 'check diagnosis on ext4', () => {
   let fs: Mounted;
   let n = 0;
   let store: string;
@@ -222,7 +223,7 @@ describeAsRoot('check on a full filesystem', () => {
   });
 });
 
-describeAsRoot('check on a FUSE filesystem that ignores atime updates', () => {
+describeIfKernel('fuse', 'check on a FUSE filesystem that ignores atime updates', () => {
   let fuse: FuseMount;
   beforeEach(() => {
     fuse = mountAtimefs('ignore-atime');

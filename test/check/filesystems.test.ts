@@ -3,12 +3,12 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runJson } from '../helpers/cli.js';
-import { ALL_FS, mountFs, type Mounted } from '../helpers/mounts.js';
-import { describeAsRoot } from '../helpers/privileged.js';
+import { ALL_FS, fsTypeOf, mountFs, type Mounted } from '../helpers/mounts.js';
+import { describeIfKernel } from '../helpers/kernel.js';
 import { BACKUP_UID, makeStore, zeroChunkPathIn } from '../helpers/store.js';
 
 for (const kind of ALL_FS) {
-  describeAsRoot(`check on ${kind}`, () => {
+  describeIfKernel(fsTypeOf(kind), `check on ${kind}`, () => {
     let fs: Mounted;
     let store: string;
     beforeAll(() => {

@@ -166,7 +166,7 @@ describe('decodeBlob on frames other encoders write', () => {
 
   it('junk after the last frame is refused on every Node line (Node 26 zlib would ignore it)', async () => {
     for (const junk of [[0], [1, 2, 3], [0x28, 0xb5, 0x2f]]) {
-      await expect(decodeBlob(blobOf(Buffer.concat([zstdCli('-1'), Buffer.from(junk)])))).rejects.toThrow(/bytes after the zstd frame are not a zstd frame/);
+      await expect(decodeBlob(blobOf(Buffer.concat([zstdCli('-1'), Buffer.from(junk)])))).rejects.toThrow(/bytes? after the zstd frame (is|are) not a zstd frame/);
     }
     await expect(decodeBlob(blobOf(Buffer.concat([await zeroChunkBlob().then((blob) => blob.subarray(12)), Buffer.from([0])])))).rejects.toThrow(/after the zstd frame/);
   });

@@ -18,15 +18,46 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const RECIPES = readFileSync(join(ROOT, 'docs', 'recipes.md'), 'utf8');
 const NODE_DIR = dirname(process.execPath);
 
-/** The one fenced block of language `lang` in the section whose heading starts with `heading`. */
-function recipe(heading: string, lang: string): string {
+/** The fenced blocks of language `lang` in the section whose heading starts with `heading`. */
+function recipes(heading: string, lang: string): string[] {
   const start = RECIPES.indexOf(`\n## ${heading}`);
   if (start < 0) throw new Error(`docs/recipes.md has no section "## ${heading}"`);
   const end = RECIPES.indexOf('\n## ', start + 1);
   const section = RECIPES.slice(start, end < 0 ? undefined : end);
-  const blocks = [...section.matchAll(/^```(\S*)\n([\s\S]*?)^```$/gm)].filter(([, language]) => language === lang).map(([, , body]) => body!);
+  return [...section.matchAll(/^```(\S*)\n([\s\S]*?)^```$/gm)].filter(([, language]) => language === lang).map(([, , body]) => body!);
+}
+
+/** The one fenced block of language `lang` in the section whose heading starts with `heading`. */
+function recipe(heading: string, lang: string): string {
+  const blocks = recipes(heading, lang);
   if (blocks.length !== 1) throw new Error(`"## ${heading}" has ${blocks.length} \`\`\`${lang} blocks, expected 1`);
   return blocks[0]!;
+}
+
+/** A systemd unit file: each section's keys, with every value a key was given, in order. */
+function unitFile(text: string): Record<string, Record<string, string[]>> {
+  const sections: Record<string, Record<string, string[]>> = {};
+  let section: Record<string, string[]> | undefined;
+  for (const line of text.split('\n')) {
+    if (!line.trim() || /^[#;]/.test(line)) continue;
+    const heading = /^\[(\w+)\]$/.exec(line);
+    if (heading) sections[heading[1]!] = section = {};
+    else {
+      const [, key, value] = /^(\w+)=(.*)$/.exec(line) ?? [];
+      if (!key || !section) throw new Error(`not a unit file line: ${line}`);
+      (section[key] ??= []).push(value!);
+    }
+  }
+  return sections;
+}
+
+/** The one inline command (`...`) of the section whose heading starts with `heading` that starts with `start`. */
+function inlineCommand(heading: string, start: string): string {
+  const section = RECIPES.slice(RECIPES.indexOf(`\n## ${heading}`)).split('\n## ')[1]!;
+  const prose = section.replace(/^```[\s\S]*?^```$/gm, '');
+  const commands = [...prose.matchAll(/`([^`]+)`/g)].map(([, code]) => code!).filter((code) => code.startsWith(start));
+  if (commands.length !== 1) throw new Error(`"## ${heading}" has ${commands.length} inline commands starting with "${start}", expected 1`);
+  return commands[0]!;
 }
 
 /** npm and the shells it starts read npm_* variables as configuration: the outer `npm test` must not leak into them. */
@@ -172,6 +203,23 @@ describeAsRoot('docs/recipes.md, run as written', () => {
       expect(existsSync(join(project, 'audit.json'))).toBe(false); // the check stopped the gate before the audit
     });
 
+    it('the offending paths, one `ls` line each: an offending directory is listed itself, not its contents', () => {
+      const { store, chunk } = storeWithRootChunk(join(base, 'ci-list'));
+      // A prefix directory root made, with a chunk of the right owner inside: the directory offends, the chunk does not.
+      const prefixDir = join(store, '.chunks', 'abcd');
+      mkdirSync(prefixDir, { mode: 0o755 });
+      const inside = join(prefixDir, `abcd${'0'.repeat(60)}`);
+      writeFileSync(inside, 'x');
+      chownSync(inside, BACKUP_UID, BACKUP_GID);
+      const command = inlineCommand('CI', 'chunkguard audit DIR --list');
+      const result = run('sh', ['-c', command.replace('DIR', store)], { cwd: base, env: cleanEnv({ PATH: `${join(prefix, 'bin')}:${NODE_DIR}:/usr/bin:/bin` }) });
+      expect(result.status, result.stderr).toBe(0);
+      const lines = result.stdout.trim().split('\n');
+      expect(lines.map((line) => line.split(' ').at(-1)).sort()).toEqual([chunk, prefixDir].sort());
+      expect(lines.find((line) => line.endsWith(prefixDir))).toMatch(/^d/);
+      expect(result.stdout).not.toContain(inside);
+    });
+
     describe('A pre-GC hook in a GC tool', () => {
       // The snippet as .mts (ESM) and .cts (CommonJS), type-checked with the project's tsc
       // against the declarations chunkguard ships, in the project above (chunkguard installed
@@ -294,6 +342,85 @@ try {
       expect(audit).toMatchObject({ command: 'audit', ok: false, dir: volume });
       expect(audit.findings).toContainEqual(expect.objectContaining({ code: 'FOREIGN_OWNER', severity: 'error' }));
       expect(result.status, result.stderr).toBe(1);
+    });
+  });
+
+  describe('systemd: the service and its timer, verified, and the service run as systemd runs it', () => {
+    let units: Map<string, string>;
+
+    beforeAll(() => {
+      // Each block starts with the path it is installed at.
+      units = new Map(recipes('systemd', 'ini').map((text) => [/^# \/etc\/systemd\/system\/(\S+)\n/.exec(text)![1]!, text]));
+      expect([...units.keys()]).toEqual(['chunkguard-check.service', 'chunkguard-check.timer']);
+    });
+
+    /** The units for this store, as installed here: /srv/backup and /usr/local/bin (the install prefix of the test), the only paths substituted. */
+    function installed(store: string, name: string): Map<string, string> {
+      const dir = join(base, `units-${name}`);
+      mkdirSync(dir);
+      const files = new Map<string, string>();
+      for (const [unit, text] of units) {
+        const path = join(dir, unit);
+        writeFileSync(path, text.replaceAll('/srv/backup', store).replaceAll('/usr/local/bin', join(prefix, 'bin')));
+        files.set(unit, path);
+      }
+      return files;
+    }
+
+    /**
+     * What systemd does with a oneshot service: its ExecStart lines in order, each only when
+     * the one before exited 0; any other exit status fails the unit (no SuccessExitStatus).
+     * systemd's PATH for services, with node's directory standing in for /usr/local/bin.
+     */
+    function startService(file: string) {
+      const service = unitFile(readFileSync(file, 'utf8')).Service!;
+      expect(service.Type).toEqual(['oneshot']);
+      expect(service.SuccessExitStatus).toBeUndefined();
+      expect(service.User).toBeUndefined(); // root, as the prose says
+      const ran: { args: string[]; status: number | null; stdout: string }[] = [];
+      for (const line of service.ExecStart!) {
+        const [command, ...args] = line.split(' ');
+        const result = run(command!, args, { cwd: '/', env: { PATH: `${NODE_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin` } });
+        ran.push({ args, status: result.status, stdout: result.stdout });
+        if (result.status !== 0) return { failed: true, ran };
+      }
+      return { failed: false, ran };
+    }
+
+    it('systemd-analyze verify accepts both units without a word (chunkguard where the install put it)', () => {
+      const files = installed(makeStore(join(base, 'systemd-verify-store')), 'verify');
+      const verify = spawnSync('systemd-analyze', ['verify', ...files.values()], { encoding: 'utf8' });
+      if (verify.error) throw new Error(`systemd-analyze (Debian package systemd, installed by .ci/run) cannot run: ${verify.error.message}`);
+      expect({ status: verify.status, output: verify.stdout + verify.stderr }).toEqual({ status: 0, output: '' });
+      const timer = unitFile(readFileSync(files.get('chunkguard-check.timer')!, 'utf8'));
+      // No Unit=: a timer starts the service of its own name.
+      expect(timer.Timer).toMatchObject({ OnCalendar: ['*-*-* 01:30:00'], Persistent: ['true'] });
+      expect(timer.Timer!.Unit).toBeUndefined();
+      expect(timer.Install).toEqual({ WantedBy: ['timers.target'] });
+      const calendar = run('systemd-analyze', ['calendar', timer.Timer!.OnCalendar![0]!]);
+      expect(calendar.status, calendar.stderr).toBe(0);
+    });
+
+    it('a clean store: the check, then the audit, both exit 0: the unit succeeds', () => {
+      const store = makeStore(join(base, 'systemd-clean'));
+      const { failed, ran } = startService(installed(store, 'clean').get('chunkguard-check.service')!);
+      expect(ran.map(({ args, status }) => [args[0], status])).toEqual([['check', 0], ['audit', 0]]);
+      expect(failed).toBe(false);
+    });
+
+    it('a store with a root-owned chunk: the check passes, the audit exits 1 naming it: the unit fails', () => {
+      const { store, chunk } = storeWithRootChunk(join(base, 'systemd-bad'));
+      const { failed, ran } = startService(installed(store, 'bad').get('chunkguard-check.service')!);
+      expect(ran.map(({ args, status }) => [args[0], status])).toEqual([['check', 0], ['audit', 1]]);
+      expect(ran[1]!.stdout).toContain('FOREIGN_OWNER');
+      expect(ran[1]!.stdout).toContain(chunk);
+      expect(failed).toBe(true);
+    });
+
+    it('a store that is not there: the check exits 2, the audit does not run: the unit fails', () => {
+      const { failed, ran } = startService(installed(join(base, 'systemd-missing'), 'missing').get('chunkguard-check.service')!);
+      expect(ran.map(({ args, status }) => [args[0], status])).toEqual([['check', 2]]);
+      expect(failed).toBe(true);
     });
   });
 

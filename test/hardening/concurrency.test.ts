@@ -11,7 +11,7 @@ import { TEMP_MARKER } from '../../src/store/insert.js';
 import { zeroChunkBlob } from '../../src/chunk/zero-chunk.js';
 import { runCliAsync } from '../helpers/cli.js';
 import { type Mounted, mountFs } from '../helpers/mounts.js';
-import { describeAsRoot } from '../helpers/privileged.js';
+import { describeIfKernel } from '../helpers/kernel.js';
 import { BACKUP_GID, BACKUP_UID, makeStore, zeroChunkPathIn } from '../helpers/store.js';
 
 let fs: Mounted;
@@ -73,7 +73,7 @@ function expectAllSafe(results: Array<{ code: number | null; stdout: string; std
   }
 }
 
-describeAsRoot('concurrent checks on one store (ext4)', () => {
+describeIfKernel('ext4', 'concurrent checks on one store (ext4)', () => {
   beforeAll(() => {
     fs = mountFs('ext4');
   });

@@ -16,6 +16,7 @@ import { runCliAsync, runJson } from '../helpers/cli.js';
 import { type FuseMount, mountAtimefs } from '../helpers/fuse.js';
 import { type Mounted, mountFs } from '../helpers/mounts.js';
 import { describeAsRoot } from '../helpers/privileged.js';
+import { describeIfKernel } from '../helpers/kernel.js';
 import { BACKUP_GID, BACKUP_UID, makeStore, zeroChunkPathIn } from '../helpers/store.js';
 
 const ROOT = { uid: 0, gid: 0 };
@@ -39,7 +40,7 @@ async function expectNoneOrValid(store: string): Promise<'none' | 'valid'> {
   return 'valid';
 }
 
-describeAsRoot('injected faults at each step of insert and check', () => {
+describeIfKernel('ext4', 'injected faults at each step of insert and check', () => {
   beforeAll(() => {
     fs = mountFs('ext4');
   });
@@ -88,7 +89,7 @@ describeAsRoot('injected faults at each step of insert and check', () => {
   });
 });
 
-describeAsRoot('SIGKILL at random moments, at least 200 times', () => {
+describeIfKernel('ext4', 'SIGKILL at random moments, at least 200 times', () => {
   beforeAll(() => {
     fs = mountFs('ext4');
   });
@@ -147,7 +148,7 @@ describeAsRoot('SIGKILL at random moments, at least 200 times', () => {
   }, 600_000);
 });
 
-describeAsRoot('a disk that fails writes (FUSE returning EIO)', () => {
+describeIfKernel('fuse', 'a disk that fails writes (FUSE returning EIO)', () => {
   let fuse: FuseMount;
   beforeAll(() => {
     fuse = mountAtimefs('eio-write');

@@ -25,6 +25,9 @@ const MKFS: Record<Exclude<FsKind, 'tmpfs'>, string[]> = {
   btrfs: ['mkfs.btrfs', '-q', '-f'],
 };
 
+/** The filesystem a kind mounts, as /proc/filesystems and mountinfo name it. */
+export const fsTypeOf = (kind: FsKind): Exclude<FsKind, 'ext4-128'> => (kind === 'ext4-128' ? 'ext4' : kind);
+
 function run(command: string, args: string[]): void {
   execFileSync(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
@@ -45,7 +48,7 @@ export function mountFs(kind: FsKind, sizeMiB = 320): Mounted {
   return {
     kind,
     mountPoint,
-    fsType: kind === 'ext4-128' ? 'ext4' : kind,
+    fsType: fsTypeOf(kind),
     remountReadOnly: () => run('mount', ['-o', 'remount,ro', mountPoint]),
     remountReadWrite: () => run('mount', ['-o', 'remount,rw', mountPoint]),
     unmount: () => {

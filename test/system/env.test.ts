@@ -7,6 +7,7 @@ import { CLI, runCli, runJson } from '../helpers/cli.js';
 import { mountAtimefs } from '../helpers/fuse.js';
 import { mountFs, type Mounted } from '../helpers/mounts.js';
 import { describeAsRoot } from '../helpers/privileged.js';
+import { itIfKernel } from '../helpers/kernel.js';
 import { reachableTempDir } from '../helpers/store.js';
 
 const NO_PASSWD_UID = 4242;
@@ -70,6 +71,7 @@ describeAsRoot('env', () => {
         const { code, stdout } = runCli(['env', mounted.mountPoint]);
         expect(code).toBe(1);
         expect(stdout).toContain('error READ_ONLY_FS');
+        expect(stdout).toMatch(/^RISKS: running as .*; 1 risk found$/m);
         expect(stdout).toContain(`mount -o remount,rw ${mounted.mountPoint}`);
         expect(stdout).toMatch(/mount .* tmpfs .*read-only/);
       } finally {
@@ -78,7 +80,7 @@ describeAsRoot('env', () => {
     });
   });
 
-  it('a FUSE mount is named as such', async () => {
+  itIfKernel('fuse', 'a FUSE mount is named as such', async () => {
     const fuse = await mountAtimefs('ignore-atime');
     try {
       const { report } = runJson(['env', fuse.mountPoint]);

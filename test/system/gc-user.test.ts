@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspectEnvironmentWith } from '../../src/system/environment.js';
 import { runCli, runJson } from '../helpers/cli.js';
 import { describeAsRoot } from '../helpers/privileged.js';
+import { describeIfKernel } from '../helpers/kernel.js';
 import { BACKUP_GID, BACKUP_UID, reachableTempDir, treeState, zeroChunkPathIn } from '../helpers/store.js';
 
 const BACKUP = { uid: BACKUP_UID, gid: BACKUP_GID };
@@ -289,7 +290,7 @@ describeAsRoot('a datastore in the backup server\'s datastore.cfg', () => {
   });
 });
 
-describeAsRoot('user namespaces: the audited directory itself is not mapped', () => {
+describeIfKernel('user namespaces', 'user namespaces: the audited directory itself is not mapped', () => {
   const unshare = ['unshare', '-U', '--map-user=1000', '--map-group=1000'];
 
   it('OWNER_NOT_MAPPED with the host-side command, no overflow id in any remedy, and it clears the finding', () => {

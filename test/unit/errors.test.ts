@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, vi } from 'vitest';
 import { aborted, badInput, badOption, ChunkguardError, errnoCode, publicCall, publicError, throwIfAborted } from '../../src/errors.js';
 import { FsError } from '../../src/fs/errors.js';
+import { auditStore } from '../../src/audit/index.js';
 
 /** A real AbortError as Node's own APIs reject with (code ABORT_ERR), from a signal other than the one given. */
 async function nodeAbortError(): Promise<unknown> {
@@ -15,6 +16,19 @@ async function nodeAbortError(): Promise<unknown> {
     (error: unknown) => error,
   );
 }
+
+describe('badOption', () => {
+  it('names the option and the value; an empty or blank value is quoted, not lost before the colon', () => {
+    expect(badOption('owner', 'x:y:z', 'expected NAME').message).toBe('owner x:y:z: expected NAME');
+    expect(badOption('owner', '', 'expected NAME').message).toBe("owner '': expected NAME");
+    expect(badOption('owner', ' ', 'expected NAME').message).toBe("owner ' ': expected NAME");
+    expect(badOption('owner', '', 'expected NAME')).toMatchObject({ option: 'owner', value: '', reason: 'expected NAME' });
+  });
+
+  it("a library call given '' says so", async () => {
+    await expect(auditStore('/tmp', { owner: '' })).rejects.toThrow("owner '': expected NAME, UID, NAME:GROUP or UID:GID");
+  });
+});
 
 describe('publicError', () => {
   it('keeps a ChunkguardError as it is, even with an aborted signal', () => {

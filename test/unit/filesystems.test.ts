@@ -93,6 +93,11 @@ describe('the owner gate', () => {
     expect(ownersOnFilesystem([above], exfat, { path: '/mnt/pool/s', gcUser: owner })).toEqual([above]);
   });
 
+  it('one owner finding explained: said in the singular', () => {
+    const [gated] = ownersOnFilesystem([finding('FOREIGN_OWNER', '/mnt/pool/s/x')], exfat, { path: '/mnt/pool/s', gcUser: owner });
+    expect(gated!.message).toMatch(/; 1 owner finding comes from those options$/);
+  });
+
   it('says where no option can enforce owners', () => {
     const smbnetfs = { mount: mount('fuse.smbnetfs', ['allow_other']), known: knownFilesystem(mount('fuse.smbnetfs', ['allow_other'])) };
     const [gated] = ownersOnFilesystem([finding('FOREIGN_OWNER', '/mnt/pool/s/x')], smbnetfs, { path: '/mnt/pool/s', gcUser: owner });
