@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { runJson } from '../helpers/cli.js';
 import { describeAsRoot } from '../helpers/privileged.js';
+import { itIfKernel } from '../helpers/kernel.js';
 import { mountReal, type RealFs, type RealFsName } from '../helpers/realfs.js';
 import { BACKUP_GID, BACKUP_UID, reachableTempDir, storeIn } from '../helpers/store.js';
 
@@ -48,7 +49,7 @@ function mounted(name: RealFsName, populate?: (dir: string) => void): RealFs {
 }
 
 describeAsRoot('remedies, carried out on the filesystem that earned them', () => {
-  it('FUSE_NO_ALLOW_OTHER: mounting again with allow_other lets the GC user in (check, audit and env)', () => {
+  itIfKernel('fuse', 'FUSE_NO_ALLOW_OTHER: mounting again with allow_other lets the GC user in (check, audit and env)', () => {
     const fs = mounted('gocryptfs-no-allow-other');
     const store = storeIn(fs.dir);
     const check = runJson(['check', store]);
@@ -68,7 +69,7 @@ describeAsRoot('remedies, carried out on the filesystem that earned them', () =>
     for (const command of ['audit', 'env']) expect(codes(runJson([command, store]).report)).not.toContain('FUSE_NO_ALLOW_OTHER');
   });
 
-  it('NO_FILE_OWNERS on exfat: the uid=/gid= mount options give the GC user its files (atime updates are still dropped)', () => {
+  itIfKernel('fuse', 'NO_FILE_OWNERS on exfat: the uid=/gid= mount options give the GC user its files (atime updates are still dropped)', () => {
     const fs = mounted('exfat-fuse');
     const store = storeIn(fs.dir);
     const before = runJson(['check', store, '--as-user', String(BACKUP_UID)]);
@@ -89,7 +90,7 @@ describeAsRoot('remedies, carried out on the filesystem that earned them', () =>
     expect(after.report.findings.find((f: Finding) => f.severity === 'error').code).toBe('ATIME_NOT_UPDATED');
   });
 
-  it('CHOWN_IGNORED and OWNERSHIP_NOT_ENFORCED on ntfs-3g: with -o permissions fix changes the owners and audit has nothing to say', () => {
+  itIfKernel('fuse', 'CHOWN_IGNORED and OWNERSHIP_NOT_ENFORCED on ntfs-3g: with -o permissions fix changes the owners and audit has nothing to say', () => {
     const fs = mounted('ntfs-3g');
     const store = storeIn(fs.dir);
     const owner = `${BACKUP_UID}:${BACKUP_GID}`;
@@ -112,7 +113,7 @@ describeAsRoot('remedies, carried out on the filesystem that earned them', () =>
     expect(runJson(['check', store]).code).toBe(0);
   });
 
-  it('OWNERSHIP_NOT_ENFORCED on rclone: its own flags make it show and enforce the GC user as owner', () => {
+  itIfKernel('fuse', 'OWNERSHIP_NOT_ENFORCED on rclone: its own flags make it show and enforce the GC user as owner', () => {
     const fs = mounted('rclone');
     const store = storeIn(fs.dir);
     const owner = `${BACKUP_UID}:${BACKUP_GID}`;
@@ -131,7 +132,7 @@ describeAsRoot('remedies, carried out on the filesystem that earned them', () =>
     expect(runJson(['check', store]).report.findings.find((f: Finding) => f.severity === 'error').code).toBe('ATIME_NOT_UPDATED');
   });
 
-  it('sshfs with default_permissions: connecting as the GC user and giving it what root wrote on the server makes the check safe', () => {
+  itIfKernel('fuse', 'sshfs with default_permissions: connecting as the GC user and giving it what root wrote on the server makes the check safe', () => {
     const fs = mounted('sshfs-default-permissions');
     const store = storeIn(fs.dir);
     const before = runJson(['check', store]);
@@ -154,7 +155,7 @@ describeAsRoot('remedies, carried out on the filesystem that earned them', () =>
     expect({ code: after.code, summary: after.report.summary.split(':')[0], warnings: codes(after.report).filter((code) => code !== 'RAN_AS_STORE_OWNER') }).toEqual({ code: 0, summary: 'SAFE', warnings: ['TOUCH_SETS_MTIME'] });
   });
 
-  it('READ_ONLY_FS on SquashFS: the copy it prints is a store the check calls safe', () => {
+  itIfKernel('squashfs', 'READ_ONLY_FS on SquashFS: the copy it prints is a store the check calls safe', () => {
     const fs = mounted('squashfs', (dir) => void storeIn(dir));
     const store = join(fs.dir, 'datastore');
     const check = runJson(['check', store]);
@@ -169,7 +170,7 @@ describeAsRoot('remedies, carried out on the filesystem that earned them', () =>
     expect({ code: copy.code, summary: copy.report.summary.split(':')[0], gcUser: copy.report.gcUser.uid }).toEqual({ code: 0, summary: 'SAFE', gcUser: BACKUP_UID });
   });
 
-  it('ATIME_NOT_UPDATED on bindfs: the directory it mirrors, named in the remedy, honours atime', () => {
+  itIfKernel('fuse', 'ATIME_NOT_UPDATED on bindfs: the directory it mirrors, named in the remedy, honours atime', () => {
     const fs = mounted('bindfs');
     const store = storeIn(fs.dir);
     const [source] = parse(finding(runJson(['check', store]).report, 'ATIME_NOT_UPDATED').remedy, /: here, point the datastore at (\S+)$/);
@@ -178,7 +179,7 @@ describeAsRoot('remedies, carried out on the filesystem that earned them', () =>
     expect({ code: there.code, summary: there.report.summary.split(':')[0], gcUser: there.report.gcUser.uid }).toEqual({ code: 0, summary: 'SAFE', gcUser: BACKUP_UID });
   });
 
-  it('ATIME_NOT_UPDATED on bindfs --map: the mirrored directory, given to the GC user by the fix the remedy prints, is safe for it', () => {
+  itIfKernel('fuse', 'ATIME_NOT_UPDATED on bindfs --map: the mirrored directory, given to the GC user by the fix the remedy prints, is safe for it', () => {
     const fs = mounted('bindfs-map');
     const store = storeIn(fs.dir);
     const [source, fixArgs] = parse(finding(runJson(['check', store]).report, 'ATIME_NOT_UPDATED').remedy, /: here, point the datastore at (\S+) and give it to the GC user there \(there it belongs to 0:0, whatever the mount shows\): chunkguard (fix \S+ --owner 34:34 --apply) --journal \S+$/);
