@@ -14,7 +14,7 @@ import { libc } from '../native/libc.js';
 import { chunksDir } from '../store/layout.js';
 import { filesystemAt, ownersOnFilesystem, ownersShowCreator } from '../system/filesystems.js';
 import { Accounts } from '../system/passwd.js';
-import { namesGid, resolveUser, type UserInput } from '../system/user-spec.js';
+import { namesGid, resolveUser, type UserInput, uidsWithoutAccount } from '../system/user-spec.js';
 import { type GcUserChoice, gcUserFor, type GcUserSource, inconsistentOwners, newDatastoreUser } from '../system/gc-user.js';
 import { FsError } from '../fs/errors.js';
 import { notAsGcUser, staleLeftovers } from './check-findings.js';
@@ -161,7 +161,11 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
     measured: measurement.findings,
   });
   measurement.findings = gated.filter((finding) => !inconsistent.includes(finding));
-  const ownerFindings = [...(notGcUser ? [notAsGcUser(gcUser, accounts, target.store, probe)] : []), ...gated.filter((finding) => inconsistent.includes(finding))];
+  const ownerFindings = [
+    ...uidsWithoutAccount([['--as-user', requested]]),
+    ...(notGcUser ? [notAsGcUser(gcUser, accounts, target.store, probe)] : []),
+    ...gated.filter((finding) => inconsistent.includes(finding)),
+  ];
   return buildReport(measurement, { ...plan, cutoffMinutes, failOn, reason, via, gcUser, ownerFindings, asRoot, resolvedFrom: target.resolvedFrom, startedMs, accounts });
 }
 

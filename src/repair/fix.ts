@@ -21,7 +21,7 @@ import { formatDev } from '../fs/stat.js';
 import { filesystemAt, ownerMountOptions } from '../system/filesystems.js';
 import { Accounts } from '../system/passwd.js';
 import { type GcUserChoice, gcUserFor } from '../system/gc-user.js';
-import { resolveUser, type UserInput } from '../system/user-spec.js';
+import { resolveUser, type UserInput, uidsWithoutAccount } from '../system/user-spec.js';
 import { Applier, IGNORES_CHOWN, type SkippedEntry } from './apply.js';
 import { type ChownRecord, JOURNAL_VERSION, type JournalTarget, readJournal, relFields, relKey } from './journal.js';
 
@@ -196,6 +196,8 @@ async function fix(given: string, options: FixOptions): Promise<FixReport> {
   const report = fixReport(dir, { planned, dryRun, journal, started }, changes);
   const ignored = changes?.ignored ?? 0;
   const findings = [
+    // A uid with no account here: probably a typo or another host's uid, said first.
+    ...uidsWithoutAccount([['--owner', spec]]),
     // Root as the GC user touches any owner's chunk (CAP_FOWNER): another owner costs it nothing.
     ...(owner.uid === gcUser.uid || gcUser.uid === 0 ? [] : [notGcUserOwner(owner, gcUser, accounts)]),
     ...toChange(dryRun ? planned : 0, `be changed to ${target}`, firstPath, fixRemedy(dir, target)),

@@ -178,6 +178,17 @@ describeAsRoot('check --probe as root: the GC user, on a datastore made as the s
     }
   });
 
+  it('check --as-user and fix --owner with a uid that has no account here warn first (NO_PASSWD_ENTRY), before any chown is offered', () => {
+    const store = storeIn(fresh());
+    const check = runJson(['check', store, '--as-user', '99999']);
+    expect(check.report.findings.find((f: { code: string }) => f.code === 'NO_PASSWD_ENTRY')).toMatchObject({ severity: 'warning', message: expect.stringContaining('--as-user 99999: uid 99999 has no account on this host') });
+    const fix = runJson(['fix', store, '--owner', '99999:99999']);
+    expect(fix.code).toBe(1); // a dry run with something to change
+    expect(fix.report.findings[0]).toMatchObject({ code: 'NO_PASSWD_ENTRY', severity: 'warning', message: expect.stringContaining('--owner 99999: uid 99999 has no account on this host') });
+    // A uid that has one says nothing of the kind.
+    expect(codes(runJson(['fix', store, '--owner', '34:34']).report)).not.toContain('NO_PASSWD_ENTRY');
+  });
+
   describe('in a parent others can write, a name swapped for a symlink or a directory of theirs changes nothing outside the probe', () => {
     for (const sticky of [false, true]) {
       it(`${sticky ? 'sticky (/tmp-like, 1777)' : 'world-writable, not sticky (0777)'}: 30 probes against a swap loop run as nobody`, async () => {
