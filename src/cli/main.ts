@@ -133,7 +133,7 @@ function checkCommand(cli: Command): void {
     .command('check')
     .description(`Check that the filesystem under a chunk store honours atime updates for the GC user.\n${exitCodes('safe')}`)
     .argument('<store>', 'the datastore directory (holding .chunks), or with --probe any directory')
-    .option('--probe', 'check a directory with no .chunks yet, in a temporary directory removed afterwards')
+    .option('--probe', 'check a directory with no .chunks yet, in a temporary directory removed afterwards; as root, a datastore made there as the server makes one and handed to the GC user, who touches inside')
     .option('--json', 'print one JSON report on stdout')
     .addOption(formatOption())
     .option('--as-user <user>', 'touch as this user: NAME, UID, NAME:GROUP or UID:GID (default: the GC user chunkguard infers, see the report\'s gcUser)')
