@@ -182,7 +182,7 @@ describeAsRoot('remedies, carried out on the filesystem that earned them', () =>
   itIfKernel('fuse', 'ATIME_NOT_UPDATED on bindfs --map: the mirrored directory, given to the GC user by the fix the remedy prints, is safe for it', () => {
     const fs = mounted('bindfs-map');
     const store = storeIn(fs.dir);
-    const [source, fixArgs] = parse(finding(runJson(['check', store]).report, 'ATIME_NOT_UPDATED').remedy, /: here, point the datastore at (\S+) and give it to the GC user there \(there it belongs to 0:0, whatever the mount shows\): chunkguard (fix \S+ --owner 34:34 --apply) --journal \S+$/);
+    const [source, fixArgs] = parse(finding(runJson(['check', store]).report, 'ATIME_NOT_UPDATED').remedy, /: here, point the datastore at (\S+) and give it to the GC user there \(there it belongs to 0:0, whatever the mount shows\): chunkguard (fix \S+ --owner 34:34 --apply) --journal .+$/);
     const mirrored = unquote(source!);
     // Through the mount the store looked like the GC user's; in the source it is root's.
     const asGcUser = runJson(['check', mirrored, '--as-user', String(BACKUP_UID)]);
