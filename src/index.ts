@@ -1,6 +1,6 @@
 // Every type an exported report or option refers to is exported too (test/unit/exports.test.ts).
 export { checkAtime, DEFAULT_CUTOFF_MINUTES, type CheckOptions } from './check/index.js';
-export type { CheckReport, CheckMode, ChunkAction, TouchIdentity } from './check/report.js';
+export type { AsRoot, CheckReport, CheckMode, ChunkAction, Measurement, TouchIdentity } from './check/report.js';
 export type { StatSnapshot } from './check/snapshot.js';
 export type { FailOn, Finding, FindingCode, Severity } from './findings.js';
 export { ChunkguardError, type ChunkguardErrorCode, type ChunkguardErrorOptions } from './errors.js';

@@ -71,7 +71,7 @@ describeAsRoot('env', () => {
         const { code, stdout } = runCli(['env', mounted.mountPoint]);
         expect(code).toBe(1);
         expect(stdout).toContain('error READ_ONLY_FS');
-        expect(stdout).toMatch(/^RISKS: running as .*; 1 risk found$/m);
+        expect(stdout).toMatch(/^RISKS: running as .*; 1 error$/m);
         expect(stdout).toContain(`mount -o remount,rw ${mounted.mountPoint}`);
         expect(stdout).toMatch(/mount .* tmpfs .*read-only/);
       } finally {
