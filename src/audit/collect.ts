@@ -17,7 +17,7 @@ import { ISSUE } from './classify.js';
 import type { AuditReport, OwnerSummary } from './report.js';
 import { displayPath, relBytes, relText, type RelPath } from '../fs/rel-path.js';
 import type { Offender, Problem, ProblemKind, ScanBatch } from './scan-dir.js';
-import { BurstTracker, formatWindow, isoSeconds, OwnerTallies, type OwnerTally } from './tally.js';
+import { BurstTracker, formatWindow, isoSeconds, OwnerTallies } from './tally.js';
 
 const EXAMPLES = 5;
 

@@ -168,7 +168,8 @@ export function ranAs(
       ...(backup && gcUser.uid !== backup.uid ? { remedy: `chunkguard check ${context.probe ? '--probe ' : ''}${shellQuote(context.store)} --as-user backup   # as the user GC runs as` } : {}),
       evidence: { uid: touchedAs.uid, gid: touchedAs.gid, gcUser: { uid: gcUser.uid, from: gcUser.from } },
     });
-  } else if (context.reason === 'store owner' || context.reason === 'datastore.cfg' || context.reason === 'new datastore') {
+  } else if (!context.asRoot && (context.reason === 'store owner' || context.reason === 'datastore.cfg' || context.reason === 'new datastore')) {
+    // (When the GC user never got to the touch, the warning below says whose verdict it is.)
     findings.push({
       code: 'RAN_AS_STORE_OWNER',
       severity: 'info',

@@ -7,22 +7,21 @@
 import { access } from 'node:fs/promises';
 import { zeroChunkBlobShared } from '../chunk/zero-chunk.js';
 import { badInput, badOption, publicCall } from '../errors.js';
-import { type FailOn, failOnOption, type FindingCode } from '../findings.js';
+import { type FailOn, failOnOption } from '../findings.js';
 import { toWire, unsignedIdentity } from '../fs/identity.js';
 import { inspectOrBadInput, resolveDirectory } from '../fs/safe-path.js';
 import { libc } from '../native/libc.js';
 import { chunksDir } from '../store/layout.js';
-import { filesystemAt, ownersOnFilesystem, ownersShowCreator } from '../system/filesystems.js';
+import { filesystemAt, ownersOnFilesystem } from '../system/filesystems.js';
 import { Accounts } from '../system/passwd.js';
 import { namesGid, resolveUser, type UserInput, uidsWithoutAccount } from '../system/user-spec.js';
 import { type GcUserChoice, gcUserFor, type GcUserSource, inconsistentOwners, newDatastoreUser } from '../system/gc-user.js';
-import { FsError } from '../fs/errors.js';
-import { notAsGcUser, staleLeftovers } from './check-findings.js';
-import { makeNewDatastore, type NewDatastore } from './new-datastore.js';
+import { notAsGcUser } from './check-findings.js';
+import { probeAsNewDatastore } from './probe-as-gc-user.js';
 import { measureAs } from './as-user.js';
 import type { MeasurePlan } from './context.js';
 import { measureAtime } from './measure.js';
-import { type AsRoot, buildReport, type CheckReport, type Measurement, type TouchIdentity } from './report.js';
+import { buildReport, type CheckReport, type Measurement, type TouchIdentity } from './report.js';
 import { switchThreadTo, type ThreadCredentials } from '../system/thread-credentials.js';
 
 export const DEFAULT_CUTOFF_MINUTES = 24 * 60 + 5;
@@ -150,7 +149,7 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
   };
   const credentials = other && { uid: other.uid, gid: other.gid, groups: other.groups };
   const { measurement, via, asRoot } = rootProbe
-    ? await probeAsNewDatastore(target, plan, credentials, hooks, options.signal)
+    ? await probeAsNewDatastore(target, plan, credentials, (who, where) => measureWith(who, where, hooks, options.signal))
     : { ...(await measureWith(credentials, plan, hooks, options.signal)), asRoot: undefined };
   // A touch refused by owner on a filesystem without owners: its mount options are the remedy, not a chown.
   // Measured and predicted owner findings go through it together: one finding for the filesystem, not one for each.
@@ -176,61 +175,6 @@ async function measureWith(credentials: ThreadCredentials | undefined, plan: Mea
   if (!credentials) return { measurement: await measureAtime(plan, quietly(zeroChunkBlobShared()), signal), via: 'self' };
   if (hooks.switchThread) return measureOnThread(credentials, plan, signal);
   return measureAs(credentials, plan, zeroChunkBlobShared, signal);
-}
-
-/**
- * `--probe` run by root: root makes the datastore as the server would and hands it to the
- * GC user, who measures in it. Where the GC user never got to the touch (it cannot reach or
- * write the directory), root measures the filesystem too, so the report says both who cannot
- * get there and whether atime would be honoured once they can. Root removes it all afterwards.
- */
-async function probeAsNewDatastore(
-  target: Target,
-  plan: MeasurePlan,
-  credentials: ThreadCredentials | undefined,
-  hooks: CheckHooks,
-  signal: AbortSignal | undefined,
-): Promise<{ measurement: Measurement; via: TouchIdentity['via']; asRoot?: AsRoot }> {
-  let datastore: NewDatastore;
-  try {
-    datastore = makeNewDatastore(target.store, target.stat, plan.storeOwner, { ownersKept: ownersShowCreator(plan.filesystem) });
-  } catch (error) {
-    if (!(error instanceof FsError)) throw error;
-    // Root cannot make it (read-only, full, a planted entry): root's own probe says why.
-    return measureWith(undefined, { ...plan, probe: true }, hooks, signal);
-  }
-  try {
-    const inside: MeasurePlan = { ...plan, store: datastore.path, rootIdentity: datastore.identity, probe: false };
-    const staleNote = datastore.staleRemoved > 0 ? [staleLeftovers(datastore.staleRemoved, 'probe directory', target.store)] : [];
-    const gc = await measureWith(credentials, inside, hooks, signal);
-    gc.measurement.findings.unshift(...staleNote);
-    if (!credentials || !neverTouched(gc.measurement)) return gc;
-    const root = await measureWith(undefined, inside, hooks, signal);
-    return { ...gc, measurement: withRootMeasurement(gc.measurement, root.measurement), asRoot: { touchedAs: root.measurement.touchedAs, chunkAction: root.measurement.chunkAction } };
-  } finally {
-    datastore.remove();
-  }
-}
-
-/** What keeps the GC user from getting as far as the touch: its rights there, which root's are not. */
-const BARRED = new Set<FindingCode>(['UNREADABLE', 'FUSE_NO_ALLOW_OTHER', 'OWNER_NOT_MAPPED', 'CHUNK_DIR_NOT_WRITABLE', 'CHUNK_WRITE_FAILED', 'NO_FILE_OWNERS', 'TOUCH_EPERM_WRONG_OWNER']);
-
-function neverTouched(measurement: Measurement): boolean {
-  return measurement.after === undefined && measurement.findings.some((finding) => BARRED.has(finding.code));
-}
-
-/** The GC user's findings first (who cannot get there), then what root measured of the filesystem that they do not already say. */
-function withRootMeasurement(gc: Measurement, root: Measurement): Measurement {
-  const said = new Set(gc.findings.map((finding) => finding.code));
-  return {
-    ...gc,
-    before: root.before,
-    after: root.after,
-    host: root.host,
-    waits: root.waits,
-    touches: gc.touches + root.touches,
-    findings: [...gc.findings, ...root.findings.filter((finding) => !said.has(finding.code))],
-  };
 }
 
 /**

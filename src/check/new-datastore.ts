@@ -16,14 +16,16 @@ import { FsError } from '../fs/errors.js';
 import { type Identity, toWire, type WireIdentity } from '../fs/identity.js';
 import { CHUNKS_DIR, PREFIX_DIR_MODE } from '../store/layout.js';
 import { makeProbeDir } from '../store/probe-dir.js';
+import { DATASTORE_DIR } from '../store/remove-tree.js';
 import type { Owner } from '../store/owners.js';
 import { switchBackIfSwitched } from '../system/thread-credentials.js';
 
 /** What the server gives a new datastore's base directory. */
 const DATASTORE_MODE = 0o755;
-export const DATASTORE_DIR = 'datastore';
 
 export interface NewDatastore {
+  /** The probe directory holding it (root's): a path under it is gone once the check ends. */
+  probePath: string;
   /** The datastore's path, for the GC user's measurement, and its identity: a directory replaced since is refused. */
   path: string;
   identity: WireIdentity;
@@ -47,18 +49,19 @@ function setMode(dir: Dir, mode: number): void {
   }
 }
 
-/** A directory made in `parent` with `mode` (whatever the umask) and given to `owner`; the first refused chown is kept in `notSet`. */
-function handedOver(parent: Dir, name: string, mode: number, owner: Owner, notSet: OwnerNotSet[]): Dir {
-  const { dir } = parent.openChild(name, { mode });
-  try {
-    setMode(dir, mode);
-    const refused = setOwner(dir.fd, owner, dir.path);
-    if (refused) notSet.push(refused);
-    return dir;
-  } catch (error) {
-    dir.close();
-    throw error;
-  }
+/** A new directory in `parent` (0700 until handed over); one that was there already is not ours to hand over. */
+function madeIn(parent: Dir, name: string): Dir {
+  const { dir, created } = parent.openChild(name, { mode: 0o700 });
+  if (created) return dir;
+  dir.close();
+  throw FsError.unsafe(parent.pathOf(name), 'other', 'directory', 'was there before chunkguard made it');
+}
+
+/** Give `dir` its mode and `owner`; the first refused chown is kept in `notSet`. */
+function handOver(dir: Dir, mode: number, owner: Owner, notSet: OwnerNotSet[]): void {
+  setMode(dir, mode);
+  const refused = setOwner(dir.fd, owner, dir.path);
+  if (refused) notSet.push(refused);
 }
 
 /**
@@ -75,17 +78,19 @@ export function makeNewDatastore(target: string, identity: Identity, owner: Owne
     probe = makeProbeDir(root, { beforeRemove: switchBackIfSwitched, ownersKept: options.ownersKept });
     setMode(probe.dir, DATASTORE_MODE);
     const notSet: OwnerNotSet[] = [];
-    // The base directory is handed over last: until then the GC user cannot enter it.
-    const base = probe.dir.openChild(DATASTORE_DIR, { mode: 0o700 }).dir;
+    const base = madeIn(probe.dir, DATASTORE_DIR);
     opened.push(base);
-    const chunks = handedOver(base, CHUNKS_DIR, PREFIX_DIR_MODE, owner, notSet);
+    const chunks = madeIn(base, CHUNKS_DIR);
     opened.push(chunks);
-    opened.push(handedOver(chunks, zeroChunkDigest().slice(0, 4), PREFIX_DIR_MODE, owner, notSet));
-    setMode(base, DATASTORE_MODE);
-    const refused = setOwner(base.fd, owner, base.path);
-    if (refused) notSet.push(refused);
+    const prefix = madeIn(chunks, zeroChunkDigest().slice(0, 4));
+    opened.push(prefix);
+    // Deepest first, the base directory last: until then the GC user cannot enter it.
+    handOver(prefix, PREFIX_DIR_MODE, owner, notSet);
+    handOver(chunks, PREFIX_DIR_MODE, owner, notSet);
+    handOver(base, DATASTORE_MODE, owner, notSet);
     const made = probe;
     return {
+      probePath: probe.dir.path,
       path: base.path,
       identity: toWire(base.statSelf()),
       staleRemoved: probe.staleRemoved,

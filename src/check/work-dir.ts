@@ -39,7 +39,7 @@ export function openWorkDir(ctx: MeasureContext): Step<WorkDir> {
 function openProbe(ctx: MeasureContext, root: Dir): Step<WorkDir> {
   let probe: ProbeDir;
   try {
-    probe = makeProbeDir(root, { ownersKept: ownersShowCreator(ctx.plan.filesystem) });
+    probe = makeProbeDir(root, { ownersKept: ownersShowCreator(ctx.plan.filesystem, ctx.plan.mount?.fsType) });
   } catch (error) {
     if (!(error instanceof FsError)) throw error;
     return fail(diagnoseWrite(ctx.diagnosis, root.path, error));

@@ -12,7 +12,7 @@ import { readlinkSync } from 'node:fs';
 import { type Dir, openedEntry, type OpenedEntry, tryLock } from '../fs/dir.js';
 import { entryKind, type Stat } from '../fs/stat.js';
 import { sameIdentity } from '../fs/identity.js';
-import { removeTree } from './remove-tree.js';
+import { removeProbe } from './remove-tree.js';
 
 export const TEMP_MARKER = '.chunkguard-tmp-';
 export const PROBE_PREFIX = '.chunkguard-probe-';
@@ -93,16 +93,6 @@ function openedFile(dir: Dir, name: string): OpenedEntry {
   return openedEntry(dir.openFile(name), dir.pathOf(name));
 }
 
-function openedDir(dir: Dir, name: string): OpenedEntry {
-  const opened = dir.openChild(name).dir;
-  try {
-    return { fd: opened.fd, stat: opened.statSelf(), close: () => opened.close() };
-  } catch (error) {
-    opened.close();
-    throw error;
-  }
-}
-
 /**
  * Look at one candidate through a descriptor opened without following it,
  * and let `remove` decide when the name still refers to what was opened.
@@ -135,13 +125,29 @@ export function sweepStaleTemps(dir: Dir, name: string): number {
   return removed;
 }
 
-/** Removes the probe directories killed runs left in `dir`; returns how many. */
+/**
+ * Removes the probe directories killed runs left in `dir`; returns how many. Only this
+ * user's, unlocked, of a run that is gone, and only their probe layout (removeProbe): a
+ * directory someone renamed to a probe's name keeps whatever else it holds.
+ */
 export function sweepStaleProbes(dir: Dir): number {
   let removed = 0;
   for (const { name, pid, ns } of candidates(dir, PROBE_PREFIX)) {
-    // A probe directory is never chowned: one not ours is someone's renamed directory, not a leftover.
-    const gone = examine(dir, name, () => openedDir(dir, name), (fd, stat) => stat.uid === process.geteuid!() && abandoned(fd, stat, pid, ns) && removeTree(dir, name));
-    if (gone) removed++;
+    let probe: Dir;
+    try {
+      probe = dir.openChild(name).dir;
+    } catch {
+      continue; // a symlink, a file, gone: left alone
+    }
+    try {
+      const stat = probe.statSelf();
+      const now = dir.stat(name);
+      if (now && sameIdentity(now, stat) && stat.uid === process.geteuid!() && abandoned(probe.fd, stat, pid, ns) && removeProbe(dir, name, probe)) removed++;
+    } catch {
+      // Left alone.
+    } finally {
+      probe.close();
+    }
   }
   return removed;
 }

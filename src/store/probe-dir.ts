@@ -8,10 +8,9 @@
 import { randomBytes } from 'node:crypto';
 import { Dir } from '../fs/dir.js';
 import { FsError } from '../fs/errors.js';
-import { entryKind } from '../fs/stat.js';
 import { onExitRemove } from './cleanup.js';
 import { leftoverTag, lockedAndStillNamed, PROBE_PREFIX, sweepStaleProbes } from './leftovers.js';
-import { removeTree } from './remove-tree.js';
+import { removeProbe } from './remove-tree.js';
 
 export interface ProbeDir {
   /** The probe directory, held open and locked. */
@@ -37,22 +36,20 @@ export function makeProbeDir(parent: Dir, options: { beforeRemove?: () => void; 
   const made = parent.mkdir(name, 0o700);
   if (!made.ok) throw new FsError(made.code, 'mkdir', parent.pathOf(name));
   let probe: Dir | undefined;
-  let madeBy: number | undefined;
+  let ours = false;
   let removed = false;
-  // Only while the name still refers to a directory of the user who made it: a name swapped for
-  // someone else's directory is theirs, and stays (inode numbers are not compared: some FUSE
-  // filesystems report a new one on every stat).
+  // Through the held descriptor, and only what this process made and verified: a name swapped
+  // for someone else's directory is theirs, and stays.
   const removeOnExit = (): void => {
     beforeRemove();
-    const now = parent.stat(name);
-    if (madeBy !== undefined && now && entryKind(now) === 'directory' && now.uid === madeBy) removeTree(parent, name);
+    if (ours && probe) removeProbe(parent, name, probe);
   };
   const forget = onExitRemove(removeOnExit);
   const remove = (): void => {
     if (removed) return;
     removed = true;
-    probe?.close();
     removeOnExit();
+    probe?.close();
     forget();
   };
   try {
@@ -62,7 +59,7 @@ export function makeProbeDir(parent: Dir, options: { beforeRemove?: () => void; 
     // server squashing root) the owner says nothing, and only emptiness is checked.
     const stat = probe.statSelf();
     if ((ownersKept && stat.uid !== process.geteuid!()) || probe.names().length > 0) throw FsError.unsafe(probe.path, 'other', 'directory', 'was replaced by another directory while chunkguard made it');
-    madeBy = stat.uid;
+    ours = true;
     // The lock marks the probe live for a sweeping run; released when the descriptor closes.
     if (!lockedAndStillNamed(parent, name, probe.fd)) throw new FsError('EBUSY', 'flock', probe.path);
     return { dir: probe, staleRemoved, remove };

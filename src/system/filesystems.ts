@@ -261,12 +261,14 @@ function withIds(options: string, owner: { uid: number; gid: number }): string {
 
 /** The mount options that give every file the GC user as its apparent owner. */
 /**
- * A new file shows the user who made it: per-file owners kept by a kernel filesystem.
+ * A new file shows the user who made it: per-file owners kept by a local kernel filesystem.
  * FUSE daemons may map owners (bindfs --map, ntfs-3g uid=), and filesystems without owners
  * show the mount's.
  */
-export function ownersShowCreator(known: FilesystemKnowledge | undefined): boolean {
-  return known?.owners === 'kept' && !known.fuse;
+export function ownersShowCreator(known: FilesystemKnowledge | undefined, fsType: string | undefined): boolean {
+  if (known) return known.owners === 'kept' && !known.fuse;
+  // Not in the table: a kernel filesystem on a local device keeps owners (f2fs, jfs, bcachefs, ...).
+  return fsType !== undefined && !isFuse(fsType) && !isNetwork(fsType);
 }
 
 export function ownerMountOptions(known: FilesystemKnowledge | undefined, owner: { uid: number; gid: number }): string {

@@ -4,7 +4,7 @@
  * Through the CLI on tmpfs, as an operator runs it before creating a datastore.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkAtime } from '../../src/index.js';
@@ -178,6 +178,22 @@ describeAsRoot('check --probe as root: the GC user, on a datastore made as the s
     }
   });
 
+  it("a directory of root's renamed to a stale probe's name by another user is not swept: only a probe's own layout is ever removed", () => {
+    const parent = fresh(0o777);
+    const rootdata = join(parent, 'rootdata');
+    mkdirSync(join(rootdata, '.chunks', 'bb9f'), { recursive: true });
+    writeFileSync(join(rootdata, 'a'), 'root');
+    writeFileSync(join(rootdata, '.chunks', 'bb9f', 'keep'), 'root');
+    const before = snapshot(rootdata);
+    const ns = readlinkSync('/proc/self/ns/pid').replace(/\D/g, '');
+    // A PID that is not running, in our PID namespace: what a killed run's probe is named.
+    const stale = join(parent, `.chunkguard-probe-999999-n${ns}-abcd1234`);
+    execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'mv', rootdata, stale]);
+    const { code } = runJson(['check', '--probe', parent]);
+    expect(code).toBe(0);
+    expect(snapshot(stale)).toEqual(before);
+  });
+
   it('check --as-user and fix --owner with a uid that has no account here warn first (NO_PASSWD_ENTRY), before any chown is offered', () => {
     const store = storeIn(fresh());
     const check = runJson(['check', store, '--as-user', '99999']);
@@ -198,9 +214,16 @@ describeAsRoot('check --probe as root: the GC user, on a datastore made as the s
         writeFileSync(join(outside, 'keep'), 'outside');
         const decoys = fresh(0o777);
         chownSync(decoys, 65534, 65534);
+        // Root's own data beside the probes, which the attacker may rename but not read.
+        const rootdata = join(parent, 'rootdata');
+        mkdirSync(join(rootdata, 'sub'), { recursive: true, mode: 0o700 });
+        writeFileSync(join(rootdata, 'a'), 'root');
+        writeFileSync(join(rootdata, 'sub', 'b'), 'root');
+        chmodSync(rootdata, 0o700);
+        const rootdataBefore = snapshot(rootdata);
         const outsideBefore = snapshot(outside);
         const stop = join(tmpfs.mountPoint, `stop-${n}`);
-        const swapper = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, join(import.meta.dirname, '..', 'helpers', 'probe-swapper.mjs'), parent, outside, decoys, stop], { stdio: ['ignore', 'pipe', 'inherit'] });
+        const swapper = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, join(import.meta.dirname, '..', 'helpers', 'probe-swapper.mjs'), parent, outside, decoys, 'rootdata', stop], { stdio: ['ignore', 'pipe', 'inherit'] });
         let swaps = '';
         swapper.stdout.setEncoding('utf8').on('data', (data: string) => (swaps += data));
         const exited = new Promise((resolve) => swapper.on('close', resolve));
@@ -219,6 +242,11 @@ describeAsRoot('check --probe as root: the GC user, on a datastore made as the s
         if (sticky) expect(swapped).toBe(0);
         else expect(swapped).toBeGreaterThan(0);
         expect(snapshot(outside)).toEqual(outsideBefore);
+        // Root's data is where it was, as it was: never emptied, chmod'ed or handed over as a probe.
+        expect(snapshot(rootdata)).toEqual(rootdataBefore);
+        // A probe the attacker held elsewhere while its run ended is left; the next run sweeps it (its run is gone).
+        expect(runCli(['check', '--probe', parent]).code).toBe(0);
+        expect(readdirSync(parent).filter((name) => name.startsWith('.chunkguard-probe-'))).toEqual([]);
         // A decoy directory that stood at a probe's name is the attacker's still, with nothing of ours in it.
         for (const decoy of readdirSync(decoys)) {
           const path = join(decoys, decoy);
