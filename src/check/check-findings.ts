@@ -29,7 +29,7 @@ export function chunkReplaced(path: string, existingSize: number, newSize: numbe
   return {
     code: 'CHUNK_REPLACED',
     severity: 'warning',
-    message: `the existing zero chunk was ${existingSize === 0 ? 'empty' : 'larger than a valid one'} (${existingSize} bytes) and has been replaced`,
+    message: `the existing zero chunk was ${existingSize === 0 ? 'empty' : 'larger than a valid one'} (${plural(existingSize, 'byte')}) and has been replaced`,
     path,
     evidence: { existingSize, newSize },
   };
@@ -43,7 +43,7 @@ export function chunkCorrupt(path: string, size: number, reason: string): Findin
   return {
     code: 'CHUNK_CORRUPT',
     severity: 'error',
-    message: `the existing zero chunk (${size} bytes) is corrupt: ${reason}. The server keeps a chunk of the same or a smaller size, so it stays, and every snapshot with an all-zero 4 MiB block restores wrong data`,
+    message: `the existing zero chunk (${plural(size, 'byte')}) is corrupt: ${reason}. The server keeps a chunk of the same or a smaller size, so it stays, and every snapshot with an all-zero 4 MiB block restores wrong data`,
     path,
     remedy: `mv ${shellQuote(path)} ${shellQuote(`${path}.0.bad`)}   # the next backup or chunkguard check writes a valid one; then run a verify job on the datastore`,
     evidence: { size, reason },

@@ -11,7 +11,7 @@ import { ISSUE } from '../audit/classify.js';
 import { auditStore } from '../audit/index.js';
 import type { Offender } from '../audit/scan-dir.js';
 import { badInput, badOption, ChunkguardError, publicCall } from '../errors.js';
-import { type FailOn, failOnOption, type Finding, fixRemedy, journalFlag, plural, shellQuote, verdict } from '../findings.js';
+import { agree, type FailOn, failOnOption, type Finding, fixRemedy, journalFlag, plural, shellQuote, verdict } from '../findings.js';
 
 const entries = (count: number): string => plural(count, 'entry', 'entries');
 import { displayPath, relText, type RelPath } from '../fs/rel-path.js';
@@ -259,8 +259,8 @@ function undoSummary(run: { planned: number; dryRun: boolean; changed: number; a
   const { planned, changed, already, skipped } = run;
   const had = already ? ` (${already} had it already)` : '';
   if (planned === 0 && skipped === 0) return already ? `DONE: ${entries(already)} ${already === 1 ? 'has its' : 'have their'} old owner already, nothing to revert` : 'DONE: the journal records no changes to revert';
-  if (run.dryRun) return `DRY RUN: ${entries(planned)} would get their old owner back${had}${skipped ? `, ${skipped} would be left` : ''}; run again with --apply`;
-  if (skipped === 0) return `DONE: ${entries(changed)} got their old owner back${had}`;
+  if (run.dryRun) return `DRY RUN: ${entries(planned)} would get ${agree(planned, 'its', 'their')} old owner back${had}${skipped ? `, ${skipped} would be left` : ''}; run again with --apply`;
+  if (skipped === 0) return `DONE: ${entries(changed)} got ${agree(changed, 'its', 'their')} old owner back${had}`;
   return `INCOMPLETE: ${changed} of ${entries(planned)} reverted, ${skipped} left`;
 }
 
@@ -300,8 +300,8 @@ async function undo(given: string, journalFile: string, options: UndoOptions): P
   changes.close();
   const report = fixReport(dir, { planned, dryRun, journal: target, started }, changes);
   const findings = [
-    ...toChange(dryRun ? planned : 0, 'get their old owner back', firstPath, `chunkguard fix ${shellQuote(dir)} --undo ${shellQuote(undoOf)} --apply${journalFlag(dir)}`),
-    ...skippedFinding(report.skipped, report.skippedExamples, 'their old owner'),
+    ...toChange(dryRun ? planned : 0, `get ${agree(planned, 'its', 'their')} old owner back`, firstPath, `chunkguard fix ${shellQuote(dir)} --undo ${shellQuote(undoOf)} --apply${journalFlag(dir)}`),
+    ...skippedFinding(report.skipped, report.skippedExamples, `${agree(report.skipped, 'its', 'their')} old owner`),
   ];
   const summary = undoSummary({ planned, dryRun, changed: report.changed, already: changes.already, skipped: report.skipped });
   return { ...report, ok: verdict(findings, failOn).ok, summary, findings };

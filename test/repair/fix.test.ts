@@ -99,7 +99,7 @@ describeAsRoot('fix: dry run, --apply, --undo', () => {
     const half = runCli(['fix', repo.root, '--undo', journal]);
     expect(half.code).toBe(1);
     expect(half.stdout.split('\n').filter((line) => line.startsWith('would chown'))).toEqual([`would chown 0:${REPO_GID} ${join(repo.root, repo.planted[0]!)}  (now ${OWNER})`]);
-    expect(half.stdout).toContain('DRY RUN: 1 entry would get their old owner back (7 had it already)');
+    expect(half.stdout).toContain('DRY RUN: 1 entry would get its old owner back (7 had it already)');
   });
 
   it('the library never writes the journal to its host\'s stdout: apply without a journal is EBADINPUT naming it, nothing changed', async () => {
@@ -400,6 +400,27 @@ describeAsRoot('a fix remedy that audit prints, pasted as printed', () => {
       expect(lstatSync(chunk)).toMatchObject({ uid: 0, gid: 0 });
     } finally {
       rmSync(journal!, { force: true });
+    }
+  });
+});
+
+describeAsRoot('fix --undo of one entry speaks of one', () => {
+  it('"1 entry would get its old owner back", then "got its old owner back"', () => {
+    const base = reachableTempDir('chunkguard-undo-one-');
+    try {
+      const dir = join(base, 'tree');
+      mkdirSync(dir);
+      chownSync(dir, BACKUP_UID, BACKUP_GID);
+      writeFileSync(join(dir, 'one'), 'x');
+      const journal = join(base, 'journal');
+      expect(runCli(['fix', dir, '--owner', `${BACKUP_UID}:${BACKUP_GID}`, '--apply', '--journal', journal]).code).toBe(0);
+      const dry = runCli(['fix', dir, '--undo', journal]);
+      expect(dry.stdout).toMatch(/^DRY RUN: 1 entry would get its old owner back; run again with --apply$/m);
+      const applied = runCli(['fix', dir, '--undo', journal, '--apply', '--journal', join(base, 'undo-journal')]);
+      expect(applied.stdout).toMatch(/^DONE: 1 entry got its old owner back$/m);
+      expect(statSync(join(dir, 'one')).uid).toBe(0);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
     }
   });
 });

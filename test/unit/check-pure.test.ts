@@ -1,3 +1,4 @@
+import { chunkCorrupt, chunkReplaced } from '../../src/check/check-findings.js';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -433,3 +434,12 @@ describe('unsafePath', () => {
     expect(unsafePath(FsError.unsafe('/p', 'other', 'directory', 'was replaced')).message.startsWith('/p was replaced; ')).toBe(true);
   });
 });
+
+describe('zero-chunk findings name their size in words', () => {
+  it('one byte is "1 byte", others "N bytes"', () => {
+    expect(chunkCorrupt('/s/.chunks/bb9f/x', 1, 'too short').message).toContain('(1 byte) is corrupt');
+    expect(chunkReplaced('/s/.chunks/bb9f/x', 1, 159).message).toContain('(1 byte) and has been replaced');
+    expect(chunkCorrupt('/s/.chunks/bb9f/x', 12, 'too short').message).toContain('(12 bytes) is corrupt');
+  });
+});
+
