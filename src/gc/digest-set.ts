@@ -1,0 +1,271 @@
+/**
+ * The distinct chunk digests the indexes reference, for the GC preview:
+ * filled from every index (with many duplicates: snapshots share most
+ * chunks), sealed, then asked once for each chunk the sweep meets in
+ * `.chunks`, prefix directory by prefix directory in any order; what was
+ * never met is missing.
+ *
+ * Layout: 65,536 buckets, one a prefix directory (a digest's first two
+ * bytes), each one Buffer holding the other 30 bytes of its digests, kept
+ * sorted and distinct. No string or object per digest: a digest costs its
+ * 30 bytes plus its bucket's room to grow (an eighth at most). SHA-256
+ * spreads digests evenly, so buckets stay small (about 150 digests at ten
+ * million) and sorted insertion is cheap: an add is a binary search and,
+ * when the digest is new, one memmove of half a bucket; a duplicate costs
+ * the search alone, and never any memory. Sealing numbers the digests so
+ * that one bit each records what the sweep found.
+ */
+
+const DIGEST_BYTES = 32;
+const PREFIX_BYTES = 2;
+/** What a bucket stores of a digest: all but the prefix its bucket stands for. */
+const KEY_BYTES = DIGEST_BYTES - PREFIX_BYTES;
+const BUCKETS = 1 << (8 * PREFIX_BYTES);
+/** Records a block: a bucket's last block is half empty on average, 65,536 x 8 x 30 bytes in all. */
+const BLOCK_SHIFT = 4;
+const BLOCK_RECORDS = 1 << BLOCK_SHIFT;
+const BLOCK_BYTES = BLOCK_RECORDS * KEY_BYTES;
+/** Blocks a slab: 16,384 x 480 bytes, 7.5 MiB allocated at a time. */
+const SLAB_SHIFT = 14;
+const SLAB_BLOCKS = 1 << SLAB_SHIFT;
+const NO_BLOCK = -1;
+
+/** A hex digit's value, or -1. Lowercase only: the server's GC touches `.chunks/<lowercase hex>`, so another spelling is another file. */
+const HEX_VALUE = new Int8Array(256).fill(-1);
+for (let digit = 0; digit < 16; digit++) HEX_VALUE['0123456789abcdef'.charCodeAt(digit)] = digit;
+
+export class DigestSet {
+  /** Block storage: block b is at byte (b mod SLAB_BLOCKS) x BLOCK_BYTES of slab b / SLAB_BLOCKS; `next` chains a bucket's blocks. */
+  private readonly slabs: Buffer[] = [];
+  private next = new Int32Array(SLAB_BLOCKS);
+  private blocks = 0;
+  /** Each bucket's first block (NO_BLOCK while empty) and how many digests it holds; all its blocks but the last are full. */
+  private readonly firstBlock = new Int32Array(BUCKETS).fill(NO_BLOCK);
+  private readonly counts = new Uint32Array(BUCKETS);
+  private distinct = 0;
+  /** The blocks of the bucket being searched, in order (see `chain`). */
+  private chainBlocks = new Int32Array(64);
+  /** After seal: the number of each bucket's first digest (and the total last), and one bit a digest for those found. */
+  private starts: Uint32Array | undefined;
+  private found: Uint8Array | undefined;
+  private foundCount = 0;
+  private readonly nameDigest = Buffer.alloc(DIGEST_BYTES);
+  private readonly visited = Buffer.alloc(DIGEST_BYTES);
+
+  /** Distinct digests held. */
+  get size(): number {
+    return this.distinct;
+  }
+
+  /** Distinct digests marked found by the sweep (after seal). */
+  get foundSize(): number {
+    return this.foundCount;
+  }
+
+  /** Bytes this set has allocated for what it holds: blocks, their chains, the buckets, after seal the numbering and bitmap. */
+  bytesUsed(): number {
+    const arrays = [this.next, this.firstBlock, this.counts, this.chainBlocks, this.starts, this.found];
+    return this.slabs.length * SLAB_BLOCKS * BLOCK_BYTES + arrays.reduce((sum, array) => sum + (array?.byteLength ?? 0), 0);
+  }
+
+  /** Adds the 32 bytes at `offset` of `digest` (copied); returns whether they were new. */
+  add(digest: Buffer, offset = 0): boolean {
+    if (this.starts) throw new Error('DigestSet: add after seal(); every digest must be added before the sweep asks');
+    checkDigest(digest, offset);
+    const bucket = bucketOf(digest, offset);
+    const count = this.counts[bucket]!;
+    const found = this.search(bucket, digest, offset + PREFIX_BYTES);
+    if (found >= 0) return false;
+    if (count % BLOCK_RECORDS === 0) this.appendBlock(bucket, count >>> BLOCK_SHIFT);
+    this.insert(~found, count, digest, offset + PREFIX_BYTES);
+    this.counts[bucket] = count + 1;
+    this.distinct++;
+    return true;
+  }
+
+  /** Fixes the set: no more adds; `indexOf`, `markFound` and `missingIn` may be used from now on. */
+  seal(): void {
+    if (this.starts) return;
+    const starts = new Uint32Array(BUCKETS + 1);
+    for (let bucket = 0; bucket < BUCKETS; bucket++) starts[bucket + 1] = starts[bucket]! + this.counts[bucket]!;
+    this.starts = starts;
+    this.found = new Uint8Array(Math.ceil(this.distinct / 8));
+  }
+
+  has(digest: Buffer, offset = 0): boolean {
+    checkDigest(digest, offset);
+    return this.search(bucketOf(digest, offset), digest, offset + PREFIX_BYTES) >= 0;
+  }
+
+  /**
+   * The digest's number in 0..size-1 (byte order), or -1 when it is not in
+   * the set; after seal. A caller may keep facts per referenced chunk in a
+   * typed array indexed by it.
+   */
+  indexOf(digest: Buffer, offset = 0): number {
+    const starts = this.sealed();
+    checkDigest(digest, offset);
+    const bucket = bucketOf(digest, offset);
+    const at = this.search(bucket, digest, offset + PREFIX_BYTES);
+    return at < 0 ? -1 : starts[bucket]! + at;
+  }
+
+  /** Records that the sweep found this digest's chunk; returns whether it is referenced (in the set). */
+  markFound(digest: Buffer, offset = 0): boolean {
+    const index = this.indexOf(digest, offset);
+    if (index < 0) return false;
+    const found = this.found!;
+    const bit = 1 << (index & 7);
+    if ((found[index >>> 3]! & bit) === 0) {
+      found[index >>> 3]! |= bit;
+      this.foundCount++;
+    }
+    return true;
+  }
+
+  /**
+   * `markFound` for an entry named `name` (its bytes, e.g. a view of a
+   * getdents buffer) in prefix directory `prefix` (0..65535, `.chunks/0000`
+   * is 0). The server's GC touches `.chunks/<first 4 hex>/<64 lowercase
+   * hex>` for each referenced digest, so any other name, or a digest's name
+   * in another prefix directory, is never referenced: false.
+   */
+  markFoundName(prefix: number, name: Buffer): boolean {
+    this.sealed();
+    if (!parseHexName(name, this.nameDigest) || bucketOf(this.nameDigest, 0) !== prefix) return false;
+    return this.markFound(this.nameDigest, 0);
+  }
+
+  /**
+   * Calls `visit` for each digest of prefix directory `prefix` not marked
+   * found, in byte order; after seal. `visit` gets one reused 32-byte
+   * Buffer: copy it to keep it.
+   */
+  missingIn(prefix: number, visit: (digest: Buffer) => void): void {
+    const starts = this.sealed();
+    if (!Number.isInteger(prefix) || prefix < 0 || prefix >= BUCKETS) throw new RangeError(`DigestSet: prefix ${prefix} is not in 0..${BUCKETS - 1}`);
+    const found = this.found!;
+    const digest = this.visited;
+    digest[0] = prefix >>> 8;
+    digest[1] = prefix & 0xff;
+    const blocks = this.chain(prefix);
+    for (let at = 0, index = starts[prefix]!; index < starts[prefix + 1]!; at++, index++) {
+      if ((found[index >>> 3]! & (1 << (index & 7))) !== 0) continue;
+      const start = recordStart(blocks, at);
+      this.slabOf(blocks[at >>> BLOCK_SHIFT]!).copy(digest, PREFIX_BYTES, start, start + KEY_BYTES);
+      visit(digest);
+    }
+  }
+
+  private sealed(): Uint32Array {
+    if (!this.starts) throw new Error('DigestSet: seal() first; the sweep asks only once every digest is added');
+    return this.starts;
+  }
+
+  private slabOf(block: number): Buffer {
+    return this.slabs[block >>> SLAB_SHIFT]!;
+  }
+
+  /** The bucket's blocks in order, in `chainBlocks` (reused). */
+  private chain(bucket: number): Int32Array {
+    const length = Math.ceil(this.counts[bucket]! / BLOCK_RECORDS);
+    if (length > this.chainBlocks.length) this.chainBlocks = new Int32Array(2 * length);
+    const blocks = this.chainBlocks;
+    for (let at = 0, block = this.firstBlock[bucket]!; at < length; at++, block = this.next[block]!) blocks[at] = block;
+    return blocks;
+  }
+
+  /**
+   * The position of the key at `keyAt` of `key` in the bucket, or ~(where
+   * it would be inserted); leaves the bucket's blocks in `chainBlocks`. The
+   * first four bytes decide almost every comparison (digests are uniformly
+   * random); a tie falls back to comparing all 30 bytes.
+   */
+  private search(bucket: number, key: Buffer, keyAt: number): number {
+    const blocks = this.chain(bucket);
+    const head = key.readUInt32BE(keyAt);
+    let low = 0;
+    let high = this.counts[bucket]!;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      const records = this.slabOf(blocks[middle >>> BLOCK_SHIFT]!);
+      const start = recordStart(blocks, middle);
+      const word = records.readUInt32BE(start);
+      const order = word !== head ? word - head : records.compare(key, keyAt, keyAt + KEY_BYTES, start, start + KEY_BYTES);
+      if (order < 0) low = middle + 1;
+      else if (order > 0) high = middle;
+      else return middle;
+    }
+    return ~low;
+  }
+
+  /** Chains a new block as the bucket's `ordinal`th (its last), in `chainBlocks` too. */
+  private appendBlock(bucket: number, ordinal: number): void {
+    const block = this.blocks++;
+    if (block >>> SLAB_SHIFT === this.slabs.length) this.slabs.push(Buffer.allocUnsafeSlow(SLAB_BLOCKS * BLOCK_BYTES));
+    if (block === this.next.length) {
+      const next = new Int32Array(2 * block);
+      next.set(this.next);
+      this.next = next;
+    }
+    if (ordinal === 0) this.firstBlock[bucket] = block;
+    else this.next[this.chainBlocks[ordinal - 1]!] = block;
+    if (ordinal === this.chainBlocks.length) {
+      const blocks = new Int32Array(2 * ordinal);
+      blocks.set(this.chainBlocks);
+      this.chainBlocks = blocks;
+    }
+    this.chainBlocks[ordinal] = block;
+  }
+
+  /**
+   * Puts the key at position `at` of the bucket whose `count` records are in
+   * `chainBlocks` (with room for one more): each block from the last back to
+   * `at`'s moves up by one record, taking the last record of the block before.
+   */
+  private insert(at: number, count: number, key: Buffer, keyAt: number): void {
+    const blocks = this.chainBlocks;
+    const target = at >>> BLOCK_SHIFT;
+    for (let ordinal = count >>> BLOCK_SHIFT; ordinal >= target; ordinal--) {
+      const records = this.slabOf(blocks[ordinal]!);
+      const base = (blocks[ordinal]! & (SLAB_BLOCKS - 1)) * BLOCK_BYTES;
+      const from = ordinal === target ? at & (BLOCK_RECORDS - 1) : 0;
+      const end = ordinal === count >>> BLOCK_SHIFT ? count & (BLOCK_RECORDS - 1) : BLOCK_RECORDS - 1;
+      records.copyWithin(base + (from + 1) * KEY_BYTES, base + from * KEY_BYTES, base + end * KEY_BYTES);
+      if (ordinal > target) {
+        const previous = blocks[ordinal - 1]!;
+        const last = (previous & (SLAB_BLOCKS - 1)) * BLOCK_BYTES + (BLOCK_RECORDS - 1) * KEY_BYTES;
+        this.slabOf(previous).copy(records, base, last, last + KEY_BYTES);
+      } else {
+        key.copy(records, base + from * KEY_BYTES, keyAt, keyAt + KEY_BYTES);
+      }
+    }
+  }
+}
+
+/** Where record `at` of a bucket whose blocks are `blocks` starts in its slab. */
+function recordStart(blocks: Int32Array, at: number): number {
+  return ((blocks[at >>> BLOCK_SHIFT]! & (SLAB_BLOCKS - 1)) * BLOCK_RECORDS + (at & (BLOCK_RECORDS - 1))) * KEY_BYTES;
+}
+
+function checkDigest(digest: Buffer, offset: number): void {
+  if (!(offset >= 0 && offset + DIGEST_BYTES <= digest.length)) {
+    throw new RangeError(`DigestSet: no ${DIGEST_BYTES}-byte digest at offset ${offset} of a ${digest.length}-byte buffer`);
+  }
+}
+
+function bucketOf(digest: Buffer, offset: number): number {
+  return (digest[offset]! << 8) | digest[offset + 1]!;
+}
+
+/** Parses a 64-character lowercase hex name into `out`; false for any other name. */
+function parseHexName(name: Buffer, out: Buffer): boolean {
+  if (name.length !== 2 * DIGEST_BYTES) return false;
+  for (let byte = 0; byte < DIGEST_BYTES; byte++) {
+    const high = HEX_VALUE[name[2 * byte]!]!;
+    const low = HEX_VALUE[name[2 * byte + 1]!]!;
+    if ((high | low) < 0) return false;
+    out[byte] = (high << 4) | low;
+  }
+  return true;
+}
