@@ -22,11 +22,11 @@ const PREFIX_BYTES = 2;
 const KEY_BYTES = DIGEST_BYTES - PREFIX_BYTES;
 const BUCKETS = 1 << (8 * PREFIX_BYTES);
 /** Records a block: a bucket's last block is half empty on average, 65,536 x 8 x 30 bytes in all. */
-const BLOCK_SHIFT = 4;
+const BLOCK_SHIFT = 5;
 const BLOCK_RECORDS = 1 << BLOCK_SHIFT;
 const BLOCK_BYTES = BLOCK_RECORDS * KEY_BYTES;
 /** Blocks a slab: 16,384 x 480 bytes, 7.5 MiB allocated at a time. */
-const SLAB_SHIFT = 14;
+const SLAB_SHIFT = 13;
 const SLAB_BLOCKS = 1 << SLAB_SHIFT;
 const NO_BLOCK = -1;
 
@@ -35,9 +35,15 @@ const HEX_VALUE = new Int8Array(256).fill(-1);
 for (let digit = 0; digit < 16; digit++) HEX_VALUE['0123456789abcdef'.charCodeAt(digit)] = digit;
 
 export class DigestSet {
-  /** Block storage: block b is at byte (b mod SLAB_BLOCKS) x BLOCK_BYTES of slab b / SLAB_BLOCKS; `next` chains a bucket's blocks. */
+  /**
+   * Block storage: block b is at byte (b mod SLAB_BLOCKS) x BLOCK_BYTES of
+   * slab b / SLAB_BLOCKS; `next` chains a bucket's blocks, `heads` holds the
+   * first four key bytes of each block's first record, so that a search
+   * reads one block rather than several.
+   */
   private readonly slabs: Buffer[] = [];
   private next = new Int32Array(SLAB_BLOCKS);
+  private heads = new Uint32Array(SLAB_BLOCKS);
   private blocks = 0;
   /** Each bucket's first block (NO_BLOCK while empty) and how many digests it holds; all its blocks but the last are full. */
   private readonly firstBlock = new Int32Array(BUCKETS).fill(NO_BLOCK);
@@ -64,7 +70,7 @@ export class DigestSet {
 
   /** Bytes this set has allocated for what it holds: blocks, their chains, the buckets, after seal the numbering and bitmap. */
   bytesUsed(): number {
-    const arrays = [this.next, this.firstBlock, this.counts, this.chainBlocks, this.starts, this.found];
+    const arrays = [this.next, this.heads, this.firstBlock, this.counts, this.chainBlocks, this.starts, this.found];
     return this.slabs.length * SLAB_BLOCKS * BLOCK_BYTES + arrays.reduce((sum, array) => sum + (array?.byteLength ?? 0), 0);
   }
 
@@ -179,13 +185,24 @@ export class DigestSet {
    * The position of the key at `keyAt` of `key` in the bucket, or ~(where
    * it would be inserted); leaves the bucket's blocks in `chainBlocks`. The
    * first four bytes decide almost every comparison (digests are uniformly
-   * random); a tie falls back to comparing all 30 bytes.
+   * random): the blocks' heads choose the block, whose records are then
+   * searched; a tie falls back to comparing all 30 bytes.
    */
   private search(bucket: number, key: Buffer, keyAt: number): number {
     const blocks = this.chain(bucket);
+    const count = this.counts[bucket]!;
     const head = key.readUInt32BE(keyAt);
-    let low = 0;
-    let high = this.counts[bucket]!;
+    // Records before block `first` are below the key (its first record is); from block `last` + 1 on, above it.
+    let first = 0;
+    let last = 0;
+    for (let ordinal = 1; ordinal << BLOCK_SHIFT < count; ordinal++) {
+      const blockHead = this.heads[blocks[ordinal]!]!;
+      if (blockHead > head) break;
+      if (blockHead < head) first = ordinal;
+      last = ordinal;
+    }
+    let low = first << BLOCK_SHIFT;
+    let high = Math.min(count, (last + 1) << BLOCK_SHIFT);
     while (low < high) {
       const middle = (low + high) >>> 1;
       const records = this.slabOf(blocks[middle >>> BLOCK_SHIFT]!);
@@ -204,17 +221,12 @@ export class DigestSet {
     const block = this.blocks++;
     if (block >>> SLAB_SHIFT === this.slabs.length) this.slabs.push(Buffer.allocUnsafeSlow(SLAB_BLOCKS * BLOCK_BYTES));
     if (block === this.next.length) {
-      const next = new Int32Array(2 * block);
-      next.set(this.next);
-      this.next = next;
+      this.next = grownCopy(this.next, new Int32Array(2 * block));
+      this.heads = grownCopy(this.heads, new Uint32Array(2 * block));
     }
     if (ordinal === 0) this.firstBlock[bucket] = block;
     else this.next[this.chainBlocks[ordinal - 1]!] = block;
-    if (ordinal === this.chainBlocks.length) {
-      const blocks = new Int32Array(2 * ordinal);
-      blocks.set(this.chainBlocks);
-      this.chainBlocks = blocks;
-    }
+    if (ordinal === this.chainBlocks.length) this.chainBlocks = grownCopy(this.chainBlocks, new Int32Array(2 * ordinal));
     this.chainBlocks[ordinal] = block;
   }
 
@@ -239,8 +251,14 @@ export class DigestSet {
       } else {
         key.copy(records, base + from * KEY_BYTES, keyAt, keyAt + KEY_BYTES);
       }
+      this.heads[blocks[ordinal]!] = records.readUInt32BE(base);
     }
   }
+}
+
+function grownCopy<T extends Int32Array | Uint32Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
 }
 
 /** Where record `at` of a bucket whose blocks are `blocks` starts in its slab. */
