@@ -62,8 +62,16 @@ export class DigestSet {
   private readonly firstBlock = new Int32Array(BUCKETS).fill(NO_BLOCK);
   private readonly counts = new Uint32Array(BUCKETS);
   private distinct = 0;
-  /** The blocks of the bucket being searched, in order (see `chain`). */
+  /**
+   * The blocks of the bucket being searched, in order, and their first
+   * heads, from `chainBase` (see `chain`). After seal, every bucket's in a
+   * directory, bucket after bucket from `directoryStart[bucket]`: a search
+   * then reads them in one place instead of following the chain.
+   */
   private chainBlocks = new Int32Array(64);
+  private chainHeads = new Uint32Array(64);
+  private chainBase = 0;
+  private directoryStart: Uint32Array | undefined;
   /** After seal: the number of each bucket's first digest (and the total last), and one bit a digest for those found. */
   private starts: Uint32Array | undefined;
   private found: Uint8Array | undefined;
@@ -83,7 +91,7 @@ export class DigestSet {
 
   /** Bytes this set has allocated for what it holds: blocks, their chains, the buckets, after seal the numbering and bitmap. */
   bytesUsed(): number {
-    const arrays = [this.next, this.firstHeads, this.firstBlock, this.counts, this.chainBlocks, this.starts, this.found];
+    const arrays = [this.next, this.firstHeads, this.firstBlock, this.counts, this.chainBlocks, this.chainHeads, this.directoryStart, this.starts, this.found];
     return this.slabBytes.length * SLAB_BLOCKS * BLOCK_BYTES + arrays.reduce((sum, array) => sum + (array?.byteLength ?? 0), 0);
   }
 
@@ -108,6 +116,7 @@ export class DigestSet {
     const starts = new Uint32Array(BUCKETS + 1);
     for (let bucket = 0; bucket < BUCKETS; bucket++) starts[bucket + 1] = starts[bucket]! + this.counts[bucket]!;
     this.starts = starts;
+    this.makeDirectory();
     this.found = new Uint8Array(Math.ceil(this.distinct / 8));
   }
 
@@ -167,10 +176,11 @@ export class DigestSet {
     const digest = this.visited;
     digest[0] = prefix >>> 8;
     digest[1] = prefix & 0xff;
-    const blocks = this.chain(prefix);
+    this.chain(prefix);
+    const { chainBlocks, chainBase } = this;
     for (let at = 0, index = starts[prefix]!; index < starts[prefix + 1]!; at++, index++) {
       if ((found[index >>> 3]! & (1 << (index & 7))) !== 0) continue;
-      const block = blocks[at >>> BLOCK_SHIFT]!;
+      const block = chainBlocks[chainBase + (at >>> BLOCK_SHIFT)]!;
       const slot = at & (BLOCK_RECORDS - 1);
       digest.writeUInt32BE(this.slabWords[block >>> SLAB_SHIFT]![headIndex(block, slot)]!, PREFIX_BYTES);
       const tail = tailStart(block, slot);
@@ -184,13 +194,44 @@ export class DigestSet {
     return this.starts;
   }
 
-  /** The bucket's blocks in order, in `chainBlocks` (reused). */
-  private chain(bucket: number): Int32Array {
+  /** Every bucket's blocks and their first heads, in `chainBlocks` and `chainHeads`; the chains are no longer needed. */
+  private makeDirectory(): void {
+    const directoryStart = new Uint32Array(BUCKETS + 1);
+    for (let bucket = 0; bucket < BUCKETS; bucket++) directoryStart[bucket + 1] = directoryStart[bucket]! + Math.ceil(this.counts[bucket]! / BLOCK_RECORDS);
+    const blocks = new Int32Array(this.blocks);
+    const heads = new Uint32Array(this.blocks);
+    for (let bucket = 0; bucket < BUCKETS; bucket++) {
+      for (let at = directoryStart[bucket]!, block = this.firstBlock[bucket]!; at < directoryStart[bucket + 1]!; at++, block = this.next[block]!) {
+        blocks[at] = block;
+        heads[at] = this.firstHeads[block]!;
+      }
+    }
+    this.chainBlocks = blocks;
+    this.chainHeads = heads;
+    this.directoryStart = directoryStart;
+    this.next = new Int32Array(0);
+    this.firstHeads = new Uint32Array(0);
+  }
+
+  /** Puts the bucket's blocks in order in `chainBlocks`, and their first heads in `chainHeads`, from `chainBase`. */
+  private chain(bucket: number): void {
+    if (this.directoryStart) {
+      this.chainBase = this.directoryStart[bucket]!;
+      return;
+    }
     const length = Math.ceil(this.counts[bucket]! / BLOCK_RECORDS);
-    if (length > this.chainBlocks.length) this.chainBlocks = new Int32Array(2 * length);
-    const blocks = this.chainBlocks;
-    for (let at = 0, block = this.firstBlock[bucket]!; at < length; at++, block = this.next[block]!) blocks[at] = block;
-    return blocks;
+    if (length > this.chainBlocks.length) this.growChain(2 * length);
+    const { chainBlocks, chainHeads } = this;
+    for (let at = 0, block = this.firstBlock[bucket]!; at < length; at++, block = this.next[block]!) {
+      chainBlocks[at] = block;
+      chainHeads[at] = this.firstHeads[block]!;
+    }
+    this.chainBase = 0;
+  }
+
+  private growChain(length: number): void {
+    this.chainBlocks = grownCopy(this.chainBlocks, new Int32Array(length));
+    this.chainHeads = grownCopy(this.chainHeads, new Uint32Array(length));
   }
 
   /**
@@ -201,14 +242,15 @@ export class DigestSet {
    * searched; a tie falls back to comparing all 30 bytes.
    */
   private search(bucket: number, key: Buffer, keyAt: number): number {
-    const blocks = this.chain(bucket);
+    this.chain(bucket);
+    const { chainBlocks, chainHeads, chainBase } = this;
     const count = this.counts[bucket]!;
     const head = key.readUInt32BE(keyAt);
     // Records before block `first` are below the key (its first record is); from block `last` + 1 on, above it.
     let first = 0;
     let last = 0;
     for (let ordinal = 1; ordinal << BLOCK_SHIFT < count; ordinal++) {
-      const blockHead = this.firstHeads[blocks[ordinal]!]!;
+      const blockHead = chainHeads[chainBase + ordinal]!;
       if (blockHead > head) break;
       if (blockHead < head) first = ordinal;
       last = ordinal;
@@ -217,7 +259,7 @@ export class DigestSet {
     let high = Math.min(count, (last + 1) << BLOCK_SHIFT);
     while (low < high) {
       const middle = (low + high) >>> 1;
-      const block = blocks[middle >>> BLOCK_SHIFT]!;
+      const block = chainBlocks[chainBase + (middle >>> BLOCK_SHIFT)]!;
       const slot = middle & (BLOCK_RECORDS - 1);
       const word = this.slabWords[block >>> SLAB_SHIFT]![headIndex(block, slot)]!;
       const order = word !== head ? word - head : compareTail(this.slabBytes[block >>> SLAB_SHIFT]!, tailStart(block, slot), key, keyAt + HEAD_BYTES);
@@ -242,7 +284,7 @@ export class DigestSet {
     }
     if (ordinal === 0) this.firstBlock[bucket] = block;
     else this.next[this.chainBlocks[ordinal - 1]!] = block;
-    if (ordinal === this.chainBlocks.length) this.chainBlocks = grownCopy(this.chainBlocks, new Int32Array(2 * ordinal));
+    if (ordinal === this.chainBlocks.length) this.growChain(2 * ordinal);
     this.chainBlocks[ordinal] = block;
   }
 
