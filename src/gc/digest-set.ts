@@ -11,7 +11,8 @@
  * bucket but its last is full. Blocks are cut from 7.5 MiB slabs and never
  * freed or moved, so a digest costs its 30 bytes and, in all, a bucket's
  * half-empty last block (31 MiB for 65,536 buckets): no string, object or
- * Buffer per digest or per bucket. SHA-256 spreads digests evenly, so
+ * Buffer per digest or per bucket. The floor is a block a prefix: 63 MiB
+ * once every prefix has a digest (from about 300,000 digests on). SHA-256 spreads digests evenly, so
  * buckets stay short (about 150 digests, 5 blocks, at ten million): an add
  * is a search and, when the digest is new, a shift of the records after it
  * by one, block by block; a duplicate costs the search alone and no memory.
@@ -22,6 +23,10 @@
  *
  * Measured by bench/digest-set.mjs; one Buffer per bucket cost 175 bytes a
  * digest (allocator and ArrayBuffer overhead), these blocks 35.
+ *
+ * Limit: a bucket's cost grows with its length, so distinct digests made to
+ * share one prefix (a crafted index, not SHA-256 of data) make adds slow:
+ * quadratic in what one prefix holds.
  */
 
 const DIGEST_BYTES = 32;
@@ -236,7 +241,7 @@ export class DigestSet {
 
   /**
    * The position of the key at `keyAt` of `key` in the bucket, or ~(where
-   * it would be inserted); leaves the bucket's blocks in `chainBlocks`. The
+   * it would be inserted); leaves the bucket's blocks where `chain` puts them. The
    * first four bytes decide almost every comparison (digests are uniformly
    * random): the blocks' heads choose the block, whose records are then
    * searched; a tie falls back to comparing all 30 bytes.
