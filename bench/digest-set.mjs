@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+/**
+ * The GC preview's referenced set alone (src/gc/digest-set.ts): N distinct
+ * uniformly random digests (default 10,000,000) added with 30% more adds
+ * that repeat earlier ones, sealed, then membership for all of them and for
+ * N/10 absent ones; then the sweep's pattern: each present digest but one
+ * in a thousand marked found by its 64-hex name, and the missing ones
+ * listed prefix by prefix. Prints each phase's time and bytes per distinct
+ * digest two ways: bytesUsed()/size, and the process's RSS growth / size.
+ *
+ *   npm run build && node --expose-gc bench/digest-set.mjs [N]
+ *
+ * Digest i is a deterministic function of i (its first word a bijection of
+ * i, so all are distinct), made in place: the bench holds no digests of its
+ * own, so the RSS growth is the set's.
+ */
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { DigestSet } from '../dist/gc-digest-set.js';
+
+const distinct = Number(process.argv[2] ?? 10_000_000);
+const duplicates = Math.round(distinct * 0.3);
+const absent = Math.round(distinct / 10);
+const MISSING_EVERY = 1000;
+
+/** murmur3's finaliser: a bijection of 32-bit words that mixes every bit. */
+function mix(word) {
+  word = Math.imul(word ^ (word >>> 16), 0x85ebca6b);
+  word = Math.imul(word ^ (word >>> 13), 0xc2b2ae35);
+  return (word ^ (word >>> 16)) >>> 0;
+}
+
+const digest = Buffer.alloc(32);
+function digestOf(i) {
+  let word = i;
+  for (let at = 0; at < 32; at += 4) {
+    word = mix((word + 0x9e3779b9) >>> 0);
+    digest.writeUInt32BE(word, at);
+  }
+  return digest;
+}
+
+const HEX = Buffer.from('0123456789abcdef');
+const name = Buffer.alloc(64);
+function nameOf(bytes) {
+  for (let at = 0; at < 32; at++) {
+    name[2 * at] = HEX[bytes[at] >>> 4];
+    name[2 * at + 1] = HEX[bytes[at] & 15];
+  }
+  return name;
+}
+
+function settle() {
+  globalThis.gc?.();
+  return process.memoryUsage().rss;
+}
+
+function peakRss() {
+  const kib = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return kib ? Number(kib[1]) * 1024 : NaN;
+}
+
+const rows = [];
+function phase(label, run) {
+  const start = process.hrtime.bigint();
+  const result = run();
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  rows.push([label, `${seconds.toFixed(2)} s`, result ?? '']);
+}
+
+const rssBefore = settle();
+const set = new DigestSet();
+phase(`add ${distinct.toLocaleString('en')} distinct + ${duplicates.toLocaleString('en')} repeats`, () => {
+  // A repeat after every few new digests, of one added earlier: snapshots share chunks as they go.
+  let repeated = 0;
+  for (let i = 0; i < distinct; i++) {
+    set.add(digestOf(i));
+    if (repeated < duplicates && (i * 3) % 10 < 3) {
+      set.add(digestOf(mix(i) % (i + 1)));
+      repeated++;
+    }
+  }
+  return `size ${set.size.toLocaleString('en')}`;
+});
+const rssAdded = settle();
+phase('seal', () => set.seal());
+phase(`has: all ${distinct.toLocaleString('en')} present`, () => {
+  let hits = 0;
+  for (let i = 0; i < distinct; i++) if (set.has(digestOf(i))) hits++;
+  return `${hits.toLocaleString('en')} found`;
+});
+phase(`has: ${absent.toLocaleString('en')} absent`, () => {
+  let hits = 0;
+  for (let i = distinct; i < distinct + absent; i++) if (set.has(digestOf(i))) hits++;
+  return `${hits.toLocaleString('en')} found`;
+});
+phase('sweep: markFoundName, all but 1 in 1000 (hex formatting included)', () => {
+  let referenced = 0;
+  for (let i = 0; i < distinct; i++) {
+    if (i % MISSING_EVERY === 0) continue;
+    const bytes = digestOf(i);
+    if (set.markFoundName((bytes[0] << 8) | bytes[1], nameOf(bytes))) referenced++;
+  }
+  return `${referenced.toLocaleString('en')} referenced`;
+});
+phase('missingIn, all 65,536 prefixes', () => {
+  let missing = 0;
+  for (let prefix = 0; prefix < 65536; prefix++) set.missingIn(prefix, () => missing++);
+  return `${missing.toLocaleString('en')} missing`;
+});
+const rssEnd = settle();
+
+const perDigest = (bytes) => (bytes / set.size).toFixed(1);
+console.log(`node ${process.version}, ${availableParallelism()} cores, gc ${globalThis.gc ? 'exposed' : 'not exposed (run with --expose-gc)'}`);
+console.log('| phase | time | result |\n|---|---|---|');
+for (const row of rows) console.log(`| ${row.join(' | ')} |`);
+console.log(`\nbytes per distinct digest: bytesUsed()/size ${perDigest(set.bytesUsed())}; RSS growth/size after adds ${perDigest(rssAdded - rssBefore)}, at the end ${perDigest(rssEnd - rssBefore)}; peak RSS growth/size ${perDigest(peakRss() - rssBefore)}`);
