@@ -10,11 +10,11 @@ import type { CallResult, Dir } from '../fs/dir.js';
 import type { WireIdentity } from '../fs/identity.js';
 import { type Faults, faultsFromEnv } from '../store/faults.js';
 import type { FilesystemKnowledge } from '../system/filesystems.js';
-import type { MountInfo } from '../system/mounts.js';
+import { mountFacts, type MountInfo } from '../system/mounts.js';
 import { Accounts } from '../system/passwd.js';
 import { CAP_FOWNER, hasCapability, userNamespace } from '../system/process.js';
 import type { DiagnosisContext } from './diagnose.js';
-import type { CheckMode, ChunkAction } from './report.js';
+import type { CheckMode, ChunkAction, Measurement } from './report.js';
 
 /** What the measuring process is told (JSON-safe: it crosses to the helper process). */
 export interface MeasurePlan {
@@ -99,4 +99,9 @@ export function measureContext(plan: MeasurePlan, signal: AbortSignal | undefine
     chunkPath: chunkPath(plan.store, zeroChunkDigest()),
   };
   return context;
+}
+
+/** The mount and what is known of its filesystem, as a measurement reports them. */
+export function filesystemFacts(plan: MeasurePlan): Measurement['filesystem'] {
+  return plan.mount && { ...mountFacts(plan.mount), ...(plan.filesystem ? { known: plan.filesystem } : {}) };
 }

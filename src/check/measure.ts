@@ -11,8 +11,7 @@
 import { zeroChunkDigest } from '../chunk/zero-chunk.js';
 import type { Dir } from '../fs/dir.js';
 import { chunkPath } from '../store/layout.js';
-import { mountFacts } from '../system/mounts.js';
-import { type MeasureContext, measureContext, type MeasurePlan } from './context.js';
+import { filesystemFacts, type MeasureContext, measureContext, type MeasurePlan } from './context.js';
 import { diagnoseFailure } from './diagnose.js';
 import { openPrefixDir, placeMarker } from './marker.js';
 import type { Measurement } from './report.js';
@@ -58,7 +57,7 @@ export async function measureAtime(plan: MeasurePlan, blob: Promise<Buffer>, sig
     chunkPath: ctx.chunkPath,
     chunkAction: ctx.chunkAction,
     touchedAs: { uid: diagnosis.uid, gid: diagnosis.gid, groups: process.getgroups!(), capFowner: diagnosis.capFowner },
-    filesystem: ctx.mount && { ...mountFacts(ctx.mount), ...(plan.filesystem ? { known: plan.filesystem } : {}) },
+    filesystem: filesystemFacts(plan),
     before: outcome.before && snapshot(outcome.before),
     after: outcome.after && snapshot(outcome.after),
     host: outcome.host && [outcome.host[0].toString(), outcome.host[1].toString()],
@@ -67,3 +66,4 @@ export async function measureAtime(plan: MeasurePlan, blob: Promise<Buffer>, sig
     findings: [...ctx.notes, ...outcome.findings],
   };
 }
+

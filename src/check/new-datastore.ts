@@ -8,10 +8,8 @@
  * probe directory itself stays root's (0755, flocked), so the next run's sweep
  * knows it, and root removes it afterwards, also on a signal.
  */
-import { fchmodSync } from 'node:fs';
 import { zeroChunkDigest } from '../chunk/zero-chunk.js';
-import { errnoCode } from '../errors.js';
-import { Dir, type OwnerNotSet, setOwner } from '../fs/dir.js';
+import { Dir, type OwnerNotSet, setMode, setOwner } from '../fs/dir.js';
 import { FsError } from '../fs/errors.js';
 import { type Identity, toWire, type WireIdentity } from '../fs/identity.js';
 import { CHUNKS_DIR, PREFIX_DIR_MODE } from '../store/layout.js';
@@ -37,18 +35,6 @@ export interface NewDatastore {
   remove(): void;
 }
 
-/** errnos of a chmod on a filesystem that keeps no modes of its own (fusefat: ENOSYS). */
-const NO_MODES = new Set(['ENOSYS', 'ENOTSUP', 'EOPNOTSUPP', 'EPERM', 'EINVAL']);
-
-/** The mode whatever the umask; where the filesystem keeps none, what it shows stays (the GC user's measurement says what that allows). */
-function setMode(dir: Dir, mode: number): void {
-  try {
-    fchmodSync(dir.fd, mode);
-  } catch (error) {
-    if (!NO_MODES.has(errnoCode(error) ?? '')) throw new FsError(errnoCode(error) ?? 'EIO', 'fchmod', dir.path);
-  }
-}
-
 /** A new directory in `parent` (0700 until handed over); one that was there already is not ours to hand over. */
 function madeIn(parent: Dir, name: string): Dir {
   const { dir, created } = parent.openChild(name, { mode: 0o700 });
@@ -59,7 +45,7 @@ function madeIn(parent: Dir, name: string): Dir {
 
 /** Give `dir` its mode and `owner`; the first refused chown is kept in `notSet`. */
 function handOver(dir: Dir, mode: number, owner: Owner, notSet: OwnerNotSet[]): void {
-  setMode(dir, mode);
+  setMode(dir.fd, mode, dir.path);
   const refused = setOwner(dir.fd, owner, dir.path);
   if (refused) notSet.push(refused);
 }
@@ -76,7 +62,7 @@ export function makeNewDatastore(target: string, identity: Identity, owner: Owne
   try {
     // An exit handler may run while this thread is switched to the GC user: root removes what root made.
     probe = makeProbeDir(root, { beforeRemove: switchBackIfSwitched, ownersKept: options.ownersKept });
-    setMode(probe.dir, DATASTORE_MODE);
+    setMode(probe.dir.fd, DATASTORE_MODE, probe.dir.path);
     const notSet: OwnerNotSet[] = [];
     const base = madeIn(probe.dir, DATASTORE_DIR);
     opened.push(base);

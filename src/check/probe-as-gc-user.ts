@@ -15,7 +15,7 @@ import { CAP_FOWNER, hasCapability } from '../system/process.js';
 import { ownersShowCreator } from '../system/filesystems.js';
 import type { ThreadCredentials } from '../system/thread-credentials.js';
 import { noFileOwners, staleLeftovers } from './check-findings.js';
-import type { MeasurePlan } from './context.js';
+import { filesystemFacts, type MeasurePlan } from './context.js';
 import { unsafePath } from './diagnose.js';
 import { makeNewDatastore, type NewDatastore } from './new-datastore.js';
 import type { AsRoot, Measurement, TouchIdentity } from './report.js';
@@ -88,7 +88,7 @@ function unmeasured(plan: MeasurePlan, credentials: ThreadCredentials | undefine
     digest: zeroChunkDigest(),
     chunkPath: chunkPath(plan.store, zeroChunkDigest()),
     touchedAs: credentials ? { ...credentials, capFowner: false } : { uid: process.geteuid!(), gid: process.getegid!(), groups: process.getgroups!(), capFowner: hasCapability(CAP_FOWNER) },
-    filesystem: plan.mount && { ...mountFacts(plan.mount), ...(plan.filesystem ? { known: plan.filesystem } : {}) },
+    filesystem: filesystemFacts(plan),
     waits: [],
     touches: 0,
     findings: [finding],

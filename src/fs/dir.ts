@@ -6,7 +6,7 @@
  * redirect a write, a touch or a chown. Opening a child refuses a symlink
  * or a non-directory with an EUNSAFEPATH FsError.
  */
-import { constants } from 'node:fs';
+import { constants, fchmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { libc } from '../native/libc.js';
 import { DirentReader, entryName, type EntryVisitor, type NameVisitor } from './dirents.js';
@@ -101,8 +101,8 @@ export function chownVerified(fd: number, owner: { uid: number; gid: number }): 
   return hasOwner(now, owner) ? undefined : { ignored: true, shown: now && { uid: now.uid, gid: now.gid } };
 }
 
-/** errnos of a chown that say the filesystem keeps no owner, for a caller allowed to chown (root). */
-const NO_OWNERS = new Set(['EPERM', 'ENOSYS', 'ENOTSUP', 'EOPNOTSUPP', 'EINVAL']);
+/** errnos of a chown or chmod that say the filesystem keeps no owner or mode, for a caller allowed to change them (root). */
+const NOT_KEPT = new Set(['EPERM', 'ENOSYS', 'ENOTSUP', 'EOPNOTSUPP', 'EINVAL']);
 
 /**
  * Give the open file or directory `fd` this owner unless it has it already.
@@ -113,8 +113,22 @@ const NO_OWNERS = new Set(['EPERM', 'ENOSYS', 'ENOTSUP', 'EOPNOTSUPP', 'EINVAL']
 export function setOwner(fd: number, owner: { uid: number; gid: number }, path: string): OwnerNotSet | undefined {
   if (hasOwner(statFd(fd), owner)) return undefined;
   const notSet = chownVerified(fd, owner);
-  if (notSet && !notSet.ignored && !(NO_OWNERS.has(notSet.code) && process.geteuid?.() === 0)) throw new FsError(notSet.code, 'fchown', path);
+  if (notSet && !notSet.ignored && !(NOT_KEPT.has(notSet.code) && process.geteuid?.() === 0)) throw new FsError(notSet.code, 'fchown', path);
   return notSet;
+}
+
+/**
+ * Give the open directory or file `fd` this mode, whatever the umask. Where the filesystem
+ * keeps no modes of its own (fusefat: ENOSYS) what it shows stays; other failures throw
+ * (FsError, syscall fchmod).
+ */
+export function setMode(fd: number, mode: number, path: string): void {
+  try {
+    fchmodSync(fd, mode);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
+    if (!NOT_KEPT.has(code)) throw new FsError(code, 'fchmod', path);
+  }
 }
 
 /** statx of an open descriptor (a file from createFile or openFile); undefined when it cannot be read. */

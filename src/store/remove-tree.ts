@@ -5,8 +5,9 @@
  * chunk and temp files beside it. Anything else found there stays, and so then
  * does the directory: a directory someone renamed to a probe's name is never
  * emptied. The name itself goes with rmdir, which removes only an empty
- * directory, and only while the name is still the held directory. A symlink inside is unlinked, never followed; a directory swapped
- * for a symlink meanwhile is refused by O_NOFOLLOW.
+ * directory, and only while the name is still the held directory. A symlink
+ * inside is unlinked, never followed; a directory swapped for a symlink
+ * meanwhile is refused by O_NOFOLLOW.
  */
 import { zeroChunkDigest } from '../chunk/zero-chunk.js';
 import type { Dir } from '../fs/dir.js';
@@ -16,22 +17,22 @@ import { CHUNKS_DIR } from './layout.js';
 /** Root's probe holds the datastore it hands to the GC user under this name. */
 export const DATASTORE_DIR = 'datastore';
 
-/** The directories of a probe, by their path inside it. */
-function layoutDirs(): Set<string> {
+/** A probe's directories by their path inside it, and those of them that hold the chunk. */
+function layout(): { dirs: Set<string>; prefixDirs: Set<string> } {
   const prefix = zeroChunkDigest().slice(0, 4);
-  return new Set([CHUNKS_DIR, `${CHUNKS_DIR}/${prefix}`, DATASTORE_DIR, `${DATASTORE_DIR}/${CHUNKS_DIR}`, `${DATASTORE_DIR}/${CHUNKS_DIR}/${prefix}`]);
+  const prefixDirs = new Set([`${CHUNKS_DIR}/${prefix}`, `${DATASTORE_DIR}/${CHUNKS_DIR}/${prefix}`]);
+  return { dirs: new Set([CHUNKS_DIR, DATASTORE_DIR, `${DATASTORE_DIR}/${CHUNKS_DIR}`, ...prefixDirs]), prefixDirs };
 }
 
 /** A file of the probe: the zero chunk, or a temp file of its insert (`<digest>.…`), in a prefix directory. */
-function isLayoutFile(rel: string, dirs: Set<string>): boolean {
+function isLayoutFile(rel: string, prefixDirs: Set<string>): boolean {
   const slash = rel.lastIndexOf('/');
-  const parent = rel.slice(0, slash);
   const name = rel.slice(slash + 1);
-  return parent.endsWith(`/${zeroChunkDigest().slice(0, 4)}`) && dirs.has(parent) && (name === zeroChunkDigest() || name.startsWith(`${zeroChunkDigest()}.`));
+  return prefixDirs.has(rel.slice(0, slash)) && (name === zeroChunkDigest() || name.startsWith(`${zeroChunkDigest()}.`));
 }
 
 /** Empty `dir` (at `rel` inside the probe) of the probe's layout; true when nothing is left in it. Never throws. */
-function emptyLayout(dir: Dir, rel: string, dirs: Set<string>): boolean {
+function emptyLayout(dir: Dir, rel: string, probe: ReturnType<typeof layout>): boolean {
   let names: string[];
   try {
     names = dir.names();
@@ -43,17 +44,16 @@ function emptyLayout(dir: Dir, rel: string, dirs: Set<string>): boolean {
     const path = rel ? `${rel}/${name}` : name;
     try {
       const kind = dir.kindOf(name);
-      if (kind === 'directory' && dirs.has(path)) {
+      if (kind === 'directory' && probe.dirs.has(path)) {
         const child = dir.openChild(name).dir;
-        const empty = (() => {
-          try {
-            return emptyLayout(child, path, dirs);
-          } finally {
-            child.close();
-          }
-        })();
+        let empty: boolean;
+        try {
+          empty = emptyLayout(child, path, probe);
+        } finally {
+          child.close();
+        }
         if (empty && dir.unlink(name, { directory: true }).ok) continue;
-      } else if (kind !== 'directory' && isLayoutFile(path, dirs) && dir.unlink(name).ok) {
+      } else if (kind !== 'directory' && isLayoutFile(path, probe.prefixDirs) && dir.unlink(name).ok) {
         continue;
       }
     } catch {
@@ -71,7 +71,7 @@ function emptyLayout(dir: Dir, rel: string, dirs: Set<string>): boolean {
  */
 export function removeProbe(parent: Dir, name: string, held: Dir): boolean {
   try {
-    if (!emptyLayout(held, '', layoutDirs())) return false;
+    if (!emptyLayout(held, '', layout())) return false;
     // The name must still be the held directory: another empty directory swapped in is not ours.
     const now = parent.stat(name);
     if (!now || !sameIdentity(now, held.statSelf())) return false;
