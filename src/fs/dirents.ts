@@ -12,8 +12,10 @@ import { errnoName, FsError } from './errors.js';
 const RECLEN = 16;
 const TYPE = 18;
 const NAME = 19;
-/** d_type of a directory; DT_UNKNOWN (0) where the filesystem does not say (then only a stat tells). */
+/** d_type of a directory; DT_UNKNOWN where the filesystem does not say (then only a stat tells). */
 export const DT_DIR = 4;
+export const DT_REG = 8;
+export const DT_UNKNOWN = 0;
 const BUFFER_SIZE = 64 * 1024;
 const DOT = 0x2e;
 

@@ -108,8 +108,15 @@ export interface SnapshotSpec {
   indexes: IndexSpec[];
 }
 
+/** An index where the scheme does not put one (`stray/a.didx`, `vm/100/notatime/x.fidx`): GC reads it too. */
+export interface OutsideIndexSpec extends IndexSpec {
+  /** Its directory, relative to the store root ('' for the root itself). */
+  dir: string;
+}
+
 export interface PbsStoreSpec {
   snapshots: SnapshotSpec[];
+  outside?: OutsideIndexSpec[];
   /** Chunks no index references. */
   unreferenced?: Buffer[];
   /** Hex digests of referenced chunks not written (missing chunks). */
@@ -147,6 +154,8 @@ export interface PbsStoreRecord {
   chunks: Map<string, WrittenChunk>;
   /** Referenced digests with no chunk file (from `omit`). */
   missing: string[];
+  /** The indexes written outside the scheme (also in `indexes`), relative to the root. */
+  outside: string[];
 }
 
 /** The directory of a snapshot, relative to the store root. */
@@ -170,7 +179,7 @@ function manifest(snapshot: SnapshotSpec, files: Array<{ filename: string; size:
 
 /** Write a datastore at `root` (which may exist) and return what was written. */
 export function writePbsStore(root: string, spec: PbsStoreSpec): PbsStoreRecord {
-  const record: PbsStoreRecord = { root, snapshots: [], indexes: [], chunks: new Map(), missing: [] };
+  const record: PbsStoreRecord = { root, snapshots: [], indexes: [], chunks: new Map(), missing: [], outside: [] };
   const written: string[] = [root];
   const mkdir = (path: string) => {
     const first = mkdirSync(path, { recursive: true, mode: 0o755 });
@@ -199,6 +208,29 @@ export function writePbsStore(root: string, spec: PbsStoreSpec): PbsStoreRecord 
     return chunk.digest;
   };
 
+  /** One index in the directory `dirRel`, recorded. */
+  const writeIndex = (dirRel: string, index: IndexSpec): { bytes: number; csum: string } => {
+    const kind = index.name.endsWith('.fidx') ? 'fixed' : 'dynamic';
+    const digests = index.chunks.map(writeChunk);
+    let end = 0n;
+    const ends = index.chunks.map((data) => (end += BigInt(data.length)));
+    const bytes = encodeIndex({ kind, digests, ends, broken: index.broken, ...(index.chunkSize ? { chunkSize: index.chunkSize } : {}) });
+    const path = join(root, dirRel, index.name);
+    writeFileSync(path, bytes, { mode: 0o644 });
+    written.push(path);
+    const whole = Math.max(0, Math.floor((bytes.length - HEADER_SIZE) / (kind === 'fixed' ? 32 : 40)));
+    const kept = index.broken === 'empty' || index.broken === 'short' ? 0 : Math.min(whole, digests.length);
+    record.indexes.push({
+      rel: join(dirRel, index.name),
+      path,
+      kind,
+      digests: digests.slice(0, kept).map((digest) => digest.toString('hex')),
+      bytes: bytes.length,
+      ...(index.broken ? { broken: index.broken } : {}),
+    });
+    return { bytes: bytes.length, csum: sha256(bytes).toString('hex') };
+  };
+
   for (const snapshot of spec.snapshots) {
     const rel = snapshotRel(snapshot);
     const dir = join(root, rel);
@@ -209,29 +241,17 @@ export function writePbsStore(root: string, spec: PbsStoreSpec): PbsStoreRecord 
     record.snapshots.push(rel);
     const files: Array<{ filename: string; size: number; csum: string }> = [];
     for (const index of snapshot.indexes) {
-      const kind = index.name.endsWith('.fidx') ? 'fixed' : 'dynamic';
-      const digests = index.chunks.map(writeChunk);
-      let end = 0n;
-      const ends = index.chunks.map((data) => (end += BigInt(data.length)));
-      const bytes = encodeIndex({ kind, digests, ends, broken: index.broken, ...(index.chunkSize ? { chunkSize: index.chunkSize } : {}) });
-      const path = join(dir, index.name);
-      writeFileSync(path, bytes, { mode: 0o644 });
-      written.push(path);
-      files.push({ filename: index.name, size: bytes.length, csum: sha256(bytes).toString('hex') });
-      const whole = Math.max(0, Math.floor((bytes.length - HEADER_SIZE) / (kind === 'fixed' ? 32 : 40)));
-      const kept = index.broken === 'empty' || index.broken === 'short' ? 0 : Math.min(whole, digests.length);
-      record.indexes.push({
-        rel: join(rel, index.name),
-        path,
-        kind,
-        digests: digests.slice(0, kept).map((digest) => digest.toString('hex')),
-        bytes: bytes.length,
-        ...(index.broken ? { broken: index.broken } : {}),
-      });
+      const file = writeIndex(rel, index);
+      files.push({ filename: index.name, size: file.bytes, csum: file.csum });
     }
     const manifestPath = join(dir, 'index.json.blob');
     writeFileSync(manifestPath, manifest(snapshot, files), { mode: 0o644 });
     written.push(manifestPath);
+  }
+  for (const index of spec.outside ?? []) {
+    mkdir(join(root, index.dir));
+    writeIndex(index.dir, index);
+    record.outside.push(join(index.dir, index.name));
   }
   for (const data of spec.unreferenced ?? []) writeChunk(data);
   if (spec.owner) for (const path of written) chownSync(path, spec.owner.uid, spec.owner.gid);
