@@ -35,7 +35,15 @@ export type FindingCode =
   | 'TOUCH_SETS_MTIME'
   | 'NO_FILE_OWNERS'
   | 'CHOWN_IGNORED'
-  | 'OWNERSHIP_NOT_ENFORCED';
+  | 'OWNERSHIP_NOT_ENFORCED'
+  | 'GC_WOULD_ABORT'
+  | 'GC_WOULD_DELETE_REFERENCED'
+  | 'CHUNK_MISSING'
+  | 'INDEX_OUTSIDE_SCHEME'
+  | 'INDEX_NOT_READ'
+  | 'GC_OVERDUE'
+  | 'BACKUP_RUNNING'
+  | 'TEMP_LEFTOVERS';
 
 export type Severity = 'error' | 'warning' | 'info';
 

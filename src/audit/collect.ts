@@ -79,7 +79,7 @@ function keepSmallest<T>(kept: T[], value: T, limit: number, compare: (a: T, b: 
  * else found again by their flags, which find cannot test: lsattr prints them before
  * each path (a path with a newline in it would be split; chunk stores have none).
  */
-function immutableRemedy(dir: string, group: Group): string {
+export function immutableRemedy(dir: string, group: { count: number; examples: readonly string[] }): string {
   if (group.count <= group.examples.length) return `chattr -i -a ${group.examples.map(shellQuote).join(' ')}`;
   return `find ${shellQuote(dir)} -xdev \\( -type f -o -type d \\) -exec lsattr -d {} + | awk '$1 ~ /[ia]/ { sub(/^[^ ]+ /, ""); print }' | xargs -r -d '\\n' chattr -i -a`;
 }

@@ -6,6 +6,7 @@ import { formatWindow } from '../audit/tally.js';
 import type { CheckReport } from '../check/report.js';
 import type { GcUserChoice } from '../system/gc-user.js';
 import type { FixReport } from '../repair/fix.js';
+import type { GcPreviewReport } from '../gc/report.js';
 import type { EnvironmentReport } from '../system/environment.js';
 import { formatIdMap } from '../system/process.js';
 import { atimeText } from '../system/mounts.js';
@@ -137,5 +138,37 @@ export function formatEnv(report: EnvironmentReport, colour: Colour): string {
       lines.push(`  mount ${p.mount.mountPoint} ${p.mount.fsType} from ${p.mount.source}${kind}: ${p.mount.mountOptions.join(',')} (${atimeText(p.mount)})`);
     }
   }
+  return `${lines.join('\n')}\n`;
+}
+
+/** A list as human output shows it: the first few, and how many more --json has. */
+function shortList(items: readonly string[], shown = 5): string {
+  const head = items.slice(0, shown).join(', ');
+  return items.length > shown ? `${head} ... ${items.length - shown} more (--json has them all)` : head;
+}
+
+const amount = (value: { chunks: number; bytes: number }): string => `${plural(value.chunks, 'chunk')}, ${formatBytes(value.bytes)}`;
+const utc = (seconds: number): string => new Date(seconds * 1000).toISOString().replace('.000Z', 'Z');
+
+export function formatGcPreview(report: GcPreviewReport, colour: Colour, failOn?: FailOn): string {
+  const inVerdict = verdict(report.findings, failOn).failedBy;
+  const lines = [verdictLine(report.summary, report.ok, colour), ...formatFindings(report.findings, colour, report.abort ? undefined : inVerdict)];
+  const { sweep, referenced, indexes, snapshots, atRisk } = report;
+  lines.push(
+    `  cutoff ${report.cutoffMinutes} min (${report.cutoffFrom}): chunks last touched before ${utc(report.minAtime)} are removed${report.writers.running ? `; backup running${report.writers.oldest ? ` since ${utc(report.writers.oldest.start)}` : ' (start unknown: removal is an upper bound)'}` : ''}`,
+    `  ${plural(snapshots.total, 'snapshot')}, ${plural(indexes.files, 'index file')} (${formatBytes(indexes.bytes)}) reference ${amount(referenced)}${referenced.missing ? `; ${referenced.missing} missing` : ''}${referenced.unmarkable ? `; ${referenced.unmarkable} the GC user cannot touch` : ''}`,
+    `  sweep: removes ${amount(sweep.removed)}; pending ${amount(sweep.pending)}; keeps ${amount(sweep.inUse)}; ${plural(sweep.bad.chunks, '.bad file')} (${sweep.bad.removed} removed)`,
+    `  kept only by the touch: ${amount(atRisk)}${atRisk.snapshots.length ? ` in ${plural(atRisk.snapshots.length, 'snapshot')}: ${shortList(atRisk.snapshots)}` : ''}`,
+  );
+  if (snapshots.broken.length) lines.push(`  snapshots missing data: ${shortList(snapshots.broken)}`);
+  if (referenced.unmarkablePaths.length) lines.push(`  untouchable: ${shortList(referenced.unmarkablePaths)}`);
+  if (indexes.outsideScheme.length) lines.push(`  outside the scheme: ${shortList(indexes.outsideScheme)}`);
+  if (report.leftovers.files) lines.push(`  leftovers: ${plural(report.leftovers.files, 'temp file')}, ${formatBytes(report.leftovers.bytes)}`);
+  if (report.lastGc) lines.push(colour('dim', `  last completed GC: ${utc(report.lastGc.completed)}, removed ${amount(report.lastGc.removed)}`));
+  if (report.atimeCheck) lines.push(colour('dim', `  atime check: ${report.atimeCheck.summary}`));
+  else lines.push(colour('dim', '  atime check skipped: the preview assumes the touch works'));
+  if (report.readBeyondGcUser.length) lines.push(colour('dim', `  read as uid ${process.geteuid?.()} where the GC user cannot: ${shortList(report.readBeyondGcUser)}`));
+  lines.push(colour('dim', gcUserLine(report.gcUser)));
+  lines.push(colour('dim', `  ${(report.durationMs / 1000).toFixed(1)} s`));
   return `${lines.join('\n')}\n`;
 }

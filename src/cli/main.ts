@@ -10,8 +10,9 @@ import { fixOwnership, undoJournal, type FixReport } from '../repair/fix.js';
 import type { ChownRecord } from '../repair/journal.js';
 import { inspectEnvironment } from '../system/environment.js';
 import type { FailOn } from '../findings.js';
-import { type Colour, colourer, formatAudit, formatCheck, formatEnv, formatFix } from './format.js';
-import { auditMetrics, checkMetrics } from './prometheus.js';
+import { previewGcWith } from '../gc/index.js';
+import { type Colour, colourer, formatAudit, formatCheck, formatEnv, formatFix, formatGcPreview } from './format.js';
+import { auditMetrics, checkMetrics, gcPreviewMetrics } from './prometheus.js';
 import { auditProgress } from './progress.js';
 
 export const EXIT_OK = 0;
@@ -238,6 +239,48 @@ function fixCommand(cli: Command): void {
     });
 }
 
+function gcPreviewCommand(cli: Command): void {
+  cli
+    .command('gc-preview')
+    .description(
+      "What the backup server's next garbage collection would do to this datastore: whether it completes or stops (and at what), what it removes, and which snapshots would lose data. " +
+        'Read-only but for the atime check, which inserts and touches the zero chunk as the server\'s GC does (--skip-atime-check: nothing is touched).\n' +
+        exitCodes('GC would complete and lose nothing referenced'),
+    )
+    .argument('<store>', 'the datastore directory (holding .chunks)')
+    .addOption(new Option('--cutoff-minutes <minutes>', "GC atime cutoff (default: the datastore's gc-atime-cutoff tuning in datastore.cfg, else 1445)").argParser(wholeMinutes))
+    .option('--as-user <user>', 'the user GC runs as: NAME, UID, NAME:GROUP or UID:GID (default: inferred, see the report\'s gcUser)')
+    .option('--skip-atime-check', 'touch nothing: no atime check (the preview then assumes the touch works)')
+    .option('--json', 'print one JSON report on stdout')
+    .addOption(formatOption())
+    .addOption(new Option('--workers <n>', 'worker threads for the .chunks walk (0: the main thread; default: chosen from the filesystem)').argParser(workerCount))
+    .addOption(failOnOption())
+    .action(async (store: string, flags: { cutoffMinutes?: number; asUser?: string; skipAtimeCheck?: boolean; json?: boolean; format?: OutputFormat; workers?: number; failOn: FailOn }) => {
+      const format = outputFormat(flags);
+      const progress = auditProgress(process.stderr, format === 'human');
+      let report;
+      try {
+        report = await previewGcWith(
+          store,
+          {
+            cutoffMinutes: flags.cutoffMinutes,
+            asUser: flags.asUser,
+            skipAtimeCheck: flags.skipAtimeCheck,
+            workers: flags.workers,
+            failOn: flags.failOn,
+            onProgress: (state) => {
+              if (state.phase === 'chunks' && state.total !== undefined) progress.update({ directories: state.done, entries: 0, prefixDirs: { done: state.done, total: state.total } });
+            },
+          },
+          { switchThread: true },
+        );
+      } finally {
+        progress.stop();
+      }
+      finish(report, format, { human: (r, colour) => formatGcPreview(r, colour, flags.failOn), prometheus: gcPreviewMetrics });
+    });
+}
+
 function envCommand(cli: Command): void {
   cli
     .command('env')
@@ -264,6 +307,7 @@ function program(): Command {
   checkCommand(cli);
   auditCommand(cli);
   fixCommand(cli);
+  gcPreviewCommand(cli);
   envCommand(cli);
   return cli;
 }

@@ -6,6 +6,7 @@
 import type { AuditReport } from '../audit/report.js';
 import type { CheckReport } from '../check/report.js';
 import type { Finding } from '../findings.js';
+import type { GcPreviewReport } from '../gc/report.js';
 
 type Labels = Record<string, string | number | boolean | undefined>;
 
@@ -81,5 +82,40 @@ export function auditMetrics(report: AuditReport, now = Date.now()): string {
     const labels = { ...base, uid: owner.uid, gid: owner.gid, user: owner.user, group: owner.group, expected: owner.expected };
     out.metric('chunkguard_audit_owner_bytes', 'Bytes of regular files per owner.', labels, owner.bytes);
   }
+  return out.toString();
+}
+
+export function gcPreviewMetrics(report: GcPreviewReport, now = Date.now()): string {
+  const base = { store: report.store };
+  const out = new Exposition()
+    .metric('chunkguard_gc_preview_ok', `1 when the next GC would complete and lose nothing referenced: ${OK_RULE}`, base, report.ok ? 1 : 0)
+    .metric('chunkguard_gc_preview_would_abort', '1 when the next GC would stop before it completes (GC_WOULD_ABORT).', base, report.abort ? 1 : 0)
+    .metric('chunkguard_gc_preview_min_atime_seconds', "The cutoff the next GC would use (Unix time): chunks last touched before it are removed.", base, report.minAtime)
+    .metric('chunkguard_gc_preview_snapshots', 'Snapshot directories.', base, report.snapshots.total)
+    .metric('chunkguard_gc_preview_snapshots_broken', 'Snapshots referencing a missing chunk.', base, report.snapshots.broken.length)
+    .metric('chunkguard_gc_preview_index_files', 'Index files the GC reads.', base, report.indexes.files)
+    .metric('chunkguard_gc_preview_index_bytes', 'Bytes of those index files.', base, report.indexes.bytes)
+    .metric('chunkguard_gc_preview_indexes_outside_scheme', 'Index files outside the namespace/group/snapshot scheme.', base, report.indexes.outsideScheme.length)
+    .metric('chunkguard_gc_preview_indexes_unreadable', 'Index files that stop GC or were not read.', base, report.indexes.unreadable.length);
+  const chunks = (name: string, help: string, value: { chunks: number; bytes: number }): void => {
+    out.metric(`chunkguard_gc_preview_${name}_chunks`, `${help} (distinct chunks).`, base, value.chunks);
+    out.metric(`chunkguard_gc_preview_${name}_bytes`, `${help} (bytes, st_size).`, base, value.bytes);
+  };
+  chunks('referenced', 'Chunks the indexes reference', report.referenced);
+  out
+    .metric('chunkguard_gc_preview_referenced_missing_chunks', 'Referenced chunks missing from .chunks.', base, report.referenced.missing)
+    .metric('chunkguard_gc_preview_referenced_unmarkable_chunks', "Referenced chunks the GC user's touch would fail on.", base, report.referenced.unmarkable);
+  chunks('removed', 'Chunks the sweep would remove', report.sweep.removed);
+  chunks('pending', 'Chunks kept as pending (newer than min_atime, older than the oldest writer)', report.sweep.pending);
+  chunks('in_use', 'Chunks the sweep would keep', report.sweep.inUse);
+  chunks('bad', '.bad files', report.sweep.bad);
+  chunks('at_risk', 'Referenced chunks older than the cutoff, kept only by the touch', report.atRisk);
+  out
+    .metric('chunkguard_gc_preview_leftover_files', 'Temp files of crashed inserts, never swept.', base, report.leftovers.files)
+    .metric('chunkguard_gc_preview_leftover_bytes', 'Bytes of those temp files.', base, report.leftovers.bytes)
+    .metric('chunkguard_gc_preview_duration_seconds', 'Wall time of the last preview.', base, report.durationMs / 1000)
+    .metric('chunkguard_gc_preview_last_run_timestamp_seconds', 'When the last preview finished (Unix time).', base, Math.floor(now / 1000));
+  if (report.lastGc) out.metric('chunkguard_gc_preview_last_gc_completed_timestamp_seconds', 'When the last GC that completed ended (.gc-status mtime).', base, report.lastGc.completed);
+  findingSeries(out, 'chunkguard_gc_preview_findings', base, report.findings);
   return out.toString();
 }

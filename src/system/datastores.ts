@@ -16,22 +16,36 @@ export interface Datastore {
   path: string;
   /** The file it was read from. */
   config: string;
+  /** The section's other properties as written (`gc-schedule`, `tuning`, `backend`...), unvalidated. */
+  properties: Record<string, string>;
 }
 
 export function parseDatastores(text: string, config: string): Datastore[] {
-  const stores: Datastore[] = [];
-  let current: string | undefined;
+  const sections: { name: string; properties: Record<string, string> }[] = [];
+  let current: { name: string; properties: Record<string, string> } | undefined;
   for (const line of text.split('\n')) {
     if (/^\s*#/.test(line)) continue;
     const header = /^(\S+):\s*(\S+)\s*$/.exec(line);
     if (header) {
-      current = header[1] === 'datastore' ? header[2] : undefined;
+      current = header[1] === 'datastore' ? { name: header[2]!, properties: Object.create(null) as Record<string, string> } : undefined;
+      if (current) sections.push(current);
       continue;
     }
-    const path = /^\s+path\s+(\S.*?)\s*$/.exec(line);
-    if (current !== undefined && path?.[1]?.startsWith('/')) stores.push({ name: current, path: path[1], config });
+    const property = /^\s+(\S+)\s+(\S.*?)\s*$/.exec(line);
+    if (current && property && !(property[1]! in current.properties)) current.properties[property[1]!] = property[2]!;
   }
-  return stores;
+  return sections
+    .filter((section) => section.properties.path?.startsWith('/'))
+    .map((section) => ({ name: section.name, path: section.properties.path!, config, properties: section.properties }));
+}
+
+/** Every datastore the file lists; none when it cannot be read. */
+export function listDatastores(config = DATASTORE_CONFIG): Datastore[] {
+  try {
+    return parseDatastores(readFileSync(config, 'utf8'), config);
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -40,13 +54,7 @@ export function parseDatastores(text: string, config: string): Datastore[] {
  * ignored: it would make every directory a datastore. Undefined when none, or unreadable.
  */
 export function datastoreOf(dir: string, config = DATASTORE_CONFIG): Datastore | undefined {
-  let text: string;
-  try {
-    text = readFileSync(config, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const listed = parseDatastores(text, config)
+  const listed = listDatastores(config)
     .map((store) => ({ store, id: identity(store.path) }))
     .filter((entry) => entry.id !== undefined && entry.id !== ROOT_ID);
   if (listed.length === 0) return undefined;

@@ -51,3 +51,14 @@ export function runCliAsync(
     options.onSpawn?.(child);
   });
 }
+
+/**
+ * Run a printed remedy as an operator pastes it: in a shell, `chunkguard` being this
+ * build's CLI. Returns the shell's result; the caller asserts it worked.
+ */
+export function pasteRemedy(remedy: string): CliResult {
+  const script = `chunkguard() { ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} "$@"; }\n${remedy}`;
+  const result = spawnSync('sh', ['-c', script], { encoding: 'utf8', timeout: 60_000 });
+  if (result.error) throw result.error;
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}

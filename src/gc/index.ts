@@ -1,0 +1,242 @@
+/**
+ * previewGc(store, options): what the server's next garbage collection would
+ * do to this datastore, before it runs. The steps follow the server's:
+ *   the start (nested datastores, tuning, the cutoff, running backups);
+ *   the atime safety check, run as `check` runs it (the same zero chunk, the GC user);
+ *   phase 1: every index the server reads (index-walk.ts), read into one digest set (mark.ts);
+ *   phase 2: `.chunks` on the audit's walk, each chunk judged by the server's rules (sweep.ts);
+ *   then the snapshots behind what is at risk (snapshots.ts) and the first abort (abort.ts).
+ * Nothing in the store is written but the atime check's zero chunk (skipAtimeCheck: nothing).
+ * Resolves to a report; never prints.
+ */
+import { resolve } from 'node:path';
+import { checkAtimeWith } from '../check/index.js';
+import type { CheckReport } from '../check/report.js';
+import { badInput, badOption, publicCall } from '../errors.js';
+import { type FailOn, failOnOption, type Finding, plural, verdict } from '../findings.js';
+import { formatBytes } from '../audit/collect.js';
+import { chooseConcurrency, type RingPlan } from '../audit/concurrency.js';
+import { DirTree } from '../fs/dir-tree.js';
+import { identityOf } from '../fs/identity.js';
+import { relText } from '../fs/rel-path.js';
+import { openDirOrBadInput, resolveDirectory, isWithin } from '../fs/safe-path.js';
+import { entryKind } from '../fs/stat.js';
+import { libc } from '../native/libc.js';
+import { type Datastore, DATASTORE_CONFIG, datastoreOf, listDatastores } from '../system/datastores.js';
+import { filesystemAt } from '../system/filesystems.js';
+import { gcUserFor, type GcUserChoice } from '../system/gc-user.js';
+import { mountFacts } from '../system/mounts.js';
+import { Accounts, type AccountFiles } from '../system/passwd.js';
+import { resolveUser, type UserInput, uidsWithoutAccount } from '../system/user-spec.js';
+import { userNamespace } from '../system/process.js';
+import { firstAbort } from './abort.js';
+import { walkChunks } from './chunk-walk.js';
+import { abortFinding, deleteReferencedFinding, leftoversFinding, missingFinding, notReadFinding, outsideSchemeFinding, overdueFinding, writersFinding } from './gc-findings.js';
+import { walkIndexes } from './index-walk.js';
+import { readLastGc } from './last-gc.js';
+import { markIndexes } from './mark.js';
+import type { GcPreviewProgress, GcPreviewReport } from './report.js';
+import { CUTOFF_RANGE, cutoffMinutes, gcTuning, minAtimeFor } from './settings.js';
+import { attribute } from './snapshots.js';
+import { SweepTally } from './sweep.js';
+import { backupWriters } from './writers.js';
+
+export interface GcPreviewOptions {
+  /** The cutoff in minutes. Default: the datastore's `gc-atime-cutoff` tuning in datastore.cfg, else 1445 (24 h 5 min). */
+  cutoffMinutes?: number;
+  /** The user GC runs as: `uid:gid`, a name, or `{ uid, gid }`. Default: the GC user chunkguard infers (datastore.cfg, the store's owners). */
+  asUser?: UserInput;
+  /** Leave the store untouched: no atime check (the preview then assumes the touch works). */
+  skipAtimeCheck?: boolean;
+  /** `warning`: a warning fails the preview too. Default `error`. */
+  failOn?: FailOn;
+  /** Worker threads for the `.chunks` walk; 0 walks in the calling thread. Default: chosen from the filesystem, as the audit does. */
+  workers?: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: GcPreviewProgress) => void;
+}
+
+/** Test seams, not part of the public API. */
+export interface GcPreviewHooks {
+  datastoreConfig?: string;
+  accountFiles?: AccountFiles;
+  /** /proc/locks and the server's active task list. */
+  procLocks?: string;
+  activeTasks?: string;
+  /** The moment GC starts (Unix seconds). */
+  now?: number;
+  ring?: RingPlan;
+  /** The CLI's: the atime check switches this thread to the GC user (checkAtimeWith's hook). */
+  switchThread?: boolean;
+}
+
+/** Check findings that mean the mark's touch would not keep a chunk: the server's safety check fails on them too. */
+const TOUCH_IGNORED = new Set<Finding['code']>(['ATIME_NOT_UPDATED', 'INODE_CHANGED']);
+
+function cutoffOption(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < CUTOFF_RANGE.min) throw badOption('cutoffMinutes', value, 'expected a whole number of minutes, at least 1');
+  return value;
+}
+
+function workersOption(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (!(typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 64)) throw badOption('workers', value, 'expected a whole number of worker threads, 0 to 64');
+  return value;
+}
+
+/** Another datastore of datastore.cfg that lies inside this one, or this one inside it (by path, as the server compares them). */
+function nestedWith(store: Datastore | undefined, all: Datastore[]): { name: string; path: string } | undefined {
+  if (!store) return undefined;
+  const other = all.find((entry) => entry.name !== store.name && (isWithin(entry.path, store.path) || isWithin(store.path, entry.path)));
+  return other && { name: other.name, path: other.path };
+}
+
+/** The touch the mark relies on, as the atime check measured it: ignored, or failing where the server's safety check fails. */
+function touchVerdict(check: CheckReport | undefined): { ignored?: Finding; stop?: Finding } {
+  if (!check) return {};
+  const ignored = check.findings.find((finding) => TOUCH_IGNORED.has(finding.code) && finding.severity === 'error');
+  const stop = ignored ?? check.findings.find((finding) => finding.severity === 'error');
+  return { ...(ignored ? { ignored } : {}), ...(stop ? { stop } : {}) };
+}
+
+function summaryOf(report: GcPreviewReport, failedBy: Finding | undefined): string {
+  const { sweep, referenced } = report;
+  const removes = `removes ${plural(sweep.removed.chunks, 'chunk')} (${formatBytes(sweep.removed.bytes)}), keeps ${plural(referenced.chunks, 'referenced chunk')}`;
+  if (report.abort) return `GC would stop (${report.abort.code}) at ${report.abort.path}; once that is fixed it ${removes}`;
+  if (failedBy) return `GC would complete and ${removes}, but ${failedBy.code}: ${failedBy.message.split(': ')[0]}`;
+  return `GC would complete: it ${removes}; nothing referenced is lost`;
+}
+
+async function preview(given: string, options: GcPreviewOptions, hooks: GcPreviewHooks): Promise<GcPreviewReport> {
+  const started = process.hrtime.bigint();
+  const failOn = failOnOption(options.failOn);
+  const cutoffGiven = cutoffOption(options.cutoffMinutes);
+  const workers = workersOption(options.workers);
+  const accounts = new Accounts(hooks.accountFiles);
+  const asUser = options.asUser === undefined ? undefined : resolveUser(options.asUser, accounts, 'asUser');
+  if (typeof given !== 'string' || given === '') throw badInput(String(given), 'no store path given');
+  const { absolute, resolvedFrom } = resolveDirectory(given);
+  const store = resolve(given);
+  libc();
+  const config = hooks.datastoreConfig ?? DATASTORE_CONFIG;
+  const datastore = datastoreOf(absolute, config);
+  const tuning = gcTuning(datastore);
+  const cutoff = cutoffMinutes(cutoffGiven, tuning);
+  const now = hooks.now ?? Math.floor(Date.now() / 1000);
+
+  const root = openDirOrBadInput(given, absolute);
+  const tree = DirTree.from(root);
+  try {
+    const rootStat = root.statSelf();
+    if (entryKind(root.stat('.chunks')) !== 'directory') throw badInput(given, 'no .chunks directory: not a chunk store');
+    const writers = backupWriters(root.stat('.lock'), datastore?.name, { procLocks: hooks.procLocks, activeTasks: hooks.activeTasks });
+    const oldestWriter = writers.oldest?.start ?? now;
+    const minAtime = minAtimeFor(now, cutoff.minutes, oldestWriter);
+
+    // The server's safety check comes before the mark: its zero chunk is then in .chunks with a fresh atime, as after the server's.
+    options.onProgress?.({ phase: 'atime check', done: 0 });
+    const check = options.skipAtimeCheck
+      ? undefined
+      : await checkAtimeWith(given, { runAs: options.asUser, cutoffMinutes: cutoff.minutes, signal: options.signal }, { switchThread: hooks.switchThread, datastoreConfig: config });
+    const decided = gcUserFor(given, absolute, { asUser: asUser && { spec: asUser, option: '--as-user' }, identity: identityOf(rootStat), accounts, datastoreConfig: config });
+    const gcUser: GcUserChoice = check?.gcUser ?? decided.gcUser;
+    const touch = touchVerdict(check);
+    const { mount, known } = filesystemAt(absolute);
+
+    const walk = walkIndexes(root, gcUser, options.signal);
+    const marked = markIndexes(tree, walk, gcUser, (done) => options.onProgress?.({ phase: 'indexes', done, total: walk.indexes.length }), options.signal);
+    const tally = new SweepTally(marked.set, { minAtime, oldestWriter, gcUser, readOnly: mount?.readOnly === true, touchIgnored: touch.ignored !== undefined });
+    const { concurrency, ring } = chooseConcurrency(mount?.fsType, workers, hooks.ring);
+    await walkChunks(
+      { path: absolute, identity: identityOf(rootStat), gcUser, expected: decided.expected, namespace: decided.namespace },
+      {
+        onChunk: (view) => tally.chunk(view),
+        onPrefixDir: (view) => tally.prefixDir(view),
+        onProgress: (done, total) => options.onProgress?.({ phase: 'chunks', done, total }),
+      },
+      { workers: concurrency.workers, ring, signal: options.signal },
+    );
+    tally.finish();
+    options.onProgress?.({ phase: 'snapshots', done: 0 });
+    const attribution = attribute(tree, walk, marked, tally.flags, options.signal);
+    const last = readLastGc(root);
+
+    const abort = firstAbort({
+      store,
+      gcUser,
+      namespace: decided.namespace,
+      mount,
+      known,
+      nested: nestedWith(datastore, listDatastores(config)),
+      tuningProblems: tuning.problems,
+      safetyCheck: tuning.safetyCheck,
+      atimeStop: touch.stop,
+      walk,
+      marked,
+      attribution,
+      tally,
+    });
+    const outside = walk.indexes.filter((found) => found.snapshot === undefined).map((found) => relText(found.rel)).sort();
+    const notRead = walk.indexes
+      .map((found, position) => ({ found, outcome: marked.outcomes[position]! }))
+      .filter(({ outcome }) => !outcome.read && !outcome.skipped && (outcome.problem.code === 'SYMLINK' || outcome.problem.code === 'CHANGED'))
+      .map(({ found, outcome }) => ({ rel: relText(found.rel), reason: !outcome.read && !outcome.skipped ? outcome.problem.reason : '' }));
+    const unreadable = walk.indexes.filter((_, position) => { const outcome = marked.outcomes[position]!; return !outcome.read && !outcome.skipped; }).map((found) => relText(found.rel)).sort();
+    const atRisk = { ...tally.atRisk, snapshots: attribution.atRisk };
+    const lastGc = last.found && 'status' in last ? last.status : undefined;
+    const findings: Finding[] = [
+      ...uidsWithoutAccount([['--as-user', asUser]]),
+      ...(check?.findings ?? []),
+      ...(abort ? [abortFinding(abort, tally.unmarkable)] : []),
+      ...(touch.ignored && atRisk.chunks > 0 ? [deleteReferencedFinding(store, atRisk, touch.ignored, tuning.safetyCheck)] : []),
+      ...(tally.missing > 0 ? [missingFinding(store, tally.missing, attribution.broken, datastore?.name)] : []),
+      ...(outside.length > 0 ? [outsideSchemeFinding(store, outside)] : []),
+      ...(notRead.length > 0 ? [notReadFinding(store, notRead)] : []),
+      ...[overdueFinding(store, lastGc, tuning.schedule, now), writersFinding(store, writers), leftoversFinding(store, tally.leftovers)].filter((finding): finding is Finding => finding !== undefined),
+    ];
+    const filesystem = check?.filesystem ?? (mount ? { ...mountFacts(mount), ...(known ? { known } : {}) } : undefined);
+    const judged = verdict(findings, failOn);
+    const report: GcPreviewReport = {
+      ok: judged.ok,
+      command: 'gc-preview',
+      summary: '',
+      store,
+      ...(datastore ? { datastore: datastore.name } : {}),
+      gcUser,
+      ...(filesystem ? { filesystem } : {}),
+      now,
+      cutoffMinutes: cutoff.minutes,
+      cutoffFrom: cutoff.from,
+      minAtime,
+      oldestWriter,
+      writers,
+      ...(check ? { atimeCheck: { ok: check.ok, summary: check.summary, touchIgnored: touch.ignored !== undefined, findings: check.findings.map((finding) => finding.code), report: check } } : {}),
+      snapshots: { total: walk.snapshots.length, broken: attribution.broken },
+      indexes: { files: marked.files, bytes: marked.bytes, outsideScheme: outside, unreadable },
+      referenced: { chunks: marked.set.size, bytes: tally.referenced.bytes, missing: tally.missing, unmarkable: tally.unmarkable.length, unmarkablePaths: [...tally.unmarkable].sort() },
+      sweep: { removed: tally.removed, pending: tally.pending, inUse: tally.inUse, bad: tally.bad },
+      atRisk,
+      leftovers: tally.leftovers,
+      abort,
+      ...(lastGc ? { lastGc } : {}),
+      readBeyondGcUser: walk.denied.map((stop) => relText(stop.rel)),
+      durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+      findings,
+    };
+    report.summary = summaryOf(report, judged.failedBy);
+    void resolvedFrom;
+    return report;
+  } finally {
+    tree.close();
+  }
+}
+
+/** previewGc with test seams (not exported from the package). */
+export function previewGcWith(store: string, options: GcPreviewOptions = {}, hooks: GcPreviewHooks = {}): Promise<GcPreviewReport> {
+  return publicCall('the GC preview', options?.signal, () => preview(store, options ?? {}, hooks));
+}
+
+export function previewGc(store: string, options: GcPreviewOptions = {}): Promise<GcPreviewReport> {
+  return previewGcWith(store, options);
+}
