@@ -313,7 +313,7 @@ describeAsRoot('walkChunks over a store with everything a live store collects', 
     expect(closed[1].issues & (ISSUE.FOREIGN | ISSUE.UNREADABLE)).toBe(ISSUE.FOREIGN | ISSUE.UNREADABLE);
   });
 
-  it('gives the same answer in this thread, in worker threads and through io_uring, and writes or touches nothing', async () => {
+  it('gives the same answer in this thread and in worker threads, and writes or touches nothing', async () => {
     const before = treeState(store);
     const runs = [await walk(store, { workers: 0 }), await walk(store), await walk(store, { workers: 3 })];
     expect(runs[1]!.totals.concurrency.via).toBe('statx');
