@@ -10,6 +10,8 @@ export default defineConfig({
     'audit-worker': 'src/audit/worker.ts',
     // Imported by bench/digest-set.mjs alone, until the GC preview uses it.
     'gc-digest-set': 'src/gc/digest-set.ts',
+    // Imported by bench/gc-walk.mjs alone, until the GC preview uses it.
+    'gc-chunk-walk': 'src/gc/chunk-walk.ts',
   },
   format: ['esm', 'cjs'],
   dts: { entry: { index: 'src/index.ts' } },

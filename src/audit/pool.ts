@@ -83,8 +83,9 @@ function scanInline(root: ScanRoot, sink: ResultSink, ring: RingPlan | undefined
     const queue: DirTask[] = [root.task];
     let batch = emptyBatch();
     const flush = (): void => {
-      batch.tallies = scanner.tallies.drain();
+      scanner.drainInto(batch);
       sink(batch);
+      if (batch.chunkRecords) scanner.recycle([batch.chunkRecords.buffer]);
       batch = emptyBatch();
     };
     scanner.run(
@@ -119,6 +120,8 @@ export async function scanTree(root: ScanRoot, sink: ResultSink, options: PoolOp
   const workerData = { root: root.path, settings: root.settings, rootIdentity: root.identity, ring: options.ring, loadLock };
   const workers = Array.from({ length: count }, () => new Worker(path, { workerData, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } }));
   const inFlight = new Map<Worker, number>(workers.map((worker) => [worker, 0]));
+  // Chunk records' buffers read here, to go back with the worker's next tasks (ScanBatch#chunkRecords).
+  const spares = new Map<Worker, ArrayBuffer[]>(workers.map((worker) => [worker, []]));
   let pending = 0;
 
   await new Promise<void>((resolve, reject) => {
@@ -137,7 +140,8 @@ export async function scanTree(root: ScanRoot, sink: ResultSink, options: PoolOp
           const tasks = queue.splice(Math.max(0, queue.length - size), size);
           inFlight.set(worker, inFlight.get(worker)! + 1);
           pending++;
-          worker.postMessage({ type: 'scan', tasks });
+          const spare = spares.get(worker)!.splice(0);
+          worker.postMessage(spare.length > 0 ? { type: 'scan', tasks, spare } : { type: 'scan', tasks }, spare);
         }
       }
       if (pending === 0 && queue.length === 0 && !failed) resolve();
@@ -156,6 +160,7 @@ export async function scanTree(root: ScanRoot, sink: ResultSink, options: PoolOp
           const batch = reviveBatch(message.batch);
           for (const subdir of batch.subdirs) queue.push(subdir);
           sink(batch);
+          if (batch.chunkRecords) spares.get(worker)!.push(batch.chunkRecords.buffer);
         } catch (error) {
           fail(error);
           return;

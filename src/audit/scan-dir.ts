@@ -14,6 +14,8 @@ import { joinRel, nameFromBytes, parentRel, type RelPath } from '../fs/rel-path.
 import { formatDev, S_IFDIR, S_IFMT, S_IFREG, STATX_SIZE, StatWords } from '../fs/stat.js';
 import { StatRing } from '../fs/stat-ring.js';
 import type { Dir } from '../fs/dir.js';
+import { NOT_A_PREFIX, prefixAt, prefixOfPath } from '../store/chunk-names.js';
+import { type ChunkRecordBatch, ChunkRecordWriter } from './chunk-records.js';
 import { classify, type ClassifyContext, type Role } from './classify.js';
 import type { RingPlan } from './concurrency.js';
 import { OwnerTallies, type OwnerTally } from './tally.js';
@@ -72,6 +74,13 @@ export interface ScanSettings extends ClassifyContext {
    * triggers an automount, which a stat (AT_NO_AUTOMOUNT) does not.
    */
   openSubdirsFirst: boolean;
+  /**
+   * The GC preview's walk of `.chunks` (chunk-records.ts): every entry of
+   * `.chunks` and of its prefix directories becomes a record instead of an
+   * offender, and only what the server's sweep opens is listed: prefix
+   * directories named `0000`..`ffff`, never a directory at a chunk's name.
+   */
+  chunkRecords?: boolean;
 }
 
 export interface DirScanResult {
@@ -111,6 +120,12 @@ export interface ScanBatch {
   offenders: Offender[];
   problems: Problem[];
   tallies: OwnerTally[];
+  /**
+   * With ScanSettings#chunkRecords: the records of this batch (a buffer transferred, not
+   * copied). Read them inside the sink: the buffer goes back to the thread that wrote it
+   * once the sink returns (Scanner#recycle), to be written again.
+   */
+  chunkRecords?: ChunkRecordBatch;
 }
 
 export function emptyBatch(): ScanBatch {
@@ -176,11 +191,16 @@ function offender(rel: RelPath, stat: StatWords, issues: number, role: Role): Of
 /** Where a scanner reads the name of the entry whose stat it hands over: decoded only for the entries kept. */
 interface EntryNames {
   nameOf(ref: number): Buffer;
+  /** The same name without a Buffer made for it: NUL-terminated at nameStart(ref) of nameBuffer. */
+  readonly nameBuffer: Buffer;
+  nameStart(ref: number): number;
 }
 
 /** What the scanners share: the tree, the settings, the tallies, the hand-over of large directories. */
 export abstract class Scanner {
   readonly tallies = new OwnerTallies();
+  /** Set with ScanSettings#chunkRecords. */
+  readonly records: ChunkRecordWriter | undefined;
   protected readonly reader = new DirentReader();
 
   /**
@@ -192,7 +212,21 @@ export abstract class Scanner {
     protected readonly tree: DirTree,
     readonly settings: ScanSettings,
     readonly handOver?: (part: DirScanResult) => void,
-  ) {}
+  ) {
+    this.records = settings.chunkRecords ? new ChunkRecordWriter() : undefined;
+  }
+
+  /** What this thread has gathered since the last drain, into `batch`: the owner tallies and the chunk records. */
+  drainInto(batch: ScanBatch): void {
+    batch.tallies = this.tallies.drain();
+    const records = this.records?.drain();
+    if (records) batch.chunkRecords = records;
+  }
+
+  /** The buffers of records read in the main thread, handed back to be written again. */
+  recycle(buffers: ArrayBuffer[]): void {
+    for (const buffer of buffers) this.records?.recycle(buffer);
+  }
 
   /** Scan the tasks `next` hands out, each result to `done` once its directory is complete; until `next` has none left and nothing is in flight. */
   abstract run(next: () => DirTask | undefined, done: (result: DirScanResult) => void): void;
@@ -206,7 +240,7 @@ export abstract class Scanner {
    * and the listing says it is a directory; false when it is to be stat'ed now.
    */
   protected listedSubdirectory(scan: DirScan, start: number): boolean {
-    if (!this.settings.openSubdirsFirst || this.reader.typeAt(start) !== DT_DIR) return false;
+    if (!this.settings.openSubdirsFirst || this.reader.typeAt(start) !== DT_DIR || !scan.opensFirst(this.reader.buf, start)) return false;
     scan.subdirectory(this.reader.nameAt(start));
     return true;
   }
@@ -278,6 +312,13 @@ class DirScan {
   private readonly roles: ReturnType<typeof childRoles>;
   private failedAt = Infinity;
   private failedCode = '';
+  /** Chunk records: written for `.chunks` and the prefix directories, not for other directories. */
+  private readonly records: ChunkRecordWriter | undefined;
+  /** Chunk records: this prefix directory's number. */
+  private readonly prefix: number = NOT_A_PREFIX;
+  /** Chunk records: a PREFIX_STAT said this prefix directory will be listed, so a PREFIX_DONE follows. */
+  private announced = false;
+  private listError: string | undefined;
 
   constructor(
     readonly task: DirTask,
@@ -285,12 +326,33 @@ class DirScan {
   ) {
     this.result = { subdirs: [], offenders: [], problems: [], entries: 0, role: task.role };
     this.roles = childRoles(task.role, '');
+    const { records } = core;
+    if (records && (task.role === 'chunks-root' || task.role === 'prefix-dir')) {
+      this.records = records;
+      if (task.role === 'prefix-dir') {
+        this.prefix = prefixOfPath(task.rel);
+        // Stat'ed in `.chunks`' listing: announced there. Else its own stat (self) announces it.
+        this.announced = !task.entryRole && this.prefix !== NOT_A_PREFIX;
+      }
+    }
   }
 
   /** The directory itself could not be opened or listed. */
   cannotList(error: FsError): void {
     const kind = isUnsafePath(error) ? 'unsafe' : 'unlistable';
+    this.listError ??= error.code;
     this.result.problems.push({ kind, rel: this.task.rel, detail: kind === 'unsafe' ? error.detail : `cannot list (${error.code})`, errno: error.code });
+  }
+
+  /**
+   * Whether the subdirectory named at `start` of `names` (NUL-terminated) is
+   * opened before it is stat'ed (Scanner#listedSubdirectory). With chunk
+   * records only prefix directories are listed: other entries are stat'ed
+   * in place, as the sweep stats a directory at a chunk's name and passes on.
+   */
+  opensFirst(names: Buffer, start: number): boolean {
+    if (!this.records) return true;
+    return this.task.role === 'chunks-root' && prefixAt(names, start) !== NOT_A_PREFIX;
   }
 
   /** The statx of the entry listed at `index` failed with `errno` (0: it left out a field chunkguard needs). */
@@ -311,6 +373,10 @@ class DirScan {
     let entry: RelPath | undefined;
     const { role, dirRole } = task.role === 'store-root' ? childRoles(task.role, (entry = nameFromBytes(entryName(names.nameOf(ref))))) : this.roles;
     const issues = this.examine(stat, role);
+    if (this.records) {
+      this.record(stat, names, ref, issues);
+      return;
+    }
     const isDirectory = (stat.mode & S_IFMT) === S_IFDIR;
     if (!isDirectory && issues === 0) return;
 
@@ -320,6 +386,28 @@ class DirScan {
       this.visit({ rel, role: dirRole });
     }
     if (issues !== 0) result.offenders.push(offender(rel, stat, issues, role));
+  }
+
+  /**
+   * Chunk records: an entry of a prefix directory (ignored in a directory of
+   * `.chunks` with another name: the sweep never opens one), or of `.chunks`
+   * (a prefix directory is visited when it is a directory on this
+   * filesystem, or crossing was asked for).
+   */
+  private record(stat: StatWords, names: EntryNames, ref: number, issues: number): void {
+    const { records, task } = this;
+    if (task.role === 'prefix-dir') {
+      if (this.prefix !== NOT_A_PREFIX) records!.entry(this.prefix, names.nameBuffer, names.nameStart(ref), stat, issues);
+      return;
+    }
+    const prefix = prefixAt(names.nameBuffer, names.nameStart(ref));
+    let rel: RelPath | undefined;
+    if (prefix !== NOT_A_PREFIX && (stat.mode & S_IFMT) === S_IFDIR) {
+      rel = joinRel(task.rel, nameFromBytes(entryName(names.nameOf(ref))));
+      if (this.otherFilesystem(stat, rel)) rel = undefined;
+    }
+    records!.prefixStat(prefix, stat, issues, rel !== undefined);
+    if (rel !== undefined) this.visit({ rel, role: 'prefix-dir' });
   }
 
   /**
@@ -349,8 +437,12 @@ class DirScan {
     result.selfRole = role;
     const issues = this.examine(stat, role);
     const isDirectory = (stat.mode & S_IFMT) === S_IFDIR;
-    if (isDirectory && this.otherFilesystem(stat, task.rel)) return false;
-    if (issues !== 0) result.offenders.push(offender(task.rel, stat, issues, role));
+    const elsewhere = isDirectory && this.otherFilesystem(stat, task.rel);
+    if (this.records && role === 'prefix-dir') {
+      this.announced = isDirectory && !elsewhere && this.prefix !== NOT_A_PREFIX;
+      this.records.prefixStat(this.prefix, stat, issues, this.announced);
+    } else if (issues !== 0 && !elsewhere) result.offenders.push(offender(task.rel, stat, issues, role));
+    if (elsewhere) return false;
     result.selfIsSubdir = isDirectory;
     return isDirectory;
   }
@@ -387,6 +479,7 @@ class DirScan {
 
   /** The result, once every entry is in. */
   finish(): DirScanResult {
+    if (this.announced) this.records!.prefixDone(this.prefix, this.listError);
     if (this.failedAt !== Infinity) {
       this.result.problems.push({ kind: 'unlistable', rel: this.task.rel, detail: `cannot stat entries (${this.failedCode})`, errno: this.failedCode, repeated: true });
     }
@@ -437,6 +530,14 @@ export class DirScanner extends Scanner implements EntryNames {
 
   nameOf(): Buffer {
     return this.reader.nameAt(this.start);
+  }
+
+  get nameBuffer(): Buffer {
+    return this.reader.buf;
+  }
+
+  nameStart(): number {
+    return this.start;
   }
 
   private examine(start: number): boolean {

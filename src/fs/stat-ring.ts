@@ -200,8 +200,18 @@ export class StatRing {
 
   /** The NUL-terminated name a slot was queued with (valid until its result has been handed over). */
   nameOf(slot: number): Buffer {
-    const start = slot * SLOT_SIZE + STATX_SIZE;
+    const start = this.nameStart(slot);
     return this.slots.subarray(start, start + this.nameLengths[slot]! + 1);
+  }
+
+  /** The buffer that holds every slot's name, for a reader that makes no Buffer per name (nameStart). */
+  get nameBuffer(): Buffer {
+    return this.slots;
+  }
+
+  /** Where in nameBuffer the NUL-terminated name of a slot starts (valid as nameOf). */
+  nameStart(slot: number): number {
+    return slot * SLOT_SIZE + STATX_SIZE;
   }
 
   /**

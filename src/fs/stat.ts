@@ -191,6 +191,10 @@ export class StatWords {
   get size(): number {
     return this.words[OFFSET.size / 4 + 1]! * 2 ** 32 + this.words[OFFSET.size / 4]!;
   }
+  /** stx_atime's whole seconds, signed, as st_atime (what the server's GC compares). */
+  get atimeSeconds(): number {
+    return this.seconds(OFFSET.atime);
+  }
   get mtimeMs(): number {
     return this.timeMs(OFFSET.mtime);
   }
@@ -208,8 +212,11 @@ export class StatWords {
     return this.buf.readBigUInt64LE(OFFSET.ino);
   }
 
+  private seconds(offset: number): number {
+    return (this.words[offset / 4 + 1]! | 0) * 2 ** 32 + this.words[offset / 4]!;
+  }
+
   private timeMs(offset: number): number {
-    const seconds = (this.words[offset / 4 + 1]! | 0) * 2 ** 32 + this.words[offset / 4]!;
-    return seconds * 1000 + this.words[offset / 4 + 2]! / 1e6;
+    return this.seconds(offset) * 1000 + this.words[offset / 4 + 2]! / 1e6;
   }
 }

@@ -10,7 +10,7 @@
 import { immutableRemedy } from '../audit/collect.js';
 import { type Finding, formatMode, plural, shellQuote } from '../findings.js';
 import { displayPath, relText } from '../fs/rel-path.js';
-import { permissionClass, type GcUser } from '../system/access.js';
+import { canRead, canSearch, permissionClass, type GcUser } from '../system/access.js';
 import { readOnlyRemedy, type FilesystemKnowledge } from '../system/filesystems.js';
 import { ownerRemedy } from '../system/gc-user.js';
 import type { MountInfo } from '../system/mounts.js';
@@ -37,6 +37,8 @@ export interface AbortContext {
   marked: Marked;
   attribution: Attribution;
   tally: SweepTally;
+  /** `.chunks` itself: GC opens it to sweep and passes through it to touch. */
+  chunksDir: { mode: number; uid: number; gid: number };
 }
 
 /** Give the GC user what it needs on `path` (owner `uid`): its owner when it is someone else's (every entry, journalled), else the permission bits. */
@@ -99,6 +101,21 @@ function unmarkableRemedy(ctx: AbortContext): string {
   return commands.join(' && ');
 }
 
+/** `.chunks` the GC user cannot enter (every touch fails) or list (the sweep cannot start). */
+function chunksDirStop(ctx: AbortContext): GcAbort | undefined {
+  const { mode, uid, gid } = ctx.chunksDir;
+  if (canRead(mode, uid, gid, ctx.gcUser, true)) return undefined;
+  const path = `${ctx.store}/.chunks`;
+  const enters = canSearch(mode, uid, gid, ctx.gcUser);
+  return {
+    code: 'PREFIX_DIR_UNREADABLE',
+    phase: !enters && ctx.marked.set.size > 0 ? 'mark' : 'sweep',
+    path,
+    reason: `uid ${ctx.gcUser.uid} cannot ${enters ? 'list' : 'enter'} ${path} (owner ${uid}:${gid}, mode ${formatMode(mode)}): ${enters ? 'the sweep cannot open it' : 'no chunk can be touched, nor the sweep start'}`,
+    remedy: accessRemedy(ctx, path, { uid, gid }, 'rx'),
+  };
+}
+
 function sweepStop(ctx: AbortContext): GcAbort | undefined {
   const stop = ctx.tally.stop;
   if (!stop) return undefined;
@@ -146,5 +163,7 @@ export function firstAbort(ctx: AbortContext): GcAbort | null {
     const path = relText(displayPath(ctx.store, scheme.rel));
     return { code: 'SCHEME_STOP', phase: 'mark', path, reason: `${path} ${scheme.reason}` };
   }
-  return markStop(ctx) ?? sweepStop(ctx) ?? null;
+  const chunks = chunksDirStop(ctx);
+  if (chunks?.phase === 'mark') return chunks;
+  return markStop(ctx) ?? chunks ?? sweepStop(ctx) ?? null;
 }

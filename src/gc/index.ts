@@ -15,7 +15,7 @@ import type { CheckReport } from '../check/report.js';
 import { badInput, badOption, publicCall } from '../errors.js';
 import { type FailOn, failOnOption, type Finding, plural, verdict } from '../findings.js';
 import { formatBytes } from '../audit/collect.js';
-import { chooseConcurrency, type RingPlan } from '../audit/concurrency.js';
+import type { RingPlan } from '../audit/concurrency.js';
 import { DirTree } from '../fs/dir-tree.js';
 import { identityOf } from '../fs/identity.js';
 import { relText } from '../fs/rel-path.js';
@@ -129,7 +129,8 @@ async function preview(given: string, options: GcPreviewOptions, hooks: GcPrevie
   const tree = DirTree.from(root);
   try {
     const rootStat = root.statSelf();
-    if (entryKind(root.stat('.chunks')) !== 'directory') throw badInput(given, 'no .chunks directory: not a chunk store');
+    const chunksStat = root.stat('.chunks');
+    if (entryKind(chunksStat) !== 'directory') throw badInput(given, 'no .chunks directory: not a chunk store');
     const writers = backupWriters(root.stat('.lock'), datastore?.name, { procLocks: hooks.procLocks, activeTasks: hooks.activeTasks });
     const oldestWriter = writers.oldest?.start ?? now;
     const minAtime = minAtimeFor(now, cutoff.minutes, oldestWriter);
@@ -147,16 +148,18 @@ async function preview(given: string, options: GcPreviewOptions, hooks: GcPrevie
     const walk = walkIndexes(root, gcUser, options.signal);
     const marked = markIndexes(tree, walk, gcUser, (done) => options.onProgress?.({ phase: 'indexes', done, total: walk.indexes.length }), options.signal);
     const tally = new SweepTally(marked.set, { minAtime, oldestWriter, gcUser, readOnly: mount?.readOnly === true, touchIgnored: touch.ignored !== undefined });
-    const { concurrency, ring } = chooseConcurrency(mount?.fsType, workers, hooks.ring);
-    await walkChunks(
-      { path: absolute, identity: identityOf(rootStat), gcUser, expected: decided.expected, namespace: decided.namespace },
-      {
-        onChunk: (view) => tally.chunk(view),
-        onPrefixDir: (view) => tally.prefixDir(view),
-        onProgress: (done, total) => options.onProgress?.({ phase: 'chunks', done, total }),
-      },
-      { workers: concurrency.workers, ring, signal: options.signal },
-    );
+    const chunkWalk = await walkChunks(absolute, {
+      identity: identityOf(rootStat),
+      gcUser,
+      expected: decided.expected,
+      namespace: decided.namespace,
+      workers,
+      ring: hooks.ring,
+      signal: options.signal,
+      onChunk: (view) => tally.chunk(view),
+      onPrefixDir: (view) => tally.prefixDir(view),
+      onProgress: ({ done, total }) => options.onProgress?.({ phase: 'chunks', done, total }),
+    });
     tally.finish();
     options.onProgress?.({ phase: 'snapshots', done: 0 });
     const attribution = attribute(tree, walk, marked, tally.flags, options.signal);
@@ -176,6 +179,7 @@ async function preview(given: string, options: GcPreviewOptions, hooks: GcPrevie
       marked,
       attribution,
       tally,
+      chunksDir: chunksStat!,
     });
     const outside = walk.indexes.filter((found) => found.snapshot === undefined).map((found) => relText(found.rel)).sort();
     const notRead = walk.indexes
@@ -220,6 +224,7 @@ async function preview(given: string, options: GcPreviewOptions, hooks: GcPrevie
       leftovers: tally.leftovers,
       abort,
       ...(lastGc ? { lastGc } : {}),
+      concurrency: chunkWalk.concurrency,
       readBeyondGcUser: walk.denied.map((stop) => relText(stop.rel)),
       durationMs: Number(process.hrtime.bigint() - started) / 1e6,
       findings,

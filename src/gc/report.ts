@@ -3,6 +3,7 @@
  * to the store, counted in distinct chunks and st_size bytes. Lists name paths
  * relative to the store root, complete and sorted; everything else is absolute.
  */
+import type { Concurrency } from '../audit/concurrency.js';
 import type { CheckReport } from '../check/report.js';
 import type { Finding } from '../findings.js';
 import type { FilesystemKnowledge } from '../system/filesystems.js';
@@ -72,6 +73,8 @@ export interface GcPreviewReport {
   abort: GcAbort | null;
   /** `.gc-status`: the last GC that completed. */
   lastGc?: LastGc;
+  /** How `.chunks` was walked: the audit's choice for the filesystem. */
+  concurrency: Concurrency;
   /** What chunkguard read that the GC user could not (run as root). */
   readBeyondGcUser: string[];
   durationMs: number;

@@ -53,19 +53,23 @@ export async function plantZeroChunk(store: string, owner: { uid: number; gid: n
   return path;
 }
 
-/** Every path below root with its owner, mode, size and times: to prove nothing changed. */
+/**
+ * Every path below root with its owner, mode, size and times: to prove nothing changed.
+ * Names are read as bytes, so one that is not UTF-8 is stat'ed as it is (its key shows it with U+FFFD).
+ */
 export function treeState(root: string): Record<string, string> {
   const state: Record<string, string> = {};
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir)) {
-      const path = join(dir, name);
+  const slash = Buffer.from('/');
+  const walk = (dir: Buffer) => {
+    for (const name of readdirSync(dir, { encoding: 'buffer' })) {
+      const path = Buffer.concat([dir, slash, name]);
       const stat = lstatSync(path, { bigint: true });
       // Listing a directory or reading a symlink moves its atime: a read, not a change.
       const atime = stat.isDirectory() || stat.isSymbolicLink() ? '' : ` a${stat.atimeNs}`;
-      state[relative(root, path)] = `${stat.uid}:${stat.gid} ${stat.mode.toString(8)} ${stat.size}${atime} m${stat.mtimeNs} i${stat.ino}`;
+      state[relative(root, path.toString())] = `${stat.uid}:${stat.gid} ${stat.mode.toString(8)} ${stat.size}${atime} m${stat.mtimeNs} i${stat.ino}`;
       if (stat.isDirectory()) walk(path);
     }
   };
-  walk(root);
+  walk(Buffer.from(root));
   return state;
 }
