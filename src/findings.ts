@@ -124,7 +124,7 @@ const JOURNAL_DIRS = ['/var/tmp', '/tmp'];
  */
 export function journalFlag(dir: string): string {
   const journalDir = JOURNAL_DIRS.find((candidate) => !isWithin(candidate, dir));
-  return journalDir ? ` --journal ${journalDir}/chunkguard-fix-$(date +%Y%m%d-%H%M%S).jsonl` : '';
+  return journalDir ? ` --journal ${journalDir}/chunkguard-fix-$(date +%Y%m%d-%H%M%S-%N).jsonl` : '';
 }
 
 /** The remedy that gives every entry under `dir` (absolute) the owner `owner` (`uid:gid`), journalled. */

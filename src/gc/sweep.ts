@@ -45,10 +45,10 @@ const add = (to: Amount, bytes: number): void => {
   to.bytes += bytes;
 };
 
-const hex = (view: ChunkView): string => view.digest.toString('hex', view.digestOffset, view.digestOffset + 32);
+const hex = (view: ChunkView): string => view.bytes.toString('hex', view.digestOffset, view.digestOffset + 32);
 const prefixName = (prefix: number): string => prefix.toString(16).padStart(4, '0');
 /** The digest's first two bytes are the prefix directory it was found in. */
-const inOwnPrefix = (view: ChunkView): boolean => ((view.digest[view.digestOffset]! << 8) | view.digest[view.digestOffset + 1]!) === view.prefix;
+const inOwnPrefix = (view: ChunkView): boolean => ((view.bytes[view.digestOffset]! << 8) | view.bytes[view.digestOffset + 1]!) === view.prefix;
 const FROZEN = STATX_ATTR_IMMUTABLE | STATX_ATTR_APPEND;
 
 export class SweepTally {
@@ -112,12 +112,12 @@ export class SweepTally {
       return;
     }
     // The mark touches `.chunks/<lowercase digest prefix>/<lowercase digest>`: a chunk under another name or in another directory is not that file.
-    const index = view.lowercase && inOwnPrefix(view) ? this.set.indexOf(view.digest, view.digestOffset) : -1;
+    const index = view.lowercase && inOwnPrefix(view) ? this.set.indexOf(view.bytes, view.digestOffset) : -1;
     if (index < 0) {
       this.sweep(view, sweepClass(atime, this.rules.minAtime, this.rules.oldestWriter));
       return;
     }
-    this.set.markFound(view.digest, view.digestOffset);
+    this.set.markFound(view.bytes, view.digestOffset);
     this.flags[index]! |= FLAG.FOUND;
     add(this.referenced, size);
     this.referencedIn[view.prefix]!++;
@@ -135,8 +135,8 @@ export class SweepTally {
       this.flags[index]! |= FLAG.AT_RISK;
       add(this.atRisk, size);
     }
-    // Marked: the touch gives it a fresh atime, unless the touch fails or is ignored.
-    const keepsAtime = untouchable || this.rules.touchIgnored;
+    // Marked: the touch gives it a fresh atime unless the filesystem ignores it; one that fails stops GC, and once that is fixed it is marked too.
+    const keepsAtime = this.rules.touchIgnored;
     this.sweep(view, keepsAtime ? sweepClass(atime, this.rules.minAtime, this.rules.oldestWriter) : 'inUse');
   }
 
@@ -159,7 +159,7 @@ export class SweepTally {
   private badFile(view: ChunkView): void {
     if ((view.mode & S_IFMT) !== S_IFREG) return;
     add(this.bad, view.size);
-    const index = view.lowercase && inOwnPrefix(view) ? this.set.indexOf(view.digest, view.digestOffset) : -1;
+    const index = view.lowercase && inOwnPrefix(view) ? this.set.indexOf(view.bytes, view.digestOffset) : -1;
     const cls = sweepClass(view.atime, this.rules.minAtime, this.rules.oldestWriter);
     if (index >= 0) this.badOfReferenced.push({ index, atime: view.atime });
     else this.badClass(cls);

@@ -398,7 +398,7 @@ describeIfKernel('user namespaces', 'audit inside a user namespace', () => {
     expect(notMapped).toMatchObject({ severity: 'error', path: join(dir, 'p', 'theirs.f'), evidence: { count: 1, overflowUid: 65534 } });
     expect(notMapped.message).toContain('uid_map 1000 0 1');
     // The host-side command: 1000:1000 inside is host root; the overflow id is in no remedy.
-    expect(notMapped.remedy).toBe(`chunkguard fix ${dir} --owner 0:0 --apply --journal /var/tmp/chunkguard-fix-\$(date +%Y%m%d-%H%M%S).jsonl   # on the host, as root, outside this user namespace (host 0:0 is 1000:1000 here); or map the owner in (podman --userns=keep-id, a volume with :U)`);
+    expect(notMapped.remedy).toBe(`chunkguard fix ${dir} --owner 0:0 --apply --journal /var/tmp/chunkguard-fix-\$(date +%Y%m%d-%H%M%S-%N).jsonl   # on the host, as root, outside this user namespace (host 0:0 is 1000:1000 here); or map the owner in (podman --userns=keep-id, a volume with :U)`);
     expect(report.findings.map((f: any) => f.remedy ?? '').join('\n')).not.toContain('65534');
     expect(report.findings.some((f: any) => f.code === 'FOREIGN_OWNER')).toBe(false);
   });

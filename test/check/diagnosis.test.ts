@@ -197,7 +197,7 @@ describeIfKernel('ext4', 'check diagnosis on ext4', () => {
     expect(finding?.code).toBe('OWNER_NOT_MAPPED');
     expect(finding?.message).toContain('owned by uid 65534, the overflow uid');
     // Host root is uid 1000 here: the host-side command gives the store to host 0:0, so it shows as 1000:1000 inside.
-    expect(finding?.remedy).toBe(`chunkguard fix ${store} --owner 0:0 --apply --journal /var/tmp/chunkguard-fix-$(date +%Y%m%d-%H%M%S).jsonl   # on the host, as root, outside this user namespace (host 0:0 is 1000:1000 here); or map the owner in (podman --userns=keep-id, a volume with :U)`);
+    expect(finding?.remedy).toBe(`chunkguard fix ${store} --owner 0:0 --apply --journal /var/tmp/chunkguard-fix-$(date +%Y%m%d-%H%M%S-%N).jsonl   # on the host, as root, outside this user namespace (host 0:0 is 1000:1000 here); or map the owner in (podman --userns=keep-id, a volume with :U)`);
     expect(finding?.evidence.uidMap).toEqual([{ inside: 1000, outside: 0, count: 1 }]);
   });
 });

@@ -381,7 +381,7 @@ describeAsRoot('a fix remedy that audit prints, pasted as printed', () => {
     const audit = runJson(['audit', store]);
     expect(audit.code).toBe(1);
     const remedy: string = audit.report.findings.find((f: any) => f.code === 'FOREIGN_OWNER').remedy;
-    expect(remedy).toMatch(/^chunkguard fix \S+ --owner 34:34 --apply --journal \/var\/tmp\/chunkguard-fix-\$\(date \+%Y%m%d-%H%M%S\)\.jsonl /);
+    expect(remedy).toMatch(/^chunkguard fix \S+ --owner 34:34 --apply --journal \/var\/tmp\/chunkguard-fix-\$\(date \+%Y%m%d-%H%M%S-%N\)\.jsonl /);
     // chunkguard on PATH, as installed; the remedy run by a shell, as pasted.
     const bin = join(base, 'bin');
     mkdirSync(bin);

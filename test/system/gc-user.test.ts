@@ -311,7 +311,7 @@ describeIfKernel('user namespaces', 'user namespaces: the audited directory itse
     expect(allRemedies(report)).not.toContain('65534');
     // Unreadable unmapped entries have no chmod or chown remedy of their own: none could work inside.
     expect(report.findings.filter((finding: { code: string; remedy?: string }) => finding.code === 'UNREADABLE' && /chmod|chown|fix/.test(finding.remedy ?? ''))).toEqual([]);
-    expect(notMapped.remedy).toBe(`chunkguard fix ${repo} --owner 0:0 --apply --journal /var/tmp/chunkguard-fix-$(date +%Y%m%d-%H%M%S).jsonl   # on the host, as root, outside this user namespace (host 0:0 is 1000:1000 here); or map the owner in (podman --userns=keep-id, a volume with :U)`);
+    expect(notMapped.remedy).toBe(`chunkguard fix ${repo} --owner 0:0 --apply --journal /var/tmp/chunkguard-fix-$(date +%Y%m%d-%H%M%S-%N).jsonl   # on the host, as root, outside this user namespace (host 0:0 is 1000:1000 here); or map the owner in (podman --userns=keep-id, a volume with :U)`);
     // Inside the namespace the same command cannot work; on the host (here: this process) it does.
     const inside = runCli(['fix', repo, '--owner', '1000:1000', '--apply', '--journal', join(base, `inside-${serial}.jsonl`)], { prefix: unshare });
     expect(inside.code).not.toBe(0);

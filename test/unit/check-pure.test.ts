@@ -376,7 +376,7 @@ describe('diagnoseTouch', () => {
     expect(finding).toMatchObject({ code: 'OWNER_NOT_MAPPED', severity: 'error', path: CHUNK });
     expect(finding.message).toContain('uid_map 0 1000 1; 1 100000 65536');
     // The host-side command: 0:0 here is host 1000:1000 (no overflow id, nothing that cannot work inside).
-    expect(finding.remedy).toMatch(/^chunkguard fix \/srv\/backup\/store --owner 1000:1000 --apply --journal \/var\/tmp\/chunkguard-fix-\$\(date \+%Y%m%d-%H%M%S\)\.jsonl   # on the host, as root, outside this user namespace/);
+    expect(finding.remedy).toMatch(/^chunkguard fix \/srv\/backup\/store --owner 1000:1000 --apply --journal \/var\/tmp\/chunkguard-fix-\$\(date \+%Y%m%d-%H%M%S-%N\)\.jsonl   # on the host, as root, outside this user namespace/);
     expect(finding.remedy).not.toContain('65534');
     expect(finding.evidence).toMatchObject({ owner: 65534, overflowUid: 65534 });
   });

@@ -41,7 +41,7 @@ describe('the knowledge table', () => {
       const mirrored = join(source, 'stores', 'one');
       expect(atimeRemedy(known, bindfs, '/mnt/pool/stores/one', { uid: 0, gid: 0 })).toBe(`${known!.advice}: here, point the datastore at ${mirrored}`);
       expect(atimeRemedy(known, bindfs, '/mnt/pool/stores/one', owner)).toBe(
-        `${known!.advice}: here, point the datastore at ${mirrored} and give it to the GC user there (there it belongs to 0:0, whatever the mount shows): chunkguard fix ${mirrored} --owner 34:34 --apply --journal /var/tmp/chunkguard-fix-\$(date +%Y%m%d-%H%M%S).jsonl`,
+        `${known!.advice}: here, point the datastore at ${mirrored} and give it to the GC user there (there it belongs to 0:0, whatever the mount shows): chunkguard fix ${mirrored} --owner 34:34 --apply --journal /var/tmp/chunkguard-fix-\$(date +%Y%m%d-%H%M%S-%N).jsonl`,
       );
       // Not a directory there (missing, or a symlink): nothing is named.
       symlinkSync('/etc', join(source, 'stores', 'two'));

@@ -42,8 +42,8 @@ describe('verdict', () => {
 
 describe('fixRemedy', () => {
   it('journals to a new dated file in /var/tmp, or /tmp when /var/tmp is inside the directory fixed', () => {
-    expect(fixRemedy('/srv/backup store', '34:34')).toBe("chunkguard fix '/srv/backup store' --owner 34:34 --apply --journal /var/tmp/chunkguard-fix-$(date +%Y%m%d-%H%M%S).jsonl");
-    expect(fixRemedy('/var', '34:34')).toBe('chunkguard fix /var --owner 34:34 --apply --journal /tmp/chunkguard-fix-$(date +%Y%m%d-%H%M%S).jsonl');
+    expect(fixRemedy('/srv/backup store', '34:34')).toBe("chunkguard fix '/srv/backup store' --owner 34:34 --apply --journal /var/tmp/chunkguard-fix-$(date +%Y%m%d-%H%M%S-%N).jsonl");
+    expect(fixRemedy('/var', '34:34')).toBe('chunkguard fix /var --owner 34:34 --apply --journal /tmp/chunkguard-fix-$(date +%Y%m%d-%H%M%S-%N).jsonl');
     // Nothing is outside /: the journal goes to stdout, as without --journal.
     expect(fixRemedy('/', '34:34')).toBe('chunkguard fix / --owner 34:34 --apply');
   });
