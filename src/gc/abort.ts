@@ -121,6 +121,9 @@ function sweepStop(ctx: AbortContext): GcAbort | undefined {
   if (!stop) return undefined;
   const dir = `${ctx.store}/.chunks/${stop.prefix.toString(16).padStart(4, '0')}`;
   const facts = `owner ${stop.uid}:${stop.gid}, mode ${formatMode(stop.mode)}`;
+  if (stop.why === 'not a directory') {
+    return { code: 'PREFIX_DIR_UNREADABLE', phase: 'sweep', path: dir, reason: `${dir} is not a directory (mode ${formatMode(stop.mode)}): the sweep's open of it fails (ENOTDIR) and GC stops there` };
+  }
   if (stop.why === 'unlistable' || stop.why === 'not searchable') {
     const referenced = ctx.tally.referencedIn[stop.prefix]! > 0;
     return {

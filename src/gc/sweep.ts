@@ -7,7 +7,8 @@
  * cannot touch, referenced chunks only the touch keeps, and referenced chunks
  * never found are flagged by their number in the set, for the snapshots pass.
  */
-import { S_IFDIR, S_IFMT, S_IFREG, STATX_ATTR_APPEND, STATX_ATTR_IMMUTABLE } from '../fs/stat.js';
+import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, STATX_ATTR_APPEND, STATX_ATTR_IMMUTABLE } from '../fs/stat.js';
+import { prefixName } from '../store/chunk-names.js';
 import { canRead, canSearch, canTouch, canWriteDirectory, type GcUser } from '../system/access.js';
 import type { DigestSet } from './digest-set.js';
 import type { ChunkView, PrefixDirView } from './chunk-walk.js';
@@ -30,7 +31,7 @@ export interface SweepRules {
 /** A prefix directory that stops GC: the lowest number is the one the server meets first. */
 export interface PrefixStop {
   prefix: number;
-  why: 'unlistable' | 'not searchable' | 'not writable' | 'immutable';
+  why: 'unlistable' | 'not searchable' | 'not a directory' | 'not writable' | 'immutable';
   /** The chunk (name) whose removal fails, for `not writable` / `immutable`. */
   chunk?: string;
   mode: number;
@@ -46,7 +47,6 @@ const add = (to: Amount, bytes: number): void => {
 };
 
 const hex = (view: ChunkView): string => view.bytes.toString('hex', view.digestOffset, view.digestOffset + 32);
-const prefixName = (prefix: number): string => prefix.toString(16).padStart(4, '0');
 /** The digest's first two bytes are the prefix directory it was found in. */
 const inOwnPrefix = (view: ChunkView): boolean => ((view.bytes[view.digestOffset]! << 8) | view.bytes[view.digestOffset + 1]!) === view.prefix;
 const FROZEN = STATX_ATTR_IMMUTABLE | STATX_ATTR_APPEND;
@@ -90,7 +90,11 @@ export class SweepTally {
     const { gcUser } = this.rules;
     this.prefixes[view.prefix] = { ...view, seen: true };
     const stop = (why: PrefixStop['why']) => this.stopAt({ prefix: view.prefix, why, mode: view.mode, uid: view.uid, gid: view.gid, ...(view.errno ? { errno: view.errno } : {}) });
-    if (!view.listable) stop('unlistable');
+    const type = view.mode & S_IFMT;
+    // A symlink there is followed by the server and never by chunkguard: its chunks are not seen (the audit reports it).
+    if (type === S_IFLNK) return;
+    if (type !== S_IFDIR && view.mode !== 0) stop('not a directory');
+    else if (!view.listable) stop('unlistable');
     else if ((view.mode & S_IFMT) === S_IFDIR && !canRead(view.mode, view.uid, view.gid, gcUser, true)) stop(canSearch(view.mode, view.uid, view.gid, gcUser) ? 'unlistable' : 'not searchable');
   }
 
