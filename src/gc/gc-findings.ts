@@ -67,6 +67,17 @@ export function outsideSchemeFinding(store: string, outside: readonly string[]):
   };
 }
 
+/** A store whose own directory name starts with `.`: the server's walk filters its root out as hidden. */
+export function hiddenRootFinding(store: string, unread: readonly string[]): Finding {
+  return {
+    code: 'INDEX_OUTSIDE_SCHEME',
+    severity: 'warning',
+    message: `The store's directory name starts with ".", so the server's whole-store walk skips it as hidden and reads only the scheme: ${plural(unread.length, 'index file')} outside the scheme ${agree(unread.length, 'is', 'are')} never read, and chunks only ${agree(unread.length, 'it references', 'they reference')} are swept: ${listed(unread)}`,
+    path: store,
+    evidence: { indexes: unread.slice(0, 100), hiddenRoot: true },
+  };
+}
+
 export function notReadFinding(store: string, notRead: readonly { rel: string; reason: string }[]): Finding {
   return {
     code: 'INDEX_NOT_READ',

@@ -31,7 +31,7 @@ import { resolveUser, type UserInput, uidsWithoutAccount } from '../system/user-
 import { userNamespace } from '../system/process.js';
 import { firstAbort } from './abort.js';
 import { walkChunks } from './chunk-walk.js';
-import { abortFinding, deleteReferencedFinding, leftoversFinding, missingFinding, notReadFinding, outsideSchemeFinding, overdueFinding, writersFinding } from './gc-findings.js';
+import { abortFinding, deleteReferencedFinding, hiddenRootFinding, leftoversFinding, missingFinding, notReadFinding, outsideSchemeFinding, overdueFinding, writersFinding } from './gc-findings.js';
 import { walkIndexes } from './index-walk.js';
 import { readLastGc } from './last-gc.js';
 import { markIndexes } from './mark.js';
@@ -196,6 +196,7 @@ async function preview(given: string, options: GcPreviewOptions, hooks: GcPrevie
       ...(touch.ignored && atRisk.chunks > 0 ? [deleteReferencedFinding(store, atRisk, touch.ignored, tuning.safetyCheck)] : []),
       ...(tally.missing > 0 ? [missingFinding(store, tally.missing, attribution.broken, datastore?.name)] : []),
       ...(outside.length > 0 ? [outsideSchemeFinding(store, outside)] : []),
+      ...(walk.unread.length > 0 ? [hiddenRootFinding(store, walk.unread.map((found) => relText(found.rel)).sort())] : []),
       ...(notRead.length > 0 ? [notReadFinding(store, notRead)] : []),
       ...[overdueFinding(store, lastGc, tuning.schedule, now), writersFinding(store, writers), leftoversFinding(store, tally.leftovers)].filter((finding): finding is Finding => finding !== undefined),
     ];

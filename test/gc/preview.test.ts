@@ -145,6 +145,22 @@ describeAsRoot('gc-preview: counts against the writer', () => {
   });
 });
 
+describeAsRoot('gc-preview: a store whose directory name starts with "."', () => {
+  it('the server reads only the scheme there: an index outside it is never read, and its chunks are removed', async () => {
+    const root = join(tmp, `.hidden-store-${++cases}`);
+    const record = writePbsStore(root, spec({ outside: [{ dir: 'stray', name: 'lost.didx', chunks: [data('x', 70)] }] }));
+    for (const chunk of record.chunks.values()) utimesSync(join(root, chunk.rel), OLD, OLD);
+    const report = await preview(root);
+    expect(report.indexes.outsideScheme).toEqual([]);
+    expect(report.referenced.chunks).toBe(5);
+    expect(report.sweep.removed).toEqual({ chunks: 2, bytes: bytesOf(record, [hexOf('x', 70), hexOf('y', 90)]) });
+    const finding = report.findings.find((entry) => entry.code === 'INDEX_OUTSIDE_SCHEME')!;
+    expect(finding.severity).toBe('warning');
+    expect(finding.message).toContain('stray/lost.didx');
+    expect(finding.message).toContain('never read');
+  });
+});
+
 describeAsRoot('gc-preview: what stops the server, with the remedy run', () => {
   it('a root-owned referenced chunk: GC_WOULD_ABORT in the mark, every one listed; the remedy clears it', async () => {
     const record = newStore();
