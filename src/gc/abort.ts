@@ -85,7 +85,7 @@ function markStop(ctx: AbortContext): GcAbort | undefined {
     code: 'CHUNK_UNMARKABLE',
     phase: 'mark',
     path,
-    reason: `uid ${ctx.gcUser.uid} cannot update the atime of ${plural(count, 'referenced chunk')}; the first GC meets is ${path} (referenced by ${index}): the mark stops there with "update atime failed", nothing is swept`,
+    reason: `uid ${ctx.gcUser.uid} cannot update the atime of ${plural(count, 'referenced chunk')}; the first GC meets is ${path} (referenced by ${index}): the mark stops there with "update atime failed"`,
     remedy: unmarkableRemedy(ctx),
   };
 }

@@ -100,12 +100,13 @@ function touchVerdict(check: CheckReport | undefined): { ignored?: Finding; stop
   return { ...(ignored ? { ignored } : {}), ...(stop ? { stop } : {}) };
 }
 
+/** The verdict line: `VERDICT: what the GC would do`, as every command's summary starts. */
 function summaryOf(report: GcPreviewReport, failedBy: Finding | undefined): string {
   const { sweep, referenced } = report;
-  const removes = `removes ${plural(sweep.removed.chunks, 'chunk')} (${formatBytes(sweep.removed.bytes)}), keeps ${plural(referenced.chunks, 'referenced chunk')}`;
-  if (report.abort) return `GC would stop (${report.abort.code}) at ${report.abort.path}; once that is fixed it ${removes}`;
-  if (failedBy) return `GC would complete and ${removes}, but ${failedBy.code}: ${failedBy.message.split(': ')[0]}`;
-  return `GC would complete: it ${removes}; nothing referenced is lost`;
+  const removes = `removes ${plural(sweep.removed.chunks, 'chunk')} (${formatBytes(sweep.removed.bytes)}) and keeps ${plural(referenced.chunks - referenced.missing, 'referenced chunk')}`;
+  if (report.abort) return `WOULD ABORT: the next GC stops (${report.abort.code}) at ${report.abort.path}; once that is fixed it ${removes}`;
+  if (failedBy) return `${failedBy.severity === 'error' ? 'UNSAFE' : 'WARNING'}: ${failedBy.code}: the next GC ${removes}, but ${failedBy.message.split(': ')[0]}`;
+  return `SAFE: the next GC completes: it ${removes}; nothing referenced is lost`;
 }
 
 async function preview(given: string, options: GcPreviewOptions, hooks: GcPreviewHooks): Promise<GcPreviewReport> {

@@ -300,10 +300,15 @@ describeAsRoot('gc-preview: the command line', () => {
     const clean = runJson(['gc-preview', record.root, '--skip-atime-check']);
     expect(clean.code, clean.stderr).toBe(0);
     expect(clean.report).toMatchObject({ ok: true, command: 'gc-preview', abort: null });
+    const human = runCli(['gc-preview', record.root, '--skip-atime-check']);
+    expect(human.stdout.split('\n')[0]).toBe(`SAFE: the next GC completes: it removes 2 chunks (${clean.report.sweep.removed.bytes} B) and keeps 5 referenced chunks; nothing referenced is lost`);
+    expect(human.stdout).toContain('atime check skipped');
     chownSync(chunkFile(record, hexOf('a')), 0, 0);
     const aborted = runCli(['gc-preview', record.root, '--skip-atime-check']);
     expect(aborted.code).toBe(1);
     expect(aborted.stdout).toContain('GC_WOULD_ABORT');
+    expect(aborted.stdout.split('\n')[0]).toMatch(/^WOULD ABORT: the next GC stops \(CHUNK_UNMARKABLE\) at \//);
+    expect(aborted.stdout).toContain('fix:  chunkguard fix ');
     const prometheus = runCli(['gc-preview', record.root, '--skip-atime-check', '--format', 'prometheus']);
     expect(prometheus.code).toBe(1);
     expect(prometheus.stdout).toContain('chunkguard_gc_preview_would_abort{');
