@@ -67,10 +67,8 @@ function markStop(ctx: AbortContext): GcAbort | undefined {
   const chunkAt = attribution.firstUnmarkable?.position ?? Infinity;
   if (problem >= 0 && problem <= chunkAt) {
     const found = walk.indexes[problem]!;
-    const outcome = marked.outcomes[problem]!;
     const path = relText(displayPath(ctx.store, found.rel));
-    if (outcome.read || outcome.skipped) return undefined;
-    const { code, reason } = outcome.problem;
+    const { code, reason } = marked.outcomes[problem]!.problem!;
     if (code === 'DENIED') return { code: 'INDEX_UNREADABLE', phase: 'mark', path, reason: `${path} ${reason}`, remedy: accessRemedy(ctx, path, found, 'r') };
     if (code === 'BLOCKS') return { code: 'INDEX_BLOCKS', phase: 'mark', path, reason: `${path} ${reason}` };
     const malformed = code !== 'READ_FAILED' && code !== 'NOT_REGULAR';

@@ -11,6 +11,7 @@
  */
 import { resolve } from 'node:path';
 import { checkAtimeWith } from '../check/index.js';
+import { storeRootSymlink } from '../check/check-findings.js';
 import type { CheckReport } from '../check/report.js';
 import { badInput, badOption, publicCall } from '../errors.js';
 import { type FailOn, failOnOption, type Finding, plural, verdict } from '../findings.js';
@@ -183,16 +184,18 @@ async function preview(given: string, options: GcPreviewOptions, hooks: GcPrevie
       chunksDir: chunksStat!,
     });
     const outside = walk.indexes.filter((found) => found.snapshot === undefined).map((found) => relText(found.rel)).sort();
-    const notRead = walk.indexes
-      .map((found, position) => ({ found, outcome: marked.outcomes[position]! }))
-      .filter(({ outcome }) => !outcome.read && !outcome.skipped && (outcome.problem.code === 'SYMLINK' || outcome.problem.code === 'CHANGED'))
-      .map(({ found, outcome }) => ({ rel: relText(found.rel), reason: !outcome.read && !outcome.skipped ? outcome.problem.reason : '' }));
-    const unreadable = walk.indexes.filter((_, position) => { const outcome = marked.outcomes[position]!; return !outcome.read && !outcome.skipped; }).map((found) => relText(found.rel)).sort();
+    const problems = walk.indexes.flatMap((found, position) => {
+      const { problem } = marked.outcomes[position]!;
+      return problem ? [{ rel: relText(found.rel), code: problem.code, reason: problem.reason }] : [];
+    });
+    const notRead = problems.filter((entry) => entry.code === 'SYMLINK' || entry.code === 'CHANGED');
+    const unreadable = problems.map((entry) => entry.rel).sort();
     const atRisk = { ...tally.atRisk, snapshots: attribution.atRisk };
     const lastGc = last.found && 'status' in last ? last.status : undefined;
     const findings: Finding[] = [
       ...uidsWithoutAccount([['--as-user', asUser]]),
-      ...(check?.findings ?? []),
+      // The check says it when it runs.
+      ...(check?.findings ?? (resolvedFrom ? [storeRootSymlink(resolvedFrom, absolute)] : [])),
       ...(abort ? [abortFinding(abort, tally.unmarkable)] : []),
       ...(touch.ignored && atRisk.chunks > 0 ? [deleteReferencedFinding(store, atRisk, touch.ignored, tuning.safetyCheck)] : []),
       ...(tally.missing > 0 ? [missingFinding(store, tally.missing, attribution.broken, datastore?.name)] : []),
@@ -232,7 +235,6 @@ async function preview(given: string, options: GcPreviewOptions, hooks: GcPrevie
       findings,
     };
     report.summary = summaryOf(report, judged.failedBy);
-    void resolvedFrom;
     return report;
   } finally {
     tree.close();

@@ -7,6 +7,7 @@
  * the report still says what the rest references.
  */
 import type { DirTree } from '../fs/dir-tree.js';
+import { formatMode } from '../findings.js';
 import { FsError } from '../fs/errors.js';
 import { baseName, parentRel, type RelPath } from '../fs/rel-path.js';
 import { canRead, type GcUser } from '../system/access.js';
@@ -14,11 +15,21 @@ import { DigestSet } from './digest-set.js';
 import { type DigestVisitor, type IndexProblem, readIndex } from './index-file.js';
 import type { FoundIndex, IndexWalk } from './index-walk.js';
 
-/** What one index did: read (its size), skipped (vanished since the walk), or stopped GC. */
-export type IndexOutcome =
-  | { read: true; bytes: number; changed?: boolean }
-  | { read: false; skipped: true }
-  | { read: false; skipped?: false; problem: IndexProblem | { code: 'DENIED' | 'SYMLINK' | 'BLOCKS' | 'NOT_REGULAR'; reason: string; errno?: string } };
+export type OutcomeCode = IndexProblem['code'] | 'DENIED' | 'SYMLINK' | 'BLOCKS' | 'NOT_REGULAR';
+
+/**
+ * What one index did. `counted`: its digests are in the set (read whole, or read by
+ * chunkguard where only the GC user is refused, or read while it changed). `problem`:
+ * why the server's GC would stop at it, or (SYMLINK, CHANGED) why chunkguard could not
+ * read it as the server would. `skipped`: vanished since the walk, as the server skips it.
+ */
+export interface IndexOutcome {
+  counted: boolean;
+  /** The file's size, when the GC user can read it whole (the server's index-data-bytes count it). */
+  bytes?: number;
+  skipped?: boolean;
+  problem?: { code: OutcomeCode; reason: string; errno?: string };
+}
 
 export interface Marked {
   set: DigestSet;
@@ -28,9 +39,9 @@ export interface Marked {
   bytes: number;
 }
 
-/** A problem that the server meets too, or one only the GC user meets (chunkguard, as root, read on). */
+/** Where the server's GC stops: every problem but those only chunkguard has (SYMLINK, CHANGED). */
 export function isStop(outcome: IndexOutcome): boolean {
-  return !outcome.read && !outcome.skipped && outcome.problem.code !== 'SYMLINK' && outcome.problem.code !== 'CHANGED';
+  return outcome.problem !== undefined && outcome.problem.code !== 'SYMLINK' && outcome.problem.code !== 'CHANGED';
 }
 
 /** Read the index at `rel` through the tree (no symlink followed on the way), its digests to `visit`. */
@@ -47,12 +58,12 @@ export function readIndexAt(tree: DirTree, rel: RelPath, visit: DigestVisitor) {
 }
 
 /** What the entry is before it is read: the server follows a symlink, blocks on a FIFO, and opens only what its user may read. */
-function beforeReading(found: FoundIndex, gcUser: GcUser): IndexOutcome | undefined {
-  if (found.type === 'symlink') return { read: false, problem: { code: 'SYMLINK', reason: "is a symlink: the server's GC follows it and marks what its target references; chunkguard never follows a symlink in a store" } };
-  if (found.type === 'fifo') return { read: false, problem: { code: 'BLOCKS', reason: "is a FIFO: the server's GC opens it and waits for a writer forever" } };
-  if (found.type !== 'file') return { read: false, problem: { code: 'NOT_REGULAR', reason: `is a ${found.type}, not an index file: the server's GC fails on it` } };
+function beforeReading(found: FoundIndex, gcUser: GcUser): IndexOutcome['problem'] {
+  if (found.type === 'symlink') return { code: 'SYMLINK', reason: "is a symlink: the server's GC follows it and marks what its target references; chunkguard never follows a symlink in a store" };
+  if (found.type === 'fifo') return { code: 'BLOCKS', reason: "is a FIFO: the server's GC opens it and waits for a writer forever" };
+  if (found.type !== 'file') return { code: 'NOT_REGULAR', reason: `is a ${found.type}, not an index file: the server's GC fails on it` };
   if (!canRead(found.mode, found.uid, found.gid, gcUser, false)) {
-    return { read: false, problem: { code: 'DENIED', reason: `cannot be read by uid ${gcUser.uid} (owner ${found.uid}:${found.gid}, mode 0${(found.mode & 0o7777).toString(8)}): the server's GC stops with "permission denied"`, errno: 'EACCES' } };
+    return { code: 'DENIED', reason: `cannot be read by uid ${gcUser.uid} (owner ${found.uid}:${found.gid}, mode ${formatMode(found.mode)}): the server's GC stops with "permission denied"`, errno: 'EACCES' };
   }
   return undefined;
 }
@@ -64,10 +75,10 @@ export function markIndexes(tree: DirTree, walk: IndexWalk, gcUser: GcUser, onIn
   walk.indexes.forEach((found, position) => {
     signal?.throwIfAborted();
     const refused = beforeReading(found, gcUser);
-    // A file only the GC user cannot read is still read here, so the rest of the report stands.
-    const outcome = refused?.read === false && !refused.skipped && refused.problem.code !== 'DENIED' ? refused : readOnce(tree, found.rel, add, refused);
+    // Only a file the GC user alone cannot read is still read here, so the rest of the report stands.
+    const outcome = refused && refused.code !== 'DENIED' ? { counted: false, problem: refused } : readTwice(tree, found.rel, add, refused);
     marked.outcomes.push(outcome);
-    if (outcome.read) {
+    if (outcome.bytes !== undefined) {
       marked.files++;
       marked.bytes += outcome.bytes;
     }
@@ -77,12 +88,12 @@ export function markIndexes(tree: DirTree, walk: IndexWalk, gcUser: GcUser, onIn
   return marked;
 }
 
-/** One read, and a second when the file changed under it (a backup finishing it, a prune). */
-function readOnce(tree: DirTree, rel: RelPath, add: DigestVisitor, refused: IndexOutcome | undefined): IndexOutcome {
+/** Read once, and again when the file changed under it (a backup finishing it, a prune); `denied`: the GC user's refusal, which comes first. */
+function readTwice(tree: DirTree, rel: RelPath, add: DigestVisitor, denied: IndexOutcome['problem']): IndexOutcome {
   let result = readIndexAt(tree, rel, add);
   if (!result.ok && result.problem.code === 'CHANGED') result = readIndexAt(tree, rel, add);
-  if (result.ok) return refused ?? { read: true, bytes: result.bytes };
-  if (result.problem.code === 'VANISHED') return { read: false, skipped: true };
-  if (result.problem.code === 'CHANGED') return { read: false, problem: result.problem };
-  return { read: false, problem: result.problem };
+  if (!result.ok && result.problem.code === 'VANISHED') return { counted: false, skipped: true };
+  const counted = result.ok || result.problem.code === 'CHANGED';
+  if (denied) return { counted, problem: denied };
+  return result.ok ? { counted, bytes: result.bytes } : { counted, problem: result.problem };
 }

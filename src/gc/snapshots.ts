@@ -39,7 +39,7 @@ export function attribute(tree: DirTree, walk: IndexWalk, marked: Marked, flags:
     if (bits & FLAG.UNMARKABLE && unmarkableDigest === undefined) unmarkableDigest = bytes.toString('hex', offset, offset + 32);
   };
   walk.indexes.forEach((found, position) => {
-    if (!marked.outcomes[position]!.read && !('problem' in marked.outcomes[position]! && marked.outcomes[position]!.problem.code === 'DENIED')) return;
+    if (!marked.outcomes[position]!.counted) return;
     signal?.throwIfAborted();
     seen = 0;
     unmarkableDigest = undefined;
