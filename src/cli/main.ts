@@ -245,7 +245,7 @@ function gcPreviewCommand(cli: Command): void {
     .description(
       "What the backup server's next garbage collection would do to this datastore: whether it completes or stops (and at what), what it removes, and which snapshots would lose data. " +
         'Read-only but for the atime check, which inserts and touches the zero chunk as the server\'s GC does (--skip-atime-check: nothing is touched).\n' +
-        exitCodes('GC would complete and lose nothing referenced'),
+        exitCodes('when GC would complete and lose nothing referenced'),
     )
     .argument('<store>', 'the datastore directory (holding .chunks)')
     .addOption(new Option('--cutoff-minutes <minutes>', "GC atime cutoff (default: the datastore's gc-atime-cutoff tuning in datastore.cfg, else 1445)").argParser(wholeMinutes))

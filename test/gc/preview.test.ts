@@ -294,6 +294,23 @@ describeAsRoot('gc-preview: the server around the store', () => {
   });
 });
 
+describeAsRoot('gc-preview: the library', () => {
+  it('reports progress phase by phase, rejects bad options with EBADINPUT, and an abort with EABORT', async () => {
+    const record = newStore();
+    const phases: string[] = [];
+    await preview(record.root, { onProgress: (progress) => phases.push(progress.phase) });
+    expect([...new Set(phases)]).toEqual(['atime check', 'indexes', 'chunks', 'snapshots']);
+    await expect(preview(record.root, { cutoffMinutes: 0 })).rejects.toMatchObject({ code: 'EBADINPUT', option: 'cutoffMinutes' });
+    await expect(preview(record.root, { workers: -1 })).rejects.toMatchObject({ code: 'EBADINPUT', option: 'workers' });
+    await expect(preview(record.root, { failOn: 'info' as never })).rejects.toMatchObject({ code: 'EBADINPUT', option: 'failOn' });
+    await expect(preview(join(record.root, 'vm'))).rejects.toMatchObject({ code: 'EBADINPUT', message: expect.stringContaining('no .chunks directory') });
+    const controller = new AbortController();
+    const aborted = preview(record.root, { onProgress: (progress) => progress.phase === 'indexes' && controller.abort(), signal: controller.signal });
+    await expect(aborted).rejects.toMatchObject({ code: 'EABORT' });
+    await expect(preview(record.root, { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'EABORT' });
+  });
+});
+
 describeAsRoot('gc-preview: the command line', () => {
   it('exit 0 on a clean store, 1 with an abort, 2 for bad input; Prometheus passes promtool', () => {
     const record = newStore();
