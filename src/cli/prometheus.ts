@@ -112,7 +112,7 @@ export function gcPreviewMetrics(report: GcPreviewReport, now = Date.now()): str
   chunks('at_risk', 'Referenced chunks older than the cutoff, kept only by the touch', report.atRisk);
   out
     .metric('chunkguard_gc_preview_at_risk_snapshots', 'Snapshots referencing a chunk kept only by the touch.', base, report.atRisk.snapshots.length)
-    .metric('chunkguard_gc_preview_cutoff_minutes', 'The atime cutoff the next GC would use (minutes).', base, report.cutoffMinutes)
+    .metric('chunkguard_gc_preview_cutoff_seconds', 'The atime cutoff the next GC would use.', base, report.cutoffMinutes * 60)
     .metric('chunkguard_gc_preview_leftover_files', 'Temp files of crashed inserts, never swept.', base, report.leftovers.files)
     .metric('chunkguard_gc_preview_leftover_bytes', 'Bytes of those temp files.', base, report.leftovers.bytes)
     .metric('chunkguard_gc_preview_duration_seconds', 'Wall time of the last preview.', base, report.durationMs / 1000)

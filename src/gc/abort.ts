@@ -10,7 +10,8 @@
 import { immutableRemedy } from '../audit/collect.js';
 import { type Finding, formatMode, plural, shellQuote } from '../findings.js';
 import { displayPath, relText } from '../fs/rel-path.js';
-import { canRead, canSearch, permissionClass, type GcUser } from '../system/access.js';
+import { STATX_ATTR_APPEND, STATX_ATTR_IMMUTABLE } from '../fs/stat.js';
+import { canRead, canSearch, canTouch, permissionClass, type GcUser } from '../system/access.js';
 import { readOnlyRemedy, type FilesystemKnowledge } from '../system/filesystems.js';
 import { ownerRemedy } from '../system/gc-user.js';
 import type { MountInfo } from '../system/mounts.js';
@@ -33,6 +34,8 @@ export interface AbortContext {
   safetyCheck: boolean;
   /** The atime check's finding the server's safety check would stop at. */
   atimeStop?: Finding;
+  /** The atime check ran (else the zero chunk is judged from the walk). */
+  atimeChecked: boolean;
   walk: IndexWalk;
   marked: Marked;
   attribution: Attribution;
@@ -99,6 +102,24 @@ function unmarkableRemedy(ctx: AbortContext): string {
   return commands.join(' && ');
 }
 
+/** Without the atime check: a zero chunk the GC user cannot touch stops the server's safety check, before the mark. */
+function zeroChunkStop(ctx: AbortContext): GcAbort | undefined {
+  const zero = ctx.tally.zeroChunk;
+  if (!zero) return undefined;
+  const immutable = (zero.attributes & (STATX_ATTR_IMMUTABLE | STATX_ATTR_APPEND)) !== 0;
+  if (canTouch(zero.uid, ctx.gcUser) && !immutable) return undefined;
+  const path = `${ctx.store}/${zero.path}`;
+  return {
+    code: 'ATIME_CHECK',
+    phase: 'atime check',
+    path,
+    reason: immutable
+      ? `the zero chunk ${path} is immutable or append-only: the atime safety check's touch fails (EPERM) and GC stops before marking`
+      : `the zero chunk ${path} belongs to uid ${zero.uid}, not the GC user (uid ${ctx.gcUser.uid}): the atime safety check's touch fails (EPERM) and GC stops before marking (seed 002)`,
+    remedy: immutable ? `chattr -i -a ${shellQuote(path)}` : ownerRemedy(ctx.store, { uid: ctx.gcUser.uid, gid: ctx.gcUser.gid }, ctx.namespace, true),
+  };
+}
+
 /** `.chunks` the GC user cannot enter (every touch fails) or list (the sweep cannot start). */
 function chunksDirStop(ctx: AbortContext): GcAbort | undefined {
   const { mode, uid, gid } = ctx.chunksDir;
@@ -155,6 +176,8 @@ export function firstAbort(ctx: AbortContext): GcAbort | null {
     const finding = ctx.atimeStop;
     return { code: 'ATIME_CHECK', phase: 'atime check', path: finding.path ?? ctx.store, reason: `the atime safety check fails (${finding.code}): ${finding.message}`, ...(finding.remedy ? { remedy: finding.remedy } : {}) };
   }
+  const zero = ctx.safetyCheck && !ctx.atimeChecked ? zeroChunkStop(ctx) : undefined;
+  if (zero) return zero;
   const [denied] = ctx.walk.denied;
   if (denied) return walkStop(ctx, denied, true);
   const [failed] = ctx.walk.unreadable;

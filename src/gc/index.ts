@@ -177,6 +177,7 @@ async function preview(given: string, options: GcPreviewOptions, hooks: GcPrevie
       tuningProblems: tuning.problems,
       safetyCheck: tuning.safetyCheck,
       atimeStop: touch.stop,
+      atimeChecked: check !== undefined,
       walk,
       marked,
       attribution,

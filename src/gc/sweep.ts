@@ -10,6 +10,7 @@
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, STATX_ATTR_APPEND, STATX_ATTR_IMMUTABLE } from '../fs/stat.js';
 import { prefixName } from '../store/chunk-names.js';
 import { canRead, canSearch, canTouch, canWriteDirectory, type GcUser } from '../system/access.js';
+import { zeroChunkDigest } from '../chunk/zero-chunk.js';
 import type { DigestSet } from './digest-set.js';
 import type { ChunkView, PrefixDirView } from './chunk-walk.js';
 import type { Amount } from './last-gc.js';
@@ -47,6 +48,8 @@ const add = (to: Amount, bytes: number): void => {
 };
 
 const hex = (view: ChunkView): string => view.bytes.toString('hex', view.digestOffset, view.digestOffset + 32);
+/** The zero chunk's prefix directory (bb9f). */
+const ZERO_PREFIX = parseInt(zeroChunkDigest().slice(0, 4), 16);
 /** The digest's first two bytes are the prefix directory it was found in. */
 const inOwnPrefix = (view: ChunkView): boolean => ((view.bytes[view.digestOffset]! << 8) | view.bytes[view.digestOffset + 1]!) === view.prefix;
 const FROZEN = STATX_ATTR_IMMUTABLE | STATX_ATTR_APPEND;
@@ -67,6 +70,8 @@ export class SweepTally {
   /** Entries at a chunk's name that are not regular files: the sweep skips them; a referenced one is missing data. */
   nonRegular = 0;
   missing = 0;
+  /** The zero chunk, when the walk met it: the server's safety check touches it before the mark. */
+  zeroChunk: { path: string; uid: number; gid: number; attributes: number } | undefined;
   /** Per digest number: FLAG bits. */
   readonly flags: Uint8Array;
   /** Prefix directories the GC user cannot enter, by number (its referenced chunks cannot be touched either). */
@@ -114,6 +119,9 @@ export class SweepTally {
     if ((view.mode & S_IFMT) !== S_IFREG) {
       this.nonRegular++;
       return;
+    }
+    if (view.prefix === ZERO_PREFIX && view.lowercase && hex(view) === zeroChunkDigest()) {
+      this.zeroChunk = { path: `.chunks/${prefixName(view.prefix)}/${hex(view)}`, uid: view.uid, gid: view.gid, attributes: view.attributes };
     }
     // The mark touches `.chunks/<lowercase digest prefix>/<lowercase digest>`: a chunk under another name or in another directory is not that file.
     const index = view.lowercase && inOwnPrefix(view) ? this.set.indexOf(view.bytes, view.digestOffset) : -1;

@@ -13,7 +13,7 @@ import type { GcPreviewReport } from '../../src/gc/report.js';
 import { chunkOf, type PbsStoreRecord, type PbsStoreSpec, writePbsStore } from '../helpers/pbs-store.js';
 import { pasteRemedy, runCli, runJson } from '../helpers/cli.js';
 import { describeAsRoot } from '../helpers/privileged.js';
-import { BACKUP_GID, BACKUP_UID, reachableTempDir } from '../helpers/store.js';
+import { BACKUP_GID, BACKUP_UID, plantZeroChunk, reachableTempDir } from '../helpers/store.js';
 
 const NOW = Math.floor(Date.now() / 1000);
 const DAY = 86_400;
@@ -181,6 +181,21 @@ describeAsRoot('gc-preview: what stops the server, with the remedy run', () => {
     const after = await preview(record.root);
     expect(after.abort).toBeNull();
     expect(after.ok).toBe(true);
+  });
+
+  it('a root-owned zero chunk (seed 002), even without the atime check: the safety check stops GC before the mark; the remedy clears it', async () => {
+    const record = newStore();
+    mkdirSync(join(record.root, '.chunks/bb9f'), { mode: 0o750 });
+    chownSync(join(record.root, '.chunks/bb9f'), BACKUP_UID, BACKUP_GID);
+    const zero = await plantZeroChunk(record.root, { uid: 0, gid: 0 });
+    const report = await preview(record.root);
+    expect(report.abort).toMatchObject({ code: 'ATIME_CHECK', phase: 'atime check', path: zero });
+    const checked = await preview(record.root, { skipAtimeCheck: false });
+    expect(checked.abort).toMatchObject({ code: 'ATIME_CHECK', phase: 'atime check' });
+    expect(codes(checked)).toContain('TOUCH_EPERM_WRONG_OWNER');
+    const pasted = pasteRemedy(report.abort!.remedy!);
+    expect(pasted.code, pasted.stderr).toBe(0);
+    expect((await preview(record.root)).abort).toBeNull();
   });
 
   it('an immutable referenced chunk: GC_WOULD_ABORT; the remedy clears it', async () => {
