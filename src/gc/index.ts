@@ -100,11 +100,16 @@ function touchVerdict(check: CheckReport | undefined): { ignored?: Finding; stop
   return { ...(ignored ? { ignored } : {}), ...(stop ? { stop } : {}) };
 }
 
-function summaryOf(report: GcPreviewReport, failedBy: Finding | undefined): string {
-  const { sweep, referenced } = report;
-  const removes = `removes ${plural(sweep.removed.chunks, 'chunk')} (${formatBytes(sweep.removed.bytes)}), keeps ${plural(referenced.chunks, 'referenced chunk')}`;
-  if (report.abort) return `GC would stop (${report.abort.code}) at ${report.abort.path}; once that is fixed it ${removes}`;
-  if (failedBy) return `GC would complete and ${removes}, but ${failedBy.code}: ${failedBy.message.split(': ')[0]}`;
+function summaryOf(report: GcPreviewReport, failedBy: Finding | undefined, touchIgnored: boolean): string {
+  const { sweep, referenced, atRisk } = report;
+  // Where the touch is ignored the sweep takes the referenced chunks it does not keep: never say they are kept.
+  const lost = touchIgnored ? atRisk.chunks : 0;
+  const kept = lost > 0 ? `${lost} of them referenced by ${plural(atRisk.snapshots.length, 'snapshot')}` : `keeps ${plural(referenced.chunks, 'referenced chunk')}`;
+  const removes = `removes ${plural(sweep.removed.chunks, 'chunk')} (${formatBytes(sweep.removed.bytes)}), ${kept}`;
+  // Past its own safety check the server's GC runs on this filesystem as it is; past any other stop, once the cause is fixed.
+  const past = report.abort?.code === 'ATIME_CHECK' ? 'with the safety check off it' : 'once that is fixed it';
+  if (report.abort) return `GC would stop: ${report.abort.code} at ${report.abort.path}; ${past} ${removes}`;
+  if (failedBy) return `GC would complete, but ${failedBy.code}: ${failedBy.message.split(': ')[0]}; it ${removes}`;
   return `GC would complete: it ${removes}; nothing referenced is lost`;
 }
 
@@ -229,7 +234,7 @@ async function preview(given: string, options: GcPreviewOptions, hooks: GcPrevie
       durationMs: Number(process.hrtime.bigint() - started) / 1e6,
       findings,
     };
-    report.summary = summaryOf(report, judged.failedBy);
+    report.summary = summaryOf(report, judged.failedBy, touch.ignored !== undefined);
     void resolvedFrom;
     return report;
   } finally {
