@@ -20,11 +20,19 @@ export function listed(items: readonly string[]): string {
 
 const amountText = (amount: Amount): string => `${plural(amount.chunks, 'chunk')} (${formatBytes(amount.bytes)})`;
 
+/** Where in its run the server's GC meets the cause; the reason names the check or phase itself. */
+const STOPS: Record<GcAbort['phase'], string> = {
+  start: 'would not start',
+  'atime check': 'would stop before it marks anything',
+  mark: 'would stop in its mark phase',
+  sweep: 'would stop in its sweep phase',
+};
+
 export function abortFinding(abort: GcAbort, unmarkable: readonly string[]): Finding {
   return {
     code: 'GC_WOULD_ABORT',
     severity: 'error',
-    message: `The next GC would stop in its ${abort.phase === 'start' ? 'start' : abort.phase === 'atime check' ? 'atime safety check' : abort.phase === 'mark' ? 'mark phase' : 'sweep phase'}: ${abort.reason}. ${abort.phase === 'sweep' ? 'Chunks before it are removed; the rest stay' : 'Nothing is removed'}, .gc-status is not written, and the disk keeps filling`,
+    message: `The next GC ${STOPS[abort.phase]}: ${abort.reason}. ${abort.phase === 'sweep' ? 'Chunks before it are removed; the rest stay' : 'Nothing is removed'}, .gc-status is not written, and the disk keeps filling`,
     path: abort.path,
     ...(abort.remedy ? { remedy: abort.remedy } : {}),
     evidence: { cause: abort.code, phase: abort.phase, ...(unmarkable.length > 0 ? { unmarkable: unmarkable.length, unmarkablePaths: unmarkable.slice(0, 100) } : {}) },
@@ -32,14 +40,16 @@ export function abortFinding(abort: GcAbort, unmarkable: readonly string[]): Fin
 }
 
 export function deleteReferencedFinding(store: string, atRisk: Amount & { snapshots: string[] }, cause: Finding, safetyCheck: boolean): Finding {
-  const when = safetyCheck
-    ? "The server's atime safety check stops GC on this filesystem for now; with the check off (tuning gc-atime-safety-check=0) or on a server without it, the next GC"
-    : 'The atime safety check is off (tuning gc-atime-safety-check=0), so the next GC';
   const count = atRisk.snapshots.length;
+  const chunks = `${amountText(atRisk)} that backups still reference, last touched before the cutoff`;
+  const lost = `${plural(count, 'snapshot')} lose${count === 1 ? 's' : ''} data: ${listed(atRisk.snapshots)}`;
+  const ignored = `The filesystem ignores the mark's atime touch (${cause.code})`;
   return {
     code: 'GC_WOULD_DELETE_REFERENCED',
     severity: 'error',
-    message: `The filesystem ignores the mark's atime touch (${cause.code}). ${when} deletes ${amountText(atRisk)} that backups still reference, older than the cutoff, and ${plural(count, 'snapshot')} lose${count === 1 ? 's' : ''} data: ${listed(atRisk.snapshots)}`,
+    message: safetyCheck
+      ? `${ignored}: only the server's atime safety check, which stops GC here, keeps ${chunks}; a GC without it (tuning gc-atime-safety-check=0, or a server that lacks the check) deletes them, and ${lost}`
+      : `${ignored} and the atime safety check is off (tuning gc-atime-safety-check=0): the next GC deletes ${chunks}, and ${lost}`,
     path: store,
     ...(cause.remedy ? { remedy: cause.remedy } : {}),
     evidence: { chunks: atRisk.chunks, bytes: atRisk.bytes, snapshots: atRisk.snapshots.slice(0, 100), touchFinding: cause.code },

@@ -102,10 +102,15 @@ function touchVerdict(check: CheckReport | undefined): { ignored?: Finding; stop
 }
 
 /** The verdict line: `VERDICT: what the GC would do`, as every command's summary starts. */
-function summaryOf(report: GcPreviewReport, failedBy: Finding | undefined): string {
-  const { sweep, referenced } = report;
-  const removes = `removes ${plural(sweep.removed.chunks, 'chunk')} (${formatBytes(sweep.removed.bytes)}) and keeps ${plural(referenced.chunks - referenced.missing, 'referenced chunk')}`;
-  if (report.abort) return `WOULD ABORT: the next GC stops (${report.abort.code}) at ${report.abort.path}; once that is fixed it ${removes}`;
+function summaryOf(report: GcPreviewReport, failedBy: Finding | undefined, touchIgnored: boolean): string {
+  const { sweep, referenced, atRisk } = report;
+  // Where the touch is ignored the sweep takes the referenced chunks it does not keep: never say they are kept.
+  const lost = touchIgnored ? atRisk.chunks : 0;
+  const removed = `removes ${plural(sweep.removed.chunks, 'chunk')} (${formatBytes(sweep.removed.bytes)})`;
+  const removes = lost > 0 ? `${removed}, ${lost} of them referenced by ${plural(atRisk.snapshots.length, 'snapshot')}` : `${removed} and keeps ${plural(referenced.chunks - referenced.missing, 'referenced chunk')}`;
+  // Past its own safety check the server's GC runs on this filesystem as it is; past any other stop, once the cause is fixed.
+  const past = report.abort?.code === 'ATIME_CHECK' ? 'with the safety check off it' : 'once that is fixed it';
+  if (report.abort) return `WOULD ABORT: the next GC stops (${report.abort.code}) at ${report.abort.path}; ${past} ${removes}`;
   if (failedBy) return `${failedBy.severity === 'error' ? 'UNSAFE' : 'WARNING'}: ${failedBy.code}: the next GC ${removes}, but ${failedBy.message.split(': ')[0]}`;
   return `SAFE: the next GC completes: it ${removes}; nothing referenced is lost`;
 }
@@ -235,7 +240,7 @@ async function preview(given: string, options: GcPreviewOptions, hooks: GcPrevie
       durationMs: Number(process.hrtime.bigint() - started) / 1e6,
       findings,
     };
-    report.summary = summaryOf(report, judged.failedBy);
+    report.summary = summaryOf(report, judged.failedBy, touch.ignored !== undefined);
     return report;
   } finally {
     tree.close();

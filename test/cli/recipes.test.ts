@@ -12,16 +12,20 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeAsRoot } from '../helpers/privileged.js';
+import { type PbsStoreRecord, writePbsStore } from '../helpers/pbs-store.js';
 import { BACKUP_GID, BACKUP_UID, makeStore, plantZeroChunk, reachableTempDir, zeroChunkPathIn } from '../helpers/store.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const RECIPES = readFileSync(join(ROOT, 'docs', 'recipes.md'), 'utf8');
 const NODE_DIR = dirname(process.execPath);
+/** The GC preview's section, by its heading up to the colon: no other heading starts with it (`systemd` picks the check's section). */
+const GC_PREVIEW = 'GC preview:';
 
 /** The fenced blocks of language `lang` in the section whose heading starts with `heading`. */
 function recipes(heading: string, lang: string): string[] {
   const start = RECIPES.indexOf(`\n## ${heading}`);
   if (start < 0) throw new Error(`docs/recipes.md has no section "## ${heading}"`);
+  if (RECIPES.indexOf(`\n## ${heading}`, start + 1) >= 0) throw new Error(`docs/recipes.md has more than one section whose heading starts with "## ${heading}"`);
   const end = RECIPES.indexOf('\n## ', start + 1);
   const section = RECIPES.slice(start, end < 0 ? undefined : end);
   return [...section.matchAll(/^```(\S*)\n([\s\S]*?)^```$/gm)].filter(([, language]) => language === lang).map(([, , body]) => body!);
@@ -153,6 +157,123 @@ describeAsRoot('docs/recipes.md, run as written', () => {
     return { store, chunk };
   }
 
+  /** A datastore in the server's format, owned by backup: two snapshots in two namespaces, one chunk nothing references. */
+  function pbsStore(name: string): PbsStoreRecord {
+    const chunk = (label: string, size = 100) => Buffer.alloc(size, label);
+    return writePbsStore(join(base, name), {
+      snapshots: [
+        { ns: ['prod'], type: 'vm', id: '100', time: '2026-01-01T00:00:00Z', indexes: [{ name: 'drive-scsi0.img.fidx', chunks: [chunk('a'), chunk('b')] }] },
+        { ns: ['lab'], type: 'ct', id: '200', time: '2026-01-02T00:00:00Z', indexes: [{ name: 'root.pxar.didx', chunks: [chunk('b'), chunk('c', 300)] }] },
+      ],
+      unreferenced: [chunk('x', 70)],
+      owner: { uid: BACKUP_UID, gid: BACKUP_GID },
+    });
+  }
+
+  /** The same, with a referenced chunk owned by root, as a job run as root leaves it: the GC user's touch fails and GC stops (GC_WOULD_ABORT). */
+  function pbsStoreWithRootChunk(name: string): { store: string; chunk: string } {
+    const record = pbsStore(name);
+    const [hex] = record.indexes[0]!.digests;
+    const chunk = join(record.root, record.chunks.get(hex!)!.rel);
+    chownSync(chunk, 0, 0);
+    return { store: record.root, chunk };
+  }
+
+  /** The `ini` blocks of a section, by the path each starts with (`# /etc/systemd/system/NAME`). */
+  function unitsOf(heading: string): Map<string, string> {
+    return new Map(recipes(heading, 'ini').map((text) => [/^# \/etc\/systemd\/system\/(\S+)\n/.exec(text)![1]!, text]));
+  }
+
+  /** The units for this store, as installed here: /srv/backup and /usr/local/bin (the install prefix of the test), the only paths substituted. */
+  function installUnits(units: Map<string, string>, store: string, name: string): Map<string, string> {
+    const dir = join(base, `units-${name}`);
+    mkdirSync(dir);
+    const files = new Map<string, string>();
+    for (const [unit, text] of units) {
+      const path = join(dir, unit);
+      writeFileSync(path, text.replaceAll('/srv/backup', store).replaceAll('/usr/local/bin', join(prefix, 'bin')));
+      files.set(unit, path);
+    }
+    return files;
+  }
+
+  /** `systemd-analyze verify`: exit 0 and not a word. */
+  function verifyUnits(files: Iterable<string>): void {
+    const verify = spawnSync('systemd-analyze', ['verify', ...files], { encoding: 'utf8' });
+    if (verify.error) throw new Error(`systemd-analyze (Debian package systemd, installed by .ci/run) cannot run: ${verify.error.message}`);
+    expect({ status: verify.status, output: verify.stdout + verify.stderr }).toEqual({ status: 0, output: '' });
+  }
+
+  /**
+   * What systemd does with a oneshot service: its ExecStart lines in order, each only when
+   * the one before exited 0; any other exit status fails the unit (no SuccessExitStatus).
+   * systemd's PATH for services, with node's directory standing in for /usr/local/bin.
+   */
+  function startService(file: string) {
+    const service = unitFile(readFileSync(file, 'utf8')).Service!;
+    expect(service.Type).toEqual(['oneshot']);
+    expect(service.SuccessExitStatus).toBeUndefined();
+    expect(service.User).toBeUndefined(); // root, as the prose says
+    const ran: { args: string[]; status: number | null; stdout: string }[] = [];
+    for (const line of service.ExecStart!) {
+      const [command, ...args] = line.split(' ');
+      const result = run(command!, args, { cwd: '/', env: { PATH: `${NODE_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin` } });
+      ran.push({ args, status: result.status, stdout: result.stdout });
+      if (result.status !== 0) return { failed: true, ran };
+    }
+    return { failed: false, ran };
+  }
+
+  /** When a calendar event next elapses (Unix seconds), as systemd computes it. */
+  function nextElapse(event: string): number {
+    const calendar = run('systemd-analyze', ['calendar', event], { env: { ...cleanEnv(), TZ: 'UTC' } });
+    expect(calendar.status, calendar.stderr).toBe(0);
+    const [, date, time] = /Next elapse: \w+ (\S+) (\S+) UTC$/m.exec(calendar.stdout) ?? [];
+    return Date.parse(`${date}T${time}Z`) / 1000;
+  }
+
+  interface CronJob {
+    time: string;
+    user: string;
+    command: string;
+    /** The file's PATH line. */
+    path: string;
+  }
+
+  /** The one job of a section's /etc/cron.d file (its `sh` block): five time fields, the user, the command (run by /bin/sh). */
+  function cronJob(heading: string): CronJob {
+    const lines = recipe(heading, 'sh').split('\n').filter((line) => line.trim() && !line.startsWith('#'));
+    const variables = Object.fromEntries(lines.filter((line) => /^[A-Z_]+=/.test(line)).map((line) => line.split(/=(.*)/s).slice(0, 2) as [string, string]));
+    const jobs = lines.filter((line) => !/^[A-Z_]+=/.test(line));
+    expect(jobs).toHaveLength(1);
+    const [, time, user, command] = /^((?:\S+\s+){4}\S+)\s+(\S+)\s+(.+)$/.exec(jobs[0]!) ?? [];
+    expect(command).not.toContain('%'); // cron would turn it into a newline
+    expect(variables.PATH?.split(':')).toEqual(expect.arrayContaining(['/usr/local/bin', '/usr/bin', '/bin']));
+    return { time: time!, user: user!, command: command!, path: variables.PATH! };
+  }
+
+  /** What cron does: /bin/sh -c COMMAND as the job's user (initgroups), with cron's environment (HOME from passwd) plus the file's PATH. */
+  function asCron(cron: CronJob, command: string) {
+    // The install prefix of the test (the image's /usr/local/bin above) and node's directory
+    // come first, standing in for /usr/local/bin of the file's PATH.
+    const home = readFileSync('/etc/passwd', 'utf8').split('\n').map((line) => line.split(':')).find(([name]) => name === cron.user)?.[5];
+    const env = { PATH: `${join(prefix, 'bin')}:${NODE_DIR}:${cron.path}`, HOME: home!, LOGNAME: cron.user, SHELL: '/bin/sh' };
+    return run('setpriv', [`--reuid=${cron.user}`, `--regid=${cron.user}`, '--init-groups', 'sh', '-c', command], { cwd: base, env });
+  }
+
+  /** The job for this store and textfile directory: /srv/backup and /var/lib/node_exporter, the only paths substituted. */
+  function publish(cron: CronJob, store: string, textfiles: string) {
+    return asCron(cron, cron.command.replaceAll('/srv/backup', store).replaceAll('/var/lib/node_exporter', textfiles));
+  }
+
+  /** A textfile directory `owner` writes to, standing in for /var/lib/node_exporter. */
+  function textfileDir(name: string, owner: { uid: number; gid: number }): string {
+    const dir = join(base, name);
+    mkdirSync(dir, { mode: 0o755 });
+    chownSync(dir, owner.uid, owner.gid);
+    return dir;
+  }
+
   describe('CI: an npm script', () => {
     let project: string;
     let packageJson: { scripts: Record<string, string>; devDependencies: Record<string, string> };
@@ -220,43 +341,59 @@ describeAsRoot('docs/recipes.md, run as written', () => {
       expect(result.stdout).not.toContain(inside);
     });
 
-    describe('A pre-GC hook in a GC tool', () => {
-      // The snippet as .mts (ESM) and .cts (CommonJS), type-checked with the project's tsc
-      // against the declarations chunkguard ships, in the project above (chunkguard installed
-      // from the tarball), then run with node.
-      let compiled: string[];
+    /**
+     * The `ts` snippet of a section as .mts (ESM) and .cts (CommonJS), type-checked with the
+     * project's tsc against the declarations chunkguard ships, in the project above (chunkguard
+     * installed from the tarball): the compiled .mjs and .cjs.
+     */
+    function compileSnippet(heading: string, name: string): string[] {
+      const snippet = recipe(heading, 'ts');
+      expect(snippet).toMatch(/from 'chunkguard'/);
+      for (const ext of ['mts', 'cts']) writeFileSync(join(project, `${name}.${ext}`), snippet);
+      const tsc = run(
+        process.execPath,
+        [
+          join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+          ...['--strict', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext'],
+          ...['--typeRoots', join(ROOT, 'node_modules', '@types'), '--types', 'node', '--outDir', 'out', `${name}.mts`, `${name}.cts`],
+        ],
+        { cwd: project },
+      );
+      expect(tsc.status, tsc.stdout + tsc.stderr).toBe(0);
+      return ['mjs', 'cjs'].map((ext) => join(project, 'out', `${name}.${ext}`));
+    }
 
-      beforeAll(() => {
-        const snippet = recipe('A pre-GC hook', 'ts');
-        expect(snippet).toMatch(/from 'chunkguard'/);
-        for (const ext of ['mts', 'cts']) writeFileSync(join(project, `hook.${ext}`), snippet);
-        const tsc = run(
-          process.execPath,
-          [
-            join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
-            ...['--strict', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext'],
-            ...['--typeRoots', join(ROOT, 'node_modules', '@types'), '--types', 'node', '--outDir', 'out', 'hook.mts', 'hook.cts'],
-          ],
-          { cwd: project },
-        );
-        expect(tsc.status, tsc.stdout + tsc.stderr).toBe(0);
-        compiled = ['hook.mjs', 'hook.cjs'].map((name) => join(project, 'out', name));
-        writeFileSync(
-          join(project, 'run-hook.mjs'),
-          `const [file, store, user] = process.argv.slice(2);
-const { beforeGarbageCollection } = await import(file);
+    /**
+     * The compiled snippet's export `fn` called as a GC tool would, with the store and the GC
+     * user backup, in a node of its own: prints RESOLVED (and the value it resolved to), or
+     * REJECTED, the error's code and message with exit 3.
+     */
+    function callSnippet(file: string, fn: string, store: string) {
+      const caller = join(project, 'call-snippet.mjs');
+      writeFileSync(
+        caller,
+        `const [file, fn, store, user] = process.argv.slice(2);
+const exported = await import(file);
 try {
-  await beforeGarbageCollection(store, user);
-  console.log('RESOLVED');
+  const value = await exported[fn](store, user);
+  console.log(value === undefined ? 'RESOLVED' : 'RESOLVED ' + JSON.stringify(value));
 } catch (error) {
   console.log('REJECTED ' + (error.code ?? '') + ' ' + error.message);
   process.exitCode = 3;
 }
 `,
-        );
+      );
+      return run(process.execPath, [caller, pathToFileURL(file).href, fn, store, 'backup'], { cwd: project });
+    }
+
+    describe('A pre-GC hook in a GC tool', () => {
+      let compiled: string[];
+
+      beforeAll(() => {
+        compiled = compileSnippet('A pre-GC hook', 'hook');
       }, 60_000);
 
-      const hook = (file: string, store: string) => run(process.execPath, [join(project, 'run-hook.mjs'), pathToFileURL(file).href, store, 'backup'], { cwd: project });
+      const hook = (file: string, store: string) => callSnippet(file, 'beforeGarbageCollection', store);
 
       it.each(['hook.mjs', 'hook.cjs'])('%s: beforeGarbageCollection resolves on a good store', (name) => {
         const store = makeStore(join(base, `hook-good-${name}`));
@@ -278,6 +415,39 @@ try {
       it.each(['hook.mjs', 'hook.cjs'])('%s: beforeGarbageCollection rejects (EBADINPUT) on a store that is not there', (name) => {
         const result = hook(compiled.find((file) => file.endsWith(name))!, join(base, 'hook-missing'));
         expect(result.stdout.trim()).toMatch(/^REJECTED EBADINPUT .*hook-missing/);
+        expect(result.status).toBe(3);
+      });
+    });
+
+    describe('GC preview: the library snippet of a GC tool', () => {
+      let compiled: string[];
+
+      beforeAll(() => {
+        compiled = compileSnippet(GC_PREVIEW, 'gc-preview');
+      }, 60_000);
+
+      const gcWouldBeSafe = (name: string, store: string) => callSnippet(compiled.find((file) => file.endsWith(name))!, 'gcWouldBeSafe', store);
+
+      it.each(['gc-preview.mjs', 'gc-preview.cjs'])('%s: gcWouldBeSafe resolves to true on a good store, saying what GC removes', (name) => {
+        const store = pbsStore(`gc-lib-good-${name}`).root;
+        const result = gcWouldBeSafe(name, store);
+        expect(result.stdout.trim(), result.stderr).toBe('RESOLVED true');
+        expect(result.stderr).toBe('would remove 0 chunks (0 bytes)\n'); // everything was written a moment ago: nothing is old enough
+        expect(result.status).toBe(0);
+      });
+
+      it.each(['gc-preview.mjs', 'gc-preview.cjs'])('%s: gcWouldBeSafe resolves to false on a store with a root-owned referenced chunk, naming the stop and its fix', (name) => {
+        const { store, chunk } = pbsStoreWithRootChunk(`gc-lib-bad-${name}`);
+        const result = gcWouldBeSafe(name, store);
+        expect(result.stdout.trim(), result.stderr).toBe('RESOLVED false');
+        expect(result.stderr).toContain(`GC would stop: CHUNK_UNMARKABLE at ${chunk}\n  fix: chunkguard fix ${store} `);
+        expect(result.stderr).not.toContain('snapshots that would lose data'); // the touch works here: nothing referenced is lost
+        expect(result.status).toBe(0);
+      });
+
+      it.each(['gc-preview.mjs', 'gc-preview.cjs'])('%s: gcWouldBeSafe rejects (EBADINPUT) on a store that is not there', (name) => {
+        const result = gcWouldBeSafe(name, join(base, 'gc-lib-missing'));
+        expect(result.stdout.trim()).toMatch(/^REJECTED EBADINPUT .*gc-lib-missing/);
         expect(result.status).toBe(3);
       });
     });
@@ -349,49 +519,15 @@ try {
     let units: Map<string, string>;
 
     beforeAll(() => {
-      // Each block starts with the path it is installed at.
-      units = new Map(recipes('systemd', 'ini').map((text) => [/^# \/etc\/systemd\/system\/(\S+)\n/.exec(text)![1]!, text]));
+      units = unitsOf('systemd');
       expect([...units.keys()]).toEqual(['chunkguard-check.service', 'chunkguard-check.timer']);
     });
 
-    /** The units for this store, as installed here: /srv/backup and /usr/local/bin (the install prefix of the test), the only paths substituted. */
-    function installed(store: string, name: string): Map<string, string> {
-      const dir = join(base, `units-${name}`);
-      mkdirSync(dir);
-      const files = new Map<string, string>();
-      for (const [unit, text] of units) {
-        const path = join(dir, unit);
-        writeFileSync(path, text.replaceAll('/srv/backup', store).replaceAll('/usr/local/bin', join(prefix, 'bin')));
-        files.set(unit, path);
-      }
-      return files;
-    }
-
-    /**
-     * What systemd does with a oneshot service: its ExecStart lines in order, each only when
-     * the one before exited 0; any other exit status fails the unit (no SuccessExitStatus).
-     * systemd's PATH for services, with node's directory standing in for /usr/local/bin.
-     */
-    function startService(file: string) {
-      const service = unitFile(readFileSync(file, 'utf8')).Service!;
-      expect(service.Type).toEqual(['oneshot']);
-      expect(service.SuccessExitStatus).toBeUndefined();
-      expect(service.User).toBeUndefined(); // root, as the prose says
-      const ran: { args: string[]; status: number | null; stdout: string }[] = [];
-      for (const line of service.ExecStart!) {
-        const [command, ...args] = line.split(' ');
-        const result = run(command!, args, { cwd: '/', env: { PATH: `${NODE_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin` } });
-        ran.push({ args, status: result.status, stdout: result.stdout });
-        if (result.status !== 0) return { failed: true, ran };
-      }
-      return { failed: false, ran };
-    }
+    const installed = (store: string, name: string) => installUnits(units, store, name);
 
     it('systemd-analyze verify accepts both units without a word (chunkguard where the install put it)', () => {
       const files = installed(makeStore(join(base, 'systemd-verify-store')), 'verify');
-      const verify = spawnSync('systemd-analyze', ['verify', ...files.values()], { encoding: 'utf8' });
-      if (verify.error) throw new Error(`systemd-analyze (Debian package systemd, installed by .ci/run) cannot run: ${verify.error.message}`);
-      expect({ status: verify.status, output: verify.stdout + verify.stderr }).toEqual({ status: 0, output: '' });
+      verifyUnits(files.values());
       const timer = unitFile(readFileSync(files.get('chunkguard-check.timer')!, 'utf8'));
       // No Unit=: a timer starts the service of its own name.
       expect(timer.Timer).toMatchObject({ OnCalendar: ['*-*-* 01:30:00'], Persistent: ['true'] });
@@ -424,48 +560,68 @@ try {
     });
   });
 
-  describe('node_exporter: the cron line as user backup, its textfile and the alert rules', () => {
-    let cron: { user: string; command: string; path: string };
+  describe('GC preview: the service and its timer, verified, and the service run as systemd runs it', () => {
+    let units: Map<string, string>;
 
     beforeAll(() => {
-      const lines = recipe('node_exporter', 'sh').split('\n').filter((line) => line.trim() && !line.startsWith('#'));
-      const variables = Object.fromEntries(lines.filter((line) => /^[A-Z_]+=/.test(line)).map((line) => line.split(/=(.*)/s).slice(0, 2) as [string, string]));
-      const jobs = lines.filter((line) => !/^[A-Z_]+=/.test(line));
-      expect(jobs).toHaveLength(1);
-      // /etc/cron.d format: five time fields, the user, the command (run by /bin/sh).
-      const [, time, user, command] = /^((?:\S+\s+){4}\S+)\s+(\S+)\s+(.+)$/.exec(jobs[0]!) ?? [];
-      expect(time).toBe('0 * * * *');
-      expect(command).not.toContain('%'); // cron would turn it into a newline
-      expect(variables.PATH?.split(':')).toEqual(expect.arrayContaining(['/usr/local/bin', '/usr/bin', '/bin']));
-      cron = { user: user!, command: command!, path: variables.PATH! };
-      expect(cron.user).toBe('backup');
+      units = unitsOf(GC_PREVIEW);
+      expect([...units.keys()]).toEqual(['chunkguard-gc-preview.service', 'chunkguard-gc-preview.timer']);
     });
 
-    /** A textfile directory the backup user writes to, standing in for /var/lib/node_exporter. */
-    function textfileDir(name: string): string {
-      const dir = join(base, name);
-      mkdirSync(dir, { mode: 0o755 });
-      chownSync(dir, BACKUP_UID, BACKUP_GID);
-      return dir;
-    }
+    const installed = (store: string, name: string) => installUnits(units, store, name);
 
-    /** What cron does: /bin/sh -c COMMAND as the user (initgroups), with cron's environment plus the file's PATH. */
-    function asCron(command: string) {
-      // The install prefix of the test (the image's /usr/local/bin above) and node's directory
-      // come first, standing in for /usr/local/bin of the file's PATH.
-      const env = { PATH: `${join(prefix, 'bin')}:${NODE_DIR}:${cron.path}`, HOME: '/var/backups', LOGNAME: cron.user, SHELL: '/bin/sh' };
-      return run('setpriv', [`--reuid=${cron.user}`, `--regid=${cron.user}`, '--init-groups', 'sh', '-c', command], { cwd: base, env });
-    }
+    it('systemd-analyze verify accepts both units without a word; the timer fires an hour before the GC schedule the prose names', () => {
+      const files = installed(pbsStore('gc-systemd-verify').root, 'gc-verify');
+      verifyUnits(files.values());
+      const timer = unitFile(readFileSync(files.get('chunkguard-gc-preview.timer')!, 'utf8'));
+      expect(timer.Timer!.Unit).toBeUndefined(); // the service of its own name
+      expect(timer.Install).toEqual({ WantedBy: ['timers.target'] });
+      expect(timer.Timer!.Persistent).toEqual(['true']);
+      // The prose: the server's gc-schedule is `daily`; the preview runs an hour before it.
+      const schedule = inlineCommand(GC_PREVIEW, 'daily');
+      // By time of day: between 23:00 and midnight the timer's next run is tomorrow's, the GC's tonight's.
+      expect((nextElapse(schedule) - nextElapse(timer.Timer!.OnCalendar![0]!) + 86_400) % 86_400).toBe(3600);
+    });
 
-    function publish(store: string, textfiles: string) {
-      // /srv/backup and /var/lib/node_exporter, the only paths substituted.
-      return asCron(cron.command.replaceAll('/srv/backup', store).replaceAll('/var/lib/node_exporter', textfiles));
-    }
+    it('a clean store: gc-preview exits 0 and says GC would complete: the unit succeeds', () => {
+      const store = pbsStore('gc-systemd-clean').root;
+      const { failed, ran } = startService(installed(store, 'gc-clean').get('chunkguard-gc-preview.service')!);
+      expect(ran.map(({ args, status }) => [args[0], status])).toEqual([['gc-preview', 0]]);
+      expect(ran[0]!.stdout).toMatch(/^GC would complete: /);
+      expect(failed).toBe(false);
+    });
+
+    it('a store with a root-owned referenced chunk: gc-preview exits 1 with GC_WOULD_ABORT and the chunk in the journal: the unit fails', () => {
+      const { store, chunk } = pbsStoreWithRootChunk('gc-systemd-bad');
+      const { failed, ran } = startService(installed(store, 'gc-bad').get('chunkguard-gc-preview.service')!);
+      expect(ran.map(({ args, status }) => [args[0], status])).toEqual([['gc-preview', 1]]);
+      expect(ran[0]!.stdout).toContain('GC_WOULD_ABORT');
+      expect(ran[0]!.stdout).toContain(chunk);
+      expect(failed).toBe(true);
+    });
+
+    it('a store that is not there: gc-preview exits 2: the unit fails', () => {
+      const { failed, ran } = startService(installed(join(base, 'gc-systemd-missing'), 'gc-missing').get('chunkguard-gc-preview.service')!);
+      expect(ran.map(({ args, status }) => [args[0], status])).toEqual([['gc-preview', 2]]);
+      expect(failed).toBe(true);
+    });
+  });
+
+  describe('node_exporter: the cron line as user backup, its textfile and the alert rules', () => {
+    let cron: CronJob;
+
+    beforeAll(() => {
+      cron = cronJob('node_exporter');
+      expect(cron).toMatchObject({ time: '0 * * * *', user: 'backup' });
+    });
+
+    /** The textfile directory the backup user writes to. */
+    const backupTextfileDir = (name: string) => textfileDir(name, { uid: BACKUP_UID, gid: BACKUP_GID });
 
     it('a clean store: exit 0, chunkguard.prom published with chunkguard_audit_ok 1, no temp file', () => {
       const store = makeStore(join(base, 'cron-clean'));
-      const textfiles = textfileDir('textfiles-clean');
-      const result = publish(store, textfiles);
+      const textfiles = backupTextfileDir('textfiles-clean');
+      const result = publish(cron, store, textfiles);
       expect(result.status, result.stderr).toBe(0);
       expect(readdirSync(textfiles)).toEqual(['chunkguard.prom']);
       const published = join(textfiles, 'chunkguard.prom');
@@ -477,9 +633,9 @@ try {
 
     it('a store with a root-owned chunk: exit 1, the previous file replaced with chunkguard_audit_ok 0, no temp file', () => {
       const { store } = storeWithRootChunk(join(base, 'cron-bad'));
-      const textfiles = textfileDir('textfiles-bad');
+      const textfiles = backupTextfileDir('textfiles-bad');
       writeFileSync(join(textfiles, 'chunkguard.prom'), 'chunkguard_audit_ok{dir="old"} 1\n');
-      const result = publish(store, textfiles);
+      const result = publish(cron, store, textfiles);
       expect(result.status, result.stderr).toBe(1);
       expect(readdirSync(textfiles)).toEqual(['chunkguard.prom']);
       const text = readFileSync(join(textfiles, 'chunkguard.prom'), 'utf8');
@@ -490,15 +646,15 @@ try {
 
     it('a store that is not there: exit 2, one line on stderr, nothing published, no temp file, a previous file untouched', () => {
       const missing = join(base, 'cron-missing');
-      const empty = textfileDir('textfiles-missing');
-      const result = publish(missing, empty);
+      const empty = backupTextfileDir('textfiles-missing');
+      const result = publish(cron, missing, empty);
       expect(result.status).toBe(2);
       expect(result.stderr.trim().split('\n')).toHaveLength(1);
       expect(readdirSync(empty)).toEqual([]);
 
-      const kept = textfileDir('textfiles-kept');
+      const kept = backupTextfileDir('textfiles-kept');
       writeFileSync(join(kept, 'chunkguard.prom'), 'previous\n');
-      expect(publish(missing, kept).status).toBe(2);
+      expect(publish(cron, missing, kept).status).toBe(2);
       expect(readdirSync(kept)).toEqual(['chunkguard.prom']);
       expect(readFileSync(join(kept, 'chunkguard.prom'), 'utf8')).toBe('previous\n');
     });
@@ -507,7 +663,7 @@ try {
       const dir = join(base, 'probe'); // --probe: a directory that is not a store yet, owned by backup
       mkdirSync(dir);
       chownSync(dir, BACKUP_UID, BACKUP_GID);
-      const result = asCron(`chunkguard check --probe ${dir} --format prometheus`);
+      const result = asCron(cron, `chunkguard check --probe ${dir} --format prometheus`);
       expect(result.status, result.stderr).toBe(0);
       expect(result.stdout).toContain(`chunkguard_check_ok{store="${dir}"} 1\n`);
       expect(result.stdout).toMatch(new RegExp(`^chunkguard_check_clock_skew_seconds\\{store="${dir}"\\} -?[\\d.e-]+$`, 'm'));
@@ -523,8 +679,8 @@ try {
 
       // The series exactly as published for a store with a problem.
       const { store } = storeWithRootChunk(join(base, 'alert-bad'));
-      const textfiles = textfileDir('textfiles-alert');
-      expect(publish(store, textfiles).status).toBe(1);
+      const textfiles = backupTextfileDir('textfiles-alert');
+      expect(publish(cron, store, textfiles).status).toBe(1);
       const text = readFileSync(join(textfiles, 'chunkguard.prom'), 'utf8');
       const series = (name: string) => new RegExp(`^(${name}\\{[^}]*\\}) `, 'm').exec(text)![1]!;
       const summary = (alert: string) => {
@@ -557,6 +713,58 @@ try {
       writeFileSync(testFile, JSON.stringify(unitTests, null, 2));
       const test = run('promtool', ['test', 'rules', testFile]);
       expect(test.status, test.stdout + test.stderr).toBe(0);
+    });
+  });
+  describe('GC preview: the cron line as root and its textfile', () => {
+    let cron: CronJob;
+    /** The gauges the prose says to alert on and to watch. */
+    let named: string[];
+
+    beforeAll(() => {
+      cron = cronJob(GC_PREVIEW);
+      expect(cron).toMatchObject({ time: '0 23 * * *', user: 'root' });
+      const section = RECIPES.slice(RECIPES.indexOf(`\n## ${GC_PREVIEW}`)).split('\n## ')[1]!;
+      named = [...section.matchAll(/`(chunkguard_gc_preview_\w+)`/g)].map(([, name]) => name!);
+      expect(named).toEqual(['chunkguard_gc_preview_would_abort', 'chunkguard_gc_preview_ok', 'chunkguard_gc_preview_removed_bytes']);
+    });
+
+    /** The published file, checked by promtool, and its gauges for this store. */
+    function published(dir: string, store: string): Record<string, number> {
+      expect(readdirSync(dir)).toEqual(['chunkguard-gc.prom']);
+      const path = join(dir, 'chunkguard-gc.prom');
+      expect(statSync(path).mode & 0o044).toBe(0o044); // node_exporter, another user, reads it
+      const text = readFileSync(path, 'utf8');
+      promtoolCheckMetrics(text);
+      const label = `{store="${store}"}`;
+      return Object.fromEntries(named.map((name) => [name, Number(new RegExp(`^${name}${label.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1])]));
+    }
+
+    it('a clean store: exit 0, chunkguard-gc.prom published with ok 1 and would_abort 0, no temp file', () => {
+      const store = pbsStore('gc-cron-clean').root;
+      const textfiles = textfileDir('gc-textfiles-clean', { uid: 0, gid: 0 });
+      const result = publish(cron, store, textfiles);
+      expect(result.status, result.stderr).toBe(0);
+      expect(published(textfiles, store)).toEqual({ chunkguard_gc_preview_would_abort: 0, chunkguard_gc_preview_ok: 1, chunkguard_gc_preview_removed_bytes: 0 });
+    });
+
+    it('a store with a root-owned referenced chunk: exit 1, the previous file replaced with ok 0 and would_abort 1, no temp file', () => {
+      const { store } = pbsStoreWithRootChunk('gc-cron-bad');
+      const textfiles = textfileDir('gc-textfiles-bad', { uid: 0, gid: 0 });
+      writeFileSync(join(textfiles, 'chunkguard-gc.prom'), 'chunkguard_gc_preview_ok{store="old"} 1\n');
+      const result = publish(cron, store, textfiles);
+      expect(result.status, result.stderr).toBe(1);
+      expect(published(textfiles, store)).toEqual({ chunkguard_gc_preview_would_abort: 1, chunkguard_gc_preview_ok: 0, chunkguard_gc_preview_removed_bytes: 0 });
+      expect(readFileSync(join(textfiles, 'chunkguard-gc.prom'), 'utf8')).toMatch(/^chunkguard_gc_preview_findings\{store="[^"]+",code="GC_WOULD_ABORT",severity="error"\} 1$/m);
+    });
+
+    it('a store that is not there: exit 2, one line on stderr, the previous file untouched, no temp file', () => {
+      const textfiles = textfileDir('gc-textfiles-kept', { uid: 0, gid: 0 });
+      writeFileSync(join(textfiles, 'chunkguard-gc.prom'), 'previous\n');
+      const result = publish(cron, join(base, 'gc-cron-missing'), textfiles);
+      expect(result.status).toBe(2);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(readdirSync(textfiles)).toEqual(['chunkguard-gc.prom']);
+      expect(readFileSync(join(textfiles, 'chunkguard-gc.prom'), 'utf8')).toBe('previous\n');
     });
   });
 });
