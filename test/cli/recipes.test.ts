@@ -583,11 +583,11 @@ try {
       expect((nextElapse(schedule) - nextElapse(timer.Timer!.OnCalendar![0]!) + 86_400) % 86_400).toBe(3600);
     });
 
-    it('a clean store: gc-preview exits 0 and says GC would complete: the unit succeeds', () => {
+    it('a clean store: gc-preview exits 0 and says SAFE, the next GC completes: the unit succeeds', () => {
       const store = pbsStore('gc-systemd-clean').root;
       const { failed, ran } = startService(installed(store, 'gc-clean').get('chunkguard-gc-preview.service')!);
       expect(ran.map(({ args, status }) => [args[0], status])).toEqual([['gc-preview', 0]]);
-      expect(ran[0]!.stdout).toMatch(/^GC would complete: /);
+      expect(ran[0]!.stdout).toMatch(/^SAFE: the next GC completes: /);
       expect(failed).toBe(false);
     });
 
