@@ -158,7 +158,7 @@ export function formatGcPreview(report: GcPreviewReport, colour: Colour, failOn?
     `  cutoff ${report.cutoffMinutes} min (${report.cutoffFrom}): chunks last touched before ${utc(report.minAtime)} are removed${report.writers.running ? `; backup running${report.writers.oldest ? ` since ${utc(report.writers.oldest.start)}` : ' (start unknown: removal is an upper bound)'}` : ''}`,
     `  ${plural(snapshots.total, 'snapshot')}, ${plural(indexes.files, 'index file')} (${formatBytes(indexes.bytes)}) reference ${amount(referenced)}${referenced.missing ? `; ${referenced.missing} missing` : ''}${referenced.unmarkable ? `; ${referenced.unmarkable} the GC user cannot touch` : ''}`,
     `  sweep: removes ${amount(sweep.removed)}; pending ${amount(sweep.pending)}; keeps ${amount(sweep.inUse)}; ${plural(sweep.bad.chunks, '.bad file')} (${sweep.bad.removed} removed)`,
-    `  kept only by the touch: ${amount(atRisk)}${atRisk.snapshots.length ? ` in ${plural(atRisk.snapshots.length, 'snapshot')}: ${shortList(atRisk.snapshots)}` : ''}`,
+    `  ${report.atimeCheck?.touchIgnored ? 'older than the cutoff, and the touch is ignored here' : 'kept only by the touch'}: ${amount(atRisk)}${atRisk.snapshots.length ? ` in ${plural(atRisk.snapshots.length, 'snapshot')}: ${shortList(atRisk.snapshots)}` : ''}`,
   );
   if (snapshots.broken.length) lines.push(`  snapshots missing data: ${shortList(snapshots.broken)}`);
   if (referenced.unmarkablePaths.length) lines.push(`  untouchable: ${shortList(referenced.unmarkablePaths)}`);
