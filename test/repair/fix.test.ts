@@ -388,7 +388,7 @@ describeAsRoot('a fix remedy that audit prints, pasted as printed', () => {
     writeFileSync(join(bin, 'chunkguard'), `#!/bin/sh\nexec ${process.execPath} ${CLI} "$@"\n`, { mode: 0o755 });
     const pasted = spawnSync('sh', ['-c', remedy], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', PATH: `${bin}:${process.env.PATH}` } });
     expect(pasted.status, pasted.stdout + pasted.stderr).toBe(0);
-    const journal = /journal: (\/var\/tmp\/chunkguard-fix-\d{8}-\d{6}\.jsonl) \(revert with --undo\)/.exec(pasted.stdout)?.[1];
+    const journal = /journal: (\/var\/tmp\/chunkguard-fix-\d{8}-\d{6}-\d{9}\.jsonl) \(revert with --undo\)/.exec(pasted.stdout)?.[1];
     expect(journal, pasted.stdout).toBeDefined();
     try {
       expect(existsSync(journal!)).toBe(true);
