@@ -66,6 +66,8 @@ export class DigestSet {
   /** Each bucket's first block (NO_BLOCK while empty) and how many digests it holds; all its blocks but the last are full. */
   private readonly firstBlock = new Int32Array(BUCKETS).fill(NO_BLOCK);
   private readonly counts = new Uint32Array(BUCKETS);
+  /** Blocks emptied by remove, for appendBlock to take before cutting a new one (a failed read's digests are few blocks). */
+  private readonly freeBlocks: number[] = [];
   private distinct = 0;
   /**
    * The blocks of the bucket being searched, in order, and their first
@@ -112,6 +114,25 @@ export class DigestSet {
     this.insert(~found, count, digest, offset + PREFIX_BYTES);
     this.counts[bucket] = count + 1;
     this.distinct++;
+    return true;
+  }
+
+  /**
+   * Takes the 32 bytes at `offset` of `digest` out again, before seal (the
+   * mark takes back what a failed read added); returns whether they were in.
+   * A block this empties goes back to be reused by the next block any bucket needs.
+   */
+  remove(digest: Buffer, offset = 0): boolean {
+    if (this.starts) throw new Error('DigestSet: remove after seal(); the sweep asks only once every digest is added');
+    checkDigest(digest, offset);
+    const bucket = bucketOf(digest, offset);
+    const at = this.search(bucket, digest, offset + PREFIX_BYTES);
+    if (at < 0) return false;
+    const count = this.counts[bucket]! - 1;
+    this.extract(at, count);
+    if (count % BLOCK_RECORDS === 0) this.releaseBlock(bucket, count >>> BLOCK_SHIFT);
+    this.counts[bucket] = count;
+    this.distinct--;
     return true;
   }
 
@@ -277,7 +298,7 @@ export class DigestSet {
 
   /** Chains a new block as the bucket's `ordinal`th (its last), in `chainBlocks` too. */
   private appendBlock(bucket: number, ordinal: number): void {
-    const block = this.blocks++;
+    const block = this.freeBlocks.pop() ?? this.blocks++;
     if (block >>> SLAB_SHIFT === this.slabBytes.length) {
       const slab = Buffer.allocUnsafeSlow(SLAB_BLOCKS * BLOCK_BYTES);
       this.slabBytes.push(slab);
@@ -317,6 +338,38 @@ export class DigestSet {
       } else {
         words[headIndex(block, from)] = key.readUInt32BE(keyAt);
         copyTail(key, keyAt + HEAD_BYTES, bytes, tailStart(block, from));
+      }
+      this.firstHeads[block] = words[headIndex(block, 0)]!;
+    }
+  }
+
+  /** Unchains the bucket's `ordinal`th block (its last, now empty; in `chainBlocks`) for reuse. */
+  private releaseBlock(bucket: number, ordinal: number): void {
+    if (ordinal === 0) this.firstBlock[bucket] = NO_BLOCK;
+    this.freeBlocks.push(this.chainBlocks[ordinal]!);
+  }
+
+  /**
+   * Takes position `at` out of the bucket whose records (`count` once it is
+   * out) are in `chainBlocks`: insert's reverse, each block from `at`'s to
+   * the last moves down by one record, taking the first record of the block after it.
+   */
+  private extract(at: number, count: number): void {
+    const blocks = this.chainBlocks;
+    const target = at >>> BLOCK_SHIFT;
+    const last = count >>> BLOCK_SHIFT;
+    for (let ordinal = target; ordinal <= last; ordinal++) {
+      const block = blocks[ordinal]!;
+      const from = ordinal === target ? at & (BLOCK_RECORDS - 1) : 0;
+      const end = ordinal === last ? count & (BLOCK_RECORDS - 1) : BLOCK_RECORDS - 1;
+      const words = this.slabWords[block >>> SLAB_SHIFT]!;
+      const bytes = this.slabBytes[block >>> SLAB_SHIFT]!;
+      words.copyWithin(headIndex(block, from), headIndex(block, from + 1), headIndex(block, end + 1));
+      bytes.copyWithin(tailStart(block, from), tailStart(block, from + 1), tailStart(block, end + 1));
+      if (ordinal < last) {
+        const following = blocks[ordinal + 1]!;
+        words[headIndex(block, BLOCK_RECORDS - 1)] = this.slabWords[following >>> SLAB_SHIFT]![headIndex(following, 0)]!;
+        copyTail(this.slabBytes[following >>> SLAB_SHIFT]!, tailStart(following, 0), bytes, tailStart(block, BLOCK_RECORDS - 1));
       }
       this.firstHeads[block] = words[headIndex(block, 0)]!;
     }

@@ -66,6 +66,62 @@ describe('DigestSet', () => {
     );
   });
 
+  it('agrees with a Set of hex when digests are removed between adds (blocks emptied and reused), numbered and listed as before', () => {
+    // Two adds a removal, and runs long enough that buckets fill several blocks of 32.
+    const step = fc.oneof(
+      { weight: 2, arbitrary: fc.record({ add: fc.constant(true as const), digest: digestArbitrary }) },
+      { weight: 1, arbitrary: fc.record({ add: fc.constant(false as const), pick: fc.nat() }) },
+    );
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 150, maxLength: 600 }), (steps) => {
+        const set = new DigestSet();
+        const expected = new Set<string>();
+        const added: Buffer[] = [];
+        const frame = Buffer.alloc(40);
+        for (const one of steps) {
+          const digest = one.add ? one.digest : added[one.pick % Math.max(1, added.length)];
+          if (!digest) continue;
+          digest.copy(frame, 3);
+          if (one.add) {
+            expect(set.add(frame, 3)).toBe(!expected.has(hex(digest)));
+            expected.add(hex(digest));
+            added.push(digest);
+          } else {
+            expect(set.remove(frame, 3)).toBe(expected.delete(hex(digest)));
+          }
+          expect(set.size).toBe(expected.size);
+        }
+        set.seal();
+        const sorted = [...expected].sort();
+        for (const digest of added) expect(set.has(digest)).toBe(expected.has(hex(digest)));
+        for (const [index, digestHex] of sorted.entries()) expect(set.indexOf(Buffer.from(digestHex, 'hex'))).toBe(index);
+        expect(missing(set)).toEqual(sorted);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('removing every digest of a bucket of many blocks, then adding them again: the same set, no more blocks', () => {
+    const set = new DigestSet();
+    const digests = Array.from({ length: 200 }, (_, i) => {
+      const digest = Buffer.alloc(32, i);
+      digest.writeUInt16BE(0x1234, 0);
+      return digest;
+    });
+    for (const digest of digests) set.add(digest);
+    const used = set.bytesUsed();
+    // Every other one first: records move across blocks; then the rest, from the end.
+    for (const digest of digests.filter((_, i) => i % 2 === 0)) expect(set.remove(digest)).toBe(true);
+    for (const digest of digests.filter((_, i) => i % 2 === 1).reverse()) expect(set.remove(digest)).toBe(true);
+    expect(set.size).toBe(0);
+    expect(set.remove(digests[0]!)).toBe(false);
+    for (const digest of digests) set.add(digest);
+    expect(set.bytesUsed()).toBe(used);
+    set.seal();
+    expect(missing(set)).toEqual(digests.map(hex).sort());
+    expect(() => set.remove(digests[0]!)).toThrow(/remove after seal/);
+  });
+
   it('an empty set has nothing and misses nothing', () => {
     const set = new DigestSet();
     const digest = Buffer.alloc(32, 7);
