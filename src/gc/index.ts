@@ -194,7 +194,7 @@ async function preview(given: string, options: GcPreviewOptions, hooks: GcPrevie
       const { problem } = marked.outcomes[position]!;
       return problem ? [{ rel: relText(found.rel), code: problem.code, reason: problem.reason }] : [];
     });
-    const notRead = problems.filter((entry) => entry.code === 'SYMLINK' || entry.code === 'CHANGED');
+    const notRead = problems.filter((entry) => entry.code === 'SYMLINK' || entry.code === 'CHANGED').map(({ rel, reason }) => ({ rel, reason }));
     const unreadable = problems.map((entry) => entry.rel).sort();
     const atRisk = { ...tally.atRisk, snapshots: attribution.atRisk };
     const lastGc = last.found && 'status' in last ? last.status : undefined;

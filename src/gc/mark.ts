@@ -4,7 +4,9 @@
  * every digest into one DigestSet. What would stop the server on the way (an
  * index the GC user cannot open, a malformed one, a FIFO it would block on)
  * is recorded with its place in that order; chunkguard reads on past it, so
- * the report still says what the rest references.
+ * the report still says what the rest references. A read's digests reach the
+ * set only once the read succeeded (the file changed under it, a read error:
+ * none): an index counts whole or not at all, as the report says.
  */
 import type { DirTree } from '../fs/dir-tree.js';
 import { formatMode } from '../findings.js';
@@ -12,7 +14,7 @@ import { FsError } from '../fs/errors.js';
 import { baseName, parentRel, type RelPath } from '../fs/rel-path.js';
 import { canRead, type GcUser } from '../system/access.js';
 import { DigestSet } from './digest-set.js';
-import { type DigestVisitor, type IndexProblem, readIndex } from './index-file.js';
+import { DIGEST_SIZE, type DigestVisitor, type IndexProblem, readIndex } from './index-file.js';
 import type { FoundIndex, IndexWalk } from './index-walk.js';
 
 export type OutcomeCode = IndexProblem['code'] | 'DENIED' | 'SYMLINK' | 'BLOCKS' | 'NOT_REGULAR';
@@ -57,6 +59,39 @@ export function readIndexAt(tree: DirTree, rel: RelPath, visit: DigestVisitor) {
   return readIndex(dir, baseName(rel), visit);
 }
 
+/** A journal's first size: 1,024 digests; it grows for a bigger index and shrinks back after it. */
+const JOURNAL_BYTES = 1024 * DIGEST_SIZE;
+
+/**
+ * The digests of the read in progress, held until it ends: `keep` adds them to the
+ * set, `undo` drops them. Costs 32 bytes a digest of the one index being read.
+ */
+export class ReadJournal {
+  private held = Buffer.allocUnsafe(JOURNAL_BYTES);
+  private length = 0;
+
+  constructor(private readonly set: DigestSet) {}
+
+  readonly add: DigestVisitor = (bytes, offset) => {
+    if (this.length === this.held.length) this.held = Buffer.concat([this.held, Buffer.allocUnsafe(this.held.length)]);
+    bytes.copy(this.held, this.length, offset, offset + DIGEST_SIZE);
+    this.length += DIGEST_SIZE;
+  };
+
+  /** The read succeeded: its digests go into the set. */
+  keep(): void {
+    for (let at = 0; at < this.length; at += DIGEST_SIZE) this.set.add(this.held, at);
+    this.undo();
+  }
+
+  /** The read failed: its digests are dropped. */
+  undo(): void {
+    this.length = 0;
+    // One huge index does not keep its journal's memory for the rest.
+    if (this.held.length > JOURNAL_BYTES) this.held = Buffer.allocUnsafe(JOURNAL_BYTES);
+  }
+}
+
 /** What the entry is before it is read: the server follows a symlink, blocks on a FIFO, and opens only what its user may read. */
 function beforeReading(found: FoundIndex, gcUser: GcUser): IndexOutcome['problem'] {
   if (found.type === 'symlink') return { code: 'SYMLINK', reason: "is a symlink: the server's GC follows it and marks what its target references; chunkguard never follows a symlink in a store" };
@@ -70,13 +105,13 @@ function beforeReading(found: FoundIndex, gcUser: GcUser): IndexOutcome['problem
 
 export function markIndexes(tree: DirTree, walk: IndexWalk, gcUser: GcUser, onIndex: (done: number) => void, signal?: AbortSignal): Marked {
   const set = new DigestSet();
-  const add: DigestVisitor = (bytes, offset) => void set.add(bytes, offset);
+  const journal = new ReadJournal(set);
   const marked: Marked = { set, outcomes: [], files: 0, bytes: 0 };
   walk.indexes.forEach((found, position) => {
     signal?.throwIfAborted();
     const refused = beforeReading(found, gcUser);
     // Only a file the GC user alone cannot read is still read here, so the rest of the report stands.
-    const outcome = refused && refused.code !== 'DENIED' ? { counted: false, problem: refused } : readTwice(tree, found.rel, add, refused);
+    const outcome = refused && refused.code !== 'DENIED' ? { counted: false, problem: refused } : readTwice(tree, found.rel, journal, refused);
     marked.outcomes.push(outcome);
     if (outcome.bytes !== undefined) {
       marked.files++;
@@ -89,11 +124,18 @@ export function markIndexes(tree: DirTree, walk: IndexWalk, gcUser: GcUser, onIn
 }
 
 /** Read once, and again when the file changed under it (a backup finishing it, a prune); `denied`: the GC user's refusal, which comes first. */
-function readTwice(tree: DirTree, rel: RelPath, add: DigestVisitor, denied: IndexOutcome['problem']): IndexOutcome {
-  let result = readIndexAt(tree, rel, add);
-  if (!result.ok && result.problem.code === 'CHANGED') result = readIndexAt(tree, rel, add);
+function readTwice(tree: DirTree, rel: RelPath, journal: ReadJournal, denied: IndexOutcome['problem']): IndexOutcome {
+  let result = readWhole(tree, rel, journal);
+  if (!result.ok && result.problem.code === 'CHANGED') result = readWhole(tree, rel, journal);
   if (!result.ok && result.problem.code === 'VANISHED') return { counted: false, skipped: true };
-  const counted = result.ok || result.problem.code === 'CHANGED';
-  if (denied) return { counted, problem: denied };
-  return result.ok ? { counted, bytes: result.bytes } : { counted, problem: result.problem };
+  if (denied) return { counted: result.ok, problem: denied };
+  return result.ok ? { counted: true, bytes: result.bytes } : { counted: false, problem: result.problem };
+}
+
+/** One read whose digests reach the set only when it succeeds. */
+function readWhole(tree: DirTree, rel: RelPath, journal: ReadJournal): ReturnType<typeof readIndexAt> {
+  const result = readIndexAt(tree, rel, journal.add);
+  if (result.ok) journal.keep();
+  else journal.undo();
+  return result;
 }

@@ -32,18 +32,19 @@ function run(command: string, args: string[]): void {
   execFileSync(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-export function mountFs(kind: FsKind, sizeMiB = 320): Mounted {
+/** `options`: more mount options (`noatime`, `strictatime`, …). */
+export function mountFs(kind: FsKind, sizeMiB = 320, options: string[] = []): Mounted {
   const base = reachableTempDir(`chunkguard-${kind}-`);
   const mountPoint = join(base, 'mnt');
   const image = join(base, 'fs.img');
   run('mkdir', [mountPoint]);
   if (kind === 'tmpfs') {
-    run('mount', ['-t', 'tmpfs', '-o', `size=${sizeMiB}m`, 'chunkguard-test', mountPoint]);
+    run('mount', ['-t', 'tmpfs', '-o', [`size=${sizeMiB}m`, ...options].join(','), 'chunkguard-test', mountPoint]);
   } else {
     run('truncate', ['-s', `${sizeMiB}M`, image]);
     const [command, ...args] = MKFS[kind];
     run(command!, [...args, image]);
-    run('mount', ['-o', 'loop', image, mountPoint]);
+    run('mount', ['-o', ['loop', ...options].join(','), image, mountPoint]);
   }
   return {
     kind,
