@@ -24,10 +24,18 @@
  * Measured by bench/digest-set.mjs; one Buffer per bucket cost 175 bytes a
  * digest (allocator and ArrayBuffer overhead), these blocks 35.
  *
- * Limit: a bucket's cost grows with its length, so distinct digests made to
- * share one prefix (a crafted index, not SHA-256 of data) make adds slow:
- * quadratic in what one prefix holds.
+ * A crafted index (digests are bytes in a file, not always SHA-256 of data)
+ * may put any number of digests under one prefix, and an add shifts what
+ * its bucket holds. So a bucket that reaches LONG_RECORDS (2,048; SHA-256
+ * puts about 150 in one at ten million, 600 at forty million) gives its
+ * blocks back and keeps its digests in sorted runs (sorted-runs.ts) until
+ * seal puts them back in blocks, in order: an add costs O(log² n) whatever
+ * the digests are, and a search bisects a bucket's block heads, then its
+ * records. (1,000,000 digests under one prefix add in about 5 s; one sorted
+ * bucket took 61 s for 200,000.)
  */
+
+import { SortedRuns } from './sorted-runs.js';
 
 const DIGEST_BYTES = 32;
 const PREFIX_BYTES = 2;
@@ -45,6 +53,8 @@ const BLOCK_WORDS = BLOCK_BYTES / HEAD_BYTES;
 const SLAB_SHIFT = 13;
 const SLAB_BLOCKS = 1 << SLAB_SHIFT;
 const NO_BLOCK = -1;
+/** A bucket that reaches this many digests (64 blocks) moves to sorted runs until seal. */
+const LONG_RECORDS = 64 * BLOCK_RECORDS;
 
 /** A hex digit's value, or -1. Lowercase only: the server's GC touches `.chunks/<lowercase hex>`, so another spelling is another file. */
 const HEX_VALUE = new Int8Array(256).fill(-1);
@@ -63,9 +73,13 @@ export class DigestSet {
   private next = new Int32Array(SLAB_BLOCKS);
   private firstHeads = new Uint32Array(SLAB_BLOCKS);
   private blocks = 0;
+  /** Blocks of buckets that went long, chained by `next`, for reuse. */
+  private freeBlock = NO_BLOCK;
   /** Each bucket's first block (NO_BLOCK while empty) and how many digests it holds; all its blocks but the last are full. */
   private readonly firstBlock = new Int32Array(BUCKETS).fill(NO_BLOCK);
   private readonly counts = new Uint32Array(BUCKETS);
+  /** Until seal, the digests of each bucket that has held LONG_RECORDS or more: such a bucket has no blocks. */
+  private readonly long = new Map<number, SortedRuns>();
   private distinct = 0;
   /**
    * The blocks of the bucket being searched, in order, and their first
@@ -97,7 +111,9 @@ export class DigestSet {
   /** Bytes this set has allocated for what it holds: blocks, their chains, the buckets, after seal the numbering and bitmap. */
   bytesUsed(): number {
     const arrays = [this.next, this.firstHeads, this.firstBlock, this.counts, this.chainBlocks, this.chainHeads, this.directoryStart, this.starts, this.found];
-    return this.slabBytes.length * SLAB_BLOCKS * BLOCK_BYTES + arrays.reduce((sum, array) => sum + (array?.byteLength ?? 0), 0);
+    let bytes = this.slabBytes.length * SLAB_BLOCKS * BLOCK_BYTES + arrays.reduce((sum, array) => sum + (array?.byteLength ?? 0), 0);
+    for (const runs of this.long.values()) bytes += runs.bytesUsed();
+    return bytes;
   }
 
   /** Adds the 32 bytes at `offset` of `digest` (copied); returns whether they were new. */
@@ -106,10 +122,15 @@ export class DigestSet {
     checkDigest(digest, offset);
     const bucket = bucketOf(digest, offset);
     const count = this.counts[bucket]!;
-    const found = this.search(bucket, digest, offset + PREFIX_BYTES);
-    if (found >= 0) return false;
-    if (count % BLOCK_RECORDS === 0) this.appendBlock(bucket, count >>> BLOCK_SHIFT);
-    this.insert(~found, count, digest, offset + PREFIX_BYTES);
+    if (count >= LONG_RECORDS) {
+      if (!this.long.get(bucket)!.add(digest, offset + PREFIX_BYTES)) return false;
+    } else {
+      const found = this.search(bucket, digest, offset + PREFIX_BYTES);
+      if (found >= 0) return false;
+      if (count % BLOCK_RECORDS === 0) this.appendBlock(bucket, count >>> BLOCK_SHIFT);
+      this.insert(~found, count, digest, offset + PREFIX_BYTES);
+      if (count + 1 === LONG_RECORDS) this.long.set(bucket, new SortedRuns(KEY_BYTES, this.release(bucket, count + 1)));
+    }
     this.counts[bucket] = count + 1;
     this.distinct++;
     return true;
@@ -121,13 +142,17 @@ export class DigestSet {
     const starts = new Uint32Array(BUCKETS + 1);
     for (let bucket = 0; bucket < BUCKETS; bucket++) starts[bucket + 1] = starts[bucket]! + this.counts[bucket]!;
     this.starts = starts;
+    for (const [bucket, runs] of this.long) this.refill(bucket, runs.drain());
+    this.long.clear();
     this.makeDirectory();
     this.found = new Uint8Array(Math.ceil(this.distinct / 8));
   }
 
   has(digest: Buffer, offset = 0): boolean {
     checkDigest(digest, offset);
-    return this.search(bucketOf(digest, offset), digest, offset + PREFIX_BYTES) >= 0;
+    const bucket = bucketOf(digest, offset);
+    if (!this.starts && this.counts[bucket]! >= LONG_RECORDS) return this.long.get(bucket)!.has(digest, offset + PREFIX_BYTES);
+    return this.search(bucket, digest, offset + PREFIX_BYTES) >= 0;
   }
 
   /**
@@ -185,11 +210,7 @@ export class DigestSet {
     const { chainBlocks, chainBase } = this;
     for (let at = 0, index = starts[prefix]!; index < starts[prefix + 1]!; at++, index++) {
       if ((found[index >>> 3]! & (1 << (index & 7))) !== 0) continue;
-      const block = chainBlocks[chainBase + (at >>> BLOCK_SHIFT)]!;
-      const slot = at & (BLOCK_RECORDS - 1);
-      digest.writeUInt32BE(this.slabWords[block >>> SLAB_SHIFT]![headIndex(block, slot)]!, PREFIX_BYTES);
-      const tail = tailStart(block, slot);
-      copyTail(this.slabBytes[block >>> SLAB_SHIFT]!, tail, digest, PREFIX_BYTES + HEAD_BYTES);
+      this.readKey(chainBlocks[chainBase + (at >>> BLOCK_SHIFT)]!, at & (BLOCK_RECORDS - 1), digest, PREFIX_BYTES);
       visit(digest);
     }
   }
@@ -199,12 +220,52 @@ export class DigestSet {
     return this.starts;
   }
 
+  /**
+   * The `count` keys of the bucket whose blocks are in `chainBlocks`, in
+   * order in one Buffer; its blocks go to the free list, for other buckets
+   * and for `refill`.
+   */
+  private release(bucket: number, count: number): Buffer {
+    const keys = Buffer.allocUnsafeSlow(count * KEY_BYTES);
+    for (let at = 0; at < count; at++) this.readKey(this.chainBlocks[at >>> BLOCK_SHIFT]!, at & (BLOCK_RECORDS - 1), keys, at * KEY_BYTES);
+    for (let ordinal = 0; ordinal << BLOCK_SHIFT < count; ordinal++) {
+      const block = this.chainBlocks[ordinal]!;
+      this.next[block] = this.freeBlock;
+      this.freeBlock = block;
+    }
+    this.firstBlock[bucket] = NO_BLOCK;
+    return keys;
+  }
+
+  /** Puts a long bucket's keys (sorted, distinct, all of them) back in blocks, at seal. */
+  private refill(bucket: number, keys: Buffer): void {
+    for (let at = 0; at * KEY_BYTES < keys.length; at++) {
+      const slot = at & (BLOCK_RECORDS - 1);
+      if (slot === 0) this.appendBlock(bucket, at >>> BLOCK_SHIFT);
+      const block = this.chainBlocks[at >>> BLOCK_SHIFT]!;
+      this.writeKey(block, slot, keys, at * KEY_BYTES);
+      if (slot === 0) this.firstHeads[block] = keys.readUInt32BE(at * KEY_BYTES);
+    }
+  }
+
+  /** Copies the key of a block's record `slot` to `out` at `outAt`. */
+  private readKey(block: number, slot: number, out: Buffer, outAt: number): void {
+    out.writeUInt32BE(this.slabWords[block >>> SLAB_SHIFT]![headIndex(block, slot)]!, outAt);
+    copyTail(this.slabBytes[block >>> SLAB_SHIFT]!, tailStart(block, slot), out, outAt + HEAD_BYTES);
+  }
+
+  /** Copies the key at `keyAt` of `key` into a block's record `slot`. */
+  private writeKey(block: number, slot: number, key: Buffer, keyAt: number): void {
+    this.slabWords[block >>> SLAB_SHIFT]![headIndex(block, slot)] = key.readUInt32BE(keyAt);
+    copyTail(key, keyAt + HEAD_BYTES, this.slabBytes[block >>> SLAB_SHIFT]!, tailStart(block, slot));
+  }
+
   /** Every bucket's blocks and their first heads, in `chainBlocks` and `chainHeads`; the chains are no longer needed. */
   private makeDirectory(): void {
     const directoryStart = new Uint32Array(BUCKETS + 1);
     for (let bucket = 0; bucket < BUCKETS; bucket++) directoryStart[bucket + 1] = directoryStart[bucket]! + Math.ceil(this.counts[bucket]! / BLOCK_RECORDS);
-    const blocks = new Int32Array(this.blocks);
-    const heads = new Uint32Array(this.blocks);
+    const blocks = new Int32Array(directoryStart[BUCKETS]!);
+    const heads = new Uint32Array(directoryStart[BUCKETS]!);
     for (let bucket = 0; bucket < BUCKETS; bucket++) {
       for (let at = directoryStart[bucket]!, block = this.firstBlock[bucket]!; at < directoryStart[bucket + 1]!; at++, block = this.next[block]!) {
         blocks[at] = block;
@@ -243,8 +304,8 @@ export class DigestSet {
    * The position of the key at `keyAt` of `key` in the bucket, or ~(where
    * it would be inserted); leaves the bucket's blocks where `chain` puts them. The
    * first four bytes decide almost every comparison (digests are uniformly
-   * random): the blocks' heads choose the block, whose records are then
-   * searched; a tie falls back to comparing all 30 bytes.
+   * random): a bisection of the blocks' heads chooses the blocks, whose
+   * records are then bisected; a tie falls back to comparing all 30 bytes.
    */
   private search(bucket: number, key: Buffer, keyAt: number): number {
     this.chain(bucket);
@@ -252,14 +313,9 @@ export class DigestSet {
     const count = this.counts[bucket]!;
     const head = key.readUInt32BE(keyAt);
     // Records before block `first` are below the key (its first record is); from block `last` + 1 on, above it.
-    let first = 0;
-    let last = 0;
-    for (let ordinal = 1; ordinal << BLOCK_SHIFT < count; ordinal++) {
-      const blockHead = chainHeads[chainBase + ordinal]!;
-      if (blockHead > head) break;
-      if (blockHead < head) first = ordinal;
-      last = ordinal;
-    }
+    const blocks = Math.ceil(count / BLOCK_RECORDS);
+    const first = Math.max(0, headsBelow(chainHeads, chainBase, blocks, head, false) - 1);
+    const last = Math.max(0, headsBelow(chainHeads, chainBase, blocks, head, true) - 1);
     let low = first << BLOCK_SHIFT;
     let high = Math.min(count, (last + 1) << BLOCK_SHIFT);
     while (low < high) {
@@ -277,6 +333,20 @@ export class DigestSet {
 
   /** Chains a new block as the bucket's `ordinal`th (its last), in `chainBlocks` too. */
   private appendBlock(bucket: number, ordinal: number): void {
+    const block = this.takeBlock();
+    if (ordinal === 0) this.firstBlock[bucket] = block;
+    else this.next[this.chainBlocks[ordinal - 1]!] = block;
+    if (ordinal === this.chainBlocks.length) this.growChain(2 * ordinal);
+    this.chainBlocks[ordinal] = block;
+  }
+
+  /** A block from the free list, else a new one (and a new slab every SLAB_BLOCKS). */
+  private takeBlock(): number {
+    if (this.freeBlock !== NO_BLOCK) {
+      const block = this.freeBlock;
+      this.freeBlock = this.next[block]!;
+      return block;
+    }
     const block = this.blocks++;
     if (block >>> SLAB_SHIFT === this.slabBytes.length) {
       const slab = Buffer.allocUnsafeSlow(SLAB_BLOCKS * BLOCK_BYTES);
@@ -287,10 +357,7 @@ export class DigestSet {
       this.next = grownCopy(this.next, new Int32Array(2 * block));
       this.firstHeads = grownCopy(this.firstHeads, new Uint32Array(2 * block));
     }
-    if (ordinal === 0) this.firstBlock[bucket] = block;
-    else this.next[this.chainBlocks[ordinal - 1]!] = block;
-    if (ordinal === this.chainBlocks.length) this.growChain(2 * ordinal);
-    this.chainBlocks[ordinal] = block;
+    return block;
   }
 
   /**
@@ -315,8 +382,7 @@ export class DigestSet {
         words[headIndex(block, 0)] = this.slabWords[previous >>> SLAB_SHIFT]![headIndex(previous, BLOCK_RECORDS - 1)]!;
         copyTail(this.slabBytes[previous >>> SLAB_SHIFT]!, tail, bytes, tailStart(block, 0));
       } else {
-        words[headIndex(block, from)] = key.readUInt32BE(keyAt);
-        copyTail(key, keyAt + HEAD_BYTES, bytes, tailStart(block, from));
+        this.writeKey(block, from, key, keyAt);
       }
       this.firstHeads[block] = words[headIndex(block, 0)]!;
     }
@@ -326,6 +392,19 @@ export class DigestSet {
 function grownCopy<T extends Int32Array | Uint32Array>(from: T, to: T): T {
   to.set(from);
   return to;
+}
+
+/** How many of the `length` heads (in order) from `base` are below `head`, or with `orEqual` not above it. */
+function headsBelow(heads: Uint32Array, base: number, length: number, head: number, orEqual: boolean): number {
+  let low = 0;
+  let high = length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    const blockHead = heads[base + middle]!;
+    if (blockHead < head || (orEqual && blockHead === head)) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
 
 /** Where a block's record `slot` has its head, in its slab's words. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DigestSet } from '../../src/gc/digest-set.js';
@@ -99,6 +100,51 @@ describe('DigestSet', () => {
     for (const digestHex of listed) expect(set.has(Buffer.from(digestHex, 'hex'))).toBe(true);
     expect(missing(set)).toEqual(listed);
   });
+
+  /** Digest `i` of a crafted index: SHA-256 of `i`, with its first `shared` bytes made 0xab. */
+  const crafted = (i: number, shared: number): Buffer => createHash('sha256').update(String(i)).digest().fill(0xab, 0, shared);
+
+  it.each([2, 6])('holds 200,000 digests with the same first %i bytes (a crafted index) as it holds random ones, in seconds', (shared) => {
+    const set = new DigestSet();
+    const bigCount = 200_000;
+    const big = Array.from({ length: bigCount }, (_, i) => crafted(i, shared));
+    // Prefixes either side: one just short of a bucket's move to sorted runs, one just at it, one past it.
+    const around = [
+      ...Array.from({ length: 2047 }, (_, i) => crafted(-1 - i, 0).fill(0xaa, 0, 2)),
+      ...Array.from({ length: 2048 }, (_, i) => crafted(-5000 - i, 0).fill(0xac, 0, 2)),
+      ...Array.from({ length: 2049 }, (_, i) => crafted(-10_000 - i, 0).fill(0xff, 0, 2)),
+    ];
+    // Per-digest results are gathered, the first few that differ shown: an expect() apiece costs more than the set.
+    const wrong: string[] = [];
+    const check = (what: string, actual: unknown, expected: unknown) => {
+      if (actual !== expected && wrong.push(`${what}: ${String(actual)}, not ${String(expected)}`) > 10) throw new Error(wrong.join('\n'));
+    };
+    for (const digest of [...big, ...around]) check(`add ${hex(digest)}`, set.add(digest), true);
+    check('has before seal', set.has(big[0]!), true);
+    check('has absent before seal', set.has(crafted(bigCount, shared)), false);
+    // Every digest again, in the other order: all repeats, found in whichever run holds them.
+    for (let i = bigCount - 1; i >= 0; i--) check(`add again ${hex(big[i]!)}`, set.add(big[i]!), false);
+    for (const digest of around) check(`add again ${hex(digest)}`, set.add(digest), false);
+    expect(wrong).toEqual([]);
+    expect(set.size).toBe(bigCount + around.length);
+    set.seal();
+
+    const sorted = [...big, ...around].map(hex).sort();
+    for (const [index, digestHex] of sorted.entries()) check(`indexOf ${digestHex}`, set.indexOf(Buffer.from(digestHex, 'hex')), index);
+    for (let i = bigCount; i < bigCount + 1000; i++) check(`has absent ${i}`, set.has(crafted(i, shared)), false);
+    // The sweep finds two digests of three, one of them by name.
+    for (const [index, digestHex] of sorted.entries()) {
+      if (index % 3 === 0) check(`markFound ${digestHex}`, set.markFound(Buffer.from(digestHex, 'hex')), true);
+      if (index % 3 === 1) check(`markFoundName ${digestHex}`, set.markFoundName(prefixOf(digestHex), Buffer.from(digestHex)), true);
+    }
+    check('markFound absent', set.markFound(crafted(bigCount, shared)), false);
+    expect(wrong).toEqual([]);
+    const kept = sorted.filter((_, index) => index % 3 === 2);
+    expect(set.foundSize).toBe(sorted.length - kept.length);
+    expect(missing(set)).toEqual(kept);
+    expect(set.bytesUsed() / set.size).toBeLessThan(48);
+    // A set that shifted what one prefix holds on each add took a minute for 200,000.
+  }, 20_000);
 
   it('a name is referenced only as 64 lowercase hex in its own prefix directory', () => {
     const digestHex = 'ab'.repeat(32);
