@@ -9,7 +9,8 @@
  * bytes), each holding the other 30 bytes of its digests sorted and
  * distinct, in a chain of fixed blocks of 32 records; every block of a
  * bucket but its last is full. Blocks are cut from 7.5 MiB slabs and never
- * freed or moved, so a digest costs its 30 bytes and, in all, a bucket's
+ * moved (nor freed, but for a crowded bucket's, below, which other buckets
+ * reuse), so a digest costs its 30 bytes and, in all, a bucket's
  * half-empty last block (31 MiB for 65,536 buckets): no string, object or
  * Buffer per digest or per bucket. The floor is a block a prefix: 63 MiB
  * once every prefix has a digest (from about 300,000 digests on). SHA-256 spreads digests evenly, so
@@ -30,9 +31,9 @@
  * puts about 150 in one at ten million, 600 at forty million) gives its
  * blocks back and keeps its digests in sorted runs (sorted-runs.ts) until
  * seal puts them back in blocks, in order: an add costs O(log² n) whatever
- * the digests are, and a search bisects a bucket's block heads, then its
- * records. (1,000,000 digests under one prefix add in about 5 s; one sorted
- * bucket took 61 s for 200,000.)
+ * the digests are, and a search in such a bucket bisects its records.
+ * (1,000,000 digests under one prefix add in about 5 s; one sorted bucket
+ * took 61 s for 200,000.)
  */
 
 import { SortedRuns } from './sorted-runs.js';
@@ -304,20 +305,31 @@ export class DigestSet {
    * The position of the key at `keyAt` of `key` in the bucket, or ~(where
    * it would be inserted); leaves the bucket's blocks where `chain` puts them. The
    * first four bytes decide almost every comparison (digests are uniformly
-   * random): a bisection of the blocks' heads chooses the blocks, whose
-   * records are then bisected; a tie falls back to comparing all 30 bytes.
+   * random): the blocks' heads choose the block, whose records are then
+   * searched; a tie falls back to comparing all 30 bytes. A sealed bucket
+   * from sorted runs (crafted) has too many blocks to scan: its records are
+   * bisected from the first.
    */
   private search(bucket: number, key: Buffer, keyAt: number): number {
     this.chain(bucket);
     const { chainBlocks, chainHeads, chainBase } = this;
     const count = this.counts[bucket]!;
     const head = key.readUInt32BE(keyAt);
+    let low = 0;
+    let high = count;
     // Records before block `first` are below the key (its first record is); from block `last` + 1 on, above it.
-    const blocks = Math.ceil(count / BLOCK_RECORDS);
-    const first = Math.max(0, headsBelow(chainHeads, chainBase, blocks, head, false) - 1);
-    const last = Math.max(0, headsBelow(chainHeads, chainBase, blocks, head, true) - 1);
-    let low = first << BLOCK_SHIFT;
-    let high = Math.min(count, (last + 1) << BLOCK_SHIFT);
+    if (count <= LONG_RECORDS) {
+      let first = 0;
+      let last = 0;
+      for (let ordinal = 1; ordinal << BLOCK_SHIFT < count; ordinal++) {
+        const blockHead = chainHeads[chainBase + ordinal]!;
+        if (blockHead > head) break;
+        if (blockHead < head) first = ordinal;
+        last = ordinal;
+      }
+      low = first << BLOCK_SHIFT;
+      high = Math.min(count, (last + 1) << BLOCK_SHIFT);
+    }
     while (low < high) {
       const middle = (low + high) >>> 1;
       const block = chainBlocks[chainBase + (middle >>> BLOCK_SHIFT)]!;
@@ -392,19 +404,6 @@ export class DigestSet {
 function grownCopy<T extends Int32Array | Uint32Array>(from: T, to: T): T {
   to.set(from);
   return to;
-}
-
-/** How many of the `length` heads (in order) from `base` are below `head`, or with `orEqual` not above it. */
-function headsBelow(heads: Uint32Array, base: number, length: number, head: number, orEqual: boolean): number {
-  let low = 0;
-  let high = length;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    const blockHead = heads[base + middle]!;
-    if (blockHead < head || (orEqual && blockHead === head)) low = middle + 1;
-    else high = middle;
-  }
-  return low;
 }
 
 /** Where a block's record `slot` has its head, in its slab's words. */
