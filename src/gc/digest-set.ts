@@ -32,7 +32,7 @@
  * blocks back and keeps its digests in sorted runs (sorted-runs.ts) until
  * seal puts them back in blocks, in order: an add costs O(log² n) whatever
  * the digests are, and a search in such a bucket bisects its records.
- * (1,000,000 digests under one prefix add in about 5 s; one sorted bucket
+ * (1,000,000 digests under one prefix add in 3-5 s; one sorted bucket
  * took 61 s for 200,000.)
  */
 
