@@ -7,17 +7,17 @@
  * A new record goes into a small sorted run (a shift of at most
  * FRESH_RECORDS records); when that run is full it is frozen, and merged
  * with the frozen runs before it while they are no longer than it, as a
- * binary counter carries. So the frozen runs shrink by half or more from
- * the first, there are at most log2(n / FRESH_RECORDS) + 1 of them, a
- * record is copied that many times, and an add bisects each: n adds cost
- * O(n log² n) comparisons whatever the records are.
+ * binary counter carries. So the runs after the first are FRESH_RECORDS
+ * times distinct powers of two, there are at most log2(n / FRESH_RECORDS)
+ * + 2 runs, a record is copied about that many times, and an add bisects
+ * each: n adds cost O(n log² n) comparisons whatever the records are.
  */
 
 /** Records the small run holds before it is frozen. */
 const FRESH_RECORDS = 1024;
 
 export class SortedRuns {
-  /** Frozen runs, each sorted, no record in two; each at most half as long as the one before. */
+  /** Frozen runs, each sorted, no record in two; each shorter than the one before. */
   private readonly runs: Buffer[] = [];
   private readonly fresh: Buffer;
   private freshCount = 0;
@@ -81,25 +81,25 @@ export class SortedRuns {
     this.runs.push(run);
   }
 
-  /** The records of `low` and `high` (sorted, none in both) in order, in a new Buffer. */
-  private merge(low: Buffer, high: Buffer): Buffer {
+  /** The records of `a` and `b` (each sorted, none in both) in order, in a new Buffer. */
+  private merge(a: Buffer, b: Buffer): Buffer {
     const { recordBytes } = this;
-    const merged = Buffer.allocUnsafeSlow(low.length + high.length);
-    let from = 0;
-    let to = 0;
+    const merged = Buffer.allocUnsafeSlow(a.length + b.length);
+    let inA = 0;
+    let inB = 0;
     let at = 0;
-    while (from < low.length && to < high.length) {
-      if (compareRecords(low, from, high, to, recordBytes) < 0) {
-        copyRecord(low, from, merged, at, recordBytes);
-        from += recordBytes;
+    while (inA < a.length && inB < b.length) {
+      if (compareRecords(a, inA, b, inB, recordBytes) < 0) {
+        copyRecord(a, inA, merged, at, recordBytes);
+        inA += recordBytes;
       } else {
-        copyRecord(high, to, merged, at, recordBytes);
-        to += recordBytes;
+        copyRecord(b, inB, merged, at, recordBytes);
+        inB += recordBytes;
       }
       at += recordBytes;
     }
-    low.copy(merged, at, from);
-    high.copy(merged, at + low.length - from, to);
+    a.copy(merged, at, inA);
+    b.copy(merged, at + a.length - inA, inB);
     return merged;
   }
 
