@@ -160,7 +160,7 @@ describeAsRoot('gc-preview on real filesystems: one store, where the touch is dr
         const deletes = rest.find((line) => line.startsWith('  error GC_WOULD_DELETE_REFERENCED: '));
         expect(deletes).toBeDefined();
         for (const snapshot of expected.atRisk.snapshots) expect(deletes).toContain(snapshot);
-        expect(rest).toContain(`  kept only by the touch: ${expected.atRisk.chunks} chunks, ${expected.atRisk.bytes} B in ${expected.atRisk.snapshots.length} snapshots: ${expected.atRisk.snapshots.join(', ')}`);
+        expect(rest).toContain(`  older than the cutoff, and the touch is ignored here: ${expected.atRisk.chunks} chunks, ${expected.atRisk.bytes} B in ${expected.atRisk.snapshots.length} snapshots: ${expected.atRisk.snapshots.join(', ')}`);
         expect(stdout).toContain('  error GC_WOULD_ABORT: The next GC would stop before it marks anything: the atime safety check fails (ATIME_NOT_UPDATED)');
       });
     },
