@@ -121,7 +121,7 @@ export class SweepTally {
       this.sweep(view, sweepClass(atime, this.rules.minAtime, this.rules.oldestWriter));
       return;
     }
-    this.set.markFound(view.bytes, view.digestOffset);
+    this.set.markFoundAt(index);
     this.flags[index]! |= FLAG.FOUND;
     add(this.referenced, size);
     this.referencedIn[view.prefix]!++;
