@@ -13,6 +13,7 @@ import { canRead, type GcUser } from '../system/access.js';
 import { DigestSet } from './digest-set.js';
 import { type DigestVisitor, type IndexProblem, readIndex } from './index-file.js';
 import type { FoundIndex, IndexWalk } from './index-walk.js';
+import { RepeatFilter } from './repeats.js';
 
 /** What one index did: read (its size), skipped (vanished since the walk), or stopped GC. */
 export type IndexOutcome =
@@ -59,13 +60,14 @@ function beforeReading(found: FoundIndex, gcUser: GcUser): IndexOutcome | undefi
 
 export function markIndexes(tree: DirTree, walk: IndexWalk, gcUser: GcUser, onIndex: (done: number) => void, signal?: AbortSignal): Marked {
   const set = new DigestSet();
-  const add: DigestVisitor = (bytes, offset) => void set.add(bytes, offset);
+  const repeats = new RepeatFilter(set);
   const marked: Marked = { set, outcomes: [], files: 0, bytes: 0 };
   walk.indexes.forEach((found, position) => {
     signal?.throwIfAborted();
     const refused = beforeReading(found, gcUser);
     // A file only the GC user cannot read is still read here, so the rest of the report stands.
-    const outcome = refused?.read === false && !refused.skipped && refused.problem.code !== 'DENIED' ? refused : readOnce(tree, found.rel, add, refused);
+    const visitor = () => repeats.start(lineageOf(found));
+    const outcome = refused?.read === false && !refused.skipped && refused.problem.code !== 'DENIED' ? refused : readOnce(tree, found.rel, visitor, refused);
     marked.outcomes.push(outcome);
     if (outcome.read) {
       marked.files++;
@@ -77,10 +79,16 @@ export function markIndexes(tree: DirTree, walk: IndexWalk, gcUser: GcUser, onIn
   return marked;
 }
 
-/** One read, and a second when the file changed under it (a backup finishing it, a prune). */
-function readOnce(tree: DirTree, rel: RelPath, add: DigestVisitor, refused: IndexOutcome | undefined): IndexOutcome {
-  let result = readIndexAt(tree, rel, add);
-  if (!result.ok && result.problem.code === 'CHANGED') result = readIndexAt(tree, rel, add);
+/** A scheme index's lineage: its group and its file name (an index outside the scheme has none). */
+function lineageOf(found: FoundIndex): { group: string; name: string } | undefined {
+  if (found.snapshot === undefined || typeof found.rel !== 'string') return undefined;
+  return { group: found.snapshot.slice(0, found.snapshot.lastIndexOf('/')), name: found.rel.slice(found.snapshot.length + 1) };
+}
+
+/** One read, and a second when the file changed under it (a backup finishing it, a prune); `visitor` gives each read its own. */
+function readOnce(tree: DirTree, rel: RelPath, visitor: () => DigestVisitor, refused: IndexOutcome | undefined): IndexOutcome {
+  let result = readIndexAt(tree, rel, visitor());
+  if (!result.ok && result.problem.code === 'CHANGED') result = readIndexAt(tree, rel, visitor());
   if (result.ok) return refused ?? { read: true, bytes: result.bytes };
   if (result.problem.code === 'VANISHED') return { read: false, skipped: true };
   if (result.problem.code === 'CHANGED') return { read: false, problem: result.problem };
