@@ -14,10 +14,10 @@ import { RepeatFilter } from '../../src/gc/repeats.js';
 type Lineage = { group: string; name: string } | undefined;
 
 /** One read: the entries in order, as readIndex hands them over (each a view of one buffer). */
-function read(filter: RepeatFilter, lineage: Lineage, digests: Buffer[]): void {
+function read(filter: RepeatFilter, lineage: Lineage, digests: Buffer[], pad = 8): void {
   const visit = filter.start(lineage);
-  const bytes = Buffer.concat([Buffer.alloc(8), ...digests]);
-  for (let i = 0; i < digests.length; i++) visit(bytes, 8 + 32 * i);
+  const bytes = Buffer.concat([Buffer.alloc(pad), ...digests]);
+  for (let i = 0; i < digests.length; i++) visit(bytes, pad + 32 * i);
 }
 
 /** The filtered set and a plain one after the same reads; the filter's repeat count. */
@@ -57,6 +57,23 @@ describe('RepeatFilter', () => {
     expect(repeats).toBe(2 + 2 + 2);
     expect(filtered.size).toBe(5);
     expect(contents(filtered)).toEqual(contents(plain));
+  });
+
+  it('digests at offsets that are no multiple of 4 (and buffers that start at one) compare the same as aligned ones', () => {
+    const set = new DigestSet();
+    const filter = new RepeatFilter(set);
+    const [a, b, c] = digests(3);
+    read(filter, vm(), [a!, b!, c!], 1);
+    read(filter, vm(), [a!, c!, c!], 8);
+    expect(filter.repeats).toBe(2);
+    read(filter, vm(), [a!, c!, b!], 3);
+    expect(filter.repeats).toBe(4);
+    const unaligned = Buffer.concat([Buffer.alloc(3), a!, b!]).subarray(1);
+    const visit = filter.start(vm());
+    visit(unaligned, 2);
+    visit(unaligned, 34);
+    expect(filter.repeats).toBe(5);
+    expect(set.size).toBe(3);
   });
 
   it('a new group, another name and an index outside the scheme compare with nothing', () => {
