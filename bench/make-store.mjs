@@ -24,8 +24,8 @@ export const DEFAULT_DIR = '/var/tmp/chunkguard-bench/store';
 export const DEFAULT_FILES = 1_000_000;
 
 const hex4 = (n) => n.toString(16).padStart(4, '0');
-/** Chunk i's digest, its first four digits folded into the store's prefix dirs (all 65536: the digest as it is). */
-const digest = (i, prefixes) => {
+/** Chunk i's digest (hex, its file name), its first four digits folded into the store's prefix dirs (all 65536: the digest as it is). */
+export const chunkHex = (i, prefixes) => {
   const hex = createHash('sha256').update(`chunk ${i}`).digest('hex');
   return hex4(parseInt(hex.slice(0, 4), 16) % prefixes) + hex.slice(4);
 };
@@ -33,7 +33,7 @@ const chunkPath = (store, hex) => join(store, '.chunks', hex.slice(0, 4), hex);
 
 function writeBulk(store, files, prefixes, foreign) {
   for (let prefix = 0; prefix < prefixes; prefix++) mkdirSync(join(store, '.chunks', hex4(prefix)), { mode: 0o750 });
-  for (let i = foreign; i < files; i++) closeSync(openSync(chunkPath(store, digest(i, prefixes)), 'wx', 0o640));
+  for (let i = foreign; i < files; i++) closeSync(openSync(chunkPath(store, chunkHex(i, prefixes)), 'wx', 0o640));
 }
 
 export function makeStore(store = DEFAULT_DIR, files = DEFAULT_FILES, { prefixes = 0x10000, foreign = FOREIGN_BURST } = {}) {
@@ -56,7 +56,7 @@ export function makeStore(store = DEFAULT_DIR, files = DEFAULT_FILES, { prefixes
   });
   if (child.status !== 0) throw new Error(`bulk generation as uid ${BENCH_UID} failed (exit ${child.status})`);
   for (let i = 0; i < foreign; i++) {
-    const path = chunkPath(store, digest(i, prefixes));
+    const path = chunkPath(store, chunkHex(i, prefixes));
     writeFileSync(path, '', { mode: 0o600 });
     chownSync(path, 0, BENCH_GID);
     utimesSync(path, BURST_MTIME, new Date(BURST_MTIME.getTime() + (i % 3) * 1000));

@@ -14,17 +14,26 @@
  *                32,768 chunks (~37k entries), where concurrency is the lever; fd with
  *                16 threads too, what a native walker gets from many stats in flight;
  *   audit-sshfs-latency: the same again with ssh's connection through delay-proxy.mjs
- *                (1 ms each way: a NAS's round trip) on 256 prefix dirs and 2048 chunks.
- * `node bench/run.mjs audit` (or `check`, `hash`, `audit-sshfs`, `audit-sshfs-latency`) runs one group.
+ *                (1 ms each way: a NAS's round trip) on 256 prefix dirs and 2048 chunks;
+ *   gc-preview:  `chunkguard gc-preview --skip-atime-check` vs GNU `find -printf '%A@ %U %s\n'`
+ *                (every entry's atime, owner and size) vs `chunkguard audit`, whole processes,
+ *                interleaved, median of BENCH_GC_RUNS, with each one's peak RSS, on the
+ *                1M-chunk store plus 100 snapshots of 16,384 entries (make-gc-store.mjs), the
+ *                preview's answer checked against what was written;
+ *   gc-preview-sshfs-latency: the same three through the delay proxy on a small store
+ *                with 4 snapshots: the preview's ratio to find against the audit's.
+ * `node bench/run.mjs audit` (or `check`, `hash`, `audit-sshfs`, `audit-sshfs-latency`,
+ * `gc-preview`, `gc-preview-sshfs-latency`) runs one group.
  * Needs root (loop mounts, sshd, FUSE). Prints a markdown table; docs/benchmarks.md holds the last rows.
  */
 import { spawnSync, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chownSync, mkdirSync, mkdtempSync, rmSync, chmodSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { chownSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync, chmodSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { GC_STORE, makeGcStore } from './make-gc-store.mjs';
 import { BENCH_GID, BENCH_UID, FOREIGN_BURST, makeStore } from './make-store.mjs';
 import { mountSshfs } from './sshfs.mjs';
 
@@ -38,6 +47,11 @@ const AUDIT_FLAGS = (process.env.BENCH_AUDIT_FLAGS ?? '').split(' ').filter(Bool
 const SSHFS_STORE = { dir: '/var/tmp/chunkguard-bench/sshfs-store', files: 32_768, prefixes: 4096, foreign: 100 };
 /** The same over a link with a network's latency: smaller, as GNU find pays it once per request. */
 const SSHFS_LATENCY_STORE = { dir: '/var/tmp/chunkguard-bench/sshfs-latency-store', files: 2048, prefixes: 256, foreign: 20, delayMs: 1 };
+const GC_RUNS = Number(process.env.BENCH_GC_RUNS ?? 7);
+/** The preview's store for the latency bench: that store's size, one VM with 4 daily snapshots of 512 entries (its own copy). */
+const GC_SSHFS_LATENCY_STORE = { dir: '/var/tmp/chunkguard-bench/gc-sshfs-latency-store', files: 2048, prefixes: 256, foreign: 20, groups: 1, perGroup: 4, entries: 512, churn: 128 };
+/** Lines printed under the table: every run's times, the load. */
+const notes = [];
 
 const median = (values) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -120,11 +134,16 @@ function hashSpeed() {
   return [['sha256 4 MiB', 'node:crypto vs @noble/hashes', node.toFixed(2), noble.toFixed(2), (node / noble).toFixed(3), 'informs choice', '-']];
 }
 
-/** Wall ms and peak RSS (KiB) of a command, from GNU time. */
-function timed(command, args) {
-  const result = spawnSync('/usr/bin/time', ['-f', '%e %M', command, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
-  const [wall, rss] = result.stderr.trim().split('\n').pop().split(' ').map(Number);
-  return { ms: wall * 1000, rssKiB: rss, status: result.status, stdout: result.stdout };
+/** Wall ms and peak RSS (KiB) of a command, from GNU time; its output captured, or (`capture: false`) to /dev/null. */
+function timed(command, args, { capture = true } = {}) {
+  const devNull = capture ? undefined : openSync('/dev/null', 'w');
+  try {
+    const result = spawnSync('/usr/bin/time', ['-f', '%e %M', command, ...args], { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', devNull ?? 'pipe', 'pipe'] });
+    const [wall, rss] = result.stderr.trim().split('\n').pop().split(' ').map(Number);
+    return { ms: wall * 1000, rssKiB: rss, status: result.status, stdout: result.stdout ?? '' };
+  } finally {
+    if (devNull !== undefined) closeSync(devNull);
+  }
 }
 
 /** Let a pending SIGINT/SIGTERM handler run between the synchronous runs (after `ms`, when given). */
@@ -247,6 +266,86 @@ async function otherWalkers(label, store, foreign, auditMs, settleMs, morePeers)
   return rows;
 }
 
+/**
+ * The GC preview against GNU find listing every entry with atime, owner and size, and
+ * against the audit, on `store` (`facts` from makeGcStore). A first run of each warms the
+ * cache and checks its answer: the preview referenced every distinct digest written, read
+ * every index, swept every chunk; find listed every entry; the audit scanned them. Then
+ * GC_RUNS rounds, the order rotated each round, output to /dev/null, `settleMs` before
+ * each run. Returns the medians, ratios and peak RSS as rows; every time goes to notes.
+ */
+async function compareGcPreview(label, store, facts, files, settleMs = 0) {
+  const peers = {
+    preview: [process.execPath, [cli, 'gc-preview', store, '--skip-atime-check', '--json']],
+    find: ['find', [store, '-printf', '%A@ %U %s\\n']],
+    audit: [process.execPath, [cli, 'audit', store, '--json']],
+  };
+  const answer = JSON.parse(timed(...peers.preview).stdout);
+  const swept = answer.sweep.removed.chunks + answer.sweep.pending.chunks + answer.sweep.inUse.chunks;
+  const wanted = { referenced: facts.distinct, missing: 0, snapshots: facts.snapshots, indexes: facts.snapshots, swept: files };
+  const got = { referenced: answer.referenced.chunks, missing: answer.referenced.missing, snapshots: answer.snapshots.total, indexes: answer.indexes.files, swept };
+  if (JSON.stringify(got) !== JSON.stringify(wanted)) throw new Error(`${label}: the preview answered ${JSON.stringify(got)}, written ${JSON.stringify(wanted)}`);
+  const listed = timed(...peers.find).stdout.split('\n').filter(Boolean).length;
+  const scanned = JSON.parse(timed(...peers.audit).stdout).scanned.entries;
+  if (listed !== facts.entries || scanned !== facts.entries) throw new Error(`${label}: find listed ${listed}, the audit scanned ${scanned}, written ${facts.entries}`);
+  const names = Object.keys(peers);
+  const samples = Object.fromEntries(names.map((name) => [name, []]));
+  const rss = Object.fromEntries(names.map((name) => [name, 0]));
+  const load = [loadavg()[0]];
+  for (let round = 0; round < GC_RUNS; round++) {
+    for (let i = 0; i < names.length; i++) {
+      const name = names[(round + i) % names.length];
+      await tick(settleMs);
+      const run = timed(...peers[name], { capture: false });
+      samples[name].push(run.ms);
+      rss[name] = Math.max(rss[name], run.rssKiB);
+    }
+  }
+  load.push(loadavg()[0]);
+  const ms = Object.fromEntries(names.map((name) => [name, median(samples[name])]));
+  const mib = Object.fromEntries(names.map((name) => [name, rss[name] / 1024]));
+  notes.push(`${label}: ${answer.summary}; every run in ms ${JSON.stringify(samples)}; load average (1 min) ${load.map((value) => value.toFixed(2)).join(' -> ')}`);
+  return { ms, mib, ratio: { find: ms.preview / ms.find, audit: ms.preview / ms.audit, auditToFind: ms.audit / ms.find } };
+}
+
+/** The preview on the 1M-chunk store with 100 snapshots; the targets of issue 22. */
+async function gcPreviewSpeed() {
+  const facts = makeGcStore(GC_STORE);
+  const label = 'gc-preview 1M chunks, 100 snapshots';
+  const { ms, mib, ratio } = await compareGcPreview(label, facts.store, facts, GC_STORE.files);
+  return [
+    [label, "gc-preview --skip-atime-check vs GNU find -printf '%A@ %U %s'", ms.preview.toFixed(0), ms.find.toFixed(0), ratio.find.toFixed(3), '<= 0.80', ratio.find <= 0.8 ? 'ok' : 'MISSED'],
+    [label, 'gc-preview --skip-atime-check vs chunkguard audit', ms.preview.toFixed(0), ms.audit.toFixed(0), ratio.audit.toFixed(3), '<= 1.25', ratio.audit <= 1.25 ? 'ok' : 'MISSED'],
+    [label, 'chunkguard audit vs GNU find (informs)', ms.audit.toFixed(0), ms.find.toFixed(0), ratio.auditToFind.toFixed(3), 'informs', '-'],
+    [label, 'peak RSS of the preview; audit / find (MiB)', mib.preview.toFixed(0), `${mib.audit.toFixed(0)} / ${mib.find.toFixed(0)}`, '-', '<= 300 MiB', mib.preview <= 300 ? 'ok' : 'MISSED'],
+  ];
+}
+
+/**
+ * The preview over sshfs through delay-proxy.mjs, as the audit's latency bench: its
+ * ratio to find should be the audit's (here: within a tenth of it).
+ */
+async function gcPreviewSshfsLatencySpeed() {
+  const { delayMs } = SSHFS_LATENCY_STORE;
+  const facts = makeGcStore(GC_SSHFS_LATENCY_STORE);
+  const proxy = join(root, 'bench', 'delay-proxy.mjs');
+  const { mnt, stop } = await mountSshfs(facts.store, { options: [`ProxyCommand=${process.execPath} ${proxy} %h %p ${delayMs}`] });
+  stops.add(stop);
+  try {
+    const label = `gc-preview sshfs +${delayMs} ms each way, ${(facts.entries / 1000).toFixed(1)}k entries, ${facts.snapshots} snapshots`;
+    const { ms, mib, ratio } = await compareGcPreview(label, mnt, facts, GC_SSHFS_LATENCY_STORE.files, 1500);
+    const same = ratio.find / ratio.auditToFind;
+    return [
+      [label, "gc-preview vs GNU find -printf '%A@ %U %s'", ms.preview.toFixed(0), ms.find.toFixed(0), ratio.find.toFixed(3), `the audit's: ${ratio.auditToFind.toFixed(3)}`, '-'],
+      [label, "gc-preview's ratio to find / the audit's", ms.preview.toFixed(0), ms.audit.toFixed(0), same.toFixed(3), '<= 1.10', same <= 1.1 ? 'ok' : 'MISSED'],
+      [label, 'peak RSS of the preview; audit / find (MiB)', mib.preview.toFixed(0), `${mib.audit.toFixed(0)} / ${mib.find.toFixed(0)}`, '-', '<= 300 MiB', mib.preview <= 300 ? 'ok' : 'MISSED'],
+    ];
+  } finally {
+    stop();
+    stops.delete(stop);
+  }
+}
+
 // These machines set NODE_EXTRA_CA_CERTS, which adds ~70 ms to every Node 20 start;
 // users' machines do not: time without it (every CLI run below inherits this env).
 delete process.env.NODE_EXTRA_CA_CERTS;
@@ -256,14 +355,23 @@ if (process.geteuid() !== 0) {
   process.exit(2);
 }
 const only = process.argv[2];
-const groups = { check: checkSpeed, hash: hashSpeed, audit: auditSpeed, 'audit-sshfs': auditSshfsSpeed, 'audit-sshfs-latency': auditSshfsLatencySpeed };
+const groups = {
+  check: checkSpeed,
+  hash: hashSpeed,
+  audit: auditSpeed,
+  'audit-sshfs': auditSshfsSpeed,
+  'audit-sshfs-latency': auditSshfsLatencySpeed,
+  'gc-preview': gcPreviewSpeed,
+  'gc-preview-sshfs-latency': gcPreviewSshfsLatencySpeed,
+};
 if (only && !groups[only]) {
   console.error(`bench: no group ${only} (${Object.keys(groups).join(', ')})`);
   process.exit(2);
 }
 const rows = [];
 for (const [name, run] of Object.entries(groups)) if (!only || only === name) rows.push(...(await run()));
-console.log(`node ${process.version}, ${availableParallelism()} cores, medians in ms (check: ${RUNS} runs, audit: ${AUDIT_RUNS})${AUDIT_FLAGS.length ? `, audit ${AUDIT_FLAGS.join(' ')}` : ''}; ratio = first / second\n`);
+console.log(`node ${process.version}, ${availableParallelism()} cores, medians in ms (check: ${RUNS} runs, audit: ${AUDIT_RUNS}, gc-preview: ${GC_RUNS})${AUDIT_FLAGS.length ? `, audit ${AUDIT_FLAGS.join(' ')}` : ''}; ratio = first / second\n`);
 console.log('| bench | path | chunkguard ms | peer ms | ratio | target | result |');
 console.log('|---|---|---|---|---|---|---|');
 for (const row of rows) console.log(`| ${row.join(' | ')} |`);
+if (notes.length > 0) console.log(`\n${notes.join('\n')}`);

@@ -40,6 +40,12 @@ export interface PoolOptions {
   /** Each thread's io_uring; without it, one statx at a time. */
   ring?: RingPlan;
   signal?: AbortSignal;
+  /**
+   * Called once, before any batch reaches the sink: when the workers have their first
+   * task (they start up and scan while it runs), or before a scan in this thread. What
+   * it throws ends the scan.
+   */
+  started?: () => void;
 }
 
 export type ResultSink = (batch: ScanBatch) => void;
@@ -110,6 +116,7 @@ export async function scanTree(root: ScanRoot, sink: ResultSink, options: PoolOp
   const count = options.workers;
   if (options.signal?.aborted) throw aborted(options.signal);
   if (count === 0) {
+    options.started?.();
     scanInline(root, sink, options.ring, options.signal);
     return;
   }
@@ -173,6 +180,11 @@ export async function scanTree(root: ScanRoot, sink: ResultSink, options: PoolOp
       });
     }
     dispatch();
+    try {
+      options.started?.();
+    } catch (error) {
+      fail(error);
+    }
   }).finally(async () => {
     // Ask each worker to stop after its current batch rather than terminate() it:
     // a worker still starting up (loading koffi) aborts the process when terminated.

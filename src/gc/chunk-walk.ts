@@ -72,6 +72,12 @@ export interface ChunkWalkOptions extends ClassifyContext {
   signal?: AbortSignal;
   /** Test seam: scan through io_uring with this plan whatever the filesystem. */
   ring?: RingPlan;
+  /**
+   * Called once before the first onChunk or onPrefixDir: with worker threads, once they
+   * have their first task, so that they start and list `.chunks` while it runs. What it
+   * throws ends the walk (the promise rejects with it).
+   */
+  started?: () => void;
 }
 
 export interface ChunkWalkTotals {
@@ -244,6 +250,6 @@ export async function walkChunks(store: string, options: ChunkWalkOptions): Prom
   };
   const sink = new RecordSink(options, expectedPrefixDirs);
   const task = { rel: CHUNKS_DIR, role: 'chunks-root' as const };
-  await scanTree({ path: store, identity: identityOf(stat), task, settings }, sink.add, { workers: concurrency.workers, ring, signal: options.signal });
+  await scanTree({ path: store, identity: identityOf(stat), task, settings }, sink.add, { workers: concurrency.workers, ring, signal: options.signal, started: options.started });
   return { ...sink.totals, concurrency };
 }

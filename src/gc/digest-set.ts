@@ -173,13 +173,20 @@ export class DigestSet {
   markFound(digest: Buffer, offset = 0): boolean {
     const index = this.indexOf(digest, offset);
     if (index < 0) return false;
-    const found = this.found!;
+    this.markFoundAt(index);
+    return true;
+  }
+
+  /** `markFound` for the number `indexOf` gave: the sweep has it already, and a second search would cost as much as the first. */
+  markFoundAt(index: number): void {
+    const found = this.found;
+    if (!found) throw new Error('DigestSet: seal() first; the sweep asks only once every digest is added');
+    if (!(Number.isInteger(index) && index >= 0 && index < this.distinct)) throw new RangeError(`DigestSet: ${index} is not a digest's number (0..${this.distinct - 1})`);
     const bit = 1 << (index & 7);
     if ((found[index >>> 3]! & bit) === 0) {
       found[index >>> 3]! |= bit;
       this.foundCount++;
     }
-    return true;
   }
 
   /**

@@ -35,7 +35,7 @@ import { walkChunks } from './chunk-walk.js';
 import { abortFinding, deleteReferencedFinding, hiddenRootFinding, leftoversFinding, missingFinding, notReadFinding, outsideSchemeFinding, overdueFinding, writersFinding } from './gc-findings.js';
 import { walkIndexes } from './index-walk.js';
 import { readLastGc } from './last-gc.js';
-import { markIndexes } from './mark.js';
+import { type Marked, markIndexes } from './mark.js';
 import type { GcPreviewProgress, GcPreviewReport } from './report.js';
 import { CUTOFF_RANGE, cutoffMinutes, gcTuning, minAtimeFor } from './settings.js';
 import { attribute } from './snapshots.js';
@@ -153,8 +153,14 @@ async function preview(given: string, options: GcPreviewOptions, hooks: GcPrevie
     const { mount, known } = filesystemAt(absolute);
 
     const walk = walkIndexes(root, gcUser, options.signal);
-    const marked = markIndexes(tree, walk, gcUser, (done) => options.onProgress?.({ phase: 'indexes', done, total: walk.indexes.length }), options.signal);
-    const tally = new SweepTally(marked.set, { minAtime, oldestWriter, gcUser, readOnly: mount?.readOnly === true, touchIgnored: touch.ignored !== undefined });
+    // Phase 1 runs once the walk of .chunks has handed its threads their first task: they start up and
+    // list .chunks meanwhile, and nothing they hand over is judged before the set is sealed (this thread is busy until then).
+    const phase1: { marked?: Marked; tally?: SweepTally } = {};
+    const readIndexes = (): void => {
+      const marked = markIndexes(tree, walk, gcUser, (done) => options.onProgress?.({ phase: 'indexes', done, total: walk.indexes.length }), options.signal);
+      phase1.marked = marked;
+      phase1.tally = new SweepTally(marked.set, { minAtime, oldestWriter, gcUser, readOnly: mount?.readOnly === true, touchIgnored: touch.ignored !== undefined });
+    };
     const chunkWalk = await walkChunks(absolute, {
       identity: identityOf(rootStat),
       gcUser,
@@ -163,10 +169,12 @@ async function preview(given: string, options: GcPreviewOptions, hooks: GcPrevie
       workers,
       ring: hooks.ring,
       signal: options.signal,
-      onChunk: (view) => tally.chunk(view),
-      onPrefixDir: (view) => tally.prefixDir(view),
+      started: readIndexes,
+      onChunk: (view) => phase1.tally!.chunk(view),
+      onPrefixDir: (view) => phase1.tally!.prefixDir(view),
       onProgress: ({ done, total }) => options.onProgress?.({ phase: 'chunks', done, total }),
     });
+    const { marked, tally } = phase1 as Required<typeof phase1>;
     tally.finish();
     options.onProgress?.({ phase: 'snapshots', done: 0 });
     const attribution = attribute(tree, walk, marked, tally.flags, options.signal);

@@ -16,6 +16,7 @@ import { canRead, type GcUser } from '../system/access.js';
 import { DigestSet } from './digest-set.js';
 import { DIGEST_SIZE, type DigestVisitor, type IndexProblem, readIndex } from './index-file.js';
 import type { FoundIndex, IndexWalk } from './index-walk.js';
+import { RepeatFilter } from './repeats.js';
 
 export type OutcomeCode = IndexProblem['code'] | 'DENIED' | 'SYMLINK' | 'BLOCKS' | 'NOT_REGULAR';
 
@@ -106,12 +107,13 @@ function beforeReading(found: FoundIndex, gcUser: GcUser): IndexOutcome['problem
 export function markIndexes(tree: DirTree, walk: IndexWalk, gcUser: GcUser, onIndex: (done: number) => void, signal?: AbortSignal): Marked {
   const set = new DigestSet();
   const journal = new ReadJournal(set);
+  const repeats = new RepeatFilter(journal.add);
   const marked: Marked = { set, outcomes: [], files: 0, bytes: 0 };
   walk.indexes.forEach((found, position) => {
     signal?.throwIfAborted();
     const refused = beforeReading(found, gcUser);
     // Only a file the GC user alone cannot read is still read here, so the rest of the report stands.
-    const outcome = refused && refused.code !== 'DENIED' ? { counted: false, problem: refused } : readTwice(tree, found.rel, journal, refused);
+    const outcome = refused && refused.code !== 'DENIED' ? { counted: false, problem: refused } : readTwice(tree, found, { journal, repeats }, refused);
     marked.outcomes.push(outcome);
     if (outcome.bytes !== undefined) {
       marked.files++;
@@ -123,19 +125,33 @@ export function markIndexes(tree: DirTree, walk: IndexWalk, gcUser: GcUser, onIn
   return marked;
 }
 
+/** A scheme index's lineage: its group and its file name (an index outside the scheme has none). */
+function lineageOf(found: FoundIndex): { group: string; name: string } | undefined {
+  if (found.snapshot === undefined || typeof found.rel !== 'string') return undefined;
+  return { group: found.snapshot.slice(0, found.snapshot.lastIndexOf('/')), name: found.rel.slice(found.snapshot.length + 1) };
+}
+
+interface Readers {
+  journal: ReadJournal;
+  repeats: RepeatFilter;
+}
+
 /** Read once, and again when the file changed under it (a backup finishing it, a prune); `denied`: the GC user's refusal, which comes first. */
-function readTwice(tree: DirTree, rel: RelPath, journal: ReadJournal, denied: IndexOutcome['problem']): IndexOutcome {
-  let result = readWhole(tree, rel, journal);
-  if (!result.ok && result.problem.code === 'CHANGED') result = readWhole(tree, rel, journal);
+function readTwice(tree: DirTree, found: FoundIndex, readers: Readers, denied: IndexOutcome['problem']): IndexOutcome {
+  let result = readWhole(tree, found, readers);
+  if (!result.ok && result.problem.code === 'CHANGED') result = readWhole(tree, found, readers);
   if (!result.ok && result.problem.code === 'VANISHED') return { counted: false, skipped: true };
   if (denied) return { counted: result.ok, problem: denied };
   return result.ok ? { counted: true, bytes: result.bytes } : { counted: false, problem: result.problem };
 }
 
 /** One read whose digests reach the set only when it succeeds. */
-function readWhole(tree: DirTree, rel: RelPath, journal: ReadJournal): ReturnType<typeof readIndexAt> {
-  const result = readIndexAt(tree, rel, journal.add);
+function readWhole(tree: DirTree, found: FoundIndex, { journal, repeats }: Readers): ReturnType<typeof readIndexAt> {
+  const result = readIndexAt(tree, found.rel, repeats.start(lineageOf(found)));
   if (result.ok) journal.keep();
-  else journal.undo();
+  else {
+    journal.undo();
+    repeats.forget();
+  }
   return result;
 }

@@ -53,6 +53,8 @@ const ZERO_PREFIX = parseInt(zeroChunkDigest().slice(0, 4), 16);
 /** The digest's first two bytes are the prefix directory it was found in. */
 const inOwnPrefix = (view: ChunkView): boolean => ((view.bytes[view.digestOffset]! << 8) | view.bytes[view.digestOffset + 1]!) === view.prefix;
 const FROZEN = STATX_ATTR_IMMUTABLE | STATX_ATTR_APPEND;
+/** A prefix directory's kept stat: mode, uid, gid, attributes. */
+const PREFIX_WORDS = 4;
 
 export class SweepTally {
   readonly referenced = amount();
@@ -76,7 +78,9 @@ export class SweepTally {
   readonly flags: Uint8Array;
   /** Prefix directories the GC user cannot enter, by number (its referenced chunks cannot be touched either). */
   readonly referencedIn = new Uint32Array(0x10000);
-  private readonly prefixes: (PrefixDirView & { seen: true } | undefined)[] = new Array(0x10000);
+  /** Each prefix directory's stat once met (mode, uid, gid, attributes), by number: an object each would cost a hidden class each. */
+  private readonly prefixStats = new Uint32Array(0x10000 * PREFIX_WORDS);
+  private readonly prefixSeen = new Uint8Array(0x10000);
   /** The first stop in the server's order: by prefix, then name. */
   stop: PrefixStop | undefined;
   /** `.bad` files of referenced digests: kept when the chunk is missing (the mark touches them then), decided once all is seen. */
@@ -93,7 +97,7 @@ export class SweepTally {
 
   prefixDir(view: PrefixDirView): void {
     const { gcUser } = this.rules;
-    this.prefixes[view.prefix] = { ...view, seen: true };
+    this.keepPrefix(view);
     const stop = (why: PrefixStop['why']) => this.stopAt({ prefix: view.prefix, why, mode: view.mode, uid: view.uid, gid: view.gid, ...(view.errno ? { errno: view.errno } : {}) });
     const type = view.mode & S_IFMT;
     // A symlink there is followed by the server and never by chunkguard: its chunks are not seen (the audit reports it).
@@ -129,7 +133,7 @@ export class SweepTally {
       this.sweep(view, sweepClass(atime, this.rules.minAtime, this.rules.oldestWriter));
       return;
     }
-    this.set.markFound(view.bytes, view.digestOffset);
+    this.set.markFoundAt(index);
     this.flags[index]! |= FLAG.FOUND;
     add(this.referenced, size);
     this.referencedIn[view.prefix]!++;
@@ -197,12 +201,27 @@ export class SweepTally {
 
   private unwritable(): void {
     for (const [prefix, chunk] of this.firstRemoval) {
-      const dir = this.prefixes[prefix];
+      const dir = this.prefixStat(prefix);
       const frozen = dir !== undefined && (dir.attributes & FROZEN) !== 0;
       if (this.rules.readOnly || frozen || (dir && !canWriteDirectory(dir.mode, dir.uid, dir.gid, this.rules.gcUser))) {
         this.stopAt({ prefix, why: 'not writable', chunk, mode: dir?.mode ?? 0, uid: dir?.uid ?? 0, gid: dir?.gid ?? 0 });
       }
     }
+  }
+
+  private keepPrefix(view: PrefixDirView): void {
+    const at = view.prefix * PREFIX_WORDS;
+    this.prefixStats[at] = view.mode;
+    this.prefixStats[at + 1] = view.uid;
+    this.prefixStats[at + 2] = view.gid;
+    this.prefixStats[at + 3] = view.attributes;
+    this.prefixSeen[view.prefix] = 1;
+  }
+
+  private prefixStat(prefix: number): Pick<PrefixDirView, 'mode' | 'uid' | 'gid' | 'attributes'> | undefined {
+    if (this.prefixSeen[prefix] === 0) return undefined;
+    const at = prefix * PREFIX_WORDS;
+    return { mode: this.prefixStats[at]!, uid: this.prefixStats[at + 1]!, gid: this.prefixStats[at + 2]!, attributes: this.prefixStats[at + 3]! };
   }
 
   private stopAt(stop: PrefixStop): void {

@@ -364,6 +364,27 @@ describeAsRoot('walkChunks over a store with everything a live store collects', 
     expect(first.scanned.entries).toBe(found);
   });
 
+  it('calls started once, before the first record and prefix directory, in this thread and with workers; what it throws ends the walk', async () => {
+    for (const workers of [0, 2]) {
+      const events: string[] = [];
+      const note = (event: string) => () => void (events.at(-1) !== event && events.push(event));
+      const walked = await walk(store, { workers, started: note('started'), onChunk: note('chunk'), onPrefixDir: note('prefix') });
+      expect(events[0]).toBe('started');
+      expect(events.filter((event) => event === 'started')).toHaveLength(1);
+      expect(events).toEqual(expect.arrayContaining(['chunk', 'prefix']));
+      expect(walked.totals.entries).toBeGreaterThan(0);
+      const failure = new Error('phase 1 failed');
+      await expect(
+        walk(store, {
+          workers,
+          started: () => {
+            throw failure;
+          },
+        }),
+      ).rejects.toBe(failure);
+    }
+  });
+
   it('stops on an abort signal, before and during the walk', async () => {
     const controller = new AbortController();
     controller.abort();

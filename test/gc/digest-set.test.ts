@@ -160,6 +160,19 @@ describe('DigestSet', () => {
     expect(missing(set)).toEqual([]);
   });
 
+  it('markFoundAt marks the digest indexOf numbered, counted once; other numbers and an unsealed set are refused', () => {
+    const set = new DigestSet();
+    const digests = [Buffer.alloc(32, 1), Buffer.alloc(32, 2), Buffer.alloc(32, 3)];
+    for (const digest of digests) set.add(digest);
+    expect(() => set.markFoundAt(0)).toThrow(/seal\(\) first/);
+    set.seal();
+    set.markFoundAt(set.indexOf(digests[1]!));
+    set.markFoundAt(set.indexOf(digests[1]!));
+    expect(set.foundSize).toBe(1);
+    expect(missing(set)).toEqual([digests[0]!.toString('hex'), digests[2]!.toString('hex')]);
+    for (const wrong of [-1, 3, 1.5]) expect(() => set.markFoundAt(wrong)).toThrow(RangeError);
+  });
+
   it('refuses an add after seal, and the sweep before it, with a clear error', () => {
     const set = new DigestSet();
     const digest = Buffer.alloc(32, 1);

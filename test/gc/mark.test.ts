@@ -11,6 +11,7 @@ import { Dir } from '../../src/fs/dir.js';
 import { DigestSet } from '../../src/gc/digest-set.js';
 import { type DigestVisitor, readIndex } from '../../src/gc/index-file.js';
 import { ReadJournal } from '../../src/gc/mark.js';
+import { RepeatFilter } from '../../src/gc/repeats.js';
 import { chunkOf, encodeIndex } from '../helpers/pbs-store.js';
 import { reachableTempDir } from '../helpers/store.js';
 
@@ -80,4 +81,28 @@ describe('ReadJournal', () => {
     journal.keep();
     expect(set.size).toBe(5);
   });
+
+  it('with the repeat filter in front: a read of the same disk cut short is forgotten with its lineage, so the next read adds what only it saw', () => {
+    const set = new DigestSet();
+    const journal = new ReadJournal(set);
+    const repeats = new RepeatFilter(journal.add);
+    const lineage = { group: 'vm/100', name: 'drive-scsi0.img.fidx' };
+    const first = digests(50, 'first');
+    const second = [...first.slice(0, 10), ...digests(40, 'second')];
+    const read = (label: string, list: Buffer[], cut: boolean) =>
+      readChanging(`${label}.fidx`, encodeIndex({ kind: 'fixed', digests: list, chunkSize: 4096 }), repeats.start(lineage), cut ? (path) => truncateSync(path, 4096 + 64) : () => {});
+    expect(read('a', first, false).ok).toBe(true);
+    journal.keep();
+    // The next backup changed 40 blocks; its read is cut: nothing of it reaches the set.
+    expect(read('b', second, true).ok).toBe(false);
+    journal.undo();
+    repeats.forget();
+    expect(set.size).toBe(50);
+    // Read again whole: its 40 new digests are added, though the cut read had passed them to the filter.
+    expect(read('c', second, false).ok).toBe(true);
+    journal.keep();
+    expect(set.size).toBe(90);
+    for (const digest of second) expect(set.has(digest)).toBe(true);
+  });
 });
+

@@ -98,6 +98,21 @@ describeAsRoot('gc-preview: counts against the writer', () => {
     expect(shorter.sweep.removed).toEqual({ chunks: 1, bytes: record.chunks.get(hexOf('x', 70))!.bytes });
   });
 
+  it('the same answer with the walk in worker threads (they start while the indexes are read); an abort then stops both', async () => {
+    const record = newStore({ omit: [hexOf('c')] });
+    const strip = ({ concurrency, durationMs, ...rest }: GcPreviewReport) => rest;
+    const inThread = await preview(record.root);
+    const phases: string[] = [];
+    const threaded = await preview(record.root, { workers: 2, onProgress: ({ phase }) => void (phases.at(-1) !== phase && phases.push(phase)) });
+    expect(threaded.concurrency.workers).toBe(2);
+    expect(strip(threaded)).toEqual(strip(inThread));
+    expect(threaded.referenced.missing).toBe(1);
+    expect(phases).toEqual(['atime check', 'indexes', 'chunks', 'snapshots']);
+    const controller = new AbortController();
+    const stopped = preview(record.root, { workers: 2, signal: controller.signal, onProgress: ({ phase }) => phase === 'indexes' && controller.abort() });
+    await expect(stopped).rejects.toMatchObject({ code: 'EABORT' });
+  });
+
   it('missing chunks: CHUNK_MISSING names exactly the snapshots that reference them', async () => {
     const record = newStore({ omit: [hexOf('c'), hexOf('e', 50)] });
     const report = await preview(record.root);
