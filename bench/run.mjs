@@ -297,7 +297,7 @@ async function compareGcPreview(label, store, facts, files, settleMs = 0) {
       const name = names[(round + i) % names.length];
       await tick(settleMs);
       const run = timed(...peers[name], { capture: false });
-      samples[name].push(run.ms);
+      samples[name].push(Math.round(run.ms));
       rss[name] = Math.max(rss[name], run.rssKiB);
     }
   }
