@@ -134,13 +134,13 @@ function hashSpeed() {
   return [['sha256 4 MiB', 'node:crypto vs @noble/hashes', node.toFixed(2), noble.toFixed(2), (node / noble).toFixed(3), 'informs choice', '-']];
 }
 
-/** Wall ms and peak RSS (KiB) of a command, from GNU time; its output captured, or (`capture: false`) to /dev/null. */
+/** Wall ms, CPU ms (user + system) and peak RSS (KiB) of a command, from GNU time; its output captured, or (`capture: false`) to /dev/null. */
 function timed(command, args, { capture = true } = {}) {
   const devNull = capture ? undefined : openSync('/dev/null', 'w');
   try {
-    const result = spawnSync('/usr/bin/time', ['-f', '%e %M', command, ...args], { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', devNull ?? 'pipe', 'pipe'] });
-    const [wall, rss] = result.stderr.trim().split('\n').pop().split(' ').map(Number);
-    return { ms: wall * 1000, rssKiB: rss, status: result.status, stdout: result.stdout ?? '' };
+    const result = spawnSync('/usr/bin/time', ['-f', '%e %M %U %S', command, ...args], { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', devNull ?? 'pipe', 'pipe'] });
+    const [wall, rss, user, system] = result.stderr.trim().split('\n').pop().split(' ').map(Number);
+    return { ms: wall * 1000, cpuMs: (user + system) * 1000, rssKiB: rss, status: result.status, stdout: result.stdout ?? '' };
   } finally {
     if (devNull !== undefined) closeSync(devNull);
   }
@@ -290,6 +290,7 @@ async function compareGcPreview(label, store, facts, files, settleMs = 0) {
   if (listed !== facts.entries || scanned !== facts.entries) throw new Error(`${label}: find listed ${listed}, the audit scanned ${scanned}, written ${facts.entries}`);
   const names = Object.keys(peers);
   const samples = Object.fromEntries(names.map((name) => [name, []]));
+  const cpu = Object.fromEntries(names.map((name) => [name, []]));
   const rss = Object.fromEntries(names.map((name) => [name, 0]));
   const load = [loadavg()[0]];
   for (let round = 0; round < GC_RUNS; round++) {
@@ -298,13 +299,15 @@ async function compareGcPreview(label, store, facts, files, settleMs = 0) {
       await tick(settleMs);
       const run = timed(...peers[name], { capture: false });
       samples[name].push(Math.round(run.ms));
+      cpu[name].push(Math.round(run.cpuMs));
       rss[name] = Math.max(rss[name], run.rssKiB);
     }
   }
   load.push(loadavg()[0]);
   const ms = Object.fromEntries(names.map((name) => [name, median(samples[name])]));
   const mib = Object.fromEntries(names.map((name) => [name, rss[name] / 1024]));
-  notes.push(`${label}: ${answer.summary}; every run in ms ${JSON.stringify(samples)}; load average (1 min) ${load.map((value) => value.toFixed(2)).join(' -> ')}`);
+  const cpuMedians = Object.fromEntries(names.map((name) => [name, median(cpu[name])]));
+  notes.push(`${label}: ${answer.summary}; every run in ms ${JSON.stringify(samples)}; CPU ms (user + system), medians ${JSON.stringify(cpuMedians)}; load average (1 min) ${load.map((value) => value.toFixed(2)).join(' -> ')}`);
   return { ms, mib, ratio: { find: ms.preview / ms.find, audit: ms.preview / ms.audit, auditToFind: ms.audit / ms.find } };
 }
 
