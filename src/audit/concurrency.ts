@@ -8,6 +8,7 @@
  * The numbers were measured on the bench (docs/benchmarks.md, docs/design.md).
  */
 import { availableParallelism } from 'node:os';
+import { badOption } from '../errors.js';
 import { StatRing } from '../fs/stat-ring.js';
 import { isFuse, isNetwork } from '../system/filesystems.js';
 
@@ -90,4 +91,11 @@ export function chooseConcurrency(fsType: string | undefined, workers: number | 
     },
     ...(plan.ring ? { ring: plan.ring } : {}),
   };
+}
+
+/** The `workers` option, checked: undefined (chosen from the filesystem), or 0 to 64 threads. */
+export function workersOption(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (!(typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 64)) throw badOption('workers', value, 'expected a whole number of worker threads, 0 to 64');
+  return value;
 }

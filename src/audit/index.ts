@@ -6,7 +6,7 @@
  */
 import { lstatSync, realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { badInput, badOption, publicCall } from '../errors.js';
+import { badInput, publicCall } from '../errors.js';
 import { type FailOn, failOnOption, type Finding, formatMode, shellQuote, verdict } from '../findings.js';
 import { FsError } from '../fs/errors.js';
 import { identityOf } from '../fs/identity.js';
@@ -24,7 +24,7 @@ import { type OwnedEntry, type Owner, type OwnerCensus, ownerKey, sampleOwners }
 import { resolveUser, type UserInput, uidsWithoutAccount } from '../system/user-spec.js';
 import { canSearch, type GcUser, permissionClass } from '../system/access.js';
 import { classify } from './classify.js';
-import { chooseConcurrency, type RingPlan } from './concurrency.js';
+import { chooseConcurrency, type RingPlan, workersOption } from './concurrency.js';
 import { AuditCollector, auditSummary } from './collect.js';
 import { scanTree } from './pool.js';
 import type { AuditReport } from './report.js';
@@ -195,9 +195,7 @@ async function scanOnce(dirs: { given: string; shown: string }, absolute: string
 
 async function audit(given: string, options: AuditOptions, hooks: AuditHooks): Promise<AuditReport> {
   const started = process.hrtime.bigint();
-  if (options.workers !== undefined && !(Number.isInteger(options.workers) && options.workers >= 0 && options.workers <= 64)) {
-    throw badOption('workers', options.workers, 'expected a whole number of worker threads, 0 to 64');
-  }
+  workersOption(options.workers);
   const failOn = failOnOption(options.failOn);
   const accounts = new Accounts(hooks.accountFiles);
   const owner = options.owner === undefined ? undefined : resolveUser(options.owner, accounts, 'owner');

@@ -16,7 +16,7 @@ import type { CheckReport } from '../check/report.js';
 import { badInput, badOption, publicCall } from '../errors.js';
 import { type FailOn, failOnOption, type Finding, plural, verdict } from '../findings.js';
 import { formatBytes } from '../audit/collect.js';
-import type { RingPlan } from '../audit/concurrency.js';
+import { type RingPlan, workersOption } from '../audit/concurrency.js';
 import { DirTree } from '../fs/dir-tree.js';
 import { identityOf } from '../fs/identity.js';
 import { relText } from '../fs/rel-path.js';
@@ -77,12 +77,6 @@ const TOUCH_IGNORED = new Set<Finding['code']>(['ATIME_NOT_UPDATED', 'INODE_CHAN
 function cutoffOption(value: unknown): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < CUTOFF_RANGE.min) throw badOption('cutoffMinutes', value, 'expected a whole number of minutes, at least 1');
-  return value;
-}
-
-function workersOption(value: unknown): number | undefined {
-  if (value === undefined) return undefined;
-  if (!(typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 64)) throw badOption('workers', value, 'expected a whole number of worker threads, 0 to 64');
   return value;
 }
 

@@ -17,7 +17,7 @@ import type { Amount } from './last-gc.js';
 import { sweepClass } from './settings.js';
 
 /** Per referenced digest (by its number in the set). */
-export const FLAG = { MISSING: 1, AT_RISK: 2, UNMARKABLE: 4, FOUND: 8 } as const;
+export const FLAG = { MISSING: 1, AT_RISK: 2, UNMARKABLE: 4 } as const;
 
 export interface SweepRules {
   minAtime: number;
@@ -69,8 +69,6 @@ export class SweepTally {
   /** Of those, the immutable ones, and how many belong to someone else. */
   readonly unmarkableImmutable: string[] = [];
   unmarkableForeign = 0;
-  /** Entries at a chunk's name that are not regular files: the sweep skips them; a referenced one is missing data. */
-  nonRegular = 0;
   missing = 0;
   /** The zero chunk, when the walk met it: the server's safety check touches it before the mark. */
   zeroChunk: { path: string; uid: number; gid: number; attributes: number } | undefined;
@@ -120,10 +118,8 @@ export class SweepTally {
         this.badFile(view);
         return;
     }
-    if ((view.mode & S_IFMT) !== S_IFREG) {
-      this.nonRegular++;
-      return;
-    }
+    // The sweep skips what is not a regular file; a referenced one is missing data (never marked found).
+    if ((view.mode & S_IFMT) !== S_IFREG) return;
     if (view.prefix === ZERO_PREFIX && view.lowercase && hex(view) === zeroChunkDigest()) {
       this.zeroChunk = { path: `.chunks/${prefixName(view.prefix)}/${hex(view)}`, uid: view.uid, gid: view.gid, attributes: view.attributes };
     }
@@ -134,7 +130,6 @@ export class SweepTally {
       return;
     }
     this.set.markFoundAt(index);
-    this.flags[index]! |= FLAG.FOUND;
     add(this.referenced, size);
     this.referencedIn[view.prefix]!++;
     const foreign = !canTouch(view.uid, this.rules.gcUser);
