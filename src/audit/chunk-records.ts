@@ -30,6 +30,7 @@ export const RECORD_TYPE = { ENTRY: 1, PREFIX_STAT: 2, PREFIX_DONE: 3 } as const
 export type RecordType = (typeof RECORD_TYPE)[keyof typeof RECORD_TYPE];
 
 const RECORD_WORDS = 20;
+export const RECORD_BYTES = RECORD_WORDS * 4;
 const WORD = { head: 0, prefix: 1, digest: 2, atime: 10, size: 12, uid: 14, gid: 15, mode: 16, attributes: 17, issues: 18, errno: 19 } as const;
 const LOWERCASE = 1 << 16;
 const LISTING = 1 << 17;
@@ -172,7 +173,7 @@ export type ChunkKind = Exclude<(typeof KINDS)[number], 'ignored'>;
  * to record. What it returns is valid until it moves.
  */
 export class ChunkRecordReader {
-  private words = new Uint32Array(0);
+  private recordWords = new Uint32Array(0);
   private floats = new Float64Array(0);
   /** The batch's bytes; a digest is at `digestOffset` in it. */
   bytes = Buffer.alloc(0);
@@ -181,7 +182,7 @@ export class ChunkRecordReader {
 
   /** Read `batch` from its first record. */
   load(batch: ChunkRecordBatch): void {
-    this.words = new Uint32Array(batch.buffer, 0, batch.count * RECORD_WORDS);
+    this.recordWords = new Uint32Array(batch.buffer, 0, batch.count * RECORD_WORDS);
     this.floats = new Float64Array(batch.buffer, 0, (batch.count * RECORD_WORDS) / 2);
     this.bytes = Buffer.from(batch.buffer, 0, batch.count * RECORD_WORDS * 4);
     this.at = 0;
@@ -192,28 +193,35 @@ export class ChunkRecordReader {
   }
 
   get type(): RecordType {
-    return (this.words[this.at + WORD.head]! & 0xff) as RecordType;
+    return (this.recordWords[this.at + WORD.head]! & 0xff) as RecordType;
   }
   /** 0..0xffff, or NOT_A_PREFIX. */
   get prefix(): number {
-    return this.words[this.at + WORD.prefix]! | 0;
+    return this.recordWords[this.at + WORD.prefix]! | 0;
   }
   get kind(): ChunkKind {
-    return KINDS[((this.words[this.at + WORD.head]! >> 8) & 0xff) as NameKind] as ChunkKind;
+    return KINDS[((this.recordWords[this.at + WORD.head]! >> 8) & 0xff) as NameKind] as ChunkKind;
   }
   get lowercase(): boolean {
-    return (this.words[this.at + WORD.head]! & LOWERCASE) !== 0;
+    return (this.recordWords[this.at + WORD.head]! & LOWERCASE) !== 0;
   }
   /** The digit of a `<digest>.<d>.bad` name, -1 for other names. */
   get badIndex(): number {
-    return this.kind === 'bad' ? this.words[this.at + WORD.head]! >>> BAD_INDEX_SHIFT : -1;
+    return this.kind === 'bad' ? this.recordWords[this.at + WORD.head]! >>> BAD_INDEX_SHIFT : -1;
   }
   /** PREFIX_STAT: the directory will be listed. */
   get listing(): boolean {
-    return (this.words[this.at + WORD.head]! & LISTING) !== 0;
+    return (this.recordWords[this.at + WORD.head]! & LISTING) !== 0;
   }
   get digestOffset(): number {
     return (this.at + WORD.digest) * 4;
+  }
+  /** The batch as native-order words; the digest is the eight from `digestWord`. */
+  get words(): Uint32Array {
+    return this.recordWords;
+  }
+  get digestWord(): number {
+    return this.at + WORD.digest;
   }
   /** The 32 digest bytes, copied into one reused Buffer. */
   get digest(): Buffer {
@@ -227,23 +235,23 @@ export class ChunkRecordReader {
     return this.floats[(this.at + WORD.size) / 2]!;
   }
   get uid(): number {
-    return this.words[this.at + WORD.uid]!;
+    return this.recordWords[this.at + WORD.uid]!;
   }
   get gid(): number {
-    return this.words[this.at + WORD.gid]!;
+    return this.recordWords[this.at + WORD.gid]!;
   }
   get mode(): number {
-    return this.words[this.at + WORD.mode]!;
+    return this.recordWords[this.at + WORD.mode]!;
   }
   get attributes(): number {
-    return this.words[this.at + WORD.attributes]!;
+    return this.recordWords[this.at + WORD.attributes]!;
   }
   get issues(): number {
-    return this.words[this.at + WORD.issues]!;
+    return this.recordWords[this.at + WORD.issues]!;
   }
   /** PREFIX_DONE: the errno name of the failed open or listing, undefined when it was listed. */
   get errno(): string | undefined {
-    const errno = this.words[this.at + WORD.errno]!;
+    const errno = this.recordWords[this.at + WORD.errno]!;
     return errno === 0 ? undefined : errnoCode(errno);
   }
 }

@@ -16,7 +16,7 @@
  * directory is reported there: the sweep goes by the directory it lists,
  * the mark by the digest. Nothing is followed, opened for writing or touched.
  */
-import { type ChunkKind, ChunkRecordReader, RECORD_TYPE, type ChunkRecordBatch } from '../audit/chunk-records.js';
+import { type ChunkKind, ChunkRecordReader, RECORD_BYTES, RECORD_TYPE, type ChunkRecordBatch } from '../audit/chunk-records.js';
 import type { ClassifyContext } from '../audit/classify.js';
 import { throwIfAborted } from '../errors.js';
 import { chooseConcurrency, type Concurrency, type RingPlan } from '../audit/concurrency.js';
@@ -30,13 +30,14 @@ import { CHUNKS_DIR } from '../store/layout.js';
 import { NOT_A_PREFIX } from '../store/chunk-names.js';
 import { filesystemAt } from '../system/filesystems.js';
 import { hasMountsBelow } from '../system/mounts.js';
+import { PreludeRunner } from './prelude.js';
 
 export type { ChunkKind };
 
 /** One entry of a prefix directory, valid only during the onChunk call (the object is reused). */
 export type ChunkView = Pick<
   ChunkRecordReader,
-  'prefix' | 'kind' | 'digest' | 'bytes' | 'digestOffset' | 'lowercase' | 'badIndex' | 'atime' | 'size' | 'uid' | 'gid' | 'mode' | 'attributes' | 'issues'
+  'prefix' | 'kind' | 'digest' | 'bytes' | 'digestOffset' | 'words' | 'digestWord' | 'lowercase' | 'badIndex' | 'atime' | 'size' | 'uid' | 'gid' | 'mode' | 'attributes' | 'issues'
 >;
 
 /** One entry of `.chunks` named `0000`..`ffff`, valid only during the onPrefixDir call (the object is reused). */
@@ -73,11 +74,20 @@ export interface ChunkWalkOptions extends ClassifyContext {
   /** Test seam: scan through io_uring with this plan whatever the filesystem. */
   ring?: RingPlan;
   /**
-   * Called once before the first onChunk or onPrefixDir: with worker threads, once they
-   * have their first task, so that they start and list `.chunks` while it runs. What it
-   * throws ends the walk (the promise rejects with it).
+   * Work for this thread while the walk's threads scan (the GC preview's phase 1),
+   * done before the first onChunk or onPrefixDir. What it throws ends the walk.
    */
-  started?: () => void;
+  prelude?: Prelude;
+}
+
+/**
+ * Work done a step at a time: with worker threads, in slices between which this
+ * thread hands them tasks (they scan meanwhile, and what they hand over waits); in
+ * this thread's walk, all of it first.
+ */
+export interface Prelude {
+  /** Does the next step; true once all is done. */
+  step(): boolean;
 }
 
 export interface ChunkWalkTotals {
@@ -96,6 +106,9 @@ export interface ChunkWalkTotals {
   problems: Problem[];
   concurrency: Concurrency;
 }
+
+/** Records held while the prelude runs, at most (about 400,000 chunks' records): past that it runs to its end at once. */
+const HOLD_BYTES = 32 * 1024 * 1024;
 
 /** The server layout's prefix directories, 0000 to ffff. */
 const PREFIX_DIRS = 0x10000;
@@ -141,21 +154,51 @@ class RecordSink {
   readonly totals: Omit<ChunkWalkTotals, 'concurrency'> = { prefixDirs: 0, entries: 0, ignored: 0, otherDirs: 0, otherEntries: 0, symlinks: 0, problems: [] };
   private readonly progress: ChunkWalkProgress;
   private listed = 0;
+  /** Records that came while the prelude ran (copies), in order, and their bytes. */
+  private held: ChunkRecordBatch[] = [];
+  private heldBytes = 0;
 
   constructor(
     private readonly options: ChunkWalkOptions,
+    private readonly prelude: PreludeRunner,
     expectedPrefixDirs: number,
   ) {
     this.progress = { done: 0, total: expectedPrefixDirs };
   }
 
   readonly add = (batch: ScanBatch): void => {
-    if (batch.chunkRecords) this.records(batch.chunkRecords);
+    this.prelude.rethrow();
+    if (batch.chunkRecords) {
+      if (this.prelude.done) this.records(batch.chunkRecords);
+      else this.hold(batch.chunkRecords);
+    }
     for (const problem of batch.problems) this.problem(problem);
     this.advance(batch);
     // An abort from a callback: the scan in this thread looks at the signal only between directories.
     throwIfAborted(this.options.signal, 'the walk of .chunks');
   };
+
+  /** The prelude done (now, if it was not): the records held meanwhile, judged in the order they came. */
+  finish(): void {
+    this.prelude.finish();
+    this.release();
+  }
+
+  /** A copy: the batch's buffer goes back to its worker. Past HOLD_BYTES the prelude runs to its end now. */
+  private hold(batch: ChunkRecordBatch): void {
+    const bytes = batch.count * RECORD_BYTES;
+    this.held.push({ buffer: batch.buffer.slice(0, bytes), count: batch.count, ignored: batch.ignored });
+    this.heldBytes += bytes;
+    if (this.heldBytes > HOLD_BYTES) this.finish();
+  }
+
+  private release(): void {
+    const held = this.held;
+    this.held = [];
+    this.heldBytes = 0;
+    for (const batch of held) this.records(batch);
+    this.options.onProgress?.(this.progress);
+  }
 
   private records(batch: ChunkRecordBatch): void {
     const { reader, totals, options } = this;
@@ -211,7 +254,8 @@ class RecordSink {
     // Until `.chunks` is listed whole, the total is the expected count; then the count found.
     if (batch.chunksRoot) progress.total = batch.chunksRoot === 'part' ? Math.max(progress.total, this.listed) : this.listed;
     progress.done += batch.prefixDirsDone;
-    this.options.onProgress?.(progress);
+    // The prelude reports its own progress until it is done.
+    if (this.prelude.done) this.options.onProgress?.(progress);
   }
 }
 
@@ -248,8 +292,17 @@ export async function walkChunks(store: string, options: ChunkWalkOptions): Prom
     namespace: options.namespace,
     chunkRecords: true,
   };
-  const sink = new RecordSink(options, expectedPrefixDirs);
+  const prelude = new PreludeRunner(options.prelude);
+  const sink = new RecordSink(options, prelude, expectedPrefixDirs);
   const task = { rel: CHUNKS_DIR, role: 'chunks-root' as const };
-  await scanTree({ path: store, identity: identityOf(stat), task, settings }, sink.add, { workers: concurrency.workers, ring, signal: options.signal, started: options.started });
+  // Walked in this thread, the prelude runs first: nothing would turn the event loop for its slices.
+  const started = concurrency.workers === 0 ? () => sink.finish() : () => prelude.start();
+  try {
+    await scanTree({ path: store, identity: identityOf(stat), task, settings }, sink.add, { workers: concurrency.workers, ring, signal: options.signal, started });
+  } catch (error) {
+    prelude.stop();
+    throw error;
+  }
+  sink.finish();
   return { ...sink.totals, concurrency };
 }

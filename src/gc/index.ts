@@ -31,11 +31,11 @@ import { Accounts, type AccountFiles } from '../system/passwd.js';
 import { resolveUser, type UserInput, uidsWithoutAccount } from '../system/user-spec.js';
 import { userNamespace } from '../system/process.js';
 import { firstAbort } from './abort.js';
-import { walkChunks } from './chunk-walk.js';
+import { type Prelude, walkChunks } from './chunk-walk.js';
 import { abortFinding, deleteReferencedFinding, hiddenRootFinding, leftoversFinding, missingFinding, notReadFinding, outsideSchemeFinding, overdueFinding, writersFinding } from './gc-findings.js';
-import { walkIndexes } from './index-walk.js';
+import { type IndexWalk, walkIndexes } from './index-walk.js';
 import { readLastGc } from './last-gc.js';
-import { type Marked, markIndexes } from './mark.js';
+import { type Marked, Marker } from './mark.js';
 import type { GcPreviewProgress, GcPreviewReport } from './report.js';
 import { CUTOFF_RANGE, cutoffMinutes, gcTuning, minAtimeFor } from './settings.js';
 import { attribute } from './snapshots.js';
@@ -109,6 +109,36 @@ function summaryOf(report: GcPreviewReport, failedBy: Finding | undefined, touch
   return `SAFE: the next GC completes: it ${removes}; nothing referenced is lost`;
 }
 
+/** Phase 1 as the chunk walk's prelude, a step at a time: the index walk, an index a step, then the sweep's rules over the sealed set. */
+class PhaseOne implements Prelude {
+  walk: IndexWalk | undefined;
+  marker: Marker | undefined;
+  tally: SweepTally | undefined;
+
+  constructor(
+    private readonly walkStore: () => IndexWalk,
+    private readonly markerFor: (walk: IndexWalk) => Marker,
+    private readonly rulesFor: (marked: Marked) => SweepTally,
+  ) {}
+
+  step(): boolean {
+    if (!this.walk) {
+      this.walk = this.walkStore();
+      this.marker = this.markerFor(this.walk);
+      return false;
+    }
+    if (!this.marker!.step()) return false;
+    this.tally = this.rulesFor(this.marker!.marked);
+    return true;
+  }
+
+  /** What phase 1 found, once the walk has run it to its end. */
+  result(): { walk: IndexWalk; marked: Marked; tally: SweepTally } {
+    if (!this.tally) throw new Error('the GC preview: phase 1 did not run to its end');
+    return { walk: this.walk!, marked: this.marker!.marked, tally: this.tally };
+  }
+}
+
 async function preview(given: string, options: GcPreviewOptions, hooks: GcPreviewHooks): Promise<GcPreviewReport> {
   const started = process.hrtime.bigint();
   const failOn = failOnOption(options.failOn);
@@ -146,15 +176,14 @@ async function preview(given: string, options: GcPreviewOptions, hooks: GcPrevie
     const touch = touchVerdict(check);
     const { mount, known } = filesystemAt(absolute);
 
-    const walk = walkIndexes(root, gcUser, options.signal);
-    // Phase 1 runs once the walk of .chunks has handed its threads their first task: they start up and
-    // list .chunks meanwhile, and nothing they hand over is judged before the set is sealed (this thread is busy until then).
-    const phase1: { marked?: Marked; tally?: SweepTally } = {};
-    const readIndexes = (): void => {
-      const marked = markIndexes(tree, walk, gcUser, (done) => options.onProgress?.({ phase: 'indexes', done, total: walk.indexes.length }), options.signal);
-      phase1.marked = marked;
-      phase1.tally = new SweepTally(marked.set, { minAtime, oldestWriter, gcUser, readOnly: mount?.readOnly === true, touchIgnored: touch.ignored !== undefined });
-    };
+    const rules = { minAtime, oldestWriter, gcUser, readOnly: mount?.readOnly === true, touchIgnored: touch.ignored !== undefined };
+    // Phase 1 runs while the walk of .chunks runs, in slices between which this thread hands the
+    // walk's threads their tasks; nothing they hand over is judged before the set is sealed.
+    const phase1 = new PhaseOne(
+      () => walkIndexes(root, gcUser, options.signal),
+      (walk) => new Marker(tree, walk, gcUser, (done) => options.onProgress?.({ phase: 'indexes', done, total: walk.indexes.length }), options.signal),
+      (marked) => new SweepTally(marked.set, rules),
+    );
     const chunkWalk = await walkChunks(absolute, {
       identity: identityOf(rootStat),
       gcUser,
@@ -163,12 +192,12 @@ async function preview(given: string, options: GcPreviewOptions, hooks: GcPrevie
       workers,
       ring: hooks.ring,
       signal: options.signal,
-      started: readIndexes,
+      prelude: phase1,
       onChunk: (view) => phase1.tally!.chunk(view),
       onPrefixDir: (view) => phase1.tally!.prefixDir(view),
       onProgress: ({ done, total }) => options.onProgress?.({ phase: 'chunks', done, total }),
     });
-    const { marked, tally } = phase1 as Required<typeof phase1>;
+    const { walk, marked, tally } = phase1.result();
     tally.finish();
     options.onProgress?.({ phase: 'snapshots', done: 0 });
     const attribution = attribute(tree, walk, marked, tally.flags, options.signal);

@@ -14,6 +14,7 @@ import { FsError } from '../fs/errors.js';
 import { baseName, parentRel, type RelPath } from '../fs/rel-path.js';
 import { canRead, type GcUser } from '../system/access.js';
 import { DigestSet } from './digest-set.js';
+import { copyWords, DIGEST_WORDS, DigestWords } from './digest-words.js';
 import { DIGEST_SIZE, type DigestVisitor, type IndexProblem, readIndex } from './index-file.js';
 import type { FoundIndex, IndexWalk } from './index-walk.js';
 import { RepeatFilter } from './repeats.js';
@@ -61,27 +62,33 @@ export function readIndexAt(tree: DirTree, rel: RelPath, visit: DigestVisitor) {
 }
 
 /** A journal's first size: 1,024 digests; it grows for a bigger index and shrinks back after it. */
-const JOURNAL_BYTES = 1024 * DIGEST_SIZE;
+const JOURNAL_WORDS = 1024 * DIGEST_WORDS;
 
 /**
  * The digests of the read in progress, held until it ends: `keep` adds them to the
  * set, `undo` drops them. Costs 32 bytes a digest of the one index being read.
  */
 export class ReadJournal {
-  private held = Buffer.allocUnsafe(JOURNAL_BYTES);
+  private held = new Uint32Array(JOURNAL_WORDS);
   private length = 0;
+  private readonly digest = new DigestWords();
 
   constructor(private readonly set: DigestSet) {}
 
   readonly add: DigestVisitor = (bytes, offset) => {
-    if (this.length === this.held.length) this.held = Buffer.concat([this.held, Buffer.allocUnsafe(this.held.length)]);
-    bytes.copy(this.held, this.length, offset, offset + DIGEST_SIZE);
-    this.length += DIGEST_SIZE;
+    if (this.length === this.held.length) {
+      const grown = new Uint32Array(2 * this.held.length);
+      grown.set(this.held);
+      this.held = grown;
+    }
+    this.digest.point(bytes, offset);
+    copyWords(this.digest.words, this.digest.at, this.held, this.length);
+    this.length += DIGEST_WORDS;
   };
 
   /** The read succeeded: its digests go into the set. */
   keep(): void {
-    for (let at = 0; at < this.length; at += DIGEST_SIZE) this.set.add(this.held, at);
+    for (let at = 0; at < this.length; at += DIGEST_WORDS) this.set.addWords(this.held, at);
     this.undo();
   }
 
@@ -89,7 +96,7 @@ export class ReadJournal {
   undo(): void {
     this.length = 0;
     // One huge index does not keep its journal's memory for the rest.
-    if (this.held.length > JOURNAL_BYTES) this.held = Buffer.allocUnsafe(JOURNAL_BYTES);
+    if (this.held.length > JOURNAL_WORDS) this.held = new Uint32Array(JOURNAL_WORDS);
   }
 }
 
@@ -104,25 +111,54 @@ function beforeReading(found: FoundIndex, gcUser: GcUser): IndexOutcome['problem
   return undefined;
 }
 
-export function markIndexes(tree: DirTree, walk: IndexWalk, gcUser: GcUser, onIndex: (done: number) => void, signal?: AbortSignal): Marked {
-  const set = new DigestSet();
-  const journal = new ReadJournal(set);
-  const repeats = new RepeatFilter(journal.add);
-  const marked: Marked = { set, outcomes: [], files: 0, bytes: 0 };
-  walk.indexes.forEach((found, position) => {
-    signal?.throwIfAborted();
-    const refused = beforeReading(found, gcUser);
+/**
+ * Phase 1 an index at a time, so that the caller can let other work run
+ * between two reads (the chunk walk's threads wait for tasks only this
+ * thread hands out): `step` reads the next index, and seals the set after
+ * the last.
+ */
+export class Marker {
+  readonly marked: Marked = { set: new DigestSet(), outcomes: [], files: 0, bytes: 0 };
+  private readonly readers: Readers;
+  private position = 0;
+
+  constructor(
+    private readonly tree: DirTree,
+    private readonly walk: IndexWalk,
+    private readonly gcUser: GcUser,
+    private readonly onIndex: (done: number) => void,
+    private readonly signal?: AbortSignal,
+  ) {
+    const journal = new ReadJournal(this.marked.set);
+    this.readers = { journal, repeats: new RepeatFilter(journal.add) };
+  }
+
+  /** Reads the next index; true once every index is read and the set sealed. */
+  step(): boolean {
+    const { marked, walk } = this;
+    const found = walk.indexes[this.position];
+    if (found === undefined) {
+      marked.set.seal();
+      return true;
+    }
+    this.signal?.throwIfAborted();
+    const refused = beforeReading(found, this.gcUser);
     // Only a file the GC user alone cannot read is still read here, so the rest of the report stands.
-    const outcome = refused && refused.code !== 'DENIED' ? { counted: false, problem: refused } : readTwice(tree, found, { journal, repeats }, refused);
+    const outcome = refused && refused.code !== 'DENIED' ? { counted: false, problem: refused } : readTwice(this.tree, found, this.readers, refused);
     marked.outcomes.push(outcome);
     if (outcome.bytes !== undefined) {
       marked.files++;
       marked.bytes += outcome.bytes;
     }
-    onIndex(position + 1);
-  });
-  set.seal();
-  return marked;
+    this.onIndex(++this.position);
+    return false;
+  }
+}
+
+export function markIndexes(tree: DirTree, walk: IndexWalk, gcUser: GcUser, onIndex: (done: number) => void, signal?: AbortSignal): Marked {
+  const marker = new Marker(tree, walk, gcUser, onIndex, signal);
+  while (!marker.step());
+  return marker.marked;
 }
 
 /** A scheme index's lineage: its group and its file name (an index outside the scheme has none). */

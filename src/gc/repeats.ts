@@ -15,10 +15,9 @@
  * end with their group; what they keep is bounded (KEEP_BYTES), past that
  * entries are passed on as they come.
  */
+import { copyWords, DIGEST_WORDS as WORDS, DigestWords, sameWords } from './digest-words.js';
 import type { DigestVisitor } from './index-file.js';
 
-const DIGEST_BYTES = 32;
-const WORDS = DIGEST_BYTES / 4;
 /** A lineage's first allocation, then doubled: 2,048 entries, an 8 GiB disk of 4 MiB chunks. */
 const FIRST_BYTES = 64 * 1024;
 /** What all lineages of a group keep together: 1,048,576 entries, a 4 TiB disk of 4 MiB chunks. */
@@ -38,12 +37,8 @@ export class RepeatFilter {
   private currentName: string | undefined;
   private position = 0;
   private skipped = 0;
-  /** The read buffer last seen, as words (the reader hands over one buffer many times); undefined when it is not 4-byte aligned. */
-  private source: Buffer | undefined;
-  private sourceWords: Uint32Array | undefined;
-  /** An unaligned digest is copied here first. */
-  private readonly scratch = new Uint32Array(WORDS);
-  private readonly scratchBytes = new Uint8Array(this.scratch.buffer);
+  /** The entry being read, as words. */
+  private readonly digest = new DigestWords();
 
   constructor(private readonly sink: DigestVisitor) {}
 
@@ -86,9 +81,8 @@ export class RepeatFilter {
     const lineage = this.current!;
     const slot = this.position++;
     // Compared and copied as 8 words: a byte at a time cost most of phase 1's time outside the set.
-    const from = this.wordsAt(bytes, offset);
-    const words = from < 0 ? this.scratch : this.sourceWords!;
-    const start = from < 0 ? 0 : from;
+    this.digest.point(bytes, offset);
+    const { words, at: start } = this.digest;
     if (slot < lineage.filled && sameWords(lineage.words, slot * WORDS, words, start)) {
       this.skipped++;
       return;
@@ -100,17 +94,6 @@ export class RepeatFilter {
     if (slot === lineage.filled) lineage.filled++;
   };
 
-  /** Where the digest at `offset` of `bytes` starts in `sourceWords`, or -1 when it is not aligned (then it is copied to `scratch`). */
-  private wordsAt(bytes: Buffer, offset: number): number {
-    if (bytes !== this.source) {
-      this.source = bytes;
-      this.sourceWords = bytes.byteOffset % 4 === 0 ? new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2) : undefined;
-    }
-    if (this.sourceWords && offset % 4 === 0) return offset >>> 2;
-    for (let byte = 0; byte < DIGEST_BYTES; byte++) this.scratchBytes[byte] = bytes[offset + byte]!;
-    return -1;
-  }
-
   /** Doubles the lineage's room within the group's budget; false when there is none left. */
   private grow(lineage: Lineage): boolean {
     const size = Math.max(FIRST_BYTES, 2 * lineage.words.byteLength);
@@ -121,14 +104,4 @@ export class RepeatFilter {
     lineage.words = words;
     return true;
   }
-}
-
-/** 8 words compared in place: most differing digests differ in the first. */
-function sameWords(kept: Uint32Array, at: number, words: Uint32Array, from: number): boolean {
-  for (let word = 0; word < WORDS; word++) if (kept[at + word] !== words[from + word]) return false;
-  return true;
-}
-
-function copyWords(from: Uint32Array, start: number, to: Uint32Array, at: number): void {
-  for (let word = 0; word < WORDS; word++) to[at + word] = from[start + word]!;
 }

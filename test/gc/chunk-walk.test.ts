@@ -364,24 +364,44 @@ describeAsRoot('walkChunks over a store with everything a live store collects', 
     expect(first.scanned.entries).toBe(found);
   });
 
-  it('calls started once, before the first record and prefix directory, in this thread and with workers; what it throws ends the walk', async () => {
+  it('runs the prelude to its end before the first record and prefix directory, in this thread and with workers, and loses no record held meanwhile; what a step throws ends the walk', async () => {
+    const plain = { chunks: 0, prefixDirs: 0 };
+    await walk(store, { workers: 0, onChunk: () => plain.chunks++, onPrefixDir: () => plain.prefixDirs++ });
     for (const workers of [0, 2]) {
       const events: string[] = [];
-      const note = (event: string) => () => void (events.at(-1) !== event && events.push(event));
-      const walked = await walk(store, { workers, started: note('started'), onChunk: note('chunk'), onPrefixDir: note('prefix') });
-      expect(events[0]).toBe('started');
-      expect(events.filter((event) => event === 'started')).toHaveLength(1);
-      expect(events).toEqual(expect.arrayContaining(['chunk', 'prefix']));
+      const note = (event: string) => void (events.at(-1) !== event && events.push(event));
+      const seen = { chunks: 0, prefixDirs: 0 };
+      let steps = 0;
+      // 20 steps of 3 ms: the workers list and hand over records meanwhile.
+      const prelude = {
+        step: () => {
+          const until = performance.now() + 3;
+          while (performance.now() < until);
+          note('step');
+          return ++steps === 20;
+        },
+      };
+      const walked = await walk(store, {
+        workers,
+        prelude,
+        onChunk: () => void (note('chunk'), seen.chunks++),
+        onPrefixDir: () => void (note('prefix'), seen.prefixDirs++),
+      });
+      expect(steps).toBe(20);
+      expect(events[0]).toBe('step');
+      expect(events.filter((event) => event === 'step')).toHaveLength(1);
+      expect(seen).toEqual(plain);
       expect(walked.totals.entries).toBeGreaterThan(0);
       const failure = new Error('phase 1 failed');
-      await expect(
-        walk(store, {
-          workers,
-          started: () => {
-            throw failure;
-          },
-        }),
-      ).rejects.toBe(failure);
+      let failing = 0;
+      const broken = {
+        step: () => {
+          if (++failing === 3) throw failure;
+          return false;
+        },
+      };
+      await expect(walk(store, { workers, prelude: broken })).rejects.toBe(failure);
+      expect(failing).toBe(3);
     }
   });
 

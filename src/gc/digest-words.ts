@@ -1,0 +1,49 @@
+/**
+ * A 32-byte digest inside a Buffer, seen as eight words in native order:
+ * compared, hashed and copied a word at a time (a byte at a time, or a
+ * Buffer call per digest, cost most of phase 1's time outside the set).
+ * The words are the buffer's own memory when the digest is 4-byte aligned
+ * (index entries and chunk records are), else a copy. One per reader: it
+ * keeps a view of the memory it saw last, as readers hand over one buffer
+ * digest after digest.
+ */
+export const DIGEST_BYTES = 32;
+export const DIGEST_WORDS = DIGEST_BYTES / 4;
+
+export class DigestWords {
+  /** After `point`: the digest is words[at] to words[at + 7]. */
+  words: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
+  at = 0;
+  private memory: ArrayBufferLike | undefined;
+  private memoryWords: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
+  private readonly scratch = new Uint32Array(DIGEST_WORDS);
+  private readonly scratchBytes = new Uint8Array(this.scratch.buffer);
+
+  /** Points `words` and `at` at the digest at `offset` of `bytes` (the caller checked that it fits). */
+  point(bytes: Buffer, offset: number): void {
+    const start = bytes.byteOffset + offset;
+    if ((start & 3) !== 0) {
+      for (let byte = 0; byte < DIGEST_BYTES; byte++) this.scratchBytes[byte] = bytes[offset + byte]!;
+      this.words = this.scratch;
+      this.at = 0;
+      return;
+    }
+    // A new view only for new memory (a records buffer that came back from a worker is new memory).
+    if (bytes.buffer !== this.memory) {
+      this.memory = bytes.buffer;
+      this.memoryWords = new Uint32Array(bytes.buffer, 0, bytes.buffer.byteLength >>> 2);
+    }
+    this.words = this.memoryWords;
+    this.at = start >>> 2;
+  }
+}
+
+/** 8 words compared in place: most differing digests differ in the first. */
+export function sameWords(a: Uint32Array<ArrayBufferLike>, aAt: number, b: Uint32Array<ArrayBufferLike>, bAt: number): boolean {
+  for (let word = 0; word < DIGEST_WORDS; word++) if (a[aAt + word] !== b[bAt + word]) return false;
+  return true;
+}
+
+export function copyWords(from: Uint32Array<ArrayBufferLike>, fromAt: number, to: Uint32Array<ArrayBufferLike>, toAt: number): void {
+  for (let word = 0; word < DIGEST_WORDS; word++) to[toAt + word] = from[fromAt + word]!;
+}
