@@ -20,13 +20,15 @@
  * one place of the table, not all over it (measured: a third less time
  * than slots from a hash of all 32 bytes). A crafted index (digests are
  * bytes in a file, not always SHA-256 of data) may hold many digests that
- * share their first bytes and so crowd one run of slots: once a run
- * reaches LONGEST_RUN, the table is rebuilt with slots from a hash of all
- * eight words, each times a random odd factor drawn per set (multiply-
- * shift), which such digests cannot know, so they spread as random ones do.
+ * share their first bytes and so crowd one run of slots: once an add or a
+ * question probes past LONGEST_RUN slots, the table is rebuilt with slots
+ * from a hash of all eight words, each times a random odd factor drawn per
+ * set (multiply-shift), which such digests cannot know, so they spread as
+ * random ones do. Numbers stay: the digests never move.
  */
 import { randomFillSync } from 'node:crypto';
 import { copyWords, DIGEST_BYTES, DIGEST_WORDS as WORDS, DigestWords, sameWords } from './digest-words.js';
+
 /** Digests a page: 8,192 x 32 bytes, 256 KiB allocated at a time. */
 const PAGE_SHIFT = 13;
 const PAGE_DIGESTS = 1 << PAGE_SHIFT;
@@ -102,10 +104,7 @@ export class DigestSet {
 
   /** Fixes the set: no more adds; `indexOf`, `markFound` and `forEachMissing` may be used from now on. */
   seal(): void {
-    if (this.found) return;
-    // Runs can also grow by merging, which no single add's probe saw: the sweep's questions stay short too.
-    if (!this.keyed && this.longestRun() > LONGEST_RUN) this.rekey();
-    this.found = new Uint8Array(Math.ceil(this.distinct / 8));
+    this.found ??= new Uint8Array(Math.ceil(this.distinct / 8));
   }
 
   has(digest: Buffer, offset = 0): boolean {
@@ -173,7 +172,13 @@ export class DigestSet {
   }
 
   private numberOfWords(words: Uint32Array<ArrayBufferLike>, at: number): number {
-    const value = this.table[this.probe(words, at, this.hash(words, at))]!;
+    let slot = this.probe(words, at, this.hash(words, at));
+    // Runs also grow by merging, which no add's probe saw: a question that meets a long one rekeys too (numbers stay).
+    if (this.probed > LONGEST_RUN && !this.keyed) {
+      this.rekey();
+      slot = this.probe(words, at, this.hash(words, at));
+    }
+    const value = this.table[slot]!;
     return value === 0 ? -1 : (value >>> this.tagBits) - 1;
   }
 
@@ -222,20 +227,6 @@ export class DigestSet {
   private rekey(): void {
     this.keyed = true;
     this.rebuild(this.table.length);
-  }
-
-  /** The longest run of occupied slots, one that wraps round the end included. */
-  private longestRun(): number {
-    const { table } = this;
-    const empty = table.indexOf(0);
-    if (empty < 0) return table.length;
-    let longest = 0;
-    let run = 0;
-    for (let step = 1; step <= table.length; step++) {
-      run = table[(empty + step) & (table.length - 1)] === 0 ? 0 : run + 1;
-      if (run > longest) longest = run;
-    }
-    return longest;
   }
 
   /** A table of `slots` slots, every digest placed again from its words. */

@@ -19,6 +19,29 @@ export class DigestWords {
   private readonly scratch = new Uint32Array(DIGEST_WORDS);
   private readonly scratchBytes = new Uint8Array(this.scratch.buffer);
 
+  /**
+   * Points at the first of digests one every `stride` bytes from `offset`: true when
+   * all of them are in `words` (the nth from `at + n * stride / 4`), false when each
+   * must be pointed at alone (not 4-byte aligned).
+   */
+  pointRun(bytes: Buffer, offset: number, stride: number): boolean {
+    this.point(bytes, offset);
+    return this.words !== this.scratch && (stride & 3) === 0;
+  }
+
+  /** Calls `sink` for `count` digests one every `stride` bytes from `offset` of `bytes`. */
+  forEach(bytes: Buffer, offset: number, count: number, stride: number, sink: DigestSink): void {
+    if (this.pointRun(bytes, offset, stride)) {
+      const { words, at } = this;
+      for (let entry = 0; entry < count; entry++) sink(words, at + entry * (stride >>> 2));
+      return;
+    }
+    for (let entry = 0; entry < count; entry++) {
+      this.point(bytes, offset + entry * stride);
+      sink(this.words, this.at);
+    }
+  }
+
   /** Points `words` and `at` at the digest at `offset` of `bytes` (the caller checked that it fits). */
   point(bytes: Buffer, offset: number): void {
     const start = bytes.byteOffset + offset;
@@ -37,6 +60,9 @@ export class DigestWords {
     this.at = start >>> 2;
   }
 }
+
+/** One digest as words: `words[at]` to `words[at + 7]`, valid only during the call. */
+export type DigestSink = (words: Uint32Array<ArrayBufferLike>, at: number) => void;
 
 /** 8 words compared in place: most differing digests differ in the first. */
 export function sameWords(a: Uint32Array<ArrayBufferLike>, aAt: number, b: Uint32Array<ArrayBufferLike>, bAt: number): boolean {

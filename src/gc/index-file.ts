@@ -88,10 +88,11 @@ export type IndexRefused = { ok: false; problem: IndexProblem };
 export type IndexResult = IndexRead | IndexRefused;
 
 /**
- * Called once per entry with the read buffer and the offset of the entry's 32
- * digest bytes in it. The bytes are valid only during the call: copy them.
+ * Called once per read of entries, in file order: `count` digests in `bytes`,
+ * the first at `first`, one every `stride` bytes (the entry size). The bytes
+ * are valid only during the call: copy them.
  */
-export type DigestVisitor = (bytes: Buffer, offset: number) => void;
+export type DigestVisitor = (bytes: Buffer, first: number, count: number, stride: number) => void;
 
 const DOT = '.'.charCodeAt(0);
 
@@ -249,7 +250,7 @@ function readEntries(fd: number, kind: IndexKind, entries: number, onDigest: Dig
     if (typeof read !== 'number') return read;
     if (read < length) return changed();
     hash?.update(buf.subarray(0, length));
-    for (let at = 0; at < length; at += entrySize) onDigest(buf, at + digestAt);
+    onDigest(buf, digestAt, count, entrySize);
     if (kind === 'dynamic') lastEnd = buf.readBigUInt64LE(length - entrySize);
   }
   return lastEnd;

@@ -14,7 +14,7 @@ import { FsError } from '../fs/errors.js';
 import { baseName, parentRel, type RelPath } from '../fs/rel-path.js';
 import { canRead, type GcUser } from '../system/access.js';
 import { DigestSet } from './digest-set.js';
-import { copyWords, DIGEST_WORDS, DigestWords } from './digest-words.js';
+import { copyWords, DIGEST_WORDS, type DigestSink } from './digest-words.js';
 import { DIGEST_SIZE, type DigestVisitor, type IndexProblem, readIndex } from './index-file.js';
 import type { FoundIndex, IndexWalk } from './index-walk.js';
 import { RepeatFilter } from './repeats.js';
@@ -71,18 +71,15 @@ const JOURNAL_WORDS = 1024 * DIGEST_WORDS;
 export class ReadJournal {
   private held = new Uint32Array(JOURNAL_WORDS);
   private length = 0;
-  private readonly digest = new DigestWords();
-
   constructor(private readonly set: DigestSet) {}
 
-  readonly add: DigestVisitor = (bytes, offset) => {
+  readonly add: DigestSink = (words, at) => {
     if (this.length === this.held.length) {
       const grown = new Uint32Array(2 * this.held.length);
       grown.set(this.held);
       this.held = grown;
     }
-    this.digest.point(bytes, offset);
-    copyWords(this.digest.words, this.digest.at, this.held, this.length);
+    copyWords(words, at, this.held, this.length);
     this.length += DIGEST_WORDS;
   };
 

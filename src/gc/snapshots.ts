@@ -8,6 +8,7 @@
  */
 import type { DirTree } from '../fs/dir-tree.js';
 import { relText } from '../fs/rel-path.js';
+import { DIGEST_BYTES, type DigestSink, DigestWords } from './digest-words.js';
 import type { DigestVisitor } from './index-file.js';
 import type { IndexWalk } from './index-walk.js';
 import { type Marked, readIndexAt } from './mark.js';
@@ -31,13 +32,15 @@ export function attribute(tree: DirTree, walk: IndexWalk, marked: Marked, flags:
   if (!flags.some((bits) => (bits & WANTED) !== 0)) return { broken: [], atRisk: [] };
   let seen = 0;
   let unmarkableDigest: string | undefined;
-  const visit: DigestVisitor = (bytes, offset) => {
-    const index = marked.set.indexOf(bytes, offset);
+  const judge: DigestSink = (words, at) => {
+    const index = marked.set.indexOfWords(words, at);
     if (index < 0) return;
     const bits = flags[index]!;
     seen |= bits;
-    if (bits & FLAG.UNMARKABLE && unmarkableDigest === undefined) unmarkableDigest = bytes.toString('hex', offset, offset + 32);
+    if (bits & FLAG.UNMARKABLE && unmarkableDigest === undefined) unmarkableDigest = Buffer.from(words.buffer, words.byteOffset + at * 4, DIGEST_BYTES).toString('hex');
   };
+  const digest = new DigestWords();
+  const visit: DigestVisitor = (bytes, first, count, stride) => digest.forEach(bytes, first, count, stride, judge);
   walk.indexes.forEach((found, position) => {
     if (!marked.outcomes[position]!.counted) return;
     signal?.throwIfAborted();

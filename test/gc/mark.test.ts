@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Dir } from '../../src/fs/dir.js';
 import { DigestSet } from '../../src/gc/digest-set.js';
+import { DigestWords } from '../../src/gc/digest-words.js';
 import { type DigestVisitor, readIndex } from '../../src/gc/index-file.js';
 import { ReadJournal } from '../../src/gc/mark.js';
 import { RepeatFilter } from '../../src/gc/repeats.js';
@@ -24,6 +25,12 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const digests = (n: number, salt: string): Buffer[] => Array.from({ length: n }, (_, i) => chunkOf(Buffer.from(`${salt} ${i}`)).digest);
 
+/** The journal as readIndex's visitor. */
+const into = (journal: ReadJournal): DigestVisitor => {
+  const words = new DigestWords();
+  return (bytes, first, count, stride) => words.forEach(bytes, first, count, stride, journal.add);
+};
+
 /** readIndex of `bytes` written as `name`, each digest to `visit`, `change` run at the first one. */
 function readChanging(name: string, bytes: Buffer, visit: DigestVisitor, change: (path: string) => void) {
   const dir = join(tmp, `case-${++cases}`);
@@ -32,10 +39,10 @@ function readChanging(name: string, bytes: Buffer, visit: DigestVisitor, change:
   const handle = Dir.open(dir);
   let first = true;
   try {
-    return readIndex(handle, name, (buf, offset) => {
+    return readIndex(handle, name, (buf, at, count, stride) => {
       if (first) change(join(dir, name));
       first = false;
-      visit(buf, offset);
+      visit(buf, at, count, stride);
     });
   } finally {
     handle.close();
@@ -50,12 +57,12 @@ describe('ReadJournal', () => {
     for (const digest of earlier) set.add(digest);
     const journal = new ReadJournal(set);
     const bytes = encodeIndex({ kind: 'fixed', digests: [...earlier, ...own], chunkSize: 4096 });
-    const cut = readChanging('a.fidx', bytes, journal.add, (path) => truncateSync(path, 4096 + 64));
+    const cut = readChanging('a.fidx', bytes, into(journal), (path) => truncateSync(path, 4096 + 64));
     expect(cut.ok ? 'ok' : cut.problem.code).toBe('CHANGED');
     journal.undo();
     expect(set.size).toBe(3);
     for (const digest of earlier) expect(set.has(digest)).toBe(true);
-    const whole = readChanging('a.fidx', bytes, journal.add, () => {});
+    const whole = readChanging('a.fidx', bytes, into(journal), () => {});
     expect(whole.ok).toBe(true);
     journal.keep();
     expect(set.size).toBe(10);
@@ -66,9 +73,10 @@ describe('ReadJournal', () => {
     const set = new DigestSet();
     const journal = new ReadJournal(set);
     let delivered = 0;
-    const count: DigestVisitor = (buf, offset) => {
-      delivered++;
-      journal.add(buf, offset);
+    const toJournal = into(journal);
+    const count: DigestVisitor = (buf, first, entries, stride) => {
+      delivered += entries;
+      toJournal(buf, first, entries, stride);
     };
     const cut = readChanging('big.fidx', encodeIndex({ kind: 'fixed', digests: digests(100_000, 'big'), chunkSize: 4096 }), count, (path) => truncateSync(path, 4096 + 64));
     expect(cut.ok ? 'ok' : cut.problem.code).toBe('CHANGED');
@@ -76,7 +84,7 @@ describe('ReadJournal', () => {
     journal.undo();
     expect(set.size).toBe(0);
     // The journal is back to its first size and still works.
-    const whole = readChanging('small.fidx', encodeIndex({ kind: 'fixed', digests: digests(5, 'small'), chunkSize: 4096 }), journal.add, () => {});
+    const whole = readChanging('small.fidx', encodeIndex({ kind: 'fixed', digests: digests(5, 'small'), chunkSize: 4096 }), into(journal), () => {});
     expect(whole.ok).toBe(true);
     journal.keep();
     expect(set.size).toBe(5);
