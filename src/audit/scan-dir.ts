@@ -77,8 +77,9 @@ export interface ScanSettings extends ClassifyContext {
   /**
    * The GC preview's walk of `.chunks` (chunk-records.ts): every entry of
    * `.chunks` and of its prefix directories becomes a record instead of an
-   * offender, and only what the server's sweep opens is listed: prefix
-   * directories named `0000`..`ffff`, never a directory at a chunk's name.
+   * offender (owners are not tallied: the records carry them), and only
+   * what the server's sweep opens is listed: prefix directories named
+   * `0000`..`ffff`, never a directory at a chunk's name.
    */
   chunkRecords?: boolean;
 }
@@ -447,11 +448,11 @@ class DirScan {
     return isDirectory;
   }
 
-  /** Tally the entry, then what is wrong with it for its role (0: nothing). */
+  /** Tally the entry (the audit's owners; chunk records carry their own), then what is wrong with it for its role (0: nothing). */
   private examine(stat: StatWords, role: Role): number {
     const { mode, uid, gid } = stat;
     const type = mode & S_IFMT;
-    this.core.tallies.add(uid, gid, type === S_IFREG ? stat.size : 0, type === S_IFDIR, stat.mtimeMs, stat.ctimeMs);
+    if (!this.records) this.core.tallies.add(uid, gid, type === S_IFREG ? stat.size : 0, type === S_IFDIR, stat.mtimeMs, stat.ctimeMs);
     return classify(mode, uid, gid, stat.attributes, role, this.core.settings);
   }
 
