@@ -32,8 +32,9 @@ import { copyWords, DIGEST_BYTES, DIGEST_WORDS as WORDS, DigestWords, sameWords 
 /** Digests a page: 8,192 x 32 bytes, 256 KiB allocated at a time. */
 const PAGE_SHIFT = 13;
 const PAGE_DIGESTS = 1 << PAGE_SHIFT;
-/** The table's first size, in slots (a power of two). */
+/** The table's first size, in slots (a power of two), and the most `expected` may ask for first (16 MiB). */
 const FIRST_SLOTS_SHIFT = 12;
+const MAX_FIRST_SLOTS_SHIFT = 22;
 /** Occupied slots in a row past which digests are taken to be crafted (SHA-256's leave runs of tens). */
 const LONGEST_RUN = 1024;
 
@@ -42,9 +43,9 @@ export class DigestSet {
   private readonly pages: Uint32Array[] = [];
   private distinct = 0;
   /** Slots: 0 empty, else (number + 1) << tagBits | tag. */
-  private table = new Uint32Array(1 << FIRST_SLOTS_SHIFT);
+  private table: Uint32Array;
   /** 32 - log2(slots): the slot is the hash's top bits, the tag its low `tagBits`. */
-  private tagBits = 32 - FIRST_SLOTS_SHIFT;
+  private tagBits: number;
   /** The hash: the digest's first four bytes, or (`keyed`, once digests crowd) all eight words times `factors`. */
   private keyed = false;
   /** The keyed hash's factors: eight words and an addend, drawn per set. */
@@ -60,7 +61,15 @@ export class DigestSet {
   private readonly visited = Buffer.alloc(DIGEST_BYTES);
   private readonly visitedWords = new Uint32Array(this.visited.buffer, this.visited.byteOffset, WORDS);
 
-  constructor() {
+  /**
+   * `expected`: how many digests are coming at most (an index's entries, repeats
+   * included), so that the table need not double its way there; up to 4 M slots.
+   */
+  constructor(options: { expected?: number } = {}) {
+    const wanted = Math.ceil(((options.expected ?? 0) * 4) / 3);
+    const shift = Math.min(MAX_FIRST_SLOTS_SHIFT, Math.max(FIRST_SLOTS_SHIFT, Math.ceil(Math.log2(Math.max(1, wanted)))));
+    this.table = new Uint32Array(1 << shift);
+    this.tagBits = 32 - shift;
     randomFillSync(this.factors);
     for (let word = 0; word < WORDS; word++) this.factors[word]! |= 1;
   }

@@ -96,6 +96,11 @@ export type DigestVisitor = (bytes: Buffer, first: number, count: number, stride
 
 const DOT = '.'.charCodeAt(0);
 
+/** The entries an index of `size` bytes holds, by its kind's entry size (0 when it is too short for its header). */
+export function entriesIn(kind: IndexKind, size: number): number {
+  return Math.max(0, Math.floor((size - INDEX_HEADER_SIZE) / ENTRY_SIZE[kind]));
+}
+
 /**
  * The index kind of a name, as the server's ArchiveType::from_path decides it:
  * the extension after the last dot, and a name whose only dot is its first

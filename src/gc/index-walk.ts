@@ -54,6 +54,8 @@ export interface FoundIndex {
   uid: number;
   gid: number;
   mode: number;
+  /** From the same lstat, in bytes. */
+  size: number;
 }
 
 export interface WalkStop {
@@ -210,7 +212,7 @@ function mayMatter(entry: Entry, role: SchemeDir | undefined): boolean {
 }
 
 function foundIndex(rel: RelPath, kind: IndexKind, stat: Stat, snapshot?: string): FoundIndex {
-  const index: FoundIndex = { rel, kind, type: fileType(stat.mode), uid: stat.uid, gid: stat.gid, mode: stat.mode };
+  const index: FoundIndex = { rel, kind, type: fileType(stat.mode), uid: stat.uid, gid: stat.gid, mode: stat.mode, size: Number(stat.size) };
   if (snapshot !== undefined) index.snapshot = snapshot;
   return index;
 }

@@ -15,7 +15,7 @@ import { baseName, parentRel, type RelPath } from '../fs/rel-path.js';
 import { canRead, type GcUser } from '../system/access.js';
 import { DigestSet } from './digest-set.js';
 import { copyWords, DIGEST_WORDS, type DigestSink } from './digest-words.js';
-import { DIGEST_SIZE, type DigestVisitor, type IndexProblem, readIndex } from './index-file.js';
+import { type DigestVisitor, entriesIn, type IndexProblem, readIndex } from './index-file.js';
 import type { FoundIndex, IndexWalk } from './index-walk.js';
 import { RepeatFilter } from './repeats.js';
 
@@ -115,7 +115,7 @@ function beforeReading(found: FoundIndex, gcUser: GcUser): IndexOutcome['problem
  * the last.
  */
 export class Marker {
-  readonly marked: Marked = { set: new DigestSet(), outcomes: [], files: 0, bytes: 0 };
+  readonly marked: Marked;
   private readonly readers: Readers;
   private position = 0;
 
@@ -126,6 +126,9 @@ export class Marker {
     private readonly onIndex: (done: number) => void,
     private readonly signal?: AbortSignal,
   ) {
+    // Sized for every entry the indexes hold: no table doubling on the way.
+    const expected = walk.indexes.reduce((sum, found) => sum + (found.type === 'file' ? entriesIn(found.kind, found.size) : 0), 0);
+    this.marked = { set: new DigestSet({ expected }), outcomes: [], files: 0, bytes: 0 };
     const journal = new ReadJournal(this.marked.set);
     this.readers = { journal, repeats: new RepeatFilter(journal.add) };
   }

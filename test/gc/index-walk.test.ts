@@ -7,7 +7,7 @@
  * or enter while root reads them, lost+found, and a filesystem mounted inside.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChunkguardError } from '../../src/errors.js';
@@ -93,7 +93,8 @@ describe('walkIndexes: the scheme in the server\'s marking order', () => {
     expect(result).toMatchObject({ outsideScheme: 0, denied: [], unreadable: [], schemeStops: [], hiddenRoot: false, unread: [] });
     for (const found of result.indexes) {
       const written = record.indexes.find((item) => item.rel === found.rel)!;
-      expect(found).toEqual({ rel: written.rel, kind: written.kind, snapshot: placeOf(found.rel)!.snapshot, type: 'file', uid: process.geteuid!(), gid: process.getegid!(), mode: 0o100644 });
+      const size = statSync(join(store, String(found.rel))).size;
+      expect(found).toEqual({ rel: written.rel, kind: written.kind, snapshot: placeOf(found.rel)!.snapshot, type: 'file', uid: process.geteuid!(), gid: process.getegid!(), mode: 0o100644, size });
     }
   });
 
