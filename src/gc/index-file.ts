@@ -238,6 +238,14 @@ function isProblem(value: unknown): value is IndexRefused {
   return typeof value === 'object' && value !== null && 'ok' in value && value.ok === false;
 }
 
+let shared: Buffer | undefined;
+
+/** One buffer for every read of entries (READ_BYTES): a hundred indexes read cost no hundred allocations, nor the collections they bring. */
+function readBuffer(): Buffer {
+  shared ??= Buffer.allocUnsafeSlow(READ_BYTES);
+  return shared;
+}
+
 /**
  * Read the entry area: each digest to `onDigest`, the checksum fed when asked for.
  * The dynamic index's data size (the last end offset) is returned.
@@ -246,7 +254,7 @@ function readEntries(fd: number, kind: IndexKind, entries: number, onDigest: Dig
   const entrySize = ENTRY_SIZE[kind];
   const digestAt = entrySize - DIGEST_SIZE;
   const perRead = Math.max(1, Math.floor(READ_BYTES / entrySize));
-  const buf = Buffer.allocUnsafe(Math.min(entries, perRead) * entrySize);
+  const buf = readBuffer();
   let lastEnd = 0n;
   for (let first = 0; first < entries; first += perRead) {
     const count = Math.min(perRead, entries - first);

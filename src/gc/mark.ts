@@ -61,8 +61,10 @@ export function readIndexAt(tree: DirTree, rel: RelPath, visit: DigestVisitor) {
   return readIndex(dir, baseName(rel), visit);
 }
 
-/** A journal's first size: 1,024 digests; it grows for a bigger index and shrinks back after it. */
+/** A journal's first size: 1,024 digests; it grows for a bigger index. */
 const JOURNAL_WORDS = 1024 * DIGEST_WORDS;
+/** What it keeps between reads at most (131,072 digests, 4 MiB): past that, one huge index does not keep its memory for the rest. */
+const JOURNAL_KEPT_WORDS = 131_072 * DIGEST_WORDS;
 
 /**
  * The digests of the read in progress, held until it ends: `keep` adds them to the
@@ -71,6 +73,7 @@ const JOURNAL_WORDS = 1024 * DIGEST_WORDS;
 export class ReadJournal {
   private held = new Uint32Array(JOURNAL_WORDS);
   private length = 0;
+
   constructor(private readonly set: DigestSet) {}
 
   readonly add: DigestSink = (words, at) => {
@@ -92,8 +95,7 @@ export class ReadJournal {
   /** The read failed: its digests are dropped. */
   undo(): void {
     this.length = 0;
-    // One huge index does not keep its journal's memory for the rest.
-    if (this.held.length > JOURNAL_WORDS) this.held = new Uint32Array(JOURNAL_WORDS);
+    if (this.held.length > JOURNAL_KEPT_WORDS) this.held = new Uint32Array(JOURNAL_WORDS);
   }
 }
 

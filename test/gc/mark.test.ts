@@ -83,7 +83,7 @@ describe('ReadJournal', () => {
     expect(delivered).toBe(32_768);
     journal.undo();
     expect(set.size).toBe(0);
-    // The journal is back to its first size and still works.
+    // The journal still works after the cut read.
     const whole = readChanging('small.fidx', encodeIndex({ kind: 'fixed', digests: digests(5, 'small'), chunkSize: 4096 }), into(journal), () => {});
     expect(whole.ok).toBe(true);
     journal.keep();
