@@ -65,7 +65,6 @@ function errnoCode(errno: number): string {
 export class ChunkRecordWriter {
   private words!: Uint32Array;
   private floats!: Float64Array;
-  private bytes!: Uint8Array;
   private count = 0;
   private ignored = 0;
   private readonly spares: ArrayBuffer[] = [];
@@ -89,7 +88,7 @@ export class ChunkRecordWriter {
       this.names = name;
       this.namesView = new DataView(name.buffer, name.byteOffset, name.byteLength);
     }
-    const { kind, lowercase, badIndex } = parseChunkName(this.namesView, start, this.bytes, (at + WORD.digest) * 4, this.parsed);
+    const { kind, lowercase, badIndex } = parseChunkName(this.namesView, start, this.words, at + WORD.digest, this.parsed);
     if (kind === NAME_KIND.IGNORED) {
       this.ignored++;
       return;
@@ -161,7 +160,6 @@ export class ChunkRecordWriter {
     const buffer = this.spares.length > 0 && this.spares.at(-1)!.byteLength >= bytes ? this.spares.pop()! : (Buffer.allocUnsafeSlow(bytes).buffer as ArrayBuffer);
     this.words = new Uint32Array(buffer);
     this.floats = new Float64Array(buffer);
-    this.bytes = new Uint8Array(buffer);
   }
 }
 

@@ -77,27 +77,36 @@ function nameLength(name: DataView, start: number): number {
   return end - start;
 }
 
+/** The host's byte order: a digest's four bytes go into one word in the order memory holds them. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /**
  * The NUL-terminated name at `start` of `name` (a listing buffer), judged as
- * the sweep judges it; its 64 hex digits are decoded into `digest` at
- * `digestAt` (only meaningful when the kind is not IGNORED). Fills and returns `out`.
+ * the sweep judges it; its 64 hex digits are decoded into `digest` from word
+ * `digestWord` (eight words, the digest's bytes in memory order; only
+ * meaningful when the kind is not IGNORED). Fills and returns `out`.
  */
-export function parseChunkName(name: DataView, start: number, digest: Uint8Array, digestAt: number, out: ParsedName): ParsedName {
+export function parseChunkName(name: DataView, start: number, digest: Uint32Array, digestWord: number, out: ParsedName): ParsedName {
   out.kind = NAME_KIND.IGNORED;
   out.lowercase = true;
   out.badIndex = -1;
   // The name and its NUL lie inside the buffer: with less room left it is shorter than a digest (and the reads below stay inside).
   if (start + HEX_DIGITS >= name.byteLength) return out;
   let seen = 0;
-  for (let i = 0; i < DIGEST_BYTES; i += 2) {
-    const four = name.getUint32(start + 2 * i);
-    const high = PAIR_VALUE[four >>> 16]!;
-    const low = PAIR_VALUE[four & 0xffff]!;
+  // Eight name bytes, four digest bytes, one word written.
+  for (let word = 0; word < DIGEST_BYTES / 4; word++) {
+    const front = name.getUint32(start + 8 * word);
+    const back = name.getUint32(start + 8 * word + 4);
+    const b0 = PAIR_VALUE[front >>> 16]!;
+    const b1 = PAIR_VALUE[front & 0xffff]!;
+    const b2 = PAIR_VALUE[back >>> 16]!;
+    const b3 = PAIR_VALUE[back & 0xffff]!;
     // A NUL before 64 digits is not a digit: shorter names stop here.
-    if ((high | low) < 0) return out;
-    digest[digestAt + i] = high;
-    digest[digestAt + i + 1] = low;
-    seen |= high | low;
+    if ((b0 | b1 | b2 | b3) < 0) return out;
+    seen |= b0 | b1 | b2 | b3;
+    digest[digestWord + word] = LITTLE_ENDIAN
+      ? (b0 & 0xff) | ((b1 & 0xff) << 8) | ((b2 & 0xff) << 16) | ((b3 & 0xff) << 24)
+      : ((b0 & 0xff) << 24) | ((b1 & 0xff) << 16) | ((b2 & 0xff) << 8) | (b3 & 0xff);
   }
   out.lowercase = (seen & UPPERCASE_PAIR) === 0;
   const rest = start + HEX_DIGITS;

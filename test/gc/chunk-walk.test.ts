@@ -144,9 +144,10 @@ describe('the server sweep\'s name rules (parseChunkName)', () => {
   const parse = (name: Buffer | string): ParsedName & { digest: string } => {
     // At the end of its buffer, as the last name of a full listing may be.
     const bytes = Buffer.concat([Buffer.from(name), Buffer.from([0])]);
-    const digest = Buffer.alloc(32);
-    const parsed = parseChunkName(new DataView(bytes.buffer, bytes.byteOffset, bytes.length), 0, digest, 0, { kind: NAME_KIND.IGNORED, lowercase: true, badIndex: -1 });
-    return { ...parsed, digest: digest.toString('hex') };
+    // Two words in front, as a record's digest sits at its third word.
+    const words = new Uint32Array(10);
+    const parsed = parseChunkName(new DataView(bytes.buffer, bytes.byteOffset, bytes.length), 0, words, 2, { kind: NAME_KIND.IGNORED, lowercase: true, badIndex: -1 });
+    return { ...parsed, digest: Buffer.from(words.buffer, 8, 32).toString('hex') };
   };
   const KIND_NAMES = ['ignored', 'chunk', 'bad', 'using', 'temp'];
   const hex64 = 'bb9f8df61474d25e71fa00722318cd387396ca1736605e1248821cc0de3d3af8';
