@@ -78,6 +78,8 @@ export interface ChunkWalkOptions extends ClassifyContext {
    * done before the first onChunk or onPrefixDir. What it throws ends the walk.
    */
   prelude?: Prelude;
+  /** Test seam: the records held while the prelude runs, at most, in bytes (default HOLD_BYTES). */
+  holdBytes?: number;
 }
 
 /**
@@ -184,12 +186,12 @@ class RecordSink {
     this.release();
   }
 
-  /** A copy: the batch's buffer goes back to its worker. Past HOLD_BYTES the prelude runs to its end now. */
+  /** A copy: the batch's buffer goes back to its worker. Past HOLD_BYTES (holdBytes) the prelude runs to its end now. */
   private hold(batch: ChunkRecordBatch): void {
     const bytes = batch.count * RECORD_BYTES;
     this.held.push({ buffer: batch.buffer.slice(0, bytes), count: batch.count, ignored: batch.ignored });
     this.heldBytes += bytes;
-    if (this.heldBytes > HOLD_BYTES) this.finish();
+    if (this.heldBytes > (this.options.holdBytes ?? HOLD_BYTES)) this.finish();
   }
 
   private release(): void {

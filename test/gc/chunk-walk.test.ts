@@ -406,6 +406,44 @@ describeAsRoot('walkChunks over a store with everything a live store collects', 
     }
   });
 
+  it('runs the prelude to its end at once when what waits for it outgrows its room, and loses no record', async () => {
+    const plain = { chunks: 0, prefixDirs: 0 };
+    await walk(store, { workers: 0, onChunk: () => plain.chunks++, onPrefixDir: () => plain.prefixDirs++ });
+    /** A walk beside a prelude of 600 steps of 1 ms, far longer than this walk. */
+    const run = async (holdBytes?: number) => {
+      let steps = 0;
+      let stepsAtFirstChunk = -1;
+      const seen = { chunks: 0, prefixDirs: 0 };
+      let reports = 0;
+      const prelude = {
+        step: () => {
+          const until = performance.now() + 1;
+          while (performance.now() < until);
+          return ++steps === 600;
+        },
+      };
+      await walk(store, {
+        workers: 2,
+        prelude,
+        ...(holdBytes === undefined ? {} : { holdBytes }),
+        // The walk reports its progress only once the prelude is done.
+        onProgress: () => void reports++,
+        onChunk: () => {
+          if (stepsAtFirstChunk < 0) stepsAtFirstChunk = steps;
+          seen.chunks++;
+        },
+        onPrefixDir: () => void seen.prefixDirs++,
+      });
+      return { steps, stepsAtFirstChunk, seen, reports };
+    };
+    // Room enough: the prelude goes on in slices until the walk is over, then runs to its end; one report.
+    expect(await run()).toEqual({ steps: 600, stepsAtFirstChunk: 600, seen: plain, reports: 1 });
+    // One byte: the first records held make it run to its end then and there; the walk goes on reporting.
+    const tight = await run(1);
+    expect(tight).toMatchObject({ steps: 600, stepsAtFirstChunk: 600, seen: plain });
+    expect(tight.reports).toBeGreaterThan(1);
+  });
+
   it('stops on an abort signal, before and during the walk', async () => {
     const controller = new AbortController();
     controller.abort();
