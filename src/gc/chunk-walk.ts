@@ -170,6 +170,9 @@ class RecordSink {
 
   readonly add = (batch: ScanBatch): void => {
     this.prelude.rethrow();
+    // A prelude that ended in a slice left records held: they came first, so they go first
+    // (a prefix directory's stat, held, before the end of its listing, come since).
+    if (this.prelude.done && this.held.length > 0) this.release();
     if (batch.chunkRecords) {
       if (this.prelude.done) this.records(batch.chunkRecords);
       else this.hold(batch.chunkRecords);

@@ -25,7 +25,7 @@ export class PreludeRunner {
     return this.complete;
   }
 
-  /** Runs the prelude in slices from the next turn on; `finish` or `stop` ends it. */
+  /** Runs the prelude in slices, the first now, the others a turn of the event loop apart; `finish` or `stop` ends it. */
   start(): void {
     void this.slices();
   }

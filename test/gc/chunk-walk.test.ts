@@ -469,6 +469,9 @@ describeIfKernel('tmpfs', 'walkChunks over a store with a prefix directory that 
     });
     mounted = join(store, '.chunks', 'eeee');
     mkdirSync(mounted);
+    // Many more prefix directories: with a mount below the store their stats come from the listing
+    // of .chunks, apart from the end of their own listings (the case the next test needs).
+    for (let prefix = 0x1000; prefix < 0x1000 + 3000; prefix++) mkdirSync(join(store, '.chunks', prefix.toString(16)), { recursive: true });
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0750', 'chunkguard-test', mounted]);
     writeFileSync(join(mounted, `eeee${'0'.repeat(60)}`), 'x'.repeat(21));
     chmodSync(mounted, 0o750);
@@ -488,5 +491,23 @@ describeIfKernel('tmpfs', 'walkChunks over a store with a prefix directory that 
     expect(runs[0]!.chunks.filter((line) => line.startsWith(`${0xeeee} chunk `))).toHaveLength(1);
     expect(runs[0]!.totals.problems).toEqual([]);
     expect(strip(runs[1]!)).toEqual(strip(runs[0]!));
+  });
+
+  it('joins each prefix directory\'s stat, held while phase 1 ran, to the end of its listing, which came after phase 1 ended', async () => {
+    const expected = expectedFromDisk(store);
+    // Long enough that the listing of .chunks is held, short enough that later listings come after the end.
+    for (const stepMs of [0.5, 1, 2]) {
+      let steps = 0;
+      const prelude = {
+        step: () => {
+          const until = performance.now() + stepMs;
+          while (performance.now() < until);
+          return ++steps === 80;
+        },
+      };
+      const walked = await walk(store, { workers: 2, prelude });
+      expect(walked.prefixDirs).toEqual(expected.prefixDirs);
+      expect(walked.chunks).toEqual(expected.chunks);
+    }
   });
 });
