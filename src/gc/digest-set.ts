@@ -20,11 +20,13 @@
  * one place of the table, not all over it (measured: a third less time
  * than slots from a hash of all 32 bytes). A crafted index (digests are
  * bytes in a file, not always SHA-256 of data) may hold many digests that
- * share their first bytes and so crowd one run of slots: once an add or a
- * question probes past LONGEST_RUN slots, the table is rebuilt with slots
- * from a hash of all eight words, each times a random odd factor drawn per
- * set (multiply-shift), which such digests cannot know, so they spread as
- * random ones do. Numbers stay: the digests never move.
+ * share their first bytes and so crowd the table: once an add or a question
+ * probes past LONGEST_RUN slots, or probes average more than MEAN_PROBE_LIMIT
+ * (many shorter crowds), the table is rebuilt with slots from a keyed hash:
+ * each word xored with a random key drawn per set, mixed (murmur3's
+ * finaliser), summed and mixed again, which such digests cannot foresee, so
+ * they spread as random ones do; should they crowd it still, new keys are
+ * drawn (at most MAX_RESEEDS times). Numbers stay: the digests never move.
  */
 import { randomFillSync } from 'node:crypto';
 import { copyWords, DIGEST_BYTES, DIGEST_WORDS as WORDS, DigestWords, sameWords } from './digest-words.js';
@@ -37,6 +39,11 @@ const FIRST_SLOTS_SHIFT = 12;
 const MAX_FIRST_SLOTS_SHIFT = 22;
 /** Occupied slots in a row past which digests are taken to be crafted (SHA-256's leave runs of tens). */
 const LONGEST_RUN = 1024;
+/** Slots a probe passes on average, over PROBES_CHECKED probes or more, past which they are too (random digests: under 9 at three quarters full). */
+const MEAN_PROBE_LIMIT = 32;
+const PROBES_CHECKED = 4096;
+/** New keys drawn at most this many times after the first: random keys leave crafted digests no way to crowd the table twice. */
+const MAX_RESEEDS = 3;
 
 export class DigestSet {
   /** The digests, as words in native order, PAGE_DIGESTS to a page. */
@@ -46,12 +53,15 @@ export class DigestSet {
   private table: Uint32Array;
   /** 32 - log2(slots): the slot is the hash's top bits, the tag its low `tagBits`. */
   private tagBits: number;
-  /** The hash: the digest's first four bytes, or (`keyed`, once digests crowd) all eight words times `factors`. */
+  /** The hash: the digest's first four bytes, or (`keyed`, once digests crowd) all eight words mixed with `keys`. */
   private keyed = false;
-  /** The keyed hash's factors: eight words and an addend, drawn per set. */
-  private readonly factors = new Uint32Array(WORDS + 1);
-  /** The last probe's length, in slots. */
+  /** The keyed hash's keys: one a word and one for the sum, drawn per set (and again on a reseed). */
+  private readonly keys = new Uint32Array(WORDS + 1);
+  private reseeds = 0;
+  /** The last probe's length, in slots; probes and their slots since the table was last built. */
   private probed = 0;
+  private probes = 0;
+  private probeSlots = 0;
   /** After seal: one bit a digest, set for those the sweep found. */
   private found: Uint8Array | undefined;
   private foundCount = 0;
@@ -70,8 +80,7 @@ export class DigestSet {
     const shift = Math.min(MAX_FIRST_SLOTS_SHIFT, Math.max(FIRST_SLOTS_SHIFT, Math.ceil(Math.log2(Math.max(1, wanted)))));
     this.table = new Uint32Array(1 << shift);
     this.tagBits = 32 - shift;
-    randomFillSync(this.factors);
-    for (let word = 0; word < WORDS; word++) this.factors[word]! |= 1;
+    randomFillSync(this.keys);
   }
 
   /** Distinct digests held. */
@@ -98,6 +107,7 @@ export class DigestSet {
   /** `add` for a digest held as eight native-order words from `at` (digest-words.ts), as index entries and chunk records are. */
   addWords(words: Uint32Array<ArrayBufferLike>, at: number): boolean {
     if (this.found) throw new Error('DigestSet: add after seal(); every digest must be added before the sweep asks');
+    checkWords(words, at);
     const hash = this.hash(words, at);
     const slot = this.probe(words, at, hash);
     if (this.table[slot] !== 0) return false;
@@ -107,7 +117,7 @@ export class DigestSet {
     this.table[slot] = this.slotValue(number, hash);
     // At most three quarters full: a probe that misses stays short.
     if (this.distinct * 4 > this.table.length * 3) this.rebuild(2 * this.table.length);
-    else if (this.probed > LONGEST_RUN && !this.keyed) this.rekey();
+    else if (this.crowded()) this.rekey();
     return true;
   }
 
@@ -133,6 +143,7 @@ export class DigestSet {
   /** `indexOf` for a digest held as words (see addWords). */
   indexOfWords(words: Uint32Array<ArrayBufferLike>, at: number): number {
     this.sealed();
+    checkWords(words, at);
     return this.numberOfWords(words, at);
   }
 
@@ -183,8 +194,8 @@ export class DigestSet {
 
   private numberOfWords(words: Uint32Array<ArrayBufferLike>, at: number): number {
     let slot = this.probe(words, at, this.hash(words, at));
-    // Runs also grow by merging, which no add's probe saw: a question that meets a long one rekeys too (numbers stay).
-    if (this.probed > LONGEST_RUN && !this.keyed) {
+    // Runs also grow by merging, which no add's probe saw: questions that meet crowds rekey too (numbers stay).
+    if (this.crowded()) {
       this.rekey();
       slot = this.probe(words, at, this.hash(words, at));
     }
@@ -202,10 +213,10 @@ export class DigestSet {
 
   private hash(words: Uint32Array<ArrayBufferLike>, at: number): number {
     if (!this.keyed) return bigEndian(words[at]!);
-    const factors = this.factors;
-    let sum = factors[WORDS]!;
-    for (let word = 0; word < WORDS; word++) sum = (sum + Math.imul(words[at + word]!, factors[word]!)) | 0;
-    return sum >>> 0;
+    const keys = this.keys;
+    let sum = 0;
+    for (let word = 0; word < WORDS; word++) sum = (sum + mix(words[at + word]! ^ keys[word]!)) | 0;
+    return mix(sum ^ keys[WORDS]!);
   }
 
   private slotValue(number: number, hash: number): number {
@@ -224,6 +235,8 @@ export class DigestSet {
       const value = table[slot]!;
       if (value === 0 || ((value & tagMask) === tag && this.equals((value >>> tagBits) - 1, words, at))) {
         this.probed = (slot - home) & mask;
+        this.probes++;
+        this.probeSlots += this.probed;
         return slot;
       }
     }
@@ -233,8 +246,18 @@ export class DigestSet {
     return sameWords(this.pages[number >>> PAGE_SHIFT]!, (number & (PAGE_DIGESTS - 1)) * WORDS, words, at);
   }
 
-  /** Digests crowd one run of slots: from now on, slots from the keyed hash. */
+  /** The last probe was too long, or probes have been too long on average, and something can still be done about it. */
+  private crowded(): boolean {
+    const crowded = this.probed > LONGEST_RUN || (this.probes >= PROBES_CHECKED && this.probeSlots > MEAN_PROBE_LIMIT * this.probes);
+    return crowded && (!this.keyed || this.reseeds < MAX_RESEEDS);
+  }
+
+  /** Digests crowd the table: from now on slots from the keyed hash, with new keys when it was keyed already. */
   private rekey(): void {
+    if (this.keyed) {
+      this.reseeds++;
+      randomFillSync(this.keys);
+    }
     this.keyed = true;
     this.rebuild(this.table.length);
   }
@@ -244,6 +267,8 @@ export class DigestSet {
     const table = new Uint32Array(slots);
     this.table = table;
     this.tagBits = 32 - Math.log2(slots);
+    this.probes = 0;
+    this.probeSlots = 0;
     const mask = slots - 1;
     for (let number = 0; number < this.distinct; number++) {
       const page = this.pages[number >>> PAGE_SHIFT]!;
@@ -253,6 +278,18 @@ export class DigestSet {
       table[slot] = this.slotValue(number, hash);
     }
   }
+}
+
+function checkWords(words: Uint32Array<ArrayBufferLike>, at: number): void {
+  if (!(at >= 0 && at + WORDS <= words.length && (at | 0) === at)) throw new RangeError(`DigestSet: no ${WORDS}-word digest at word ${at} of ${words.length}`);
+}
+
+/** murmur3's 32-bit finaliser: every bit of the word moves every bit of the result. */
+function mix(word: number): number {
+  let x = word;
+  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
+  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
+  return (x ^ (x >>> 16)) >>> 0;
 }
 
 /** A word of digest bytes in native (little-endian) order, read as the big-endian number its bytes make: the digest's first bytes are its top bits. */

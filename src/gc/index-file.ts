@@ -90,7 +90,8 @@ export type IndexResult = IndexRead | IndexRefused;
 /**
  * Called once per read of entries, in file order: `count` digests in `bytes`,
  * the first at `first`, one every `stride` bytes (the entry size). The bytes
- * are valid only during the call: copy them.
+ * are valid only during the call (every read shares one buffer): copy them,
+ * and read no other index from inside the call.
  */
 export type DigestVisitor = (bytes: Buffer, first: number, count: number, stride: number) => void;
 

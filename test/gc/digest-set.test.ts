@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DigestSet } from '../../src/gc/digest-set.js';
@@ -197,6 +197,38 @@ describe('DigestSet', () => {
       if (!set.has(digestAt(i, 1))) absent++;
     }
     expect({ hits, absent }).toEqual({ hits: count, absent: count });
+  }, 20_000);
+
+  it('answers fast for digests that differ only in the top bits of each word (a weak keyed hash keeps them in a few slots)', () => {
+    const set = new DigestSet();
+    const count = 300_000;
+    /** Digest i: every word 0x0abcdef0 but its top four bits, which spell i's eight nibbles. */
+    const digestAt = (i: number): Buffer => {
+      const words = new Uint32Array(8);
+      for (let word = 0; word < 8; word++) words[word] = 0x0abcdef0 | (((i >>> (4 * word)) & 0xf) << 28);
+      return Buffer.from(words.buffer);
+    };
+    for (let i = 0; i < count; i++) set.add(digestAt(i));
+    expect(set.size).toBe(count);
+    set.seal();
+    let hits = 0;
+    for (let i = 0; i < count + 1000; i++) if (set.has(digestAt(i))) hits++;
+    expect(hits).toBe(count);
+  }, 20_000);
+
+  it('answers fast for many crowds of 1,000 digests that share their first four bytes, each crowd short of a long run', () => {
+    const set = new DigestSet();
+    const crowds = 1000;
+    const each = 1000;
+    const bytes = randomBytes(crowds * each * 32);
+    // Crowds far apart in the table, every digest of one at the same place.
+    for (let crowd = 0; crowd < crowds; crowd++) for (let i = 0; i < each; i++) bytes.writeUInt32BE((crowd * 0x418937) >>> 0, (crowd * each + i) * 32);
+    for (let at = 0; at < bytes.length; at += 32) set.add(bytes, at);
+    expect(set.size).toBe(crowds * each);
+    set.seal();
+    let hits = 0;
+    for (let at = 0; at < bytes.length; at += 32) if (set.has(bytes, at)) hits++;
+    expect(hits).toBe(crowds * each);
   }, 20_000);
 
   it('markFoundAt marks the digest indexOf numbered, counted once; other numbers and an unsealed set are refused', () => {
