@@ -112,8 +112,8 @@ export class DigestSet {
     const slot = this.probe(words, at, hash);
     if (this.table[slot] !== 0) return false;
     const number = this.distinct++;
-    if ((number & (PAGE_DIGESTS - 1)) === 0) this.pages.push(new Uint32Array(PAGE_DIGESTS * WORDS));
-    copyWords(words, at, this.pages[number >>> PAGE_SHIFT]!, (number & (PAGE_DIGESTS - 1)) * WORDS);
+    if (wordIn(number) === 0) this.pages.push(new Uint32Array(PAGE_DIGESTS * WORDS));
+    copyWords(words, at, this.pageOf(number), wordIn(number));
     this.table[slot] = this.slotValue(number, hash);
     // At most three quarters full: a probe that misses stays short.
     if (this.distinct * 4 > this.table.length * 3) this.rebuild(2 * this.table.length);
@@ -175,11 +175,15 @@ export class DigestSet {
     const found = this.sealed();
     for (let index = 0; index < this.distinct; index++) {
       if ((found[index >>> 3]! & (1 << (index & 7))) !== 0) continue;
-      const page = this.pages[index >>> PAGE_SHIFT]!;
-      const start = (index & (PAGE_DIGESTS - 1)) * WORDS;
-      this.visitedWords.set(page.subarray(start, start + WORDS));
+      const start = wordIn(index);
+      this.visitedWords.set(this.pageOf(index).subarray(start, start + WORDS));
       visit(index, this.visited);
     }
+  }
+
+  /** The page that holds digest `number` (at wordIn(number)). */
+  private pageOf(number: number): Uint32Array {
+    return this.pages[number >>> PAGE_SHIFT]!;
   }
 
   private sealed(): Uint8Array {
@@ -243,7 +247,7 @@ export class DigestSet {
   }
 
   private equals(number: number, words: Uint32Array<ArrayBufferLike>, at: number): boolean {
-    return sameWords(this.pages[number >>> PAGE_SHIFT]!, (number & (PAGE_DIGESTS - 1)) * WORDS, words, at);
+    return sameWords(this.pageOf(number), wordIn(number), words, at);
   }
 
   /** The last probe was too long, or probes have been too long on average, and something can still be done about it. */
@@ -271,13 +275,17 @@ export class DigestSet {
     this.probeSlots = 0;
     const mask = slots - 1;
     for (let number = 0; number < this.distinct; number++) {
-      const page = this.pages[number >>> PAGE_SHIFT]!;
-      const hash = this.hash(page, (number & (PAGE_DIGESTS - 1)) * WORDS);
+      const hash = this.hash(this.pageOf(number), wordIn(number));
       let slot = hash >>> this.tagBits;
       while (table[slot] !== 0) slot = (slot + 1) & mask;
       table[slot] = this.slotValue(number, hash);
     }
   }
+}
+
+/** Where digest `number` starts in its page, in words. */
+function wordIn(number: number): number {
+  return (number & (PAGE_DIGESTS - 1)) * WORDS;
 }
 
 function checkWords(words: Uint32Array<ArrayBufferLike>, at: number): void {

@@ -7,7 +7,9 @@
  * keeps a view of the memory it saw last, as readers hand over one buffer
  * digest after digest.
  */
-export const DIGEST_BYTES = 32;
+import { DIGEST_BYTES } from '../store/chunk-names.js';
+
+export { DIGEST_BYTES };
 export const DIGEST_WORDS = DIGEST_BYTES / 4;
 
 export class DigestWords {

@@ -17,12 +17,13 @@ import { closeFd, type Dir, type Name, statFd } from '../fs/dir.js';
 import { errnoCode } from '../errors.js';
 import { fileType, type Stat } from '../fs/stat.js';
 import { plural } from '../findings.js';
+import { DIGEST_BYTES } from '../store/chunk-names.js';
 
 export type IndexKind = 'fixed' | 'dynamic';
 
 /** The header both kinds share: one page on the server's platforms (x86_64, arm64). */
 export const INDEX_HEADER_SIZE = 4096;
-export const DIGEST_SIZE = 32;
+export const DIGEST_SIZE = DIGEST_BYTES;
 
 /** The first 8 bytes of SHA-256 of "Proxmox Backup fixed/dynamic sized chunk index v1.0" (file_formats.rs). */
 export const INDEX_MAGIC: Record<IndexKind, Buffer> = {

@@ -157,12 +157,6 @@ export class Marker {
   }
 }
 
-export function markIndexes(tree: DirTree, walk: IndexWalk, gcUser: GcUser, onIndex: (done: number) => void, signal?: AbortSignal): Marked {
-  const marker = new Marker(tree, walk, gcUser, onIndex, signal);
-  while (!marker.step());
-  return marker.marked;
-}
-
 /** A scheme index's lineage: its group and its file name (an index outside the scheme has none). */
 function lineageOf(found: FoundIndex): { group: string; name: string } | undefined {
   if (found.snapshot === undefined || typeof found.rel !== 'string') return undefined;

@@ -32,7 +32,7 @@ export class PreludeRunner {
 
   /** Runs what is left now; throws what a step threw, now or in a slice. */
   finish(): void {
-    while (!this.complete && !this.failure) this.run(Infinity);
+    if (!this.failure) this.run(Infinity);
     this.rethrow();
   }
 
