@@ -94,6 +94,20 @@ async function walk(store: string, options: Partial<ChunkWalkOptions> = {}): Pro
   return { chunks: chunks.sort(), prefixDirs: prefixDirs.sort(), totals, progress, issues };
 }
 
+/** A prelude of `count` steps that each keep this thread busy for `stepMs` (then call `onStep`); `steps()`: how many ran. */
+function busyPrelude(count: number, stepMs: number, onStep: () => void = () => {}) {
+  let steps = 0;
+  const prelude = {
+    step: () => {
+      const until = performance.now() + stepMs;
+      while (performance.now() < until);
+      onStep();
+      return ++steps === count;
+    },
+  };
+  return { prelude, steps: () => steps };
+}
+
 /** What the walk should report, from readdir and lstat of every entry. */
 function expectedFromDisk(store: string, unlistable: Map<string, string> = new Map()) {
   const chunksDir = join(store, '.chunks');
@@ -372,23 +386,15 @@ describeAsRoot('walkChunks over a store with everything a live store collects', 
       const events: string[] = [];
       const note = (event: string) => void (events.at(-1) !== event && events.push(event));
       const seen = { chunks: 0, prefixDirs: 0 };
-      let steps = 0;
       // 20 steps of 3 ms: the workers list and hand over records meanwhile.
-      const prelude = {
-        step: () => {
-          const until = performance.now() + 3;
-          while (performance.now() < until);
-          note('step');
-          return ++steps === 20;
-        },
-      };
+      const busy = busyPrelude(20, 3, () => note('step'));
       const walked = await walk(store, {
         workers,
-        prelude,
+        prelude: busy.prelude,
         onChunk: () => void (note('chunk'), seen.chunks++),
         onPrefixDir: () => void (note('prefix'), seen.prefixDirs++),
       });
-      expect(steps).toBe(20);
+      expect(busy.steps()).toBe(20);
       expect(events[0]).toBe('step');
       expect(events.filter((event) => event === 'step')).toHaveLength(1);
       expect(seen).toEqual(plain);
@@ -411,30 +417,23 @@ describeAsRoot('walkChunks over a store with everything a live store collects', 
     await walk(store, { workers: 0, onChunk: () => plain.chunks++, onPrefixDir: () => plain.prefixDirs++ });
     /** A walk beside a prelude of 600 steps of 1 ms, far longer than this walk. */
     const run = async (holdBytes?: number) => {
-      let steps = 0;
+      const busy = busyPrelude(600, 1);
       let stepsAtFirstChunk = -1;
       const seen = { chunks: 0, prefixDirs: 0 };
       let reports = 0;
-      const prelude = {
-        step: () => {
-          const until = performance.now() + 1;
-          while (performance.now() < until);
-          return ++steps === 600;
-        },
-      };
       await walk(store, {
         workers: 2,
-        prelude,
+        prelude: busy.prelude,
         ...(holdBytes === undefined ? {} : { holdBytes }),
         // The walk reports its progress only once the prelude is done.
         onProgress: () => void reports++,
         onChunk: () => {
-          if (stepsAtFirstChunk < 0) stepsAtFirstChunk = steps;
+          if (stepsAtFirstChunk < 0) stepsAtFirstChunk = busy.steps();
           seen.chunks++;
         },
         onPrefixDir: () => void seen.prefixDirs++,
       });
-      return { steps, stepsAtFirstChunk, seen, reports };
+      return { steps: busy.steps(), stepsAtFirstChunk, seen, reports };
     };
     // Room enough: the prelude goes on in slices until the walk is over, then runs to its end; one report.
     expect(await run()).toEqual({ steps: 600, stepsAtFirstChunk: 600, seen: plain, reports: 1 });
@@ -497,15 +496,7 @@ describeIfKernel('tmpfs', 'walkChunks over a store with a prefix directory that 
     const expected = expectedFromDisk(store);
     // Long enough that the listing of .chunks is held, short enough that later listings come after the end.
     for (const stepMs of [0.5, 1, 2]) {
-      let steps = 0;
-      const prelude = {
-        step: () => {
-          const until = performance.now() + stepMs;
-          while (performance.now() < until);
-          return ++steps === 80;
-        },
-      };
-      const walked = await walk(store, { workers: 2, prelude });
+      const walked = await walk(store, { workers: 2, prelude: busyPrelude(80, stepMs).prelude });
       expect(walked.prefixDirs).toEqual(expected.prefixDirs);
       expect(walked.chunks).toEqual(expected.chunks);
     }
