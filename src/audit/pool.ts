@@ -16,6 +16,7 @@ import { isUnsafePath } from '../fs/errors.js';
 import type { Identity } from '../fs/identity.js';
 import { reviveRel } from '../fs/rel-path.js';
 import { libc } from '../native/libc.js';
+import { embedded } from '../runtime/embedded.js';
 import type { RingPlan } from './concurrency.js';
 import { addToBatch, emptyBatch, openScanner, type DirTask, type ScanBatch, type ScanSettings } from './scan-dir.js';
 
@@ -52,6 +53,13 @@ export type ResultSink = (batch: ScanBatch) => void;
 
 /** Directories merged into one batch for the collector when scanning in this thread. */
 const INLINE_BATCH = 64;
+
+/** The worker's code: the executable's own (run with eval), else dist/audit-worker.js. */
+function workerScript(): { script: string; eval: boolean } {
+  const inside = embedded();
+  if (inside) return { script: inside.workerSource(), eval: true };
+  return { script: workerPath(), eval: false };
+}
 
 function workerPath(): string {
   const here = dirname(fileURLToPath(import.meta.url));
@@ -120,12 +128,12 @@ export async function scanTree(root: ScanRoot, sink: ResultSink, options: PoolOp
     scanInline(root, sink, options.ring, options.signal);
     return;
   }
-  const path = workerPath();
+  const { script, eval: isCode } = workerScript();
   const queue: DirTask[] = [root.task];
   libc(); // before any worker: they must not declare koffi functions alongside this thread
   const loadLock = new SharedArrayBuffer(4);
   const workerData = { root: root.path, settings: root.settings, rootIdentity: root.identity, ring: options.ring, loadLock };
-  const workers = Array.from({ length: count }, () => new Worker(path, { workerData, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } }));
+  const workers = Array.from({ length: count }, () => new Worker(script, { eval: isCode, workerData, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } }));
   const inFlight = new Map<Worker, number>(workers.map((worker) => [worker, 0]));
   // Chunk records' buffers read here, to go back with the worker's next tasks (ScanBatch#chunkRecords).
   const spares = new Map<Worker, ArrayBuffer[]>(workers.map((worker) => [worker, []]));

@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { onExit } from 'signal-exit';
 import { ChunkguardError } from '../errors.js';
+import { embedded } from '../runtime/embedded.js';
 import type { MeasurePlan } from './context.js';
 import type { HelperRequest } from './helper.js';
 import type { Measurement, TouchIdentity } from './report.js';
@@ -32,14 +33,19 @@ export interface Credentials {
   groups: number[];
 }
 
+/** The helper's command line: the executable in its helper role, else Node with dist/helper.cjs. */
+function helperCommand(): { file: string; args: string[]; env: NodeJS.ProcessEnv } {
+  return embedded()?.helperCommand() ?? { file: process.execPath, args: [helperPath()], env: process.env };
+}
+
 function start(credentials: Credentials): { child: ChildProcess & { stdin: NonNullable<ChildProcess['stdin']> }; via: TouchIdentity['via'] } {
-  const helper = helperPath();
+  const { file, args, env } = helperCommand();
   const setpriv = SETPRIV_CANDIDATES.find((candidate) => existsSync(candidate));
   const { uid, gid, groups } = credentials;
   const stdio: ['pipe', 'pipe', 'pipe'] = ['pipe', 'pipe', 'pipe'];
   const child = setpriv
-    ? spawn(setpriv, [`--reuid=${uid}`, `--regid=${gid}`, groups.length > 0 ? `--groups=${groups.join(',')}` : '--clear-groups', '--', process.execPath, helper], { stdio })
-    : spawn(process.execPath, [helper], { uid, gid, stdio });
+    ? spawn(setpriv, [`--reuid=${uid}`, `--regid=${gid}`, groups.length > 0 ? `--groups=${groups.join(',')}` : '--clear-groups', '--', file, ...args], { stdio, env })
+    : spawn(file, args, { uid, gid, stdio, env });
   return { child, via: setpriv ? 'setpriv' : 'spawn' };
 }
 

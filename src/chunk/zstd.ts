@@ -10,7 +10,7 @@
  * Both decoders here get one complete frame whose layout decode.ts already checked
  * and bounded, and never return more than the `maxSize` they are given.
  */
-import { createRequire } from 'node:module';
+import { requirePackage } from '../runtime/embedded.js';
 import * as zlib from 'node:zlib';
 
 export type ZstdEncoderName = 'node:zlib' | '@bokuweb/zstd-wasm';
@@ -97,8 +97,7 @@ let fallback: Promise<ZstdCodec> | undefined;
 /** The WebAssembly fallback, loaded once, on first use. */
 export function wasmCodec(): Promise<ZstdCodec> {
   fallback ??= (async (): Promise<ZstdCodec> => {
-    const require = createRequire(import.meta.url);
-    const zstd = require('@bokuweb/zstd-wasm') as BokuwebZstd;
+    const zstd = requirePackage('@bokuweb/zstd-wasm', import.meta.url) as BokuwebZstd;
     await zstd.init();
     zstdActivity.fallbackLoads++;
     return {

@@ -14,6 +14,7 @@ import { previewGcWith } from '../gc/index.js';
 import { type Colour, colourer, formatAudit, formatCheck, formatEnv, formatFix, formatGcPreview } from './format.js';
 import { auditMetrics, checkMetrics, gcPreviewMetrics } from './prometheus.js';
 import { auditProgress } from './progress.js';
+import { embedded } from '../runtime/embedded.js';
 
 export const EXIT_OK = 0;
 /** Unsafe, or findings: never used for an error of chunkguard's own. */
@@ -39,6 +40,8 @@ const FLAGS: Record<string, string> = {
  * script runs it). A plain read: require() would start the CommonJS loader on every run.
  */
 function version(): string {
+  const inside = embedded();
+  if (inside) return inside.version;
   for (const candidate of ['../package.json', '../../package.json']) {
     try {
       const pkg = JSON.parse(readFileSync(new URL(candidate, import.meta.url), 'utf8')) as { name?: string; version?: string };

@@ -6,12 +6,12 @@
  * and the cursor it hid shown again, so the shell's prompt starts on a clean line.
  */
 import type cliProgressModule from 'cli-progress';
-import { createRequire } from 'node:module';
+import { requirePackage } from '../runtime/embedded.js';
 import type { AuditProgress } from '../audit/index.js';
 import { onExitRemove } from '../store/cleanup.js';
 
 // Loaded only when a bar is drawn: every other command starts without it.
-const loadCliProgress = (): typeof cliProgressModule => createRequire(import.meta.url)('cli-progress') as typeof cliProgressModule;
+const loadCliProgress = (): typeof cliProgressModule => requirePackage('cli-progress', import.meta.url) as typeof cliProgressModule;
 
 export interface ProgressDisplay {
   update(progress: AuditProgress): void;

@@ -9,7 +9,7 @@
  * hold on 64-bit little-endian Linux on x64 and arm64; anything else is
  * refused at load with ENATIVE instead of being called with a wrong layout.
  */
-import { createRequire } from 'node:module';
+import { requirePackage } from '../runtime/embedded.js';
 import { endianness } from 'node:os';
 import { ChunkguardError } from '../errors.js';
 
@@ -95,8 +95,7 @@ function refuseUnsupported(): (typeof ARCHITECTURES)[string] {
 
 function declare(): Libc {
   const arch = refuseUnsupported();
-  const require = createRequire(import.meta.url);
-  const koffi = require('koffi') as typeof import('koffi');
+  const koffi = requirePackage('koffi', import.meta.url) as typeof import('koffi');
   const lib = koffi.load('libc.so.6');
   // time_t and long are 64-bit on every supported architecture.
   koffi.struct('chunkguard_timespec', { tv_sec: 'int64', tv_nsec: 'int64' });
