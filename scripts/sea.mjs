@@ -13,7 +13,7 @@
  * as root, else ~/.cache/chunkguard-node); SEA_CODE_CACHE=0 builds without V8's code
  * cache (docs/benchmarks.md measures both).
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
@@ -111,14 +111,20 @@ try {
   const executable = join(work, 'chunkguard');
   copyFileSync(join(nodePackage, 'bin', 'node'), executable);
   chmodSync(executable, 0o755);
-  // The registry's binary keeps its symbol tables: ~18 MB less without them (strip keeps the dynamic symbols koffi links to).
+  // The registry's binary keeps its symbol tables: ~20 MB less without them (strip keeps the
+  // dynamic symbols koffi links to). A cross build needs the target's strip (binutils-aarch64-linux-gnu).
+  const strips = native ? ['strip'] : [`${{ arm64: 'aarch64', x64: 'x86_64' }[arch]}-linux-gnu-strip`, 'strip'];
   let stripped = false;
-  try {
-    execFileSync('strip', ['--strip-all', executable], { stdio: 'ignore' });
-    stripped = true;
-  } catch {
-    log('strip (binutils) not found: the executable keeps the debug symbols of the Node binary');
+  const refusals = [];
+  for (const strip of strips) {
+    const result = spawnSync(strip, ['--strip-all', executable], { encoding: 'utf8' });
+    if (result.status === 0) {
+      stripped = true;
+      break;
+    }
+    refusals.push(`${strip}: ${result.error?.code === 'ENOENT' ? 'not installed' : (result.stderr || `exit ${result.status}`).trim().split('\n')[0]}`);
   }
+  if (!stripped) log(`not stripped, the symbol tables of the Node binary stay (${refusals.join('; ')})`);
   const postject = join(root, 'node_modules', 'postject', 'dist', 'cli.js');
   execFileSync(process.execPath, [postject, executable, 'NODE_SEA_BLOB', config.output, '--sentinel-fuse', SEA_FUSE], { stdio: 'ignore' });
   if (native) {
