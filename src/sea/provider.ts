@@ -4,15 +4,17 @@
  * bundled in, the version. Built by scripts/sea.mjs; nothing here runs
  * outside the executable.
  *
- * koffi's native module is a file to the dynamic loader: it is written to a
- * fresh directory of its own (mode 0700) under the first of TMPDIR, /var/tmp
- * and /dev/shm that lets it load (a noexec mount does not), loaded, and
- * removed at once: nothing stays behind. Worker threads load it by the same
- * name, which the loader finds among the libraries it has already mapped.
+ * koffi's native module must be a file to the dynamic loader. It is written
+ * to an unnamed file (O_TMPFILE: no name ever appears, so nothing can be
+ * swapped in under it, and nothing stays behind whatever ends the process)
+ * in the first of TMPDIR, /tmp, /var/tmp and /dev/shm that lets it load (a
+ * noexec mount does not), and loaded through this process's descriptor of it,
+ * /proc/self/fd/N, which stays open (close-on-exec) so that worker threads
+ * load the same file by the same name.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, openSync, writeSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute } from 'node:path';
 import type { Embedded } from '../runtime/embedded.js';
 
 // Taken at run time: bundlers drop the `node:` prefix this module cannot do without.
@@ -25,46 +27,56 @@ export const NATIVE_ASSET = 'koffi.node';
 export const WORKER_ASSET = 'audit-worker.cjs';
 /** The environment variable that starts the executable as the helper (check/as-user.ts); the entry removes it at once. */
 export const HELPER_ROLE = 'CHUNKGUARD_SEA_ROLE';
-/** How the main thread tells a worker where koffi's module was loaded from (a global of the worker's code). */
-const NATIVE_GLOBAL = '__chunkguardSeaNative';
+/** Linux's O_TMPFILE (O_DIRECTORY is part of it); Node does not name it. */
+const O_TMPFILE = 0o20000000 | fsConstants.O_DIRECTORY;
+
+/** What a worker's workerData carries from the executable (EmbeddedWorker#data). */
+export interface SeaWorkerData {
+  /** Where the main thread loaded koffi's module from. */
+  native: string;
+}
 
 let native: { exports: unknown; path: string } | undefined;
 
-function loadFrom(path: string): { exports: unknown; path: string } {
+function loadFrom(path: string): unknown {
   const module = { exports: {} as unknown };
   process.dlopen(module, path, constants.dlopen.RTLD_NOW);
-  return { exports: module.exports, path };
+  return module.exports;
 }
 
-/** Writes the module into a directory of its own under `base`, loads it, and removes the directory whatever happened. */
-function extractInto(base: string): { exports: unknown; path: string } {
-  const dir = mkdtempSync(join(base, 'chunkguard-'));
+/** The module written into an unnamed file under `base` and loaded from its descriptor; the descriptor is closed only if that fails. */
+function loadThroughTmpfile(base: string): { exports: unknown; path: string } {
+  const bytes = new Uint8Array(sea.getRawAsset(NATIVE_ASSET) as ArrayBuffer);
+  const fd = openSync(base, O_TMPFILE | fsConstants.O_RDWR, 0o500);
   try {
-    const path = join(dir, NATIVE_ASSET);
-    writeFileSync(path, new Uint8Array(sea.getRawAsset(NATIVE_ASSET) as ArrayBuffer), { mode: 0o500, flag: 'wx' });
-    return loadFrom(path);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+    for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done);
+    const path = `/proc/self/fd/${fd}`;
+    return { exports: loadFrom(path), path };
+  } catch (error) {
+    closeSync(fd);
+    throw error;
   }
 }
 
 function loadNative(): unknown {
   if (native) return native.exports;
-  const given = (globalThis as Record<string, unknown>)[NATIVE_GLOBAL];
-  if (typeof given === 'string') {
-    native = loadFrom(given);
-    return native.exports;
-  }
   const failures: string[] = [];
-  for (const base of [...new Set([tmpdir(), '/var/tmp', '/dev/shm'])]) {
+  // Absolute directories only: a relative TMPDIR would put the file where the command runs (a store, say).
+  const bases = [...new Set([tmpdir(), '/tmp', '/var/tmp', '/dev/shm'])].filter((base) => isAbsolute(base));
+  for (const base of bases) {
     try {
-      native = extractInto(base);
+      native = loadThroughTmpfile(base);
       return native.exports;
     } catch (error) {
-      failures.push(`${base}: ${(error as Error).message.split('\n')[0]}`);
+      failures.push(`${base}: ${((error as NodeJS.ErrnoException).code ?? (error as Error).message).split('\n')[0]}`);
     }
   }
-  throw new Error(`koffi's native module could not be written and loaded from a temporary directory (${failures.join('; ')})`);
+  throw new Error(`koffi's native module could not be loaded from an unnamed file in ${failures.join(', ')} (each must be on a mount that allows executables)`);
+}
+
+/** In a worker: koffi's module as the main thread loaded it (its descriptor is the process's). */
+export function adoptNative(data: SeaWorkerData): void {
+  native ??= { exports: loadFrom(data.native), path: data.native };
 }
 
 function requirePackage(name: string): unknown {
@@ -83,9 +95,10 @@ function requirePackage(name: string): unknown {
 export const provider: Embedded = {
   version: CHUNKGUARD_VERSION,
   requirePackage,
-  workerSource() {
+  worker() {
     loadNative();
-    return `globalThis.${NATIVE_GLOBAL} = ${JSON.stringify(native!.path)};\n${sea.getAsset(WORKER_ASSET, 'utf8')}`;
+    const data: SeaWorkerData = { native: native!.path };
+    return { source: sea.getAsset(WORKER_ASSET, 'utf8'), data };
   },
   helperCommand() {
     return { file: process.execPath, args: [], env: { ...process.env, [HELPER_ROLE]: 'helper' } };

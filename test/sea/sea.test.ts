@@ -6,10 +6,9 @@
  * same input: the same exit code, verdict and findings.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { zeroChunkBlob } from '../../src/chunk/zero-chunk.js';
 import { CLI, runCli } from '../helpers/cli.js';
 import { type Mounted, mountFs } from '../helpers/mounts.js';
@@ -38,17 +37,17 @@ interface Run {
 let base: string;
 let bin: string;
 
-/** The command line that runs `args` in `bin`'s directory with Node hidden, as `uid` when given. */
-function hiddenNode(args: string[], uid?: number): string[] {
-  const binds = nodeBinaries().map((node) => `mount --bind /dev/null ${quote(node)}`);
+/** The command line that runs `args` in `cwd` (default: `bin`'s directory) with Node hidden (and `mounts` run first), as `uid` when given. */
+function hiddenNode(args: string[], uid?: number, mounts: string[] = [], cwd = base): string[] {
+  const binds = [...nodeBinaries().map((node) => `mount --bind /dev/null ${quote(node)}`), ...mounts];
   const as = uid === undefined ? '' : `setpriv --reuid=${uid} --regid=${uid} --clear-groups `;
-  const script = `${binds.join(' && ')} && cd ${quote(base)} && exec ${as}"$@"`;
+  const script = `${binds.join(' && ')} && cd ${quote(cwd)} && exec ${as}"$@"`;
   return ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', ...args];
 }
 
-function runSea(args: string[], options: { uid?: number; input?: string; env?: NodeJS.ProcessEnv } = {}): Run {
-  const [command, ...rest] = hiddenNode(['./chunkguard', ...args], options.uid);
-  const result = spawnSync(command!, rest, { encoding: 'utf8', input: options.input, env: { ...process.env, NO_COLOR: '1', ...options.env }, timeout: 120_000 });
+function runSea(args: string[], options: { uid?: number; input?: string; env?: NodeJS.ProcessEnv; mounts?: string[] } = {}): Run {
+  const [command, ...rest] = hiddenNode(['./chunkguard', ...args], options.uid, options.mounts);
+  const result = spawnSync(command!, rest, { encoding: 'utf8', input: options.input, env: { ...process.env, NO_COLOR: '1', TMPDIR: scratchDir, ...options.env }, timeout: 120_000 });
   if (result.error) throw result.error;
   return { code: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
 }
@@ -59,12 +58,14 @@ function gist(run: { code: number | null; stdout: string }) {
   return { code: run.code, ok: report.ok, verdict: report.summary.split(':')[0], findings: report.findings.map(({ code, severity, path }) => ({ code, severity, path })) };
 }
 
-/** chunkguard's temporary directories in TMPDIR: none may stay behind. */
-const leftovers = (): string[] => readdirSync(tmpdir()).filter((name) => /^chunkguard-[A-Za-z0-9]{6}$/.test(name));
+/**
+ * TMPDIR of every run: a directory of its own on tmpfs, where the executable writes koffi's
+ * module (as an unnamed file): nothing may ever appear in it, whatever ends the run.
+ */
+let scratchDir: string;
 
 describeAsRoot('the single executable on a host without Node', () => {
   let fs: Mounted;
-  let before: string[];
 
   beforeAll(() => {
     execFileSync(process.execPath, [join(ROOT, 'scripts', 'sea.mjs')], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], timeout: 600_000 });
@@ -73,8 +74,11 @@ describeAsRoot('the single executable on a host without Node', () => {
     copyFileSync(BUILT, bin);
     execFileSync('chmod', ['755', bin]);
     fs = mountFs('tmpfs', 64);
-    before = leftovers();
+    scratchDir = join(fs.mountPoint, 'scratch');
+    mkdirSync(scratchDir);
+    chmodSync(scratchDir, 0o1777);
   }, 660_000);
+  afterEach(() => expect(readdirSync(scratchDir)).toEqual([]));
   afterAll(() => {
     fs?.unmount();
     if (base) rmSync(base, { recursive: true, force: true });
@@ -103,7 +107,6 @@ describeAsRoot('the single executable on a host without Node', () => {
     const report = JSON.parse(run.stdout);
     expect(report).toMatchObject({ ok: true, touchedAs: { uid: BACKUP_UID, gid: BACKUP_GID, via: 'thread', capFowner: false } });
     expect(gist(run)).toEqual(gist(runCli(['check', store, '--json'])));
-    expect(leftovers()).toEqual(before);
   });
 
   it('check as uid 34 on a root-owned zero chunk: TOUCH_EPERM_WRONG_OWNER, exit 1, nothing changed, as node dist/cli.js', async () => {
@@ -160,29 +163,57 @@ describeAsRoot('the single executable on a host without Node', () => {
     const outcome = (measurement: { findings: { code: string }[]; chunkAction: string }) => ({ codes: measurement.findings.map((f) => f.code), chunkAction: measurement.chunkAction });
     expect(outcome(answer.measurement)).toEqual({ codes: [], chunkAction: 'inserted' });
     expect(outcome(answer.measurement)).toEqual(outcome(ours.measurement));
-    expect(leftovers()).toEqual(before);
   });
 
-  it('SIGINT during a check: ends as node dist/cli.js ends (130 in a shell), nothing left in the store or TMPDIR', async () => {
-    const probe = join(base, 'probe');
-    mkdirSync(probe);
-    chownSync(probe, BACKUP_UID, BACKUP_GID);
-    const interrupted = (command: string, args: string[]) =>
-      new Promise<Run>((resolve) => {
-        const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-        let stderr = '';
-        child.stderr.setEncoding('utf8').on('data', (data: string) => (stderr += data));
-        setTimeout(() => child.kill('SIGINT'), 700);
-        child.on('close', (code, signal) => resolve({ code, signal, stdout: '', stderr }));
-      });
-    const [command, ...rest] = hiddenNode(['./chunkguard', 'check', probe, '--probe', '--fixed-sleep']);
-    const sea = await interrupted(command!, rest);
-    const node = await interrupted(process.execPath, [CLI, 'check', probe, '--probe', '--fixed-sleep']);
-    expect({ code: sea.code, signal: sea.signal }).toEqual({ code: node.code, signal: node.signal });
-    // A shell reports a process ended by SIGINT as 128 + 2.
-    expect(sea.signal === 'SIGINT' || sea.code === 130).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(readdirSync(probe)).toEqual([]);
-    expect(leftovers()).toEqual(before);
+  it('SIGINT during a check: killed by SIGINT (130 in a shell) as node dist/cli.js is, nothing left in the probe or TMPDIR', async () => {
+    /** Started on its own probe directory, interrupted once the check has written there. */
+    const interrupted = async (name: string, command: string, args: (probe: string) => string[]) => {
+      const probe = join(base, name);
+      mkdirSync(probe);
+      chownSync(probe, BACKUP_UID, BACKUP_GID);
+      const child = spawn(command, args(probe), { stdio: 'ignore', env: { ...process.env, TMPDIR: scratchDir } });
+      const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+      for (let waited = 0; readdirSync(probe).length === 0 && waited < 20_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(readdirSync(probe)).not.toEqual([]);
+      child.kill('SIGINT');
+      const end = await ended;
+      return { ...end, left: readdirSync(probe) };
+    };
+    const [command, ...rest] = hiddenNode([]);
+    const sea = await interrupted('probe-sea', command!, (probe) => [...rest, './chunkguard', 'check', probe, '--probe', '--fixed-sleep']);
+    const node = await interrupted('probe-node', process.execPath, (probe) => [CLI, 'check', probe, '--probe', '--fixed-sleep']);
+    expect(sea).toEqual({ code: null, signal: 'SIGINT', left: [] });
+    expect(node).toEqual(sea);
+  });
+
+  it('TMPDIR on a noexec mount: koffi loads from the next directory, and the audit answers as node dist/cli.js', () => {
+    const noexec = join(base, 'noexec');
+    mkdirSync(noexec);
+    const store = join(base, 'small-store');
+    mkdirSync(join(store, '.chunks', '0000'), { recursive: true });
+    const run = runSea(['audit', store, '--workers', '2', '--json'], { env: { TMPDIR: noexec }, mounts: [`mount -t tmpfs -o noexec chunkguard-noexec ${quote(noexec)}`] });
+    expect(run.code, run.stderr).toBe(0);
+    expect(gist(run)).toEqual(gist(runCli(['audit', store, '--workers', '2', '--json'])));
+  });
+
+  it('every scratch directory noexec: exit 2, one line saying why, nothing written', () => {
+    const store = join(base, 'small-store-2');
+    mkdirSync(join(store, '.chunks', '0000'), { recursive: true });
+    const state = treeState(store);
+    // The executable and the store seen at /mnt, outside the directories made noexec (each bound over itself, remounted noexec).
+    const scratchDirs = ['/tmp', '/var/tmp', '/dev/shm'];
+    const mounts = [`mount --bind ${quote(base)} /mnt`, ...scratchDirs.map((dir) => `mount --bind ${quote(dir)} ${quote(dir)} && mount -o remount,bind,noexec ${quote(dir)}`)];
+    const [command, ...rest] = hiddenNode(['./chunkguard', 'audit', '/mnt/small-store-2'], undefined, mounts, '/mnt');
+    const run = spawnSync(command!, rest, { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', TMPDIR: '/tmp' } });
+    expect(run.status).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(run.stderr).toMatch(/^chunkguard: cannot load the native binding \(koffi, libc\.so\.6\) on linux\/x64: koffi's native module could not be loaded from an unnamed file in /);
+    for (const dir of scratchDirs) expect(run.stderr).toContain(`${dir}: ERR_DLOPEN_FAILED`);
+    expect(treeState(store)).toEqual(state);
+  });
+
+  it('NODE_OPTIONS of the host does not reach it: --require of a missing file changes nothing', () => {
+    expect(runSea(['--version'], { env: { NODE_OPTIONS: '--require /nonexistent-chunkguard-preload.js' } })).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' });
   });
 });
