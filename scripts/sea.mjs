@@ -36,11 +36,11 @@ function digest(algorithm, file, encoding) {
 }
 
 /**
- * An npm package's files: from the cache, else fetched with `npm pack` into a directory of
- * its own, its tarball checked against `integrity`, unpacked, and moved into place whole.
+ * An npm package's files in `dir` (its `package` directory): fetched with `npm pack` into a
+ * directory of its own beside it, its tarball checked against `integrity`, unpacked, and
+ * moved into place whole; kept when it is there already (the caller checks what it uses).
  */
-function fetchPackage(name, version, integrity) {
-  const dir = cachedPackage(name, version);
+function fetchPackage(name, version, integrity, dir) {
   if (existsSync(join(dir, 'package.json'))) return dir;
   const parent = dirname(dirname(dir));
   mkdirSync(parent, { recursive: true });
@@ -68,14 +68,17 @@ function fetchPackage(name, version, integrity) {
 /** The Node binary of node-linux-<arch>, checked against its pinned SHA-256 on every build. */
 function nodeBinary(arch) {
   const pin = NODE_PACKAGES[arch];
-  const node = join(fetchPackage(`node-linux-${arch}`, NODE_VERSION, pin.integrity), 'bin', 'node');
+  const node = join(fetchPackage(`node-linux-${arch}`, NODE_VERSION, pin.integrity, cachedPackage(`node-linux-${arch}`, NODE_VERSION)), 'bin', 'node');
   const got = digest('sha256', node, 'hex');
   if (got !== pin.binarySha256) throw new BuildError(`${node}: SHA-256 ${got}, ${pin.binarySha256} expected (remove the cache entry to fetch it again)`);
   return node;
 }
 
-/** koffi's native module for linux-<arch>: the installed one (npm ci checked it against the lockfile), else fetched and checked against the lockfile. */
-function koffiNative(arch) {
+/**
+ * koffi's native module for linux-<arch>: the installed one (npm ci checked it against the
+ * lockfile), else fetched for this build alone (into `work`) and checked against the lockfile.
+ */
+function koffiNative(arch, work) {
   const { version } = JSON.parse(readFileSync(join(root, 'node_modules', 'koffi', 'package.json'), 'utf8'));
   const name = `@koromix/koffi-linux-${arch}`;
   const installed = join(root, 'node_modules', name);
@@ -84,7 +87,7 @@ function koffiNative(arch) {
     const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8'));
     const entry = lock.packages[`node_modules/${name}`];
     if (!entry || entry.version !== version) throw new BuildError(`package-lock.json has no ${name}@${version}: koffi ${version} has no native module for linux-${arch}`);
-    dir = fetchPackage(name, version, entry.integrity);
+    dir = fetchPackage(name, version, entry.integrity, join(work, 'koffi', 'package'));
   }
   const file = join(dir, `linux_${arch}`, 'koffi.node');
   if (!existsSync(file)) throw new BuildError(`${file}: missing from ${name}@${version}`);
@@ -148,7 +151,7 @@ async function main() {
       useCodeCache: codeCache,
       // NODE_OPTIONS on the host (a --require, say) must not run code in chunkguard or change its exit codes.
       execArgvExtension: 'none',
-      assets: { 'koffi.node': koffiNative(arch), 'audit-worker.cjs': join(work, 'sea-worker.cjs') },
+      assets: { 'koffi.node': koffiNative(arch, work), 'audit-worker.cjs': join(work, 'sea-worker.cjs') },
     };
     writeFileSync(join(work, 'sea-config.json'), JSON.stringify(config, null, 2));
     execFileSync(builder, ['--experimental-sea-config', join(work, 'sea-config.json')], { stdio: ['ignore', 'ignore', 'inherit'] });
