@@ -98,6 +98,11 @@ describeAsRoot('the single executable on a host without Node', () => {
     const run = runSea(['--version']);
     expect(run).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' });
     expect(runCli(['--version']).stdout).toBe(run.stdout);
+    // From another directory, by its absolute path, with no node_modules anywhere near.
+    const [command, ...rest] = hiddenNode([bin, 'check', '--probe', join(base, 'probe-from-root'), '--json'], undefined, [`mkdir ${quote(join(base, 'probe-from-root'))}`], '/');
+    const fromRoot = spawnSync(command!, rest, { encoding: 'utf8', env: { ...process.env, TMPDIR: scratchDir } });
+    expect(fromRoot.status, fromRoot.stderr).toBe(0);
+    expect(JSON.parse(fromRoot.stdout)).toMatchObject({ ok: true, probe: true });
   });
 
   it('check, as root, on a tmpfs store of uid 34: SAFE, touched as uid 34 on a switched thread, as node dist/cli.js', () => {
