@@ -6,13 +6,13 @@
  * same input: the same exit code, verdict and findings.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { zeroChunkBlob } from '../../src/chunk/zero-chunk.js';
 import { CLI, runCli } from '../helpers/cli.js';
 import { type Mounted, mountFs } from '../helpers/mounts.js';
-import { describeAsRoot } from '../helpers/privileged.js';
+import { describeAsRoot, inCI } from '../helpers/privileged.js';
 import { BACKUP_GID, BACKUP_UID, makeStore, plantZeroChunk, reachableTempDir, treeState } from '../helpers/store.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -221,4 +221,78 @@ describeAsRoot('the single executable on a host without Node', () => {
   it('NODE_OPTIONS of the host does not reach it: --require of a missing file changes nothing', () => {
     expect(runSea(['--version'], { env: { NODE_OPTIONS: '--require /nonexistent-chunkguard-preload.js' } })).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' });
   });
+});
+
+/** arm64 glibc and libstdc++ for qemu's user-mode emulation (Debian's cross packages). */
+const ARM64_SYSROOT = '/usr/aarch64-linux-gnu';
+const qemu = spawnSync('sh', ['-c', 'command -v qemu-aarch64'], { encoding: 'utf8' }).stdout.trim();
+const emulated = qemu !== '' && existsSync(join(ARM64_SYSROOT, 'lib', 'libstdc++.so.6'));
+
+/**
+ * The arm64 executable, built the same way (`--arch arm64`), run where it can run: under
+ * qemu-aarch64 on this x64 machine, with Node hidden as above. The CLI's paths that matter
+ * across architectures: koffi's arm64 module from the blob, the thread switch, the workers.
+ */
+function describeArm64(name: string, body: () => void): void {
+  if (emulated) describeAsRoot(name, body);
+  else if (inCI) describe(name, () => it('needs qemu-aarch64 and the arm64 cross libraries', () => expect.fail('.ci/run installs qemu-user, libc6-arm64-cross and libstdc++6-arm64-cross: CI=true forbids skipping')));
+  else describe.skip(`${name} (skipped: qemu-aarch64 or ${ARM64_SYSROOT} missing; apt-get install qemu-user libc6-arm64-cross libstdc++6-arm64-cross)`, body);
+}
+
+describeArm64('the arm64 executable, under qemu-aarch64', () => {
+  let fs: Mounted;
+  let dir: string;
+  const BUILT_ARM64 = join(ROOT, 'dist', 'sea', 'linux-arm64', 'chunkguard');
+
+  beforeAll(() => {
+    execFileSync(process.execPath, [join(ROOT, 'scripts', 'sea.mjs'), '--arch', 'arm64'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], timeout: 600_000 });
+    dir = reachableTempDir('chunkguard-sea-arm64-');
+    copyFileSync(BUILT_ARM64, join(dir, 'chunkguard'));
+    chmodSync(join(dir, 'chunkguard'), 0o755);
+    fs = mountFs('tmpfs', 64);
+  }, 660_000);
+  afterAll(() => {
+    fs?.unmount();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const runArm64 = (args: string[]): Run => {
+    const binds = nodeBinaries().map((node) => `mount --bind /dev/null ${quote(node)}`);
+    const script = `${binds.join(' && ')} && cd ${quote(dir)} && exec ${quote(qemu)} -L ${ARM64_SYSROOT} ./chunkguard "$@"`;
+    const result = spawnSync('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 180_000 });
+    if (result.error) throw result.error;
+    return { code: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
+  };
+
+  it('is an arm64 ELF with its checksum, and says chunkguard\'s version', () => {
+    const header = readFileSync(BUILT_ARM64).subarray(0, 20);
+    expect(header.readUInt16LE(18)).toBe(183); // EM_AARCH64
+    const [sum] = readFileSync(join(dirname(BUILT_ARM64), 'chunkguard.sha256'), 'utf8').split(/\s+/);
+    expect(execFileSync('sha256sum', [BUILT_ARM64], { encoding: 'utf8' }).split(' ')[0]).toBe(sum);
+    expect(runArm64(['--version'])).toMatchObject({ code: 0, stdout: `${version}\n` });
+  });
+
+  it('check, as root, on a tmpfs store of uid 34: SAFE, touched as uid 34 on a switched thread, as node dist/cli.js', () => {
+    const store = makeStore(join(fs.mountPoint, 'store-arm64'));
+    const run = runArm64(['check', store, '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ ok: true, touchedAs: { uid: BACKUP_UID, via: 'thread', capFowner: false } });
+    expect(gist(run)).toEqual(gist(runCli(['check', store, '--json'])));
+  }, 120_000);
+
+  it('audit with worker threads: the same counts and findings as node dist/cli.js', () => {
+    const store = join(dir, 'audit-store');
+    for (let prefix = 0; prefix < 64; prefix++) {
+      const sub = join(store, '.chunks', prefix.toString(16).padStart(4, '0'));
+      mkdirSync(sub, { recursive: true });
+      for (let n = 0; n < 8; n++) writeFileSync(join(sub, `${prefix.toString(16).padStart(4, '0')}${n.toString(16).padStart(60, '0')}`), '');
+    }
+    execFileSync('chown', ['-R', '34:34', store]);
+    chownSync(join(store, '.chunks', '0003', `0003${'5'.padStart(60, '0')}`), 0, 0);
+    const run = runArm64(['audit', store, '--workers', '2', '--json']);
+    const node = runCli(['audit', store, '--workers', '2', '--json']);
+    expect(run.code, run.stderr).toBe(1);
+    expect(JSON.parse(run.stdout).scanned).toEqual(JSON.parse(node.stdout).scanned);
+    expect(gist(run)).toEqual(gist(node));
+  }, 180_000);
 });
