@@ -72,7 +72,7 @@ describeAsRoot('the single executable on a host without Node', () => {
     base = reachableTempDir('chunkguard-sea-');
     bin = join(base, 'chunkguard');
     copyFileSync(BUILT, bin);
-    execFileSync('chmod', ['755', bin]);
+    chmodSync(bin, 0o755);
     fs = mountFs('tmpfs', 64);
     scratchDir = join(fs.mountPoint, 'scratch');
     mkdirSync(scratchDir);
