@@ -92,10 +92,22 @@ export function insertChunk(dir: Dir, name: string, blob: Uint8Array, options: I
  */
 function writeAndRename(dir: Dir, name: string, blob: Uint8Array, existing: Stat | undefined, options: InsertOptions & { faults: Faults }): { moved: boolean; ownerNotSet?: OwnerNotSet } {
   const { faults } = options;
-  const { fd, temp } = createTemp(dir, name, options.tempSuffix);
+  // Registered before the temp file exists (a signal with no handler yet kills the process
+  // outright); from then on a signal is handled only where this thread yields, and removes it.
+  let made: string | undefined;
+  const forget = onExitRemove(() => {
+    if (made !== undefined) dir.unlink(made);
+  });
+  let fd: number;
+  let temp: string;
+  try {
+    ({ fd, temp } = createTemp(dir, name, options.tempSuffix));
+  } catch (error) {
+    forget();
+    throw error;
+  }
+  made = temp;
   let open = true;
-  // A signal between here and the rename removes the temp file.
-  const forget = onExitRemove(() => dir.unlink(temp));
   try {
     // The lock (taken in createTemp) is held until the rename: a sweeping run sees this temp file is live.
     faults('temp-created');

@@ -33,8 +33,6 @@ export function makeProbeDir(parent: Dir, options: { beforeRemove?: () => void; 
   const { beforeRemove = () => undefined, ownersKept = false } = options;
   const staleRemoved = sweepStaleProbes(parent);
   const name = `${PROBE_PREFIX}${leftoverTag()}-${randomBytes(4).toString('hex')}`;
-  const made = parent.mkdir(name, 0o700);
-  if (!made.ok) throw new FsError(made.code, 'mkdir', parent.pathOf(name));
   let probe: Dir | undefined;
   let ours = false;
   let removed = false;
@@ -44,7 +42,15 @@ export function makeProbeDir(parent: Dir, options: { beforeRemove?: () => void; 
     beforeRemove();
     if (ours && probe) removeProbe(parent, name, probe);
   };
+  // Registered before the directory exists: until then a signal kills the process outright
+  // (no handler yet); from then on it is handled only where this thread yields, after this
+  // synchronous sequence has made the directory ours or removed it.
   const forget = onExitRemove(removeOnExit);
+  const made = parent.mkdir(name, 0o700);
+  if (!made.ok) {
+    forget();
+    throw new FsError(made.code, 'mkdir', parent.pathOf(name));
+  }
   const remove = (): void => {
     if (removed) return;
     removed = true;

@@ -87,6 +87,24 @@ describeAsRoot('chunkguard check: signals during --probe', () => {
   }
 });
 
+describeAsRoot('chunkguard check: SIGINT the moment the probe directory appears', () => {
+  it('leaves nothing, however early it comes (20 runs, each interrupted within a millisecond of the mkdir)', async () => {
+    const leftovers: string[][] = [];
+    for (let run = 0; run < 20; run++) {
+      const dir = join(base, `probe-early-${run}`);
+      mkdirSync(dir);
+      const child = spawn(process.execPath, [CLI, 'check', dir, '--probe', '--fixed-sleep'], { stdio: 'ignore' });
+      const ended = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_, signal) => resolve(signal)));
+      while (readdirSync(dir).length === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      child.kill('SIGINT');
+      expect(await ended).toBe('SIGINT');
+      // Before the fix, the removal was registered after the mkdir: a signal in between killed the process outright.
+      if (readdirSync(dir).length > 0) leftovers.push(readdirSync(dir));
+    }
+    expect(leftovers).toEqual([]);
+  }, 120_000);
+});
+
 describeAsRoot('chunkguard check run by a non-root user', () => {
   it('uid 34 checks its own store in-process', () => {
     const own = makeStore(join(base, 'store-34'));
