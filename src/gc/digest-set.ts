@@ -258,7 +258,7 @@ export class DigestSet {
 
   /** The last probe was too long, or probes have been too long on average, and something can still be done about it. */
   private crowded(): boolean {
-    // Every part read on every call (no ||, no &&): a part first read after thousands of calls would throw the optimised add back to the interpreter.
+    // Every property read on every call, none behind a short-circuit: one first read after thousands of calls would throw the optimised add back to the interpreter.
     const long = this.probed > LONGEST_RUN;
     const slow = this.probeSlots > MEAN_PROBE_LIMIT * this.probes;
     const checked = this.probes >= PROBES_CHECKED;
