@@ -22,7 +22,12 @@ function runAll(): void {
   pending.clear();
 }
 
-/** Register a synchronous removal; the returned function unregisters it. */
+/**
+ * Register a synchronous removal; the returned function unregisters it. Register before
+ * making what it removes: the first registration installs the signal handlers (until then
+ * a signal kills the process outright), and a handler runs only where the thread yields,
+ * so a synchronous make-and-note sequence after it is never cut in two.
+ */
 export function onExitRemove(remove: () => void): () => void {
   pending.add(remove);
   removeHandler ??= onExit(runAll, { alwaysLast: true });
