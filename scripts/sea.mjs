@@ -19,6 +19,8 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'tsup';
 import { cachedPackage, NODE_PACKAGES, NODE_VERSION } from './sea-pins.mjs';
 
+/** The blob's assets by name; the executable's code gets the names as a build constant. */
+const ASSETS = { native: 'koffi.node', worker: 'audit-worker.cjs' };
 /** postject's marker for Node's single executable applications (Node's documentation). */
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
@@ -105,7 +107,7 @@ async function bundle(work) {
     platform: 'node',
     target: 'node24',
     noExternal: [/.*/],
-    define: { CHUNKGUARD_VERSION: JSON.stringify(version) },
+    define: { CHUNKGUARD_VERSION: JSON.stringify(version), CHUNKGUARD_SEA_ASSETS: JSON.stringify(ASSETS) },
     shims: true,
     splitting: false,
     sourcemap: false,
@@ -151,7 +153,7 @@ async function main() {
       useCodeCache: codeCache,
       // NODE_OPTIONS on the host (a --require, say) must not run code in chunkguard or change its exit codes.
       execArgvExtension: 'none',
-      assets: { 'koffi.node': koffiNative(arch, work), 'audit-worker.cjs': join(work, 'sea-worker.cjs') },
+      assets: { [ASSETS.native]: koffiNative(arch, work), [ASSETS.worker]: join(work, 'sea-worker.cjs') },
     };
     writeFileSync(join(work, 'sea-config.json'), JSON.stringify(config, null, 2));
     execFileSync(builder, ['--experimental-sea-config', join(work, 'sea-config.json')], { stdio: ['ignore', 'ignore', 'inherit'] });

@@ -20,11 +20,9 @@ import type { Embedded } from '../runtime/embedded.js';
 // Taken at run time: bundlers drop the `node:` prefix this module cannot do without.
 const sea = process.getBuiltinModule('node:sea') as typeof import('node:sea');
 
-/** Set by the build (scripts/sea.mjs). */
+/** Set by the build (scripts/sea.mjs): the version, and the names it gave the assets. */
 declare const CHUNKGUARD_VERSION: string;
-
-export const NATIVE_ASSET = 'koffi.node';
-export const WORKER_ASSET = 'audit-worker.cjs';
+declare const CHUNKGUARD_SEA_ASSETS: { native: string; worker: string };
 /** The environment variable that starts the executable as the helper (check/as-user.ts); the entry removes it at once. */
 export const HELPER_ROLE = 'CHUNKGUARD_SEA_ROLE';
 /** Linux's O_TMPFILE (O_DIRECTORY is part of it); Node does not name it. */
@@ -46,7 +44,7 @@ function loadFrom(path: string): unknown {
 
 /** The module written into an unnamed file under `base` and loaded from its descriptor; the descriptor is closed only if that fails. */
 function loadThroughTmpfile(base: string): { exports: unknown; path: string } {
-  const bytes = new Uint8Array(sea.getRawAsset(NATIVE_ASSET) as ArrayBuffer);
+  const bytes = new Uint8Array(sea.getRawAsset(CHUNKGUARD_SEA_ASSETS.native) as ArrayBuffer);
   const fd = openSync(base, O_TMPFILE | fsConstants.O_RDWR, 0o500);
   try {
     for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done);
@@ -98,7 +96,7 @@ export const provider: Embedded = {
   worker() {
     loadNative();
     const data: SeaWorkerData = { native: native!.path };
-    return { source: sea.getAsset(WORKER_ASSET, 'utf8'), data };
+    return { source: sea.getAsset(CHUNKGUARD_SEA_ASSETS.worker, 'utf8'), data };
   },
   helperCommand() {
     return { file: process.execPath, args: [], env: { ...process.env, [HELPER_ROLE]: 'helper' } };
