@@ -45,11 +45,25 @@ function hiddenNode(args: string[], uid?: number, mounts: string[] = [], cwd = b
   return ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', ...args];
 }
 
-function runSea(args: string[], options: { uid?: number; input?: string; env?: NodeJS.ProcessEnv; mounts?: string[] } = {}): Run {
-  const [command, ...rest] = hiddenNode(['./chunkguard', ...args], options.uid, options.mounts);
-  const result = spawnSync(command!, rest, { encoding: 'utf8', input: options.input, env: { ...process.env, NO_COLOR: '1', TMPDIR: scratchDir, ...options.env }, timeout: 120_000 });
+interface HiddenOptions {
+  uid?: number;
+  input?: string;
+  env?: NodeJS.ProcessEnv;
+  mounts?: string[];
+  cwd?: string;
+}
+
+/** `args` (the program first) run with Node hidden (hiddenNode), to its end. */
+function runHidden(args: string[], options: HiddenOptions = {}): Run {
+  const [command, ...rest] = hiddenNode(args, options.uid, options.mounts, options.cwd);
+  const result = spawnSync(command!, rest, { encoding: 'utf8', input: options.input, env: { ...process.env, NO_COLOR: '1', ...options.env }, timeout: 180_000 });
   if (result.error) throw result.error;
   return { code: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** The x64 executable copied into `base`, TMPDIR the scratch directory unless `env` says otherwise. */
+function runSea(args: string[], options: HiddenOptions = {}): Run {
+  return runHidden(['./chunkguard', ...args], { ...options, env: { TMPDIR: scratchDir, ...options.env } });
 }
 
 /** What must match between the executable and `node dist/cli.js`: the exit, the verdict's first word, the findings. */
@@ -89,8 +103,7 @@ describeAsRoot('the single executable on a host without Node', () => {
     expect(name).toBe('chunkguard');
     expect(execFileSync('sha256sum', [BUILT], { encoding: 'utf8' }).split(' ')[0]).toBe(sum);
     expect(readdirSync(base)).toEqual(['chunkguard']);
-    const [command, ...rest] = hiddenNode(['sh', '-c', 'node -e 0; echo "node exit $?"; command -v node']);
-    const probe = spawnSync(command!, rest, { encoding: 'utf8' });
+    const probe = runHidden(['sh', '-c', 'node -e 0; echo "node exit $?"; command -v node']);
     expect(probe.stdout).toMatch(/^node exit [1-9]\d*$/m);
   });
 
@@ -99,9 +112,8 @@ describeAsRoot('the single executable on a host without Node', () => {
     expect(run).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' });
     expect(runCli(['--version']).stdout).toBe(run.stdout);
     // From another directory, by its absolute path, with no node_modules anywhere near.
-    const [command, ...rest] = hiddenNode([bin, 'check', '--probe', join(base, 'probe-from-root'), '--json'], undefined, [`mkdir ${quote(join(base, 'probe-from-root'))}`], '/');
-    const fromRoot = spawnSync(command!, rest, { encoding: 'utf8', env: { ...process.env, TMPDIR: scratchDir } });
-    expect(fromRoot.status, fromRoot.stderr).toBe(0);
+    const fromRoot = runHidden([bin, 'check', '--probe', join(base, 'probe-from-root'), '--json'], { mounts: [`mkdir ${quote(join(base, 'probe-from-root'))}`], cwd: '/', env: { TMPDIR: scratchDir } });
+    expect(fromRoot.code, fromRoot.stderr).toBe(0);
     expect(JSON.parse(fromRoot.stdout)).toMatchObject({ ok: true, probe: true });
   });
 
@@ -208,9 +220,8 @@ describeAsRoot('the single executable on a host without Node', () => {
     // The executable and the store seen at /mnt, outside the directories made noexec (each bound over itself, remounted noexec).
     const scratchDirs = ['/tmp', '/var/tmp', '/dev/shm'];
     const mounts = [`mount --bind ${quote(base)} /mnt`, ...scratchDirs.map((dir) => `mount --bind ${quote(dir)} ${quote(dir)} && mount -o remount,bind,noexec ${quote(dir)}`)];
-    const [command, ...rest] = hiddenNode(['./chunkguard', 'audit', '/mnt/small-store-2'], undefined, mounts, '/mnt');
-    const run = spawnSync(command!, rest, { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', TMPDIR: '/tmp' } });
-    expect(run.status).toBe(2);
+    const run = runHidden(['./chunkguard', 'audit', '/mnt/small-store-2'], { mounts, cwd: '/mnt', env: { TMPDIR: '/tmp' } });
+    expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
     expect(run.stderr).toMatch(/^chunkguard: cannot load the native binding \(koffi, libc\.so\.6\) on linux\/x64: koffi's native module could not be loaded from an unnamed file in /);
@@ -256,13 +267,7 @@ describeArm64('the arm64 executable, under qemu-aarch64', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  const runArm64 = (args: string[]): Run => {
-    const binds = nodeBinaries().map((node) => `mount --bind /dev/null ${quote(node)}`);
-    const script = `${binds.join(' && ')} && cd ${quote(dir)} && exec ${quote(qemu)} -L ${ARM64_SYSROOT} ./chunkguard "$@"`;
-    const result = spawnSync('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 180_000 });
-    if (result.error) throw result.error;
-    return { code: result.status, signal: result.signal, stdout: result.stdout, stderr: result.stderr };
-  };
+  const runArm64 = (args: string[]): Run => runHidden([qemu, '-L', ARM64_SYSROOT, './chunkguard', ...args], { cwd: dir });
 
   it('is an arm64 ELF with its checksum, and says chunkguard\'s version', () => {
     const header = readFileSync(BUILT_ARM64).subarray(0, 20);
