@@ -85,13 +85,16 @@ function store(mnt, name, uid) {
   return dir;
 }
 
-function timeCli(args) {
+/** One process to its end, in ms (wall); it must exit 0. */
+function timeProcess(command, args) {
   const start = process.hrtime.bigint();
-  const result = spawnSync(process.execPath, [cli, 'check', ...args], { encoding: 'utf8' });
+  const result = spawnSync(command, args, { encoding: 'utf8' });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  if (result.status !== 0) throw new Error(`check ${args.join(' ')} exited ${result.status}: ${result.stdout}${result.stderr}`);
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${result.status}: ${result.stdout}${result.stderr}`);
   return ms;
 }
+
+const timeCli = (args) => timeProcess(process.execPath, [cli, 'check', ...args]);
 
 function checkSpeed() {
   const rows = [];
@@ -124,7 +127,7 @@ function checkSpeed() {
 }
 
 /**
- * The single executable's check (npm run sea; built here when missing) against
+ * The single executable's check (npm run sea, built here from this checkout) against
  * `node dist/cli.js check` and Node's own start (`node -e 0`, this Node's and the one
  * inside the executable), whole processes, interleaved, median of SEA_RUNS: root over a
  * uid-34 store on tmpfs, the zero chunk in place. The executable without V8's code
@@ -147,12 +150,7 @@ function seaSpeed() {
       [`node -e 0 (${process.version})`]: [process.execPath, ['-e', '0']],
       [`node -e 0 (v${SEA_NODE_VERSION}, inside the executable)`]: [seaNode, ['-e', '0']],
     };
-    const run = ([command, args]) => {
-      const start = process.hrtime.bigint();
-      const result = spawnSync(command, args, { encoding: 'utf8' });
-      if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${result.status}: ${result.stdout}${result.stderr}`);
-      return Number(process.hrtime.bigint() - start) / 1e6;
-    };
+    const run = ([command, args]) => timeProcess(command, args);
     for (const peer of Object.values(peers)) run(peer); // the first check inserts the chunk; every run after finds it
     const samples = Object.fromEntries(Object.keys(peers).map((name) => [name, []]));
     for (let i = 0; i < SEA_RUNS; i++) for (const [name, peer] of Object.entries(peers)) samples[name].push(run(peer));
