@@ -75,7 +75,7 @@ function readAnswer(child: ChildProcess, uid: number, signal: AbortSignal | unde
   });
 }
 
-export async function measureAs(credentials: Credentials, plan: MeasurePlan, blob: () => Promise<Buffer>, signal?: AbortSignal): Promise<{ measurement: Measurement; via: TouchIdentity['via'] }> {
+export async function measureAs(credentials: Credentials, plan: MeasurePlan, blob: Buffer, signal?: AbortSignal): Promise<{ measurement: Measurement; via: TouchIdentity['via'] }> {
   const { child, via } = start(credentials);
   // If this process is killed or the caller aborts, the helper must still clean up its temp files.
   const stop = (): void => void child.kill('SIGTERM');
@@ -84,16 +84,8 @@ export async function measureAs(credentials: Credentials, plan: MeasurePlan, blo
   const answer = readAnswer(child, credentials.uid, signal);
   answer.catch(() => undefined);
   try {
-    // The blob is built here while the child starts on the other core, so the child never loads zstd.
-    let bytes: Buffer;
-    try {
-      bytes = await blob();
-    } catch (error) {
-      stop();
-      throw error;
-    }
     child.stdin.on('error', () => undefined); // a child that died early is reported by 'close'
-    const request: HelperRequest = { plan, blob: bytes.toString('base64') };
+    const request: HelperRequest = { plan, blob: blob.toString('base64') };
     child.stdin.end(JSON.stringify(request));
     return { measurement: await answer, via };
   } finally {

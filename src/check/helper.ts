@@ -2,9 +2,8 @@
  * Child-process entry: measures with this process's credentials (the GC
  * user's, set by the parent through setpriv or spawn) and answers with one
  * JSON document on stdout: { measurement } or { error }. The request (the
- * plan and the zero-chunk blob the parent built) arrives as JSON on stdin.
+ * plan and the zero-chunk blob the parent sends) arrives as JSON on stdin.
  */
-import { zeroChunkDigest } from '../chunk/zero-chunk.js';
 import { libc } from '../native/libc.js';
 import type { MeasurePlan } from './context.js';
 import { measureAtime } from './measure.js';
@@ -16,10 +15,9 @@ export interface HelperRequest {
 }
 
 async function main(): Promise<void> {
-  // While the parent still builds the blob: load the binding, hash the chunk.
+  // While the request is on its way: load the binding.
   try {
     libc();
-    zeroChunkDigest();
   } catch {
     // measureAtime reports it.
   }
@@ -27,7 +25,7 @@ async function main(): Promise<void> {
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   try {
     const request = JSON.parse(Buffer.concat(chunks).toString('utf8')) as HelperRequest;
-    const measurement = await measureAtime(request.plan, Promise.resolve(Buffer.from(request.blob, 'base64')));
+    const measurement = await measureAtime(request.plan, Buffer.from(request.blob, 'base64'));
     process.stdout.write(JSON.stringify({ measurement }));
   } catch (error) {
     const { code, message, path } = error as { code?: string; message: string; path?: string };

@@ -6,6 +6,7 @@
  */
 import { access } from 'node:fs/promises';
 import { zeroChunkBlobShared } from '../chunk/zero-chunk.js';
+import { nodeZlibCodec, zstdCodec } from '../chunk/zstd.js';
 import { badInput, badOption, publicCall } from '../errors.js';
 import { type FailOn, failOnOption } from '../findings.js';
 import { toWire, unsignedIdentity } from '../fs/identity.js';
@@ -20,6 +21,7 @@ import { notAsGcUser } from './check-findings.js';
 import { probeAsNewDatastore } from './probe-as-gc-user.js';
 import { measureAs } from './as-user.js';
 import type { MeasurePlan } from './context.js';
+import { keptChunkNeedsDecoder } from './marker.js';
 import { measureAtime } from './measure.js';
 import { buildReport, type CheckReport, type Measurement, type TouchIdentity } from './report.js';
 import { switchThreadTo, type ThreadCredentials } from '../system/thread-credentials.js';
@@ -170,36 +172,29 @@ async function check(path: string, options: CheckOptions, hooks: CheckHooks): Pr
 
 /** Measure with `credentials` (undefined: as this process is): in-process, on this thread switched, or in a helper. */
 async function measureWith(credentials: ThreadCredentials | undefined, plan: MeasurePlan, hooks: CheckHooks, signal: AbortSignal | undefined): Promise<{ measurement: Measurement; via: TouchIdentity['via'] }> {
-  // Building the blob (zstd): in-process it starts now and overlaps the first steps; for a
-  // helper only once the child is spawned (on Node 20 the WebAssembly fallback loads synchronously).
-  if (!credentials) return { measurement: await measureAtime(plan, quietly(zeroChunkBlobShared()), signal), via: 'self' };
+  if (!credentials) return { measurement: await measureAtime(plan, zeroChunkBlobShared(), signal), via: 'self' };
   if (hooks.switchThread) return measureOnThread(credentials, plan, signal);
-  return measureAs(credentials, plan, zeroChunkBlobShared, signal);
+  return measureAs(credentials, plan, zeroChunkBlobShared(), signal);
 }
 
 /**
- * Measure as the GC user on this thread. The blob is built, koffi loaded and libuv's
- * thread pool started first, as this process's user, so nothing is loaded from disk and
- * no thread is born as the GC user; the thread is switched back (and checked) whatever happens.
+ * Measure as the GC user on this thread. koffi, a zstd decoder a kept chunk needs, and libuv's
+ * thread pool are loaded or started first, as this process's user, so nothing is loaded from
+ * disk and no thread is born as the GC user; the thread is switched back (and checked) whatever happens.
  */
 async function measureOnThread(credentials: ThreadCredentials, plan: MeasurePlan, signal: AbortSignal | undefined): Promise<{ measurement: Measurement; via: 'thread' }> {
-  const blob = await zeroChunkBlobShared();
   libc();
+  // On a Node without zstd in zlib the decoder is WebAssembly from disk: loaded now, when a kept chunk will need it.
+  if (!nodeZlibCodec() && keptChunkNeedsDecoder(plan, zeroChunkBlobShared())) await zstdCodec();
   // Threads inherit their creator's credentials: libuv's pool must exist before the switch, or
   // threads it starts meanwhile would stay the GC user's. One small async call starts all of them.
   await access('/');
   const back = switchThreadTo(credentials);
   try {
-    return { measurement: await measureAtime(plan, Promise.resolve(blob), signal), via: 'thread' };
+    return { measurement: await measureAtime(plan, zeroChunkBlobShared(), signal), via: 'thread' };
   } finally {
     back();
   }
-}
-
-/** A promise whose rejection is handled where it is awaited, not reported as unhandled meanwhile. */
-function quietly<T>(promise: Promise<T>): Promise<T> {
-  promise.catch(() => undefined);
-  return promise;
 }
 
 function planFilesystem(store: string): Pick<MeasurePlan, 'mount' | 'filesystem'> {

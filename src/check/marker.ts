@@ -8,13 +8,14 @@ import { readSync } from 'node:fs';
 import { zeroChunkDigest, zeroChunkProblem } from '../chunk/zero-chunk.js';
 import { errnoCode } from '../errors.js';
 import type { Finding } from '../findings.js';
-import { type CallResult, closeFd, type Dir, inodeFlags, type OwnerNotSet } from '../fs/dir.js';
+import { type CallResult, closeFd, Dir, inodeFlags, type OwnerNotSet } from '../fs/dir.js';
+import { fromWire } from '../fs/identity.js';
 import { mountFacts } from '../system/mounts.js';
 import { isUnsafePath } from '../fs/errors.js';
 import { insertChunk } from '../store/insert.js';
 import { CHUNKS_DIR, PREFIX_DIR_MODE } from '../store/layout.js';
 import { chunkCorrupt, chunkReplaced, chunkUnverified, noFileOwners, prefixDirCreated, staleLeftovers } from './check-findings.js';
-import { type ChunkAt, fail, type MeasureContext, type Step } from './context.js';
+import { type ChunkAt, fail, type MeasureContext, type MeasurePlan, type Step } from './context.js';
 import { diagnoseTouch, diagnoseWrite } from './diagnose.js';
 
 /** Open `.chunks` and the prefix directory (created when missing) below the work directory; `opened` collects them for closing. */
@@ -102,6 +103,28 @@ function readKept(chunk: ChunkAt, limit: number): Buffer {
   }
 }
 
+/**
+ * The store already holds a smaller zero chunk (another encoder's, or a damaged one), which
+ * the insert keeps and verifying decodes. Seen by its size (a stat: reading it would change
+ * its atime) with this process's credentials before the thread switches to the GC user, so
+ * that a decoder still to be loaded from disk is loaded first. Missing or unreadable: false
+ * (the measurement reports what it meets); a chunk changed past this look costs only a later load.
+ */
+export function keptChunkNeedsDecoder(plan: MeasurePlan, blob: Buffer): boolean {
+  if (plan.probe) return false; // a fresh probe directory holds none
+  const opened: Dir[] = [];
+  try {
+    opened.push(Dir.open(plan.store, fromWire(plan.rootIdentity)));
+    for (const name of [CHUNKS_DIR, zeroChunkDigest().slice(0, 4)]) opened.push(opened.at(-1)!.openChild(name).dir);
+    const size = opened.at(-1)!.stat(zeroChunkDigest())?.size ?? 0;
+    return size > 0 && size < blob.length;
+  } catch {
+    return false;
+  } finally {
+    for (const dir of opened.reverse()) dir.close();
+  }
+}
+
 /** A kept chunk is intact, or the finding that says it is not (or could not be checked). */
 async function verifyKept(chunk: ChunkAt, blob: Buffer): Promise<Finding | undefined> {
   let bytes: Buffer;
@@ -114,7 +137,13 @@ async function verifyKept(chunk: ChunkAt, blob: Buffer): Promise<Finding | undef
   // Byte for byte what chunkguard writes: valid without loading the decoder.
   if (bytes.equals(blob)) return undefined;
   if (bytes.length > blob.length) return chunkUnverified(chunk.path, 'the existing zero chunk grew while it was read (something rewrites it): not verified');
-  const problem = await zeroChunkProblem(bytes);
+  let problem;
+  try {
+    problem = await zeroChunkProblem(bytes);
+  } catch (error) {
+    // Not the data's fault (a decoder that could not be loaded): unverified, never called corrupt.
+    return chunkUnverified(chunk.path, `the existing zero chunk was kept but not verified: the zstd decoder failed (${String((error as Error).message).split('\n')[0]})`);
+  }
   if (!problem) return undefined;
   if (problem.unverifiable) return chunkUnverified(chunk.path, `the existing zero chunk was kept but not verified: ${problem.reason}`);
   return chunkCorrupt(chunk.path, bytes.length, problem.reason);

@@ -20,15 +20,15 @@ import { measureTouches, type Outcome } from './touches.js';
 import { openWorkDir } from './work-dir.js';
 
 /** Steps 2 and 3 in the open work directory; `opened` collects directories to close. */
-async function markAndMeasure(ctx: MeasureContext, work: Dir, blob: Promise<Buffer>, opened: Dir[]): Promise<Outcome> {
+async function markAndMeasure(ctx: MeasureContext, work: Dir, blob: Buffer, opened: Dir[]): Promise<Outcome> {
   const prefix = openPrefixDir(ctx, work, opened);
   if (!prefix.ok) return { findings: [prefix.finding] };
-  const marker = await placeMarker(ctx, prefix.value, await blob);
+  const marker = await placeMarker(ctx, prefix.value, blob);
   if (!marker.ok) return { findings: [marker.finding] };
   return measureTouches(ctx, marker.value);
 }
 
-async function runSteps(ctx: MeasureContext, blob: Promise<Buffer>): Promise<Outcome> {
+async function runSteps(ctx: MeasureContext, blob: Buffer): Promise<Outcome> {
   const opened: Dir[] = [];
   const work = openWorkDir(ctx);
   if (!work.ok) return { findings: [work.finding] };
@@ -41,7 +41,7 @@ async function runSteps(ctx: MeasureContext, blob: Promise<Buffer>): Promise<Out
   }
 }
 
-export async function measureAtime(plan: MeasurePlan, blob: Promise<Buffer>, signal?: AbortSignal): Promise<Measurement> {
+export async function measureAtime(plan: MeasurePlan, blob: Buffer, signal?: AbortSignal): Promise<Measurement> {
   const ctx = measureContext(plan, signal);
   let outcome: Outcome;
   try {

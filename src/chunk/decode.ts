@@ -11,7 +11,7 @@
 import { ChunkguardError } from '../errors.js';
 import { agree, plural } from '../findings.js';
 import { BlobError, parseBlob } from './blob.js';
-import { zstdDecompress, ZstdOutputTooLarge } from './zstd.js';
+import { zstdCodec, zstdDecompress, ZstdOutputTooLarge } from './zstd.js';
 
 export { BlobError };
 
@@ -135,6 +135,8 @@ export async function decodeBlob(blob: Uint8Array, maxSize = MAX_CHUNK_SIZE): Pr
   }
   if (declared !== undefined && declared > maxSize) throw new BlobError(`the zstd frames declare ${declared} bytes in all, more than the ${maxSize} a chunk can hold`);
   if (declared === 0) throw new BlobError('the zstd frame declares no content');
+  // Loaded first, outside the frames' try: a decoder that cannot be loaded says nothing about the data.
+  await zstdCodec();
   const parts: Uint8Array[] = [];
   let total = 0;
   for (const frame of frames) {

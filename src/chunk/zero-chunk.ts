@@ -2,56 +2,60 @@
  * The marker chunk of the atime check: 4 MiB of zeros, stored the way the
  * backup server stores it (compressed blob, zstd level 1: the server's 159
  * bytes, on every Node line), at the path of the SHA-256 of the uncompressed
- * data. Both digest and blob are computed here.
+ * data. Both are constants: the same on every run, they cost nothing to have.
+ * test/chunk proves them on every Node line against sha256sum, libzstd's
+ * one-shot ZSTD_compress (the server's call), both of chunkguard's zstd
+ * codecs, zstd -d and an independent CRC32.
  */
-import { createHash } from 'node:crypto';
 import { publicCall } from '../errors.js';
 import { plural } from '../findings.js';
-import { COMPRESSED_BLOB_MAGIC, encodeBlob } from './blob.js';
 import { BlobError, decodeBlob } from './decode.js';
-import { zstdCompress, zstdEncoderName, type ZstdEncoderName } from './zstd.js';
 
 export const ZERO_CHUNK_SIZE = 4 * 1024 * 1024;
-const ZSTD_LEVEL = 1;
 
-let digest: string | undefined;
-let blob: Promise<Buffer> | undefined;
-/** The blob once built: a chunk equal to it is valid without a decoder. */
-let built: Buffer | undefined;
+/** SHA-256 of the 4 MiB of zeros (the digest of an unencrypted chunk), as the server names it. */
+const DIGEST = 'bb9f8df61474d25e71fa00722318cd387396ca1736605e1248821cc0de3d3af8';
+
+/**
+ * The blob: the compressed-blob magic, the CRC32 of the payload, and the payload,
+ * libzstd's level-1 frame of 4 MiB of zeros (147 bytes): the frame header with the
+ * content size, one compressed block for the first 128 KiB, then 31 RLE blocks of
+ * 128 KiB zeros, the last one flagged last.
+ */
+const BLOB = Buffer.from(
+  [
+    '31b958426fb6a37f', // magic: compressed, unencrypted
+    'b9890d12', // CRC32 of the payload, little-endian
+    '28b52ffd', // zstd frame magic
+    '8048', // frame header descriptor (4-byte content size), window descriptor
+    '00004000', // content size: 4194304
+    '540000', // compressed block, 10 bytes
+    '1000000100fbff39c002',
+    '02001000'.repeat(30), // RLE blocks: 131072 x 0x00
+    '03001000', // the last RLE block
+  ].join(''),
+  'hex',
+);
 
 /** Hex SHA-256 of the 4 MiB of zeros (digest of an unencrypted chunk). */
 export function zeroChunkDigest(): string {
-  // node:crypto, not @noble/hashes: 4 MiB hash is 3-4 ms vs 30-40 ms (docs/design.md).
-  digest ??= createHash('sha256').update(Buffer.alloc(ZERO_CHUNK_SIZE)).digest('hex');
-  return digest;
+  return DIGEST;
 }
 
-/** The blob, built once and shared inside chunkguard (never handed to a caller, who could change it). */
-export function zeroChunkBlobShared(): Promise<Buffer> {
-  if (!blob) {
-    blob = zstdCompress(new Uint8Array(ZERO_CHUNK_SIZE), ZSTD_LEVEL).then((payload) => (built = encodeBlob(COMPRESSED_BLOB_MAGIC, payload)));
-    // A failure is not kept: the next call tries again.
-    blob.catch(() => {
-      blob = undefined;
-    });
-  }
-  return blob;
-}
-
-/** Which encoder builds the blob in this process: Node's zlib where it has zstd (22.15+), else the WebAssembly fallback. Loads nothing. */
-export function zeroChunkEncoder(): ZstdEncoderName {
-  return zstdEncoderName();
+/** The blob, shared inside chunkguard (never handed to a caller, who could change it). */
+export function zeroChunkBlobShared(): Buffer {
+  return BLOB;
 }
 
 /** The compressed blob as written to the store: a copy of its own for each caller. */
 export function zeroChunkBlob(): Promise<Buffer> {
-  return publicCall('building the zero chunk', undefined, async () => Buffer.from(await zeroChunkBlobShared()));
+  return publicCall('building the zero chunk', undefined, async () => Buffer.from(BLOB));
 }
 
 /** Why `bytes` are not a valid zero chunk (any encoder's), or undefined when they are. */
 export async function zeroChunkProblem(bytes: Uint8Array): Promise<{ reason: string; unverifiable: boolean } | undefined> {
-  // Byte for byte the blob already built here (the server's own): valid without loading a decoder.
-  if (built && bytes instanceof Uint8Array && built.equals(bytes)) return undefined;
+  // Byte for byte the server's own: valid without loading a decoder.
+  if (bytes instanceof Uint8Array && BLOB.equals(bytes)) return undefined;
   let data: Uint8Array;
   try {
     data = await decodeBlob(bytes, ZERO_CHUNK_SIZE);

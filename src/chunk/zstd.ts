@@ -1,11 +1,14 @@
 /**
- * zstd for chunk blobs, from one of two encoders that both give the backup
+ * zstd for chunk blobs, from one of two codecs that both give the backup
  * server's bytes (the one-shot `ZSTD_compress` it calls: for 4 MiB of zeros at
  * level 1, a 147-byte frame, so the 159-byte zero chunk):
  *   node:zlib           Node's own zstd (`zstdCompressSync`, Node 22.15+ and 23.8+):
  *                       in-process, nothing to load;
  *   @bokuweb/zstd-wasm  libzstd compiled to WebAssembly, for Node 20 (and 22 before
  *                       22.15): loaded on first use only (~15 ms), never at import.
+ * chunkguard decodes with them (a zero chunk it finds that is not byte for byte the
+ * server's); it never needs to encode: the zero chunk is a constant (zero-chunk.ts),
+ * which the tests prove against both codecs' compress and libzstd's.
  * Measurements and the candidates that lost: docs/design.md, "Dependencies".
  * Both decoders here get one complete frame whose layout decode.ts already checked
  * and bounded, and never return more than the `maxSize` they are given.
@@ -24,7 +27,7 @@ export interface ZstdCodec {
 }
 
 /** What chunkguard did with zstd in this process (tests check that nothing slow happens where nothing is needed). */
-export const zstdActivity = { compressions: 0, decompressions: 0, fallbackLoads: 0 };
+export const zstdActivity = { decompressions: 0, fallbackLoads: 0 };
 
 /** The zstd half of node:zlib (Node 22.15+), which @types/node for Node 20 does not declare. */
 interface ZlibZstd {
@@ -125,25 +128,15 @@ export function wasmCodec(): Promise<ZstdCodec> {
   return fallback;
 }
 
-/** Which encoder this process uses; loads nothing. */
-export function zstdEncoderName(): ZstdEncoderName {
-  return nodeZlibCodec()?.name ?? '@bokuweb/zstd-wasm';
-}
-
-function codec(): Promise<ZstdCodec> {
+/** This Node's codec: node:zlib's, else the fallback, loaded now (before a thread switches to another user, say). */
+export function zstdCodec(): Promise<ZstdCodec> {
   const own = nodeZlibCodec();
   return own ? Promise.resolve(own) : wasmCodec();
 }
 
-export async function zstdCompress(data: Uint8Array, level: number): Promise<Uint8Array> {
-  const zstd = await codec();
-  zstdActivity.compressions++;
-  return zstd.compress(data, level);
-}
-
 /** The content of one complete frame (layout checked by the caller), at most `maxSize` bytes. */
 export async function zstdDecompress(frame: Uint8Array, maxSize: number): Promise<Uint8Array> {
-  const zstd = await codec();
+  const zstd = await zstdCodec();
   zstdActivity.decompressions++;
   return zstd.decompress(frame, maxSize);
 }

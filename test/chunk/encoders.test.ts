@@ -12,8 +12,8 @@ import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { COMPRESSED_BLOB_MAGIC, encodeBlob } from '../../src/chunk/blob.js';
 import { BlobError, decodeBlob, MAX_CHUNK_SIZE, zstdFrames } from '../../src/chunk/decode.js';
-import { ZERO_CHUNK_SIZE, zeroChunkBlob, zeroChunkEncoder, zeroChunkProblem } from '../../src/chunk/zero-chunk.js';
-import { nodeZlibCodec, wasmCodec, type ZstdCodec, ZstdOutputTooLarge } from '../../src/chunk/zstd.js';
+import { ZERO_CHUNK_SIZE, zeroChunkBlob, zeroChunkDigest, zeroChunkProblem } from '../../src/chunk/zero-chunk.js';
+import { nodeZlibCodec, wasmCodec, type ZstdCodec, zstdCodec, ZstdOutputTooLarge } from '../../src/chunk/zstd.js';
 import { libzstdCompress, libzstdMissing } from './libzstd-peer.js';
 
 const zeros = new Uint8Array(ZERO_CHUNK_SIZE);
@@ -44,8 +44,17 @@ describe('the zero chunk', () => {
     expect(blob.equals(blobOf(frame))).toBe(true);
   });
 
-  it(`is built by node:zlib where this Node has zstd, else by @bokuweb/zstd-wasm (here ${process.version}: ${nodeHasZstd ? 'node:zlib' : 'the fallback'})`, () => {
-    expect(zeroChunkEncoder()).toBe(nodeHasZstd ? 'node:zlib' : '@bokuweb/zstd-wasm');
+  it(`is what this Node's codec builds, node:zlib where it has zstd, else @bokuweb/zstd-wasm (here ${process.version}: ${nodeHasZstd ? 'node:zlib' : 'the fallback'})`, async () => {
+    const codec = await zstdCodec();
+    expect(codec.name).toBe(nodeHasZstd ? 'node:zlib' : '@bokuweb/zstd-wasm');
+    expect((await zeroChunkBlob()).equals(blobOf(codec.compress(zeros, 1)))).toBe(true);
+  });
+
+  it('has the digest of what it holds: SHA-256 of the 4 MiB it decodes to', async () => {
+    const data = await decodeBlob(await zeroChunkBlob(), ZERO_CHUNK_SIZE);
+    expect(data.length).toBe(ZERO_CHUNK_SIZE);
+    expect(Buffer.from(data).equals(zeros)).toBe(true);
+    expect(createHash('sha256').update(data).digest('hex')).toBe(zeroChunkDigest());
   });
 });
 
@@ -58,7 +67,7 @@ const codecs: Array<[string, () => Promise<ZstdCodec | undefined>, boolean]> = [
 if (!nodeHasZstd) {
   it(`Node ${process.version} has no zstd in zlib: no node:zlib codec, the zero chunk comes from the fallback`, async () => {
     expect(nodeZlibCodec()).toBeUndefined();
-    expect(zeroChunkEncoder()).toBe('@bokuweb/zstd-wasm');
+    expect((await zstdCodec()).name).toBe('@bokuweb/zstd-wasm');
   });
 }
 

@@ -6,19 +6,21 @@
  * Names with newlines and non-UTF-8 bytes: test/audit/audit.test.ts
  * ("--list -0 prints the raw bytes find prints, and fix/undo round-trip them").
  */
-import { execFileSync } from 'node:child_process';
-import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, closeSync, rmSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeBlob, UNCOMPRESSED_BLOB_MAGIC } from '../../src/chunk/blob.js';
 import { ZERO_CHUNK_SIZE, zeroChunkBlob } from '../../src/chunk/zero-chunk.js';
-import { runCli, runJson } from '../helpers/cli.js';
+import { CLI, runCli, runJson } from '../helpers/cli.js';
 import { type Mounted, mountFs } from '../helpers/mounts.js';
 import { describeAsRoot } from '../helpers/privileged.js';
-import { makeStore, treeState, zeroChunkPathIn } from '../helpers/store.js';
+import { BACKUP_GID, BACKUP_UID, makeStore, treeState, zeroChunkPathIn } from '../helpers/store.js';
 
 const ROOT = { uid: 0, gid: 0 };
+const BACKUP = { uid: BACKUP_UID, gid: BACKUP_GID };
+const REPO = join(import.meta.dirname, '..', '..');
 let fs: Mounted;
 let n = 0;
 const fresh = (name = 'case') => join(fs.mountPoint, `${name}${++n}`);
@@ -225,6 +227,40 @@ describeAsRoot('a pre-existing zero chunk, handled with the server insert semant
     expect(report.chunkAction).toBe('kept-smaller');
     expect(codes(report)).toEqual([]);
     expect(readFileSync(chunk).equals(blob)).toBe(true);
+  });
+
+  it('the same, root over a uid-34 store from an install the GC user cannot read (a root-only home): the decoder is loaded before the thread switches; verified, exit 0', async () => {
+    const payload = execFileSync('sh', ['-c', `head -c ${ZERO_CHUNK_SIZE} /dev/zero | zstd -19 -q -c`]);
+    const { COMPRESSED_BLOB_MAGIC } = await import('../../src/chunk/blob.js');
+    const blob = encodeBlob(COMPRESSED_BLOB_MAGIC, payload);
+    const store = makeStore(fresh('store'), BACKUP);
+    const chunk = zeroChunkPathIn(store);
+    writeFileSync(chunk, blob);
+    chownSync(chunk, BACKUP.uid, BACKUP.gid);
+    // This checkout, seen through a directory only root may enter: uid 34 cannot read a file of it.
+    const home = mkdtempSync(join(tmpdir(), 'chunkguard-root-only-'));
+    const install = join(home, 'chunkguard');
+    chmodSync(home, 0o700);
+    mkdirSync(install);
+    execFileSync('mount', ['--bind', REPO, install]);
+    try {
+      execFileSync('mount', ['-o', 'remount,bind,ro', install]);
+      const cli = join(install, relative(REPO, CLI));
+      const asGcUser = spawnSync(process.execPath, [cli, '--version'], { cwd: '/', uid: BACKUP.uid, gid: BACKUP.gid, encoding: 'utf8' });
+      expect(asGcUser.stderr).toContain('Cannot find module'); // node cannot stat it (EACCES on the way)
+      const result = spawnSync(process.execPath, [cli, 'check', store, '--json'], { cwd: '/', encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+      const report = JSON.parse(result.stdout);
+      expect(result.status).toBe(0);
+      expect(report.touchedAs).toMatchObject({ uid: BACKUP.uid, via: 'thread' });
+      expect(report.chunkAction).toBe('kept-smaller');
+      // Verified: no finding about the chunk at all, not even that it could not be checked.
+      expect(report.findings.map((finding: { code: string }) => finding.code).filter((code: string) => code.startsWith('CHUNK_'))).toEqual([]);
+      expect(codes(report)).toEqual([]);
+      expect(readFileSync(chunk).equals(blob)).toBe(true);
+    } finally {
+      execFileSync('umount', [install]);
+      rmSync(home, { recursive: true });
+    }
   });
 
   it('a directory: refused as the server does, UNSAFE_PATH, exit 1, left as it is', async () => {
