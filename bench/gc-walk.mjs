@@ -71,7 +71,7 @@ async function main() {
   const peers = {
     walk: [process.execPath, [here, '--walk', store]],
     find: ['find', [join(store, '.chunks'), '-printf', '%A@ %U %s\\n']],
-    audit: [process.execPath, [join(root, 'dist', 'cli.js'), 'audit', store, '--owner', `${BENCH_UID}:${BENCH_GID}`]],
+    audit: [process.execPath, [join(root, 'dist', 'cli.cjs'), 'audit', store, '--owner', `${BENCH_UID}:${BENCH_GID}`]],
   };
   // Warm, and the same store: the walk met every chunk, find listed every entry.
   const walked = JSON.parse(timed(...peers.walk, true).stdout);

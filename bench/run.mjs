@@ -22,7 +22,7 @@
  *                preview's answer checked against what was written;
  *   gc-preview-sshfs-latency: the same three through the delay proxy on a small store
  *                with 4 snapshots: the preview's ratio to find against the audit's;
- *   sea:         the single executable's check vs `node dist/cli.js check` vs `node -e 0`.
+ *   sea:         the single executable's check vs `node dist/cli.cjs check` vs `node -e 0`.
  * `node bench/run.mjs audit` (or `check`, `hash`, `audit-sshfs`, `audit-sshfs-latency`,
  * `gc-preview`, `gc-preview-sshfs-latency`, `sea`) runs one group.
  * Needs root (loop mounts, sshd, FUSE). Prints a markdown table; docs/benchmarks.md holds the last rows.
@@ -40,7 +40,7 @@ import { mountSshfs } from './sshfs.mjs';
 import { cachedPackage, NODE_VERSION as SEA_NODE_VERSION } from '../scripts/sea-pins.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const cli = join(root, 'dist', 'cli.js');
+const cli = join(root, 'dist', 'cli.cjs');
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const AUDIT_RUNS = Number(process.env.BENCH_AUDIT_RUNS ?? 3);
 /** Extra audit flags, to time a candidate against the default (e.g. BENCH_AUDIT_FLAGS='--workers 16'). */
@@ -128,7 +128,7 @@ function checkSpeed() {
 
 /**
  * The single executable's check (npm run sea, built here from this checkout) against
- * `node dist/cli.js check` and Node's own start (`node -e 0`, this Node's and the one
+ * `node dist/cli.cjs check` and Node's own start (`node -e 0`, this Node's and the one
  * inside the executable), whole processes, interleaved, median of SEA_RUNS: root over a
  * uid-34 store on tmpfs, the zero chunk in place. The executable without V8's code
  * cache (built for the comparison) shows what the cache buys.
@@ -146,7 +146,7 @@ function seaSpeed() {
     const peers = {
       sea: [sea, ['check', dir]],
       'sea without code cache': [join(plain, 'chunkguard'), ['check', dir]],
-      'node dist/cli.js': [process.execPath, [cli, 'check', dir]],
+      'node dist/cli.cjs': [process.execPath, [cli, 'check', dir]],
       [`node -e 0 (${process.version})`]: [process.execPath, ['-e', '0']],
       [`node -e 0 (v${SEA_NODE_VERSION}, inside the executable)`]: [seaNode, ['-e', '0']],
     };
@@ -159,7 +159,7 @@ function seaSpeed() {
     const seaFloor = ms[`node -e 0 (v${SEA_NODE_VERSION}, inside the executable)`];
     notes.push(`sea: every run in ms ${JSON.stringify(Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, values.map(Math.round)])))}`);
     return [
-      ['check, single executable', 'vs node dist/cli.js check', ms.sea.toFixed(0), ms['node dist/cli.js'].toFixed(0), (ms.sea / ms['node dist/cli.js']).toFixed(3), 'informs', '-'],
+      ['check, single executable', 'vs node dist/cli.cjs check', ms.sea.toFixed(0), ms['node dist/cli.cjs'].toFixed(0), (ms.sea / ms['node dist/cli.cjs']).toFixed(3), 'informs', '-'],
       ['check, single executable', `vs node -e 0 (${process.version})`, ms.sea.toFixed(0), floor.toFixed(0), (ms.sea / floor).toFixed(3), 'informs', '-'],
       ['check, single executable', `vs node -e 0 (v${SEA_NODE_VERSION}, its own Node)`, ms.sea.toFixed(0), seaFloor.toFixed(0), (ms.sea / seaFloor).toFixed(3), 'informs', '-'],
       ['check, single executable', 'code cache vs none', ms.sea.toFixed(0), ms['sea without code cache'].toFixed(0), (ms.sea / ms['sea without code cache']).toFixed(3), '< 1: keep it', ms.sea < ms['sea without code cache'] ? 'ok' : 'MISSED'],

@@ -54,7 +54,7 @@ export type ResultSink = (batch: ScanBatch) => void;
 /** Directories merged into one batch for the collector when scanning in this thread. */
 const INLINE_BATCH = 64;
 
-/** The worker's code: the executable's own (run with eval, with what it passes in workerData), else dist/audit-worker.js. */
+/** The worker's code: the executable's own (run with eval, with what it passes in workerData), else dist/audit-worker.cjs. */
 function workerScript(): { script: string; eval: boolean; embedded?: unknown } {
   const inside = embedded()?.worker();
   if (inside) return { script: inside.source, eval: true, embedded: inside.data };
@@ -63,8 +63,8 @@ function workerScript(): { script: string; eval: boolean; embedded?: unknown } {
 
 function workerPath(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  // Built: dist/audit-worker.js beside this bundle. From source (tests): the built one.
-  const candidates = [join(here, 'audit-worker.js'), join(here, '..', '..', 'dist', 'audit-worker.js')];
+  // Built: dist/audit-worker.cjs beside this bundle. From source (tests): the built one.
+  const candidates = [join(here, 'audit-worker.cjs'), join(here, '..', '..', 'dist', 'audit-worker.cjs')];
   const found = candidates.find((candidate) => existsSync(candidate));
   if (!found) throw new ChunkguardError('EHELPER', `chunkguard audit worker not found (looked in ${candidates.join(', ')}): run "npm run build"`);
   return found;

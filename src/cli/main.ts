@@ -47,7 +47,7 @@ function version(): string {
       const pkg = JSON.parse(readFileSync(new URL(candidate, import.meta.url), 'utf8')) as { name?: string; version?: string };
       if (pkg.name === 'chunkguard' && pkg.version) return pkg.version;
     } catch {
-      // Next candidate: dist/cli.js or src/cli/main.ts.
+      // Next candidate: dist/cli.cjs or src/cli/main.ts.
     }
   }
   return 'unknown';

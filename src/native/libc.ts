@@ -9,9 +9,9 @@
  * hold on 64-bit little-endian Linux on x64 and arm64; anything else is
  * refused at load with ENATIVE instead of being called with a wrong layout.
  */
-import { requirePackage } from '../runtime/embedded.js';
 import { endianness } from 'node:os';
 import { ChunkguardError } from '../errors.js';
+import { loadKoffi } from './koffi.js';
 
 /**
  * Per architecture: syscall numbers (getdents64, the per-thread credential calls, io_uring's
@@ -95,7 +95,7 @@ function refuseUnsupported(): (typeof ARCHITECTURES)[string] {
 
 function declare(): Libc {
   const arch = refuseUnsupported();
-  const koffi = requirePackage('koffi', import.meta.url) as typeof import('koffi');
+  const koffi = loadKoffi(import.meta.url);
   const lib = koffi.load('libc.so.6');
   // time_t and long are 64-bit on every supported architecture.
   koffi.struct('chunkguard_timespec', { tv_sec: 'int64', tv_nsec: 'int64' });

@@ -86,7 +86,7 @@ describeAsRoot('audit of a kopia-style repository with a burst of root-owned blo
   });
 
   it('-0 separates with NUL, paths given relative print relative like find', () => {
-    const result = spawnSync(process.execPath, [join(import.meta.dirname, '..', '..', 'dist', 'cli.js'), 'audit', 'repo/', '--list', '-0'], { cwd: base });
+    const result = spawnSync(process.execPath, [join(import.meta.dirname, '..', '..', 'dist', 'cli.cjs'), 'audit', 'repo/', '--list', '-0'], { cwd: base });
     const listed = result.stdout.toString().split('\0').filter(Boolean);
     const found = execFileSync('find', ['repo/', '(', '!', '-uid', String(REPO_UID), '-o', '!', '-gid', String(REPO_GID), ')', '-print0'], { cwd: base }).toString();
     expect(sorted(listed)).toEqual(sorted(found.split('\0').filter(Boolean)));
@@ -561,7 +561,7 @@ describeAsRoot('names that are not UTF-8 or hold a newline', () => {
     writeFileSync(inner, 'y');
     chownSync(inner, BACKUP_UID, BACKUP_GID);
 
-    const cli = join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
+    const cli = join(import.meta.dirname, '..', '..', 'dist', 'cli.cjs');
     const listed = spawnSync(process.execPath, [cli, 'audit', dir, '--owner', '0:0', '--list', '-0']).stdout;
     const found = execFileSync('find', [dir, '(', '!', '-uid', '0', '-o', '!', '-gid', '0', ')', '-print0']);
     const split = (bytes: Buffer) => sorted(bytes.toString('latin1').split('\0').filter(Boolean));

@@ -60,7 +60,7 @@ describeAsRoot('check --probe as root: the GC user, on a datastore made as the s
     expect(warning.message).toMatch(/CAP_FOWNER, which may change the times of any file whatever its owner/);
     expect(snapshot(dir)).toEqual(before);
     // Its remedy is a promise: checked as the user GC runs as, the warning is gone.
-    const rerun = execFileSync('sh', ['-c', `${warning.remedy.replace(/^chunkguard /, `"${process.execPath}" "${join(import.meta.dirname, '..', '..', 'dist', 'cli.js')}" `).replace(/#.*$/, '')} --json`], { encoding: 'utf8' });
+    const rerun = execFileSync('sh', ['-c', `${warning.remedy.replace(/^chunkguard /, `"${process.execPath}" "${join(import.meta.dirname, '..', '..', 'dist', 'cli.cjs')}" `).replace(/#.*$/, '')} --json`], { encoding: 'utf8' });
     const again = JSON.parse(rerun);
     expect(again.ok).toBe(true);
     expect(codes(again)).not.toContain('RAN_WITH_CAP_FOWNER');
@@ -137,7 +137,7 @@ describeAsRoot('check --probe as root: the GC user, on a datastore made as the s
 
   it('SIGTERM while the GC user measures: root still removes the probe directory (exit 143)', async () => {
     const dir = fresh();
-    const child = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'dist', 'cli.js'), 'check', '--probe', dir, '--fixed-sleep']);
+    const child = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'dist', 'cli.cjs'), 'check', '--probe', dir, '--fixed-sleep']);
     // The fixed sleep (1 s) runs as the GC user on the switched thread: signal it then.
     await new Promise((resolve) => setTimeout(resolve, 600));
     child.kill('SIGTERM');

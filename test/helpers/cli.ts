@@ -2,7 +2,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
-export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli.js');
+export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli.cjs');
 
 export interface CliResult {
   code: number | null;

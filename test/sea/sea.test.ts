@@ -2,7 +2,7 @@
  * The single executable (`npm run sea`) as it runs on a backup server without
  * Node.js: built once for this file, copied into an empty directory, and run
  * in a mount namespace where every Node binary of this machine is /dev/null
- * (bound over it). Each command is compared with `node dist/cli.js` on the
+ * (bound over it). Each command is compared with `node dist/cli.cjs` on the
  * same input: the same exit code, verdict and findings.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -66,7 +66,7 @@ function runSea(args: string[], options: HiddenOptions = {}): Run {
   return runHidden(['./chunkguard', ...args], { ...options, env: { TMPDIR: scratchDir, ...options.env } });
 }
 
-/** What must match between the executable and `node dist/cli.js`: the exit, the verdict's first word, the findings. */
+/** What must match between the executable and `node dist/cli.cjs`: the exit, the verdict's first word, the findings. */
 function gist(run: { code: number | null; stdout: string }) {
   const report = JSON.parse(run.stdout) as { ok: boolean; summary: string; findings: { code: string; severity: string; path?: string }[] };
   return { code: run.code, ok: report.ok, verdict: report.summary.split(':')[0], findings: report.findings.map(({ code, severity, path }) => ({ code, severity, path })) };
@@ -107,7 +107,7 @@ describeAsRoot('the single executable on a host without Node', () => {
     expect(probe.stdout).toMatch(/^node exit [1-9]\d*$/m);
   });
 
-  it('--version is chunkguard\'s, as from node dist/cli.js', () => {
+  it('--version is chunkguard\'s, as from node dist/cli.cjs', () => {
     const run = runSea(['--version']);
     expect(run).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' });
     expect(runCli(['--version']).stdout).toBe(run.stdout);
@@ -117,7 +117,7 @@ describeAsRoot('the single executable on a host without Node', () => {
     expect(JSON.parse(fromRoot.stdout)).toMatchObject({ ok: true, probe: true });
   });
 
-  it('check, as root, on a tmpfs store of uid 34: SAFE, touched as uid 34 on a switched thread, as node dist/cli.js', () => {
+  it('check, as root, on a tmpfs store of uid 34: SAFE, touched as uid 34 on a switched thread, as node dist/cli.cjs', () => {
     const store = makeStore(join(fs.mountPoint, 'store-ok'));
     const run = runSea(['check', store, '--json']);
     expect(run.code, run.stderr).toBe(0);
@@ -126,7 +126,7 @@ describeAsRoot('the single executable on a host without Node', () => {
     expect(gist(run)).toEqual(gist(runCli(['check', store, '--json'])));
   });
 
-  it('check as uid 34 on a root-owned zero chunk: TOUCH_EPERM_WRONG_OWNER, exit 1, nothing changed, as node dist/cli.js', async () => {
+  it('check as uid 34 on a root-owned zero chunk: TOUCH_EPERM_WRONG_OWNER, exit 1, nothing changed, as node dist/cli.cjs', async () => {
     const store = makeStore(join(fs.mountPoint, 'store-root-chunk'));
     await plantZeroChunk(store, { uid: 0, gid: 0 });
     const state = treeState(store);
@@ -137,7 +137,7 @@ describeAsRoot('the single executable on a host without Node', () => {
     expect(treeState(store)).toEqual(state);
   });
 
-  it('audit with worker threads on a store of 10,000 entries: the same counts and findings as node dist/cli.js', () => {
+  it('audit with worker threads on a store of 10,000 entries: the same counts and findings as node dist/cli.cjs', () => {
     const store = join(base, 'audit-store');
     execFileSync(process.execPath, [join(ROOT, 'bench', 'make-store.mjs'), store, '10000'], { stdio: 'ignore' });
     const run = runSea(['audit', store, '--workers', '2', '--json']);
@@ -150,12 +150,12 @@ describeAsRoot('the single executable on a host without Node', () => {
     expect(gist(run)).toEqual(gist(node));
   });
 
-  it('env: the same verdict and findings as node dist/cli.js', () => {
+  it('env: the same verdict and findings as node dist/cli.cjs', () => {
     const run = runSea(['env', '--json']);
     expect(gist(run)).toEqual(gist(runCli(['env', '--json'])));
   });
 
-  it('bad input: one line naming the path, exit 2, as node dist/cli.js', () => {
+  it('bad input: one line naming the path, exit 2, as node dist/cli.cjs', () => {
     const missing = join(base, 'missing');
     const run = runSea(['check', missing]);
     expect(run).toMatchObject({ code: 2, stdout: '', stderr: `chunkguard: ${missing}: no such directory\n` });
@@ -182,7 +182,7 @@ describeAsRoot('the single executable on a host without Node', () => {
     expect(outcome(answer.measurement)).toEqual(outcome(ours.measurement));
   });
 
-  it('SIGINT during a check: killed by SIGINT (130 in a shell) as node dist/cli.js is, nothing left in the probe or TMPDIR', async () => {
+  it('SIGINT during a check: killed by SIGINT (130 in a shell) as node dist/cli.cjs is, nothing left in the probe or TMPDIR', async () => {
     /** Started on its own probe directory, interrupted once the check has written there. */
     const interrupted = async (name: string, command: string, args: (probe: string) => string[]) => {
       const probe = join(base, name);
@@ -203,7 +203,7 @@ describeAsRoot('the single executable on a host without Node', () => {
     expect(node).toEqual(sea);
   });
 
-  it('TMPDIR on a noexec mount: koffi loads from the next directory, and the audit answers as node dist/cli.js', () => {
+  it('TMPDIR on a noexec mount: koffi loads from the next directory, and the audit answers as node dist/cli.cjs', () => {
     const noexec = join(base, 'noexec');
     mkdirSync(noexec);
     const store = join(base, 'small-store');
@@ -277,7 +277,7 @@ describeArm64('the arm64 executable, under qemu-aarch64', () => {
     expect(runArm64(['--version'])).toMatchObject({ code: 0, stdout: `${version}\n` });
   });
 
-  it('check, as root, on a tmpfs store of uid 34: SAFE, touched as uid 34 on a switched thread, as node dist/cli.js', () => {
+  it('check, as root, on a tmpfs store of uid 34: SAFE, touched as uid 34 on a switched thread, as node dist/cli.cjs', () => {
     const store = makeStore(join(fs.mountPoint, 'store-arm64'));
     const run = runArm64(['check', store, '--json']);
     expect(run.code, run.stderr).toBe(0);
@@ -285,7 +285,7 @@ describeArm64('the arm64 executable, under qemu-aarch64', () => {
     expect(gist(run)).toEqual(gist(runCli(['check', store, '--json'])));
   }, 120_000);
 
-  it('audit with worker threads: the same counts and findings as node dist/cli.js', () => {
+  it('audit with worker threads: the same counts and findings as node dist/cli.cjs', () => {
     const store = join(dir, 'audit-store');
     for (let prefix = 0; prefix < 64; prefix++) {
       const sub = join(store, '.chunks', prefix.toString(16).padStart(4, '0'));

@@ -111,7 +111,7 @@ describeAsRoot('the GC user, inferred', () => {
     const foreign = report.findings.find((finding: { code: string }) => finding.code === 'FOREIGN_OWNER');
     expect(foreign).toMatchObject({ severity: 'error', evidence: { count: 1 } });
     expect(foreign.remedy).toMatch(new RegExp(`^chunkguard fix ${store} --owner 34:34 --apply`));
-    runRemedy(foreign.remedy.replace(/^chunkguard /, `${process.execPath} ${join(import.meta.dirname, '..', '..', 'dist', 'cli.js')} `).split('   #')[0]!);
+    runRemedy(foreign.remedy.replace(/^chunkguard /, `${process.execPath} ${join(import.meta.dirname, '..', '..', 'dist', 'cli.cjs')} `).split('   #')[0]!);
     expect(lstatSync(stray).uid).toBe(BACKUP_UID);
     expect(runCli(['audit', store]).code).toBe(0);
   });
@@ -155,7 +155,7 @@ describeAsRoot('the GC user, inferred', () => {
     const finding = report.findings.find((entry: { code: string }) => entry.code === 'NOT_GC_USER');
     expect(finding).toMatchObject({ severity: 'warning', remedy: `sudo chunkguard check ${store}   # as root it touches as uid 34` });
     // The remedy as root (this test already is, so without sudo): it checks as the GC user and the warning is gone.
-    const asRoot = spawnSync('sh', ['-c', `${finding.remedy.split('   #')[0].replace(/^sudo chunkguard /, `${process.execPath} ${join(import.meta.dirname, '..', '..', 'dist', 'cli.js')} `)} --json`], { encoding: 'utf8' });
+    const asRoot = spawnSync('sh', ['-c', `${finding.remedy.split('   #')[0].replace(/^sudo chunkguard /, `${process.execPath} ${join(import.meta.dirname, '..', '..', 'dist', 'cli.cjs')} `)} --json`], { encoding: 'utf8' });
     expect(asRoot.status, asRoot.stderr).toBe(0);
     const after = JSON.parse(asRoot.stdout);
     expect(after.touchedAs).toMatchObject({ uid: BACKUP_UID, capFowner: false });
@@ -275,7 +275,7 @@ describeAsRoot('a datastore in the backup server\'s datastore.cfg', () => {
     expect(codes).toContain('INCONSISTENT_OWNER');
     expect(codes).toContain('FOREIGN_OWNER');
     for (const finding of audit.report.findings.filter((entry: { code: string }) => ['INCONSISTENT_OWNER', 'FOREIGN_OWNER'].includes(entry.code))) {
-      const remedy = finding.remedy.split('   #')[0].replace(/^chunkguard /, `${process.execPath} ${join(import.meta.dirname, '..', '..', 'dist', 'cli.js')} `);
+      const remedy = finding.remedy.split('   #')[0].replace(/^chunkguard /, `${process.execPath} ${join(import.meta.dirname, '..', '..', 'dist', 'cli.cjs')} `);
       runRemedy(remedy);
     }
     expect(runJson(['audit', store]).report.findings).toEqual([]);
@@ -315,7 +315,7 @@ describeIfKernel('user namespaces', 'user namespaces: the audited directory itse
     // Inside the namespace the same command cannot work; on the host (here: this process) it does.
     const inside = runCli(['fix', repo, '--owner', '1000:1000', '--apply', '--journal', join(base, `inside-${serial}.jsonl`)], { prefix: unshare });
     expect(inside.code).not.toBe(0);
-    runRemedy(notMapped.remedy.split('   #')[0]!.replace(/^chunkguard /, `${process.execPath} ${join(import.meta.dirname, '..', '..', 'dist', 'cli.js')} `) + ` --journal ${join(base, `host-${serial}.jsonl`)}`);
+    runRemedy(notMapped.remedy.split('   #')[0]!.replace(/^chunkguard /, `${process.execPath} ${join(import.meta.dirname, '..', '..', 'dist', 'cli.cjs')} `) + ` --journal ${join(base, `host-${serial}.jsonl`)}`);
     const after = runJson(['audit', repo], { prefix: unshare });
     expect(after.code, after.stdout).toBe(0);
     expect(after.report.findings).toEqual([]);
