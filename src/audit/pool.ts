@@ -9,7 +9,8 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { workerThreads } from '../runtime/builtins.js';
 import { aborted as abortError, ChunkguardError } from '../errors.js';
 import { DirTree } from '../fs/dir-tree.js';
 import { isUnsafePath } from '../fs/errors.js';
@@ -133,7 +134,7 @@ export async function scanTree(root: ScanRoot, sink: ResultSink, options: PoolOp
   const { script, eval: isCode, embedded: carried } = workerScript();
   const loadLock = new SharedArrayBuffer(4);
   const workerData = { root: root.path, settings: root.settings, rootIdentity: root.identity, ring: options.ring, loadLock, embedded: carried };
-  const workers = Array.from({ length: count }, () => new Worker(script, { eval: isCode, workerData, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } }));
+  const workers = Array.from({ length: count }, () => new (workerThreads().Worker)(script, { eval: isCode, workerData, resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GENERATION_MB } }));
   const inFlight = new Map<Worker, number>(workers.map((worker) => [worker, 0]));
   // Chunk records' buffers read here, to go back with the worker's next tasks (ScanBatch#chunkRecords).
   const spares = new Map<Worker, ArrayBuffer[]>(workers.map((worker) => [worker, []]));

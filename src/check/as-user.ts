@@ -5,7 +5,8 @@
  * groups, when setpriv is missing). A uid change from root clears the
  * capabilities, so CAP_FOWNER cannot mask an ownership problem.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { childProcess } from '../runtime/builtins.js';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,8 +45,8 @@ function start(credentials: Credentials): { child: ChildProcess & { stdin: NonNu
   const { uid, gid, groups } = credentials;
   const stdio: ['pipe', 'pipe', 'pipe'] = ['pipe', 'pipe', 'pipe'];
   const child = setpriv
-    ? spawn(setpriv, [`--reuid=${uid}`, `--regid=${gid}`, groups.length > 0 ? `--groups=${groups.join(',')}` : '--clear-groups', '--', file, ...args], { stdio, env })
-    : spawn(file, args, { uid, gid, stdio, env });
+    ? childProcess().spawn(setpriv, [`--reuid=${uid}`, `--regid=${gid}`, groups.length > 0 ? `--groups=${groups.join(',')}` : '--clear-groups', '--', file, ...args], { stdio, env })
+    : childProcess().spawn(file, args, { uid, gid, stdio, env });
   return { child, via: setpriv ? 'setpriv' : 'spawn' };
 }
 

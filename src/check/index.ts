@@ -4,7 +4,8 @@
  * Validates everything before anything is written, measures in this process
  * or, as another user, in a helper process, and builds the report once here.
  */
-import { access } from 'node:fs/promises';
+import { nowMs } from '../runtime/builtins.js';
+import { access } from 'node:fs';
 import { zeroChunkBlobShared } from '../chunk/zero-chunk.js';
 import { nodeZlibCodec, zstdCodec } from '../chunk/zstd.js';
 import { badInput, badOption, publicCall } from '../errors.js';
@@ -116,7 +117,7 @@ function chooseToucher(gcUser: GcUserChoice, options: CheckOptions): { other?: G
 }
 
 async function check(path: string, options: CheckOptions, hooks: CheckHooks): Promise<CheckReport> {
-  const startedMs = performance.now();
+  const startedMs = nowMs();
   const probe = options.probe === true;
   const cutoffMinutes = resolveCutoff(options.cutoffMinutes);
   const failOn = failOnOption(options.failOn);
@@ -185,10 +186,10 @@ async function measureWith(credentials: ThreadCredentials | undefined, plan: Mea
 async function measureOnThread(credentials: ThreadCredentials, plan: MeasurePlan, signal: AbortSignal | undefined): Promise<{ measurement: Measurement; via: 'thread' }> {
   libc();
   // On a Node without zstd in zlib the decoder is WebAssembly from disk: loaded now, when a kept chunk will need it.
-  if (!nodeZlibCodec() && keptChunkNeedsDecoder(plan, zeroChunkBlobShared())) await zstdCodec();
+  if (keptChunkNeedsDecoder(plan, zeroChunkBlobShared()) && !nodeZlibCodec()) await zstdCodec();
   // Threads inherit their creator's credentials: libuv's pool must exist before the switch, or
   // threads it starts meanwhile would stay the GC user's. One small async call starts all of them.
-  await access('/');
+  await new Promise((done) => access('/', done));
   const back = switchThreadTo(credentials);
   try {
     return { measurement: await measureAtime(plan, zeroChunkBlobShared(), signal), via: 'thread' };

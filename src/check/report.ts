@@ -4,6 +4,7 @@
  * measurement's findings, the notes on who touched, the clock skew against
  * the cutoff, and the one-line summary.
  */
+import { nowMs } from '../runtime/builtins.js';
 import { type FailOn, type Finding, plural, verdict } from '../findings.js';
 import type { InsertAction } from '../store/insert.js';
 import type { FilesystemKnowledge } from '../system/filesystems.js';
@@ -159,7 +160,7 @@ export function buildReport(measurement: Measurement, context: ReportContext): C
     clock: skewMs === undefined ? undefined : { skewMs, hostNs: host![0], atimeNs: after!.atimeNs },
     cutoffMinutes: context.cutoffMinutes,
     ...(context.asRoot ? { measuredAsRoot: context.asRoot } : {}),
-    durationMs: Math.round(performance.now() - context.startedMs),
+    durationMs: Math.round(nowMs() - context.startedMs),
     findings,
   };
   report.summary = summarize(report, context.accounts, context.failOn);

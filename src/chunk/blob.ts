@@ -2,7 +2,7 @@
  * The blob container of a chunk, as the backup server writes it:
  * 8-byte magic, CRC32 (IEEE, little-endian) of the payload, payload.
  */
-import { crc32 } from 'node:zlib';
+import { zlib } from '../runtime/builtins.js';
 import { ChunkguardError } from '../errors.js';
 import { plural } from '../findings.js';
 
@@ -24,7 +24,7 @@ export const BLOB_HEADER_SIZE = 12;
 export function encodeBlob(magic: Uint8Array, payload: Uint8Array): Buffer {
   const blob = Buffer.alloc(BLOB_HEADER_SIZE + payload.length);
   blob.set(magic, 0);
-  blob.writeUInt32LE(crc32(payload), 8);
+  blob.writeUInt32LE(zlib().crc32(payload), 8);
   blob.set(payload, BLOB_HEADER_SIZE);
   return blob;
 }
@@ -50,7 +50,7 @@ export function parseBlob(blob: Uint8Array): BlobHeader {
   else throw new BlobError(`unknown blob magic ${magic.toString('hex')}`);
   const crc = bytes.readUInt32LE(8);
   const payload = bytes.subarray(BLOB_HEADER_SIZE);
-  const actual = crc32(payload);
+  const actual = zlib().crc32(payload);
   if (actual !== crc) {
     throw new BlobError(`blob CRC32 mismatch: header ${crc.toString(16)}, payload ${actual.toString(16)}`);
   }

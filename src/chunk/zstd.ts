@@ -14,7 +14,7 @@
  * and bounded, and never return more than the `maxSize` they are given.
  */
 import { requirePackage } from '../runtime/embedded.js';
-import * as zlib from 'node:zlib';
+import { zlib } from '../runtime/builtins.js';
 
 export type ZstdEncoderName = 'node:zlib' | '@bokuweb/zstd-wasm';
 
@@ -49,7 +49,7 @@ let native: ZstdCodec | null | undefined;
 /** Node's own zstd, or undefined on a Node that has none (20, and 22 before 22.15). */
 export function nodeZlibCodec(): ZstdCodec | undefined {
   if (native === undefined) {
-    const { zstdCompressSync, zstdDecompressSync, constants } = zlib as unknown as ZlibZstd;
+    const { zstdCompressSync, zstdDecompressSync, constants } = zlib() as unknown as ZlibZstd;
     const level = constants.ZSTD_c_compressionLevel;
     native =
       zstdCompressSync && zstdDecompressSync && level !== undefined

@@ -14,8 +14,9 @@ import { type FailOn, type Finding, plural, verdict } from '../findings.js';
 
 type Style = Parameters<typeof styleText>[0];
 
-export function colourer(stream: NodeJS.WriteStream): (style: Style, text: string) => string {
-  const enabled = stream.isTTY === true && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb';
+/** Colours for a terminal (`isatty` of the descriptor written to), none otherwise, nor with NO_COLOR or TERM=dumb. */
+export function colourer(terminal: boolean): (style: Style, text: string) => string {
+  const enabled = terminal && !('NO_COLOR' in process.env) && process.env.TERM !== 'dumb';
   return (style, text) => (enabled ? styleText(style, text) : text);
 }
 

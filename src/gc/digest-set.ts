@@ -28,7 +28,7 @@
  * they spread as random ones do; should they crowd it still, new keys are
  * drawn (at most MAX_RESEEDS times). Numbers stay: the digests never move.
  */
-import { randomFillSync } from 'node:crypto';
+import { crypto } from '../runtime/builtins.js';
 import { copyWords, DIGEST_BYTES, DIGEST_WORDS as WORDS, DigestWords, sameWords } from './digest-words.js';
 
 /** Digests a page: 8,192 x 32 bytes, 256 KiB allocated at a time. */
@@ -86,7 +86,7 @@ export class DigestSet {
     const shift = Math.min(MAX_FIRST_SLOTS_SHIFT, Math.max(FIRST_SLOTS_SHIFT, Math.ceil(Math.log2(Math.max(1, wanted)))));
     this.table = new Uint32Array(1 << shift);
     this.tagBits = 32 - shift;
-    randomFillSync(this.keys);
+    crypto().randomFillSync(this.keys);
   }
 
   /** Distinct digests held. */
@@ -270,7 +270,7 @@ export class DigestSet {
   private rekey(): void {
     if (this.keyed) {
       this.reseeds++;
-      randomFillSync(this.keys);
+      crypto().randomFillSync(this.keys);
     }
     this.keyed = true;
     this.rebuild(this.table.length);

@@ -11,7 +11,8 @@
  * here neither is opened (SYMLINK, NOT_REGULAR), and the caller decides what
  * the server would have made of it.
  */
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+import { crypto } from '../runtime/builtins.js';
 import { readSync } from 'node:fs';
 import { closeFd, type Dir, type Name, statFd } from '../fs/dir.js';
 import { errnoCode } from '../errors.js';
@@ -320,7 +321,7 @@ function readOpen(fd: number, kind: IndexKind, onDigest: DigestVisitor, checksum
   if (isProblem(header)) return header;
   const layout = checkLayout(header, before.size);
   if (isProblem(layout)) return layout;
-  const hash = checksum ? createHash('sha256') : undefined;
+  const hash = checksum ? crypto().createHash('sha256') : undefined;
   const lastEnd = readEntries(fd, kind, layout.entries, onDigest, hash);
   if (typeof lastEnd !== 'bigint') return lastEnd;
   const after = statFd(fd);

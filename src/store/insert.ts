@@ -15,7 +15,7 @@
  *   killed run is removed by the next.
  */
 import { fsyncSync, futimesSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { crypto } from '../runtime/builtins.js';
 import { type CallResult, closeFd, type Dir, type OwnerNotSet, setOwner } from '../fs/dir.js';
 import { FsError } from '../fs/errors.js';
 import { sameIdentity } from '../fs/identity.js';
@@ -164,7 +164,7 @@ function renameNew(dir: Dir, temp: string, name: string): boolean {
   return true;
 }
 
-const randomSuffix = (): string => randomBytes(4).toString('hex');
+const randomSuffix = (): string => crypto().randomBytes(4).toString('hex');
 
 /**
  * A new temp file, locked, still under its name; a non-file already at the

@@ -5,7 +5,7 @@
  * up again) when closed, on a signal or on exit. Probe directories a killed run
  * left are swept first.
  */
-import { randomBytes } from 'node:crypto';
+import { crypto } from '../runtime/builtins.js';
 import { Dir } from '../fs/dir.js';
 import { FsError } from '../fs/errors.js';
 import { onExitRemove } from './cleanup.js';
@@ -32,7 +32,7 @@ export interface ProbeDir {
 export function makeProbeDir(parent: Dir, options: { beforeRemove?: () => void; ownersKept?: boolean } = {}): ProbeDir {
   const { beforeRemove = () => undefined, ownersKept = false } = options;
   const staleRemoved = sweepStaleProbes(parent);
-  const name = `${PROBE_PREFIX}${leftoverTag()}-${randomBytes(4).toString('hex')}`;
+  const name = `${PROBE_PREFIX}${leftoverTag()}-${crypto().randomBytes(4).toString('hex')}`;
   let probe: Dir | undefined;
   let ours = false;
   let removed = false;
