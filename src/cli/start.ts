@@ -1,10 +1,6 @@
 #!/usr/bin/env node
-/**
- * The command line's entry: V8's compile cache on where Node has one, then the CLI
- * (dist/cli-main.cjs), which the cache then serves compiled.
- */
-import { createRequire } from 'node:module';
-import { enableCompileCache } from '../runtime/compile-cache.js';
+/** The command line's entry: the CLI (dist/cli-main.cjs), compiled from the code cache where there is one. */
+import { join } from 'node:path';
+import { runCached } from '../runtime/code-cache.js';
 
-enableCompileCache();
-createRequire(import.meta.url)('./cli-main.cjs');
+runCached(join(__dirname, 'cli-main.cjs'));

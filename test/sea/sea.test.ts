@@ -63,7 +63,10 @@ function runHidden(args: string[], options: HiddenOptions = {}): Run {
 
 /** The x64 executable copied into `base`, TMPDIR the scratch directory unless `env` says otherwise. */
 function runSea(args: string[], options: HiddenOptions = {}): Run {
-  return runHidden(['./chunkguard', ...args], { ...options, env: { TMPDIR: scratchDir, ...options.env } });
+  const before = readdirSync(scratchDir);
+  const run = runHidden(['./chunkguard', ...args], { ...options, env: { TMPDIR: scratchDir, ...options.env } });
+  expect(readdirSync(scratchDir)).toEqual(before);
+  return run;
 }
 
 /** What must match between the executable and `node dist/cli.cjs`: the exit, the verdict's first word, the findings. */
@@ -74,8 +77,12 @@ function gist(run: { code: number | null; stdout: string }) {
 
 /**
  * TMPDIR of every run: a directory of its own on tmpfs, where the executable writes koffi's
- * module (as an unnamed file): nothing may ever appear in it, whatever ends the run.
+ * module (as an unnamed file): nothing of the executable's may ever appear in it, whatever
+ * ends the run. The `node dist/cli.cjs` runs compared with it keep their code cache there,
+ * in a directory of their own (src/runtime/code-cache.ts), removed after each test; the
+ * executable has V8's code cache inside itself and never makes one.
  */
+const NODE_CODE_CACHE = /^chunkguard-code-cache-\d+$/;
 let scratchDir: string;
 
 describeAsRoot('the single executable on a host without Node', () => {
@@ -92,7 +99,11 @@ describeAsRoot('the single executable on a host without Node', () => {
     mkdirSync(scratchDir);
     chmodSync(scratchDir, 0o1777);
   }, 660_000);
-  afterEach(() => expect(readdirSync(scratchDir)).toEqual([]));
+  afterEach(() => {
+    const left = readdirSync(scratchDir);
+    for (const name of left.filter((entry) => NODE_CODE_CACHE.test(entry))) rmSync(join(scratchDir, name), { recursive: true });
+    expect(left.filter((entry) => !NODE_CODE_CACHE.test(entry))).toEqual([]);
+  });
   afterAll(() => {
     fs?.unmount();
     if (base) rmSync(base, { recursive: true, force: true });

@@ -1,0 +1,137 @@
+/**
+ * The command line's code cache (src/runtime/code-cache.ts): a directory of the
+ * running user's own, refused whenever someone else could write it; the CLI leaves
+ * its compiled code there and the next runs use it; a damaged or stale cache is
+ * replaced, never trusted.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { codeCacheDir } from '../../src/runtime/code-cache.js';
+import { CLI } from '../helpers/cli.js';
+import { describeAsRoot } from '../helpers/privileged.js';
+
+const uid = process.geteuid!();
+const made: string[] = [];
+afterEach(() => {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A temp directory like /tmp: everyone may create in it, sticky. */
+function base(mode = 0o1777): string {
+  const dir = mkdtempSync(join(tmpdir(), 'chunkguard-cc-'));
+  made.push(dir);
+  chmodSync(dir, mode);
+  return dir;
+}
+const own = (dir: string) => join(dir, `chunkguard-code-cache-${uid}`);
+
+describe('the code cache directory', () => {
+  it("is made 0700, the user's own, and found again", () => {
+    const parent = base();
+    expect(codeCacheDir(parent)).toBe(own(parent));
+    expect(lstatSync(own(parent)).mode & 0o7777).toBe(0o700);
+    expect(codeCacheDir(parent)).toBe(own(parent));
+  });
+
+  it('a symlink in its place is refused, not followed', () => {
+    const parent = base();
+    const elsewhere = base(0o700);
+    symlinkSync(elsewhere, own(parent));
+    expect(codeCacheDir(parent)).toBeUndefined();
+    expect(readdirSync(elsewhere)).toEqual([]);
+  });
+
+  it('one that others may read or write is refused', () => {
+    const parent = base();
+    mkdirSync(own(parent));
+    chmodSync(own(parent), 0o777);
+    expect(codeCacheDir(parent)).toBeUndefined();
+  });
+
+  it('in a parent anyone may write without the sticky bit (they could replace it): refused, nothing made', () => {
+    const parent = base(0o777);
+    expect(codeCacheDir(parent)).toBeUndefined();
+    expect(readdirSync(parent)).toEqual([]);
+  });
+});
+
+describeAsRoot('the code cache directory, as root', () => {
+  it('one made by another user beforehand is refused', () => {
+    const parent = base();
+    mkdirSync(own(parent), { mode: 0o700 });
+    chownSync(own(parent), 34, 34);
+    expect(codeCacheDir(parent)).toBeUndefined();
+  });
+
+  it('in a parent another user owns: refused', () => {
+    const parent = base(0o755);
+    chownSync(parent, 34, 34);
+    expect(codeCacheDir(parent)).toBeUndefined();
+  });
+});
+
+describe(`the CLI's code cache on ${process.version}`, () => {
+  const run = (parent: string, env: NodeJS.ProcessEnv = {}) => spawnSync(process.execPath, [CLI, '--version'], { encoding: 'utf8', env: { ...process.env, TMPDIR: parent, ...env } });
+  const cacheFile = (parent: string) => join(own(parent), `cli-${process.version}-${process.arch}`);
+  const version = (JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+
+  it('the first run leaves the compiled CLI, headed by the key of the bundle it came from; the next runs use it as it is', () => {
+    const parent = base();
+    expect(run(parent).stdout.trim()).toBe(version);
+    const first = statSync(cacheFile(parent));
+    const header = readFileSync(cacheFile(parent)).subarray(0, 200).toString('latin1').split('\n')[0]!;
+    const bundle = statSync(join(dirname(CLI), 'cli-main.cjs'), { bigint: true });
+    expect(header).toBe(`${process.version} ${process.arch} ${bundle.dev}:${bundle.ino} ${bundle.size} ${bundle.ctimeNs}`);
+    expect(first.mode & 0o777).toBe(0o600);
+    expect(first.size).toBeGreaterThan(100_000);
+    for (let i = 0; i < 2; i++) expect(run(parent).stdout.trim()).toBe(version);
+    // Accepted by V8: never written again (a rejected or mismatched one is replaced).
+    expect(statSync(cacheFile(parent)).ino).toBe(first.ino);
+    expect(readdirSync(own(parent))).toEqual([`cli-${process.version}-${process.arch}`]);
+  });
+
+  it('a damaged cache (V8 rejects it) or one of another bundle: the CLI runs the same, and the cache is made again', () => {
+    for (const damage of ['data', 'key'] as const) {
+      const parent = base();
+      run(parent);
+      const bytes = readFileSync(cacheFile(parent));
+      const newline = bytes.indexOf(10);
+      if (damage === 'data') bytes.fill(0x5a, newline + 1);
+      else bytes[newline - 1] = bytes[newline - 1] === 0x31 ? 0x32 : 0x31;
+      writeFileSync(cacheFile(parent), bytes);
+      const damaged = statSync(cacheFile(parent)).ino;
+      const result = run(parent);
+      expect(result.stdout.trim()).toBe(version);
+      expect(result.stderr).toBe('');
+      expect(statSync(cacheFile(parent)).ino).not.toBe(damaged);
+      expect(readFileSync(cacheFile(parent)).subarray(0, newline).equals(bytes.subarray(0, newline))).toBe(damage === 'data');
+    }
+  });
+
+  it('a check gives the same report with the cache as without it', () => {
+    const parent = base();
+    const store = mkdtempSync(join(tmpdir(), 'chunkguard-cc-store-'));
+    made.push(store);
+    mkdirSync(join(store, '.chunks'));
+    const check = (env: NodeJS.ProcessEnv) => {
+      const result = spawnSync(process.execPath, [CLI, 'check', store, '--json', '--as-user', `${uid}:${process.getegid!()}`], { encoding: 'utf8', env: { ...process.env, TMPDIR: parent, ...env } });
+      const report = JSON.parse(result.stdout);
+      return { status: result.status, ok: report.ok, codes: report.findings.map((finding: { code: string }) => finding.code), action: report.chunkAction };
+    };
+    check({ NODE_DISABLE_COMPILE_CACHE: '1' }); // inserts the chunk: the runs compared find it in place
+    const without = check({ NODE_DISABLE_COMPILE_CACHE: '1' });
+    expect(readdirSync(parent)).toEqual([]);
+    check({});
+    expect(readdirSync(own(parent))).toHaveLength(1);
+    expect(check({})).toEqual(without);
+  });
+
+  it('NODE_DISABLE_COMPILE_CACHE=1: none', () => {
+    const parent = base();
+    expect(run(parent, { NODE_DISABLE_COMPILE_CACHE: '1' }).status).toBe(0);
+    expect(readdirSync(parent)).toEqual([]);
+  });
+});
