@@ -283,7 +283,7 @@ async function compareAudit(label, store, foreign, target, settleMs = 0, morePee
 }
 
 function auditSpeed() {
-  return compareAudit('audit 1M chunks', makeStore(), FOREIGN_BURST, 0.7);
+  return compareAudit('audit 1M chunks', makeStore(), FOREIGN_BURST, 0.55);
 }
 
 /**
@@ -330,7 +330,7 @@ async function auditSshfsLatencySpeed() {
   stops.add(stop);
   try {
     const fd16 = ['fd -j16', 'fdfind', ['-u', '-j', '16', '--owner', `!${BENCH_UID}`, '.', mnt]];
-    return await compareAudit(`audit sshfs +${delayMs} ms each way, ${Math.round((files + prefixes + 2) / 100) / 10}k entries`, mnt, foreign, 0.2, 1500, [fd16]);
+    return await compareAudit(`audit sshfs +${delayMs} ms each way, ${Math.round((files + prefixes + 2) / 100) / 10}k entries`, mnt, foreign, 0.15, 1500, [fd16]);
   } finally {
     stop();
     stops.delete(stop);
