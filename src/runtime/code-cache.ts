@@ -23,8 +23,8 @@ import { Script } from 'node:vm';
 
 const S_ISVTX = 0o1000;
 
-/** This user's cache directory under `base` (made when missing), or undefined when it cannot be trusted. */
-export function codeCacheDir(base = tmpdir()): string | undefined {
+/** This user's cache directory under `base` (made when missing, if `create`), or undefined when it is missing or cannot be trusted. */
+export function codeCacheDir(base = tmpdir(), { create = true } = {}): string | undefined {
   const uid = process.geteuid?.();
   if (uid === undefined) return undefined;
   const dir = join(base, `chunkguard-code-cache-${uid}`);
@@ -32,10 +32,12 @@ export function codeCacheDir(base = tmpdir()): string | undefined {
     const parent = statSync(base);
     // Others may make entries here only where they cannot remove or rename this user's (sticky).
     if (!parent.isDirectory() || (parent.uid !== 0 && parent.uid !== uid) || ((parent.mode & 0o022) !== 0 && (parent.mode & S_ISVTX) === 0)) return undefined;
-    try {
-      mkdirSync(dir, { mode: 0o700 });
-    } catch (error) {
-      if ((error as { code?: string }).code !== 'EEXIST') return undefined;
+    if (create) {
+      try {
+        mkdirSync(dir, { mode: 0o700 });
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'EEXIST') return undefined;
+      }
     }
     const own = lstatSync(dir);
     return own.isDirectory() && own.uid === uid && (own.mode & 0o077) === 0 ? dir : undefined;
@@ -85,12 +87,19 @@ function writeCache(path: string, key: string, data: Buffer): void {
 /** `file` (a CommonJS bundle) compiled with the cached code when there is a valid one; the cache renewed when the run ends if there was not. */
 function compile(file: string): Script {
   const { text, key } = readSource(file);
-  const nodeCache = process.env.NODE_DISABLE_COMPILE_CACHE === '1' ? undefined : codeCacheDir();
-  const path = nodeCache && join(nodeCache, `cli-${process.version}-${process.arch}`);
-  const cached = path ? readCache(path, key) : undefined;
+  const enabled = process.env.NODE_DISABLE_COMPILE_CACHE !== '1';
+  const name = `cli-${process.version}-${process.arch}`;
+  const dir = enabled ? codeCacheDir(tmpdir(), { create: false }) : undefined;
+  const cached = dir ? readCache(join(dir, name), key) : undefined;
   // The wrapper Node's CommonJS loader puts around a module, on the first line: line numbers stay the file's.
   const script = new Script(`(function (exports, require, module, __filename, __dirname) { ${text}\n});`, { filename: file, cachedData: cached });
-  if (path && (cached === undefined || script.cachedDataRejected)) process.once('exit', () => writeCache(path, key, script.createCachedData()));
+  if (enabled && (cached === undefined || script.cachedDataRejected)) {
+    // Only a run that answered (exit 0 or 1): bad input writes nothing at all, not even this. The directory is judged again.
+    process.once('exit', (code) => {
+      const made = code === 0 || code === 1 ? codeCacheDir() : undefined;
+      if (made) writeCache(join(made, name), key, script.createCachedData());
+    });
+  }
   return script;
 }
 

@@ -129,6 +129,13 @@ describe(`the CLI's code cache on ${process.version}`, () => {
     expect(check({})).toEqual(without);
   });
 
+  it('bad input (exit 2) writes nothing, not even the cache', () => {
+    const parent = base();
+    const result = spawnSync(process.execPath, [CLI, 'check', join(parent, 'missing')], { encoding: 'utf8', env: { ...process.env, TMPDIR: parent } });
+    expect(result.status).toBe(2);
+    expect(readdirSync(parent)).toEqual([]);
+  });
+
   it('NODE_DISABLE_COMPILE_CACHE=1: none', () => {
     const parent = base();
     expect(run(parent, { NODE_DISABLE_COMPILE_CACHE: '1' }).status).toBe(0);
