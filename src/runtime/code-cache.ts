@@ -11,14 +11,16 @@
  * user that no one else may write, in a parent where no one else can replace it
  * (not writable by others, or sticky like /tmp). One file per Node version and
  * architecture, written whole (a temp file renamed), headed by the key of the
- * bundle it was made from: its device, inode, size and ctime (a rewrite changes
- * ctime; V8 itself checks only the length). Anything amiss: no cache, nothing said,
- * as it only saves time. NODE_DISABLE_COMPILE_CACHE=1 turns it off, as Node's own.
+ * bundle it was made from (its device, inode, size and ctime: a rewrite changes
+ * ctime; V8 itself checks only the length) and V8's cached-data tag. Only a run
+ * that answered writes it. Anything amiss: no cache, nothing said, as it only
+ * saves time. NODE_DISABLE_COMPILE_CACHE=1 turns it off, as Node's own.
  */
 import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire, Module } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { cachedDataVersionTag } from 'node:v8';
 import { Script } from 'node:vm';
 
 const S_ISVTX = 0o1000;
@@ -51,7 +53,8 @@ function readSource(file: string): { text: string; key: string } {
   const fd = openSync(file, 'r');
   try {
     const stat = fstatSync(fd, { bigint: true });
-    return { text: readFileSync(fd, 'utf8'), key: `${process.version} ${process.arch} ${stat.dev}:${stat.ino} ${stat.size} ${stat.ctimeNs}` };
+    // V8's own tag (its version and the flags that shape its code) too: two builds of one Node version may differ there.
+    return { text: readFileSync(fd, 'utf8'), key: `${process.version} ${process.arch} v8:${cachedDataVersionTag()} ${stat.dev}:${stat.ino} ${stat.size} ${stat.ctimeNs}` };
   } finally {
     closeSync(fd);
   }

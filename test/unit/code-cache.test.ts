@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { cachedDataVersionTag } from 'node:v8';
 import { afterEach, describe, expect, it } from 'vitest';
 import { codeCacheDir } from '../../src/runtime/code-cache.js';
 import { CLI } from '../helpers/cli.js';
@@ -84,7 +85,7 @@ describe(`the CLI's code cache on ${process.version}`, () => {
     const first = statSync(cacheFile(parent));
     const header = readFileSync(cacheFile(parent)).subarray(0, 200).toString('latin1').split('\n')[0]!;
     const bundle = statSync(join(dirname(CLI), 'cli-main.cjs'), { bigint: true });
-    expect(header).toBe(`${process.version} ${process.arch} ${bundle.dev}:${bundle.ino} ${bundle.size} ${bundle.ctimeNs}`);
+    expect(header).toBe(`${process.version} ${process.arch} v8:${cachedDataVersionTag()} ${bundle.dev}:${bundle.ino} ${bundle.size} ${bundle.ctimeNs}`);
     expect(first.mode & 0o777).toBe(0o600);
     expect(first.size).toBeGreaterThan(100_000);
     for (let i = 0; i < 2; i++) expect(run(parent).stdout.trim()).toBe(version);
