@@ -90,9 +90,12 @@ export function touchFailure(ctx: MeasureContext, chunk: ChunkAt, result: Extrac
   return diagnoseTouch(ctx.diagnosis, chunk.path, result, { stat, flags });
 }
 
-/** Read a kept chunk (at most one byte more than ours: kept chunks are never bigger, more means it grew meanwhile). */
-function readKept(chunk: ChunkAt, limit: number): Buffer {
-  const fd = chunk.dir.openFile(chunk.name);
+/**
+ * Up to `limit` bytes of a kept chunk (one more than ours: kept chunks are never bigger, more
+ * means it grew meanwhile); with `noAtime`, without changing its atime.
+ */
+function readKept(dir: Dir, name: string, limit: number, noAtime = false): Buffer {
+  const fd = dir.openFile(name, { noAtime });
   try {
     const bytes = Buffer.alloc(limit);
     let length = 0;
@@ -104,11 +107,12 @@ function readKept(chunk: ChunkAt, limit: number): Buffer {
 }
 
 /**
- * The store already holds a smaller zero chunk (another encoder's, or a damaged one), which
- * the insert keeps and verifying decodes. Seen by its size (a stat: reading it would change
- * its atime) with this process's credentials before the thread switches to the GC user, so
- * that a decoder still to be loaded from disk is loaded first. Missing or unreadable: false
- * (the measurement reports what it meets); a chunk changed past this look costs only a later load.
+ * The store already holds a zero chunk the insert keeps (the same size or smaller) that is
+ * not byte for byte `blob` (another encoder's, or a damaged one): verifying it will decode
+ * it. Looked at with this process's credentials before the thread switches to the GC user,
+ * so that a decoder still to be loaded from disk is loaded first; read without changing its
+ * atime (O_NOATIME; where that is refused, assumed). Missing or unreadable: false (the
+ * measurement reports what it meets); a chunk changed past this look costs only a later load.
  */
 export function keptChunkNeedsDecoder(plan: MeasurePlan, blob: Buffer): boolean {
   if (plan.probe) return false; // a fresh probe directory holds none
@@ -116,10 +120,14 @@ export function keptChunkNeedsDecoder(plan: MeasurePlan, blob: Buffer): boolean 
   try {
     opened.push(Dir.open(plan.store, fromWire(plan.rootIdentity)));
     for (const name of [CHUNKS_DIR, zeroChunkDigest().slice(0, 4)]) opened.push(opened.at(-1)!.openChild(name).dir);
-    const size = opened.at(-1)!.stat(zeroChunkDigest())?.size ?? 0;
-    return size > 0 && size < blob.length;
-  } catch {
-    return false;
+    const dir = opened.at(-1)!;
+    const name = zeroChunkDigest();
+    const size = dir.stat(name)?.size ?? 0;
+    if (size === 0 || size > blob.length) return false; // none, or replaced: nothing to decode
+    if (size < blob.length) return true;
+    return !readKept(dir, name, blob.length + 1, true).equals(blob);
+  } catch (error) {
+    return errnoCode(error) === 'EPERM'; // O_NOATIME refused: read it the GC user's way later, decoder ready
   } finally {
     for (const dir of opened.reverse()) dir.close();
   }
@@ -129,7 +137,7 @@ export function keptChunkNeedsDecoder(plan: MeasurePlan, blob: Buffer): boolean 
 async function verifyKept(chunk: ChunkAt, blob: Buffer): Promise<Finding | undefined> {
   let bytes: Buffer;
   try {
-    bytes = readKept(chunk, blob.length + 1);
+    bytes = readKept(chunk.dir, chunk.name, blob.length + 1);
   } catch (error) {
     const code = errnoCode(error) ?? (error as Error).message;
     return chunkUnverified(chunk.path, `could not read the existing zero chunk to verify it (${code})`, { errno: code });

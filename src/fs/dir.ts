@@ -375,9 +375,12 @@ export class Dir {
     return fd;
   }
 
-  /** A file opened to read, never through a symlink, never blocking on a FIFO. */
-  openFile(name: Name): number {
-    const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | O_CLOEXEC;
+  /**
+   * A file opened to read, never through a symlink, never blocking on a FIFO; with `noAtime`,
+   * reading it leaves its atime alone (O_NOATIME: its owner's or CAP_FOWNER's, else EPERM).
+   */
+  openFile(name: Name, { noAtime = false }: { noAtime?: boolean } = {}): number {
+    const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | O_CLOEXEC | (noAtime ? constants.O_NOATIME : 0);
     const fd = libc().openat(this.live, cName(name), flags);
     if (fd < 0) throw new FsError(errnoName(libc().errno()), 'open', this.pathOf(name));
     return fd;
