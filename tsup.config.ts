@@ -37,7 +37,7 @@ export default defineConfig([
     ...common,
     // What Node starts as a program: CommonJS only, which starts faster than a module (docs/design.md, "Start-up").
     entry: {
-      // The bin: the compile cache on, then cli-main (src/runtime/compile-cache.ts).
+      // The bin: cli-main run from V8's code cache (src/runtime/code-cache.ts).
       cli: 'src/cli/start.ts',
       'cli-main': 'src/cli/main.ts',
       // Run in a child process as the GC user (see src/check/as-user.ts).
