@@ -10,41 +10,73 @@
  * 0700 in the temp directory, used only when it is a real directory owned by this
  * user that no one else may write, in a parent where no one else can replace it
  * (not writable by others, or sticky like /tmp). One file per Node version and
- * architecture, written whole (a temp file renamed), headed by the key of the
- * bundle it was made from (its device, inode, size and ctime: a rewrite changes
- * ctime; V8 itself checks only the length) and V8's cached-data tag. Only a run
- * that answered writes it. Anything amiss: no cache, nothing said, as it only
- * saves time. NODE_DISABLE_COMPILE_CACHE=1 turns it off, as Node's own.
+ * architecture, read and written through the directory's descriptor (a name
+ * swapped anywhere on the path redirects nothing), checked to be this user's own
+ * regular file with one link, written whole (a temp file, flushed, renamed),
+ * headed by the key of the bundle it was made from (its device, inode, size and
+ * ctime: a rewrite changes ctime; V8 itself checks only the length) and V8's
+ * cached-data tag; V8 checksums its payload (a damaged one is rejected, never
+ * run). Only a run that answered writes it. Anything amiss: no cache, nothing
+ * said, as it only saves time. NODE_DISABLE_COMPILE_CACHE=1 turns it off, as
+ * Node's own.
  */
-import { closeSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { createRequire, Module } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { cachedDataVersionTag } from 'node:v8';
+import { cachedDataVersionTag, setFlagsFromString } from 'node:v8';
 import { Script } from 'node:vm';
 
 const S_ISVTX = 0o1000;
+// libuv opens every file close-on-exec.
+const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = constants;
 
-/** This user's cache directory under `base` (made when missing, if `create`), or undefined when it is missing or cannot be trusted. */
-export function codeCacheDir(base = tmpdir(), { create = true } = {}): string | undefined {
+/**
+ * This user's cache directory under `base` (made when missing, if `create`), held open: its
+ * descriptor once it is judged (a real directory, this user's, no group or other bits, in a
+ * parent others cannot replace it in), else undefined. Everything after goes through the
+ * descriptor: a name swapped since, anywhere on the path, cannot redirect a read or a write.
+ */
+export function openCodeCacheDir(base = tmpdir(), { create = true } = {}): number | undefined {
   const uid = process.geteuid?.();
   if (uid === undefined) return undefined;
-  const dir = join(base, `chunkguard-code-cache-${uid}`);
+  const path = join(base, `chunkguard-code-cache-${uid}`);
+  let fd: number | undefined;
   try {
     const parent = statSync(base);
     // Others may make entries here only where they cannot remove or rename this user's (sticky).
     if (!parent.isDirectory() || (parent.uid !== 0 && parent.uid !== uid) || ((parent.mode & 0o022) !== 0 && (parent.mode & S_ISVTX) === 0)) return undefined;
     if (create) {
       try {
-        mkdirSync(dir, { mode: 0o700 });
+        mkdirSync(path, { mode: 0o700 });
       } catch (error) {
         if ((error as { code?: string }).code !== 'EEXIST') return undefined;
       }
     }
-    const own = lstatSync(dir);
-    return own.isDirectory() && own.uid === uid && (own.mode & 0o077) === 0 ? dir : undefined;
+    fd = openSync(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    const own = fstatSync(fd);
+    if (own.isDirectory() && own.uid === uid && (own.mode & 0o077) === 0) return fd;
   } catch {
-    return undefined;
+    // Missing, or not to be trusted: no cache.
+  }
+  if (fd !== undefined) closeSync(fd);
+  return undefined;
+}
+
+/** `name` in the directory held open as `dirFd` (the kernel's link to that very directory). */
+const inDir = (dirFd: number, name: string): string => `/proc/self/fd/${dirFd}/${name}`;
+
+/**
+ * V8 checks a code cache's payload only with this flag (release builds do not by default, and
+ * damaged data can crash the process, every run after). Set around this module's own compile
+ * and creation only: left on, every worker thread's start would checksum Node's snapshot too.
+ */
+function withChecksums<T>(run: () => T): T {
+  setFlagsFromString('--verify-snapshot-checksum');
+  try {
+    return run();
+  } finally {
+    setFlagsFromString('--no-verify-snapshot-checksum');
   }
 }
 
@@ -53,32 +85,45 @@ function readSource(file: string): { text: string; key: string } {
   const fd = openSync(file, 'r');
   try {
     const stat = fstatSync(fd, { bigint: true });
-    // V8's own tag (its version and the flags that shape its code) too: two builds of one Node version may differ there.
-    return { text: readFileSync(fd, 'utf8'), key: `${process.version} ${process.arch} v8:${cachedDataVersionTag()} ${stat.dev}:${stat.ino} ${stat.size} ${stat.ctimeNs}` };
+    // V8's own tag (its version and the flags that shape its code, the checksum's included) too: two builds of one Node version may differ there.
+    const tag = withChecksums(() => cachedDataVersionTag());
+    return { text: readFileSync(fd, 'utf8'), key: `${process.version} ${process.arch} v8:${tag} ${stat.dev}:${stat.ino} ${stat.size} ${stat.ctimeNs}` };
   } finally {
     closeSync(fd);
   }
 }
 
-/** The cached data at `path` when it was made from the bundle `key` names, else undefined. */
-function readCache(path: string, key: string): Buffer | undefined {
-  let bytes: Buffer;
+/** The cached data `name` holds when it was made from the bundle `key` names, by this user, whole; else undefined. */
+function readCache(dirFd: number, name: string, key: string): Buffer | undefined {
+  let fd: number | undefined;
   try {
-    bytes = readFileSync(path);
+    fd = openSync(inDir(dirFd, name), O_RDONLY | O_NOFOLLOW);
+    const stat = fstatSync(fd);
+    if (!stat.isFile() || stat.uid !== process.geteuid!() || (stat.mode & 0o077) !== 0 || stat.nlink !== 1) return undefined;
+    const bytes = readFileSync(fd);
+    const header = Buffer.from(`${key}\n`);
+    return bytes.length > header.length && bytes.subarray(0, header.length).equals(header) ? bytes.subarray(header.length) : undefined;
   } catch {
     return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
-  const header = Buffer.from(`${key}\n`);
-  return bytes.length > header.length && bytes.subarray(0, header.length).equals(header) ? bytes.subarray(header.length) : undefined;
 }
 
-/** `data` at `path` under `key`, whole or not at all. */
-function writeCache(path: string, key: string, data: Buffer): void {
-  const partial = `${path}.${process.pid}.partial`;
+/** `data` as `name` under `key`, whole or not at all: written under a name of its own, flushed, renamed. */
+function writeCache(dirFd: number, name: string, key: string, data: Buffer): void {
+  const partial = inDir(dirFd, `${name}.${process.pid}.partial`);
+  let fd: number | undefined;
   try {
-    writeFileSync(partial, Buffer.concat([Buffer.from(`${key}\n`), data]), { mode: 0o600, flag: 'wx' });
-    renameSync(partial, path);
+    fd = openSync(partial, 'wx', 0o600);
+    const bytes = Buffer.concat([Buffer.from(`${key}\n`), data]);
+    for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(partial, inDir(dirFd, name));
   } catch {
+    if (fd !== undefined) closeSync(fd);
     try {
       unlinkSync(partial);
     } catch {
@@ -92,17 +137,21 @@ function compile(file: string): Script {
   const { text, key } = readSource(file);
   const enabled = process.env.NODE_DISABLE_COMPILE_CACHE !== '1';
   const name = `cli-${process.version}-${process.arch}`;
-  const dir = enabled ? codeCacheDir(tmpdir(), { create: false }) : undefined;
-  const cached = dir ? readCache(join(dir, name), key) : undefined;
+  const dirFd = enabled ? openCodeCacheDir(tmpdir(), { create: false }) : undefined;
+  const cached = dirFd !== undefined ? readCache(dirFd, name, key) : undefined;
   // The wrapper Node's CommonJS loader puts around a module, on the first line: line numbers stay the file's.
-  const script = new Script(`(function (exports, require, module, __filename, __dirname) { ${text}\n});`, { filename: file, cachedData: cached });
-  if (enabled && (cached === undefined || script.cachedDataRejected)) {
-    // Only a run that answered (exit 0 or 1): bad input writes nothing at all, not even this. The directory is judged again.
-    process.once('exit', (code) => {
-      const made = code === 0 || code === 1 ? codeCacheDir() : undefined;
-      if (made) writeCache(join(made, name), key, script.createCachedData());
-    });
+  const script = withChecksums(() => new Script(`(function (exports, require, module, __filename, __dirname) { ${text}\n});`, { filename: file, cachedData: cached }));
+  if (!enabled || (cached !== undefined && !script.cachedDataRejected)) {
+    if (dirFd !== undefined) closeSync(dirFd);
+    return script;
   }
+  // Only a run that answered (exit 0 or 1): bad input writes nothing at all, not even this.
+  process.once('exit', (code) => {
+    const target = code === 0 || code === 1 ? (dirFd ?? openCodeCacheDir()) : dirFd;
+    if (target === undefined) return;
+    if (code === 0 || code === 1) writeCache(target, name, key, withChecksums(() => script.createCachedData()));
+    closeSync(target);
+  });
   return script;
 }
 

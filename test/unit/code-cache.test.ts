@@ -5,12 +5,11 @@
  * replaced, never trusted.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, fstatSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { cachedDataVersionTag } from 'node:v8';
 import { afterEach, describe, expect, it } from 'vitest';
-import { codeCacheDir } from '../../src/runtime/code-cache.js';
+import { openCodeCacheDir } from '../../src/runtime/code-cache.js';
 import { CLI } from '../helpers/cli.js';
 import { describeAsRoot } from '../helpers/privileged.js';
 
@@ -28,20 +27,28 @@ function base(mode = 0o1777): string {
   return dir;
 }
 const own = (dir: string) => join(dir, `chunkguard-code-cache-${uid}`);
+/** The directory under `parent` was judged fit and held open (closed again here). */
+function held(parent: string): boolean {
+  const fd = openCodeCacheDir(parent);
+  if (fd === undefined) return false;
+  expect(fstatSync(fd).ino).toBe(lstatSync(own(parent)).ino);
+  closeSync(fd);
+  return true;
+}
 
 describe('the code cache directory', () => {
   it("is made 0700, the user's own, and found again", () => {
     const parent = base();
-    expect(codeCacheDir(parent)).toBe(own(parent));
+    expect(held(parent)).toBe(true);
     expect(lstatSync(own(parent)).mode & 0o7777).toBe(0o700);
-    expect(codeCacheDir(parent)).toBe(own(parent));
+    expect(held(parent)).toBe(true);
   });
 
   it('a symlink in its place is refused, not followed', () => {
     const parent = base();
     const elsewhere = base(0o700);
     symlinkSync(elsewhere, own(parent));
-    expect(codeCacheDir(parent)).toBeUndefined();
+    expect(held(parent)).toBe(false);
     expect(readdirSync(elsewhere)).toEqual([]);
   });
 
@@ -49,12 +56,12 @@ describe('the code cache directory', () => {
     const parent = base();
     mkdirSync(own(parent));
     chmodSync(own(parent), 0o777);
-    expect(codeCacheDir(parent)).toBeUndefined();
+    expect(held(parent)).toBe(false);
   });
 
   it('in a parent anyone may write without the sticky bit (they could replace it): refused, nothing made', () => {
     const parent = base(0o777);
-    expect(codeCacheDir(parent)).toBeUndefined();
+    expect(held(parent)).toBe(false);
     expect(readdirSync(parent)).toEqual([]);
   });
 });
@@ -64,13 +71,23 @@ describeAsRoot('the code cache directory, as root', () => {
     const parent = base();
     mkdirSync(own(parent), { mode: 0o700 });
     chownSync(own(parent), 34, 34);
-    expect(codeCacheDir(parent)).toBeUndefined();
+    expect(held(parent)).toBe(false);
+  });
+
+  it("a cache file another user owns is not read: made again, root's", () => {
+    const parent = base();
+    spawnSync(process.execPath, [CLI, '--version'], { env: { ...process.env, TMPDIR: parent } });
+    const file = join(own(parent), `cli-${process.version}-${process.arch}`);
+    chownSync(file, 34, 34);
+    const result = spawnSync(process.execPath, [CLI, '--version'], { encoding: 'utf8', env: { ...process.env, TMPDIR: parent } });
+    expect(result.status).toBe(0);
+    expect(statSync(file).uid).toBe(0);
   });
 
   it('in a parent another user owns: refused', () => {
     const parent = base(0o755);
     chownSync(parent, 34, 34);
-    expect(codeCacheDir(parent)).toBeUndefined();
+    expect(held(parent)).toBe(false);
   });
 });
 
@@ -85,7 +102,11 @@ describe(`the CLI's code cache on ${process.version}`, () => {
     const first = statSync(cacheFile(parent));
     const header = readFileSync(cacheFile(parent)).subarray(0, 200).toString('latin1').split('\n')[0]!;
     const bundle = statSync(join(dirname(CLI), 'cli-main.cjs'), { bigint: true });
-    expect(header).toBe(`${process.version} ${process.arch} v8:${cachedDataVersionTag()} ${bundle.dev}:${bundle.ino} ${bundle.size} ${bundle.ctimeNs}`);
+    // V8's tag as it is with code cache checksums on (src/runtime/code-cache.ts sets the flag around its own use only).
+    const [prefix, tag, rest] = header.split(/ v8:(\d+) /);
+    expect(prefix).toBe(`${process.version} ${process.arch}`);
+    expect(Number(tag)).toBeGreaterThan(0);
+    expect(rest).toBe(`${bundle.dev}:${bundle.ino} ${bundle.size} ${bundle.ctimeNs}`);
     expect(first.mode & 0o777).toBe(0o600);
     expect(first.size).toBeGreaterThan(100_000);
     for (let i = 0; i < 2; i++) expect(run(parent).stdout.trim()).toBe(version);
@@ -100,7 +121,8 @@ describe(`the CLI's code cache on ${process.version}`, () => {
       run(parent);
       const bytes = readFileSync(cacheFile(parent));
       const newline = bytes.indexOf(10);
-      if (damage === 'data') bytes.fill(0x5a, newline + 1);
+      // A few words of the payload (V8's header intact): without its checksum V8 would run or crash on them.
+      if (damage === 'data') for (const at of [3_000, 50_000, 120_000, 200_000]) bytes.writeUInt32LE(0xdeadbeef, newline + 1 + at);
       else bytes[newline - 1] = bytes[newline - 1] === 0x31 ? 0x32 : 0x31;
       writeFileSync(cacheFile(parent), bytes);
       const damaged = statSync(cacheFile(parent)).ino;
@@ -109,6 +131,20 @@ describe(`the CLI's code cache on ${process.version}`, () => {
       expect(result.stderr).toBe('');
       expect(statSync(cacheFile(parent)).ino).not.toBe(damaged);
       expect(readFileSync(cacheFile(parent)).subarray(0, newline).equals(bytes.subarray(0, newline))).toBe(damage === 'data');
+    }
+  });
+
+  it("a cache file that is not this user's alone (group or other bits, a second link) is not read: made again", () => {
+    for (const spoil of ['mode', 'link'] as const) {
+      const parent = base();
+      run(parent);
+      const file = cacheFile(parent);
+      if (spoil === 'mode') chmodSync(file, 0o640);
+      else linkSync(file, `${file}.second`);
+      const before = statSync(file).ino;
+      expect(run(parent).stdout.trim()).toBe(version);
+      expect(statSync(file).ino).not.toBe(before);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
     }
   });
 
