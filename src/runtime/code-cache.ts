@@ -9,14 +9,17 @@
  * easier to write than the program itself: a directory of this user's own, made
  * 0700 in the temp directory, used only when it is a real directory owned by this
  * user that no one else may write, in a parent where no one else can replace it
- * (not writable by others, or sticky like /tmp). One file per Node version and
- * architecture, read and written through the directory's descriptor (a name
- * swapped anywhere on the path redirects nothing), checked to be this user's own
- * regular file with one link, written whole (a temp file, flushed, renamed),
- * headed by the key of the bundle it was made from (its device, inode, size and
- * ctime: a rewrite changes ctime; V8 itself checks only the length) and V8's
- * cached-data tag; V8 checksums its payload (a damaged one is rejected, never
- * run). Only a run that answered writes it. Anything amiss: no cache, nothing
+ * (not writable by others, or sticky like /tmp). One file per Node version,
+ * architecture and install, read and written through the directory's descriptor
+ * (a name swapped anywhere on the path redirects nothing), read only when it is
+ * this user's own regular file with one link, written whole (a temp file,
+ * flushed, renamed), headed by the key of the bundle it was made from (its
+ * device, inode, size and ctime: a rewrite changes ctime; V8 itself checks only
+ * the length), the data written twice: a file whose copies differ (damaged on
+ * disk) is never handed to V8, which does not check its payload (release builds)
+ * and runs or crashes on what it is given. A checksum would cost ~2.5 ms a start
+ * (a loop over 340 KB, or node:v8 for V8's own); comparing the copies is one
+ * memcmp. Only a run that answered writes it. Anything amiss: no cache, nothing
  * said, as it only saves time. NODE_DISABLE_COMPILE_CACHE=1 turns it off, as
  * Node's own.
  */
@@ -24,7 +27,6 @@ import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readFi
 import { createRequire, Module } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { cachedDataVersionTag, setFlagsFromString } from 'node:v8';
 import { Script } from 'node:vm';
 
 const S_ISVTX = 0o1000;
@@ -66,28 +68,13 @@ export function openCodeCacheDir(base = tmpdir(), { create = true } = {}): numbe
 /** `name` in the directory held open as `dirFd` (the kernel's link to that very directory). */
 const inDir = (dirFd: number, name: string): string => `/proc/self/fd/${dirFd}/${name}`;
 
-/**
- * V8 checks a code cache's payload only with this flag (release builds do not by default, and
- * damaged data can crash the process, every run after). Set around this module's own compile
- * and creation only: left on, every worker thread's start would checksum Node's snapshot too.
- */
-function withChecksums<T>(run: () => T): T {
-  setFlagsFromString('--verify-snapshot-checksum');
-  try {
-    return run();
-  } finally {
-    setFlagsFromString('--no-verify-snapshot-checksum');
-  }
-}
-
 /** The bundle's text and the key of this very file (read and stat'ed through one descriptor). */
 function readSource(file: string): { text: string; key: string } {
   const fd = openSync(file, 'r');
   try {
     const stat = fstatSync(fd, { bigint: true });
-    // V8's own tag (its version and the flags that shape its code, the checksum's included) too: two builds of one Node version may differ there.
-    const tag = withChecksums(() => cachedDataVersionTag());
-    return { text: readFileSync(fd, 'utf8'), key: `${process.version} ${process.arch} v8:${tag} ${stat.dev}:${stat.ino} ${stat.size} ${stat.ctimeNs}` };
+    // V8 checks its own version and flags against the cache (and rejects a mismatch), but of the source only its length.
+    return { text: readFileSync(fd, 'utf8'), key: `${process.version} ${process.arch} ${stat.dev}:${stat.ino} ${stat.size} ${stat.ctimeNs}` };
   } finally {
     closeSync(fd);
   }
@@ -102,7 +89,11 @@ function readCache(dirFd: number, name: string, key: string): Buffer | undefined
     if (!stat.isFile() || stat.uid !== process.geteuid!() || (stat.mode & 0o077) !== 0 || stat.nlink !== 1) return undefined;
     const bytes = readFileSync(fd);
     const header = Buffer.from(`${key}\n`);
-    return bytes.length > header.length && bytes.subarray(0, header.length).equals(header) ? bytes.subarray(header.length) : undefined;
+    if (bytes.length <= header.length || (bytes.length - header.length) % 2 !== 0 || !bytes.subarray(0, header.length).equals(header)) return undefined;
+    // The data twice: a copy damaged anywhere (a bad sector, a bit flipped) no longer equals the other.
+    const half = (bytes.length - header.length) / 2;
+    const data = bytes.subarray(header.length, header.length + half);
+    return data.equals(bytes.subarray(header.length + half)) ? data : undefined;
   } catch {
     return undefined;
   } finally {
@@ -116,7 +107,7 @@ function writeCache(dirFd: number, name: string, key: string, data: Buffer): voi
   let fd: number | undefined;
   try {
     fd = openSync(partial, 'wx', 0o600);
-    const bytes = Buffer.concat([Buffer.from(`${key}\n`), data]);
+    const bytes = Buffer.concat([Buffer.from(`${key}\n`), data, data]);
     for (let written = 0; written < bytes.length; ) written += writeSync(fd, bytes, written);
     fsyncSync(fd);
     closeSync(fd);
@@ -132,15 +123,22 @@ function writeCache(dirFd: number, name: string, key: string, data: Buffer): voi
   }
 }
 
+/** A short tag of the bundle's path (FNV-1a): two installs run by one user keep a cache each, not one they would keep replacing. */
+function pathTag(file: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < file.length; i++) hash = Math.imul(hash ^ file.charCodeAt(i), 0x01000193);
+  return (hash >>> 0).toString(16).padStart(8, '0');
+}
+
 /** `file` (a CommonJS bundle) compiled with the cached code when there is a valid one; the cache renewed when the run ends if there was not. */
 function compile(file: string): Script {
   const { text, key } = readSource(file);
   const enabled = process.env.NODE_DISABLE_COMPILE_CACHE !== '1';
-  const name = `cli-${process.version}-${process.arch}`;
+  const name = `cli-${process.version}-${process.arch}-${pathTag(file)}`;
   const dirFd = enabled ? openCodeCacheDir(tmpdir(), { create: false }) : undefined;
   const cached = dirFd !== undefined ? readCache(dirFd, name, key) : undefined;
   // The wrapper Node's CommonJS loader puts around a module, on the first line: line numbers stay the file's.
-  const script = withChecksums(() => new Script(`(function (exports, require, module, __filename, __dirname) { ${text}\n});`, { filename: file, cachedData: cached }));
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) { ${text}\n});`, { filename: file, cachedData: cached });
   if (!enabled || (cached !== undefined && !script.cachedDataRejected)) {
     if (dirFd !== undefined) closeSync(dirFd);
     return script;
@@ -149,7 +147,7 @@ function compile(file: string): Script {
   process.once('exit', (code) => {
     const target = code === 0 || code === 1 ? (dirFd ?? openCodeCacheDir()) : dirFd;
     if (target === undefined) return;
-    if (code === 0 || code === 1) writeCache(target, name, key, withChecksums(() => script.createCachedData()));
+    if (code === 0 || code === 1) writeCache(target, name, key, script.createCachedData());
     closeSync(target);
   });
   return script;
