@@ -3,11 +3,11 @@
  * found beside the bundle and loaded directly, only when it is the version koffi
  * pins; otherwise nothing, and koffi's own loader is used.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { koffiNativeModule, loadKoffi } from '../../src/native/koffi.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
@@ -18,12 +18,17 @@ afterEach(() => {
   for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-/** A project whose node_modules holds this checkout's koffi and a platform package.json saying `version`. */
+/**
+ * A project whose node_modules holds this checkout's koffi and a platform package with the
+ * real native module, its package.json saying `version`: only the version can refuse it.
+ */
 function project(version: string): string {
   const base = mkdtempSync(join(tmpdir(), 'chunkguard-koffi-'));
   made.push(base);
-  mkdirSync(join(base, 'node_modules', platform), { recursive: true });
+  const native = `${process.platform}_${process.arch}`;
+  mkdirSync(join(base, 'node_modules', platform, native), { recursive: true });
   symlinkSync(join(REPO, 'node_modules', 'koffi'), join(base, 'node_modules', 'koffi'));
+  copyFileSync(join(REPO, 'node_modules', platform, native, 'koffi.node'), join(base, 'node_modules', platform, native, 'koffi.node'));
   writeFileSync(join(base, 'node_modules', platform, 'package.json'), JSON.stringify({ name: platform, version }));
   mkdirSync(join(base, 'dist'));
   return pathToFileURL(join(base, 'dist', 'cli.cjs')).href;
@@ -38,9 +43,20 @@ describe('koffi, loaded from its platform package', () => {
     expect(getpid()).toBe(process.pid);
   });
 
-  it('a platform package of another version than koffi pins: not loaded directly; koffi\'s own loader gives the real one', () => {
+  it('the same module in a platform package of the version koffi pins: loaded directly', () => {
+    const koffi = koffiNativeModule(project(pinned));
+    expect((koffi as unknown as { version: string } | undefined)?.version).toBe(pinned);
+  });
+
+  it('a platform package of another version than koffi pins: not loaded directly (its module is never opened); koffi\'s own loader gives the real one', () => {
     const from = project('0.0.1');
-    expect(koffiNativeModule(from)).toBeUndefined();
+    const dlopen = vi.spyOn(process, 'dlopen');
+    try {
+      expect(koffiNativeModule(from)).toBeUndefined();
+      expect(dlopen).not.toHaveBeenCalled();
+    } finally {
+      dlopen.mockRestore();
+    }
     const koffi = loadKoffi(from);
     expect((koffi.load('libc.so.6').func('int getpid()') as () => number)()).toBe(process.pid);
   });
