@@ -186,7 +186,8 @@ async function measureWith(credentials: ThreadCredentials | undefined, plan: Mea
 async function measureOnThread(credentials: ThreadCredentials, plan: MeasurePlan, signal: AbortSignal | undefined): Promise<{ measurement: Measurement; via: 'thread' }> {
   libc();
   // On a Node without zstd in zlib the decoder is WebAssembly from disk: loaded now, when a kept chunk will need it.
-  if (keptChunkNeedsDecoder(plan, zeroChunkBlobShared()) && !nodeZlibCodec()) await zstdCodec();
+  // Node 22.15+ bundles zstd (process.versions.zstd) with zlib's API for it: nothing to look at there, on any run.
+  if (process.versions.zstd === undefined && keptChunkNeedsDecoder(plan, zeroChunkBlobShared()) && !nodeZlibCodec()) await zstdCodec();
   // Threads inherit their creator's credentials: libuv's pool must exist before the switch, or
   // threads it starts meanwhile would stay the GC user's. One small async call starts all of them.
   await new Promise((done) => access('/', done));
