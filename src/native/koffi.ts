@@ -24,6 +24,15 @@ function packageJson(path: string): { name?: unknown; version?: unknown; optiona
   }
 }
 
+/** The first of `dirs` that holds a package, with its package.json (where Node's resolver would stop). */
+function firstPackage(dirs: string[]): { dir: string; json: NonNullable<ReturnType<typeof packageJson>> } | undefined {
+  for (const dir of dirs) {
+    const json = packageJson(join(dir, 'package.json'));
+    if (json) return { dir, json };
+  }
+  return undefined;
+}
+
 /**
  * The native module of koffi's platform package for this process, or undefined when it is not
  * as koffi pins it. Found as Node finds a package (the node_modules of each directory up from
@@ -37,8 +46,9 @@ export function koffiNativeModule(from: string): Koffi | undefined {
     const koffi = packageJson(join(modules, 'koffi', 'package.json'));
     if (koffi) {
       const pinned = koffi.name === 'koffi' ? koffi.optionalDependencies?.[platform] : undefined;
-      const where = [join(modules, 'koffi', 'node_modules', platform), join(modules, platform)].find((candidate) => packageJson(join(candidate, 'package.json')) !== undefined);
-      if (typeof pinned !== 'string' || !where || packageJson(join(where, 'package.json'))?.version !== pinned) return undefined;
+      const found = firstPackage([join(modules, 'koffi', 'node_modules', platform), join(modules, platform)]);
+      if (typeof pinned !== 'string' || found?.json.version !== pinned) return undefined;
+      const where = found.dir;
       try {
         const module = { exports: {} as Koffi & { version?: unknown } };
         process.dlopen(module, join(where, `${process.platform}_${process.arch}`, 'koffi.node'));
