@@ -145,9 +145,10 @@ function compile(file: string): Script {
   }
   // Only a run that answered (exit 0 or 1): bad input writes nothing at all, not even this.
   process.once('exit', (code) => {
-    const target = code === 0 || code === 1 ? (dirFd ?? openCodeCacheDir()) : dirFd;
+    const answered = code === 0 || code === 1;
+    const target = answered ? (dirFd ?? openCodeCacheDir()) : dirFd;
     if (target === undefined) return;
-    if (code === 0 || code === 1) writeCache(target, name, key, script.createCachedData());
+    if (answered) writeCache(target, name, key, script.createCachedData());
     closeSync(target);
   });
   return script;
