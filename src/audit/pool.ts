@@ -20,6 +20,7 @@ import { libc } from '../native/libc.js';
 import { embedded } from '../runtime/embedded.js';
 import type { RingPlan } from './concurrency.js';
 import { addToBatch, emptyBatch, openScanner, type DirTask, type ScanBatch, type ScanSettings } from './scan-dir.js';
+import { reviveRun, runOf, TaskStack } from './task-runs.js';
 
 const MAX_BATCH = 64;
 // Workers make little garbage that lives: a small young generation keeps peak RSS
@@ -76,7 +77,8 @@ function aborted(signal?: AbortSignal): ChunkguardError {
 }
 
 function reviveBatch(batch: ScanBatch): ScanBatch {
-  for (const items of [batch.subdirs, batch.offenders, batch.problems]) for (const item of items) item.rel = reviveRel(item.rel);
+  for (const items of [batch.offenders, batch.problems]) for (const item of items) item.rel = reviveRel(item.rel);
+  for (const run of batch.subdirs) reviveRun(run);
   return batch;
 }
 
@@ -95,7 +97,8 @@ function scanInline(root: ScanRoot, sink: ResultSink, ring: RingPlan | undefined
   const tree = openTree(root);
   const scanner = openScanner(tree, root.settings, ring);
   try {
-    const queue: DirTask[] = [root.task];
+    const queue = new TaskStack();
+    queue.push(runOf(root.task));
     let batch = emptyBatch();
     const flush = (): void => {
       scanner.drainInto(batch);
@@ -109,7 +112,7 @@ function scanInline(root: ScanRoot, sink: ResultSink, ring: RingPlan | undefined
         return queue.pop();
       },
       (result) => {
-        for (const subdir of result.subdirs) queue.push(subdir);
+        queue.pushAll(result.subdirs);
         addToBatch(batch, result);
         if (batch.directories >= INLINE_BATCH) flush();
       },
@@ -129,7 +132,8 @@ export async function scanTree(root: ScanRoot, sink: ResultSink, options: PoolOp
     scanInline(root, sink, options.ring, options.signal);
     return;
   }
-  const queue: DirTask[] = [root.task];
+  const queue = new TaskStack();
+  queue.push(runOf(root.task));
   libc(); // before any worker: they must not declare koffi functions alongside this thread
   const { script, eval: isCode, embedded: carried } = workerScript();
   const loadLock = new SharedArrayBuffer(4);
@@ -150,17 +154,17 @@ export async function scanTree(root: ScanRoot, sink: ResultSink, options: PoolOp
     const dispatch = (): void => {
       for (let round = 0; round < IN_FLIGHT; round++) {
         for (const worker of workers) {
-          if (inFlight.get(worker)! > round || queue.length === 0) continue;
+          if (inFlight.get(worker)! > round || queue.size === 0) continue;
           // Share what is queued between the workers, a bounded batch each.
-          const size = Math.max(1, Math.min(MAX_BATCH, Math.ceil(queue.length / (count * IN_FLIGHT))));
-          const tasks = queue.splice(Math.max(0, queue.length - size), size);
+          const size = Math.max(1, Math.min(MAX_BATCH, Math.ceil(queue.size / (count * IN_FLIGHT))));
+          const runs = queue.take(size);
           inFlight.set(worker, inFlight.get(worker)! + 1);
           pending++;
           const spare = spares.get(worker)!.splice(0);
-          worker.postMessage(spare.length > 0 ? { type: 'scan', tasks, spare } : { type: 'scan', tasks }, spare);
+          worker.postMessage(spare.length > 0 ? { type: 'scan', runs, spare } : { type: 'scan', runs }, spare);
         }
       }
-      if (pending === 0 && queue.length === 0 && !failed) resolve();
+      if (pending === 0 && queue.size === 0 && !failed) resolve();
     };
     const onAbort = (): void => fail(aborted(options.signal));
     options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -174,7 +178,7 @@ export async function scanTree(root: ScanRoot, sink: ResultSink, options: PoolOp
         if (failed) return;
         try {
           const batch = reviveBatch(message.batch);
-          for (const subdir of batch.subdirs) queue.push(subdir);
+          queue.pushAll(batch.subdirs);
           sink(batch);
           if (batch.chunkRecords) spares.get(worker)!.push(batch.chunkRecords.buffer);
         } catch (error) {

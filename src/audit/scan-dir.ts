@@ -18,21 +18,10 @@ import { NOT_A_PREFIX, prefixAt, prefixOfPath } from '../store/chunk-names.js';
 import { type ChunkRecordBatch, ChunkRecordWriter } from './chunk-records.js';
 import { classify, type ClassifyContext, type Role } from './classify.js';
 import type { RingPlan } from './concurrency.js';
+import { type DirRole, type DirTask, RunBuilder, type TaskRun } from './task-runs.js';
 import { OwnerTallies, type OwnerTally } from './tally.js';
 
-/** What a directory is in the layout; decides its children's roles. */
-export type DirRole = 'store-root' | 'chunks-root' | 'prefix-dir' | 'blob' | 'other';
-
-export interface DirTask {
-  rel: RelPath;
-  role: DirRole;
-  /**
-   * Set when the directory's own stat is still to be taken, as an entry of
-   * its parent with this role: the listing said it is a directory (d_type),
-   * and it is stat'ed once opened (DirScan#subdirectory says why).
-   */
-  entryRole?: Role;
-}
+export type { DirRole, DirTask } from './task-runs.js';
 
 export interface Offender {
   rel: RelPath;
@@ -87,7 +76,8 @@ export interface ScanSettings extends ClassifyContext {
 export interface DirScanResult {
   /** A first part of a large directory, handed over early so other workers can start on its subdirectories. */
   partial?: boolean;
-  subdirs: DirTask[];
+  /** The subdirectories to visit, as runs (task-runs.ts). */
+  subdirs: TaskRun[];
   offenders: Offender[];
   problems: Problem[];
   entries: number;
@@ -117,7 +107,7 @@ export interface ScanBatch {
   chunksListed: number;
   /** .chunks itself in this batch: a part of it, or its last part. */
   chunksRoot?: 'part' | 'done';
-  subdirs: DirTask[];
+  subdirs: TaskRun[];
   offenders: Offender[];
   problems: Problem[];
   tallies: OwnerTally[];
@@ -148,9 +138,11 @@ export function addToBatch(batch: ScanBatch, result: DirScanResult): void {
     if (result.selfRole === 'prefix-dir' && result.selfIsSubdir) batch.prefixDirsCounted++;
   }
   if (result.role === 'chunks-root') {
-    batch.prefixDirsListed += result.subdirs.length;
-    // The ones stat'ed in the listing; the others count once their own stat is in (above).
-    for (const subdir of result.subdirs) if (!subdir.entryRole) batch.prefixDirsCounted++;
+    for (const run of result.subdirs) {
+      batch.prefixDirsListed += run.count;
+      // The ones stat'ed in the listing; the others count once their own stat is in (above).
+      if (!run.entryRole) batch.prefixDirsCounted += run.count;
+    }
     batch.chunksRoot = result.partial && batch.chunksRoot !== 'done' ? 'part' : 'done';
   }
   if (result.role === 'prefix-dir') {
@@ -311,6 +303,7 @@ export abstract class Scanner {
 class DirScan {
   readonly result: DirScanResult;
   private readonly roles: ReturnType<typeof childRoles>;
+  private readonly subdirs: RunBuilder;
   private failedAt = Infinity;
   private failedCode = '';
   /** Chunk records: written for `.chunks` and the prefix directories, not for other directories. */
@@ -327,6 +320,7 @@ class DirScan {
   ) {
     this.result = { subdirs: [], offenders: [], problems: [], entries: 0, role: task.role };
     this.roles = childRoles(task.role, '');
+    this.subdirs = new RunBuilder(task.rel);
     const { records } = core;
     if (records && (task.role === 'chunks-root' || task.role === 'prefix-dir')) {
       this.records = records;
@@ -381,12 +375,12 @@ class DirScan {
     const isDirectory = (stat.mode & S_IFMT) === S_IFDIR;
     if (!isDirectory && issues === 0) return;
 
-    const rel = joinRel(task.rel, entry ?? nameFromBytes(entryName(names.nameOf(ref))));
+    const name = entry ?? nameFromBytes(entryName(names.nameOf(ref)));
     if (isDirectory) {
-      if (this.otherFilesystem(stat, rel)) return;
-      this.visit({ rel, role: dirRole });
+      if (this.otherFilesystem(stat, name)) return;
+      this.visit(name, dirRole);
     }
-    if (issues !== 0) result.offenders.push(offender(rel, stat, issues, role));
+    if (issues !== 0) result.offenders.push(offender(joinRel(task.rel, name), stat, issues, role));
   }
 
   /**
@@ -402,13 +396,13 @@ class DirScan {
       return;
     }
     const prefix = prefixAt(names.nameBuffer, names.nameStart(ref));
-    let rel: RelPath | undefined;
+    let name: RelPath | undefined;
     if (prefix !== NOT_A_PREFIX && (stat.mode & S_IFMT) === S_IFDIR) {
-      rel = joinRel(task.rel, nameFromBytes(entryName(names.nameOf(ref))));
-      if (this.otherFilesystem(stat, rel)) rel = undefined;
+      name = nameFromBytes(entryName(names.nameOf(ref)));
+      if (this.otherFilesystem(stat, name)) name = undefined;
     }
-    records!.prefixStat(prefix, stat, issues, rel !== undefined);
-    if (rel !== undefined) this.visit({ rel, role: 'prefix-dir' });
+    records!.prefixStat(prefix, stat, issues, name !== undefined);
+    if (name !== undefined) this.visit(name, 'prefix-dir');
   }
 
   /**
@@ -423,7 +417,7 @@ class DirScan {
     const { task } = this;
     const entry = nameFromBytes(entryName(name));
     const { role, dirRole } = task.role === 'store-root' ? childRoles(task.role, entry) : this.roles;
-    this.visit({ rel: joinRel(task.rel, entry), role: dirRole, entryRole: role });
+    this.visit(entry, dirRole, role);
   }
 
   /**
@@ -438,7 +432,7 @@ class DirScan {
     result.selfRole = role;
     const issues = this.examine(stat, role);
     const isDirectory = (stat.mode & S_IFMT) === S_IFDIR;
-    const elsewhere = isDirectory && this.otherFilesystem(stat, task.rel);
+    const elsewhere = isDirectory && this.otherFilesystem(stat);
     if (this.records && role === 'prefix-dir') {
       this.announced = isDirectory && !elsewhere && this.prefix !== NOT_A_PREFIX;
       this.records.prefixStat(this.prefix, stat, issues, this.announced);
@@ -456,17 +450,21 @@ class DirScan {
     return classify(mode, uid, gid, stat.attributes, role, this.core.settings);
   }
 
-  /** A directory on another filesystem (a mount inside the tree): reported, not visited, unless crossing was asked for. */
-  private otherFilesystem(stat: StatWords, rel: RelPath): boolean {
+  /**
+   * A directory on another filesystem (a mount inside the tree): reported, not visited,
+   * unless crossing was asked for. `name`: an entry of this directory; else this directory.
+   */
+  private otherFilesystem(stat: StatWords, name?: RelPath): boolean {
     const { settings } = this.core;
     if (stat.majorMinor === settings.rootDevice || settings.crossFilesystems) return false;
+    const rel = name === undefined ? this.task.rel : joinRel(this.task.rel, name);
     this.result.problems.push({ kind: 'mount-not-crossed', rel, detail: `another filesystem (device ${formatDev(stat.dev)}) is mounted here` });
     return true;
   }
 
-  private visit(task: DirTask): void {
-    this.result.subdirs.push(task);
-    if (this.result.subdirs.length >= HAND_OVER_SUBDIRS && this.core.handOver) this.handOverPart();
+  private visit(name: RelPath, role: DirRole, entryRole?: Role): void {
+    this.subdirs.add(name, role, entryRole);
+    if (this.subdirs.count >= HAND_OVER_SUBDIRS && this.core.handOver) this.handOverPart();
   }
 
   /**
@@ -484,13 +482,13 @@ class DirScan {
     if (this.failedAt !== Infinity) {
       this.result.problems.push({ kind: 'unlistable', rel: this.task.rel, detail: `cannot stat entries (${this.failedCode})`, errno: this.failedCode, repeated: true });
     }
+    this.result.subdirs = this.subdirs.take();
     return this.result;
   }
 
   private handOverPart(): void {
     const { result } = this;
-    this.core.handOver!({ partial: true, subdirs: result.subdirs, offenders: result.offenders, problems: result.problems, entries: result.entries, role: result.role });
-    result.subdirs = [];
+    this.core.handOver!({ partial: true, subdirs: this.subdirs.take(), offenders: result.offenders, problems: result.problems, entries: result.entries, role: result.role });
     result.offenders = [];
     result.problems = [];
     result.entries = 0;

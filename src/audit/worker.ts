@@ -5,10 +5,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { DirTree } from '../fs/dir-tree.js';
 import type { Identity } from '../fs/identity.js';
-import { reviveRel } from '../fs/rel-path.js';
 import { libc } from '../native/libc.js';
 import type { RingPlan } from './concurrency.js';
-import { addToBatch, type DirTask, emptyBatch, openScanner, type ScanBatch, type ScanSettings } from './scan-dir.js';
+import { addToBatch, emptyBatch, openScanner, type ScanBatch, type ScanSettings } from './scan-dir.js';
+import { reviveRun, type TaskRun, TaskStack } from './task-runs.js';
 
 interface WorkerInput {
   root: string;
@@ -61,14 +61,15 @@ function close(): void {
   }
 }
 
-parentPort!.on('message', (message: { type: 'scan'; tasks: DirTask[]; spare?: ArrayBuffer[] } | { type: 'close' }) => {
+parentPort!.on('message', (message: { type: 'scan'; runs: TaskRun[]; spare?: ArrayBuffer[] } | { type: 'close' }) => {
   if (message.type === 'close') {
     close();
     parentPort!.close();
     return;
   }
   if (message.spare) scanner.recycle(message.spare);
-  const tasks = message.tasks.map((task) => ({ ...task, rel: reviveRel(task.rel) }));
+  const tasks = new TaskStack();
+  for (const run of message.runs) tasks.push(reviveRun(run));
   const batch = emptyBatch();
   try {
     scanner.run(
