@@ -19,8 +19,8 @@ import { reviveRel } from '../fs/rel-path.js';
 import { libc } from '../native/libc.js';
 import { embedded } from '../runtime/embedded.js';
 import type { RingPlan } from './concurrency.js';
-import { addToBatch, emptyBatch, openScanner, type DirTask, type ScanBatch, type ScanSettings } from './scan-dir.js';
-import { reviveRun, runOf, TaskStack } from './task-runs.js';
+import { addToBatch, emptyBatch, openScanner, type ScanBatch, type ScanSettings } from './scan-dir.js';
+import { reviveRun, type RootTask, runOf, TaskStack } from './task-runs.js';
 
 const MAX_BATCH = 64;
 // Workers make little garbage that lives: a small young generation keeps peak RSS
@@ -33,7 +33,7 @@ const IN_FLIGHT = 2;
 export interface ScanRoot {
   path: string;
   identity: Identity;
-  task: DirTask;
+  task: RootTask;
   settings: ScanSettings;
 }
 

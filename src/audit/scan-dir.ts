@@ -242,17 +242,17 @@ export abstract class Scanner {
   private readonly selfStat = new StatWords(Buffer.alloc(STATX_SIZE));
 
   /**
-   * Open the task's directory (`owned`: a descriptor of its own for the
-   * caller to close, else the tree's) and, when its own stat is still to be
-   * taken, take it from the open directory. Undefined when it is not to be
-   * listed: it could not be opened, is on another filesystem, or is no
-   * longer a directory (`scan` says which, where there is something to say).
+   * Open the task's directory, a descriptor of its own for the caller to
+   * close, and, when its own stat is still to be taken, take it from the
+   * open directory. Undefined when it is not to be listed: it could not be
+   * opened, is on another filesystem, or is no longer a directory (`scan`
+   * says which, where there is something to say).
    */
-  protected openTask(scan: DirScan, owned: boolean): Dir | undefined {
+  protected openTask(scan: DirScan): Dir | undefined {
     const { task } = scan;
     let dir: Dir;
     try {
-      dir = owned ? this.tree.openOwned(task.rel) : this.tree.open(task.rel);
+      dir = this.tree.openOwnedIn(task.parent, task.name);
     } catch (error) {
       if (!(error instanceof FsError)) throw error;
       if (!task.entryRole || this.statThroughParent(scan)) scan.cannotList(error);
@@ -267,7 +267,7 @@ export abstract class Scanner {
       if (errno !== 0 || !selfStat.complete) scan.parentCannotStat(statError(errno));
       else listable = scan.self(selfStat);
     } finally {
-      if (!listable && owned) dir.close();
+      if (!listable) dir.close();
     }
     return listable ? dir : undefined;
   }
@@ -513,7 +513,7 @@ export class DirScanner extends Scanner implements EntryNames {
   scan(task: DirTask): DirScanResult {
     const scan = new DirScan(task, this);
     // openat(O_NOFOLLOW|O_DIRECTORY) one component at a time refuses a symlink or a non-directory.
-    const dir = this.openTask(scan, false);
+    const dir = this.openTask(scan);
     if (!dir) return scan.finish();
     try {
       this.dir = dir;
@@ -523,6 +523,8 @@ export class DirScanner extends Scanner implements EntryNames {
     } catch (error) {
       if (!(error instanceof FsError)) throw error;
       scan.cannotList(error);
+    } finally {
+      dir.close();
     }
     return scan.finish();
   }
@@ -618,7 +620,7 @@ export class RingScanner extends Scanner {
   private start(task: DirTask): void {
     const scan = new DirScan(task, this);
     // Its own descriptor: the tree may close its copy while stats relative to it are in flight.
-    const dir = this.openTask(scan, true);
+    const dir = this.openTask(scan);
     if (!dir) {
       this.done(scan.finish());
       return;

@@ -9,14 +9,21 @@
  * A name that is not valid UTF-8 stays raw bytes, in a run of its own.
  */
 import type { Role } from './classify.js';
-import { joinRel, reviveRel, type RelPath } from '../fs/rel-path.js';
+import { baseName, joinRel, parentRel, reviveRel, type RelPath } from '../fs/rel-path.js';
 
 /** What a directory is in the layout; decides its children's roles. */
 export type DirRole = 'store-root' | 'chunks-root' | 'prefix-dir' | 'blob' | 'other';
 
-export interface DirTask {
+/** Where a scan starts: a directory of the tree (its root: ''), and what it is in the layout. */
+export interface RootTask {
   rel: RelPath;
   role: DirRole;
+}
+
+export interface DirTask extends RootTask {
+  /** The directory's parent and its name in it, `rel` joined from them: opened through the parent, no path split. */
+  parent: RelPath;
+  name: RelPath;
   /**
    * Set when the directory's own stat is still to be taken, as an entry of
    * its parent with this role: the listing said it is a directory (d_type),
@@ -36,12 +43,22 @@ export interface TaskRun {
 }
 
 const SEPARATOR = '/';
+const SEPARATOR_CODE = 0x2f;
+
+/**
+ * Where the last `count` names of `names` start, less one: the separator before them,
+ * or -1 when they are all of it. A loop over char codes: String#lastIndexOf is a call
+ * into the runtime each time (measured: 17 ms of the main thread's 435 for 65,536 cuts).
+ */
+function cutBefore(names: string, count: number): number {
+  let at = names.length;
+  for (let found = 0; found < count; ) if (--at < 0 || names.charCodeAt(at) === SEPARATOR_CODE) found++;
+  return at;
+}
 
 /** A run of one directory. */
-export function runOf(task: DirTask): TaskRun {
-  const run: TaskRun = { parent: '', role: task.role, names: task.rel, count: 1 };
-  if (task.entryRole) run.entryRole = task.entryRole;
-  return run;
+export function runOf(task: RootTask): TaskRun {
+  return { parent: parentRel(task.rel), role: task.role, names: baseName(task.rel), count: 1 };
 }
 
 /**
@@ -125,13 +142,13 @@ export class TaskStack {
       name = top.names;
     } else {
       const names = top.names as string;
-      const cut = names.lastIndexOf(SEPARATOR);
+      const cut = cutBefore(names, 1);
       name = names.slice(cut + 1);
       top.names = names.slice(0, cut);
       top.count--;
     }
     this.size--;
-    const task: DirTask = { rel: joinRel(top.parent, name), role: top.role };
+    const task: DirTask = { rel: joinRel(top.parent, name), role: top.role, parent: top.parent, name };
     if (top.entryRole) task.entryRole = top.entryRole;
     return task;
   }
@@ -154,8 +171,7 @@ export class TaskStack {
       }
       // A string run longer than wanted: its last `wanted` names, cut at the separator before them.
       const names = top.names as string;
-      let cut = names.length;
-      for (let i = 0; i < wanted; i++) cut = names.lastIndexOf(SEPARATOR, cut - 1);
+      const cut = cutBefore(names, wanted);
       const part: TaskRun = { parent: top.parent, role: top.role, names: names.slice(cut + 1), count: wanted };
       if (top.entryRole) part.entryRole = top.entryRole;
       top.names = names.slice(0, cut);

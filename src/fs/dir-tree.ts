@@ -79,6 +79,19 @@ export class DirTree {
   }
 
   /**
+   * The directory `name` (one component) in the directory at `parent`, for the caller
+   * to close: `openOwned` for a caller that has the two apart, as the audit's tasks
+   * do. No path is split or joined, and the parent's key is the one string every
+   * directory of a run shares (its hash is computed once).
+   */
+  openOwnedIn(parent: RelPath, name: RelPath): Dir {
+    if (isRootRel(name) && isRootRel(parent)) return this.root.duplicate();
+    const why = unsafeComponent(name);
+    if (why) throw new FsError('EUNSAFEPATH', 'openat', relText(joinRel(parent, name)), { detail: `has ${why}, which would leave the directory (refused)` });
+    return this.open(parent).openChild(name).dir;
+  }
+
+  /**
    * statx of the entry at `rel` through its parent, into `buf`, not following
    * a symlink: 0, or the errno (for a directory that could not be opened).
    */

@@ -63,6 +63,10 @@ export function relBytes(rel: RelPath): Buffer {
 
 /** A name from readdir with encoding 'buffer': a string when it round-trips through UTF-8. */
 export function nameFromBytes(bytes: Buffer): RelPath {
+  // ASCII is UTF-8 as it is: no round trip (a store has 65,536 directory names to decode).
+  let ascii = true;
+  for (let i = 0; i < bytes.length && ascii; i++) ascii = bytes[i]! < 0x80;
+  if (ascii) return bytes.toString('latin1');
   const text = bytes.toString('utf8');
   return Buffer.from(text).equals(bytes) ? text : bytes;
 }

@@ -139,11 +139,15 @@ export function prefixAt(name: Buffer, start: number): number {
   return name[start + PREFIX_DIGITS] === 0 ? prefix : NOT_A_PREFIX;
 }
 
+const SLASH = 0x2f;
+
 /** The same for the last component of a path (raw bytes when it is not UTF-8, never a prefix then). */
 export function prefixOfPath(rel: RelPath): number {
   if (typeof rel !== 'string') return NOT_A_PREFIX;
-  const start = rel.lastIndexOf('/') + 1;
-  if (rel.length - start !== PREFIX_DIGITS) return NOT_A_PREFIX;
+  // The last component is four characters: the path is that, or ends in `/` and that.
+  // (Char codes, not lastIndexOf: that is a call into the runtime, once per prefix directory.)
+  const start = rel.length - PREFIX_DIGITS;
+  if (start < 0 || (start > 0 && rel.charCodeAt(start - 1) !== SLASH)) return NOT_A_PREFIX;
   let prefix = 0;
   for (let at = start; at < rel.length; at++) {
     const code = rel.charCodeAt(at);

@@ -36,8 +36,8 @@ describe('task runs', () => {
     stack.pushAll(runs);
     expect(stack.size).toBe(6);
     expect(drain(stack)).toEqual([
-      { rel: '.chunks/odd', role: 'other' },
-      ...[4, 3, 2, 1, 0].map((i) => ({ rel: `.chunks/${hex(i)}`, role: 'prefix-dir', entryRole: 'prefix-dir' })),
+      { rel: '.chunks/odd', role: 'other', parent: '.chunks', name: 'odd' },
+      ...[4, 3, 2, 1, 0].map((i) => ({ rel: `.chunks/${hex(i)}`, role: 'prefix-dir', entryRole: 'prefix-dir', parent: '.chunks', name: hex(i) })),
     ]);
     expect(stack.size).toBe(0);
     expect(builder.count).toBe(0);
@@ -82,9 +82,14 @@ describe('task runs', () => {
   it('starts from the root task as given', () => {
     const stack = new TaskStack();
     stack.push(runOf({ rel: '', role: 'store-root' }));
-    stack.push(runOf({ rel: '.chunks', role: 'chunks-root', entryRole: 'chunks-dir' }));
-    expect(stack.take(5).map((run) => run.names)).toEqual(['', '.chunks']);
+    stack.push(runOf({ rel: '.chunks', role: 'chunks-root' }));
+    stack.push(runOf({ rel: 'a/b/c', role: 'other' }));
+    expect(stack.take(5).map((run) => [run.parent, run.names])).toEqual([['', ''], ['', '.chunks'], ['a/b', 'c']]);
     stack.push(runOf({ rel: '', role: 'store-root' }));
-    expect(drain(stack)).toEqual([{ rel: '', role: 'store-root' }]);
+    stack.push(runOf({ rel: 'a/b/c', role: 'other' }));
+    expect(drain(stack)).toEqual([
+      { rel: 'a/b/c', role: 'other', parent: 'a/b', name: 'c' },
+      { rel: '', role: 'store-root', parent: '', name: '' },
+    ]);
   });
 });
