@@ -10,7 +10,7 @@
  * 0700 in the temp directory, used only when it is a real directory owned by this
  * user that no one else may write, in a parent where no one else can replace it
  * (not writable by others, or sticky like /tmp). One file per Node version,
- * architecture and install, read and written through the directory's descriptor
+ * architecture and install (the newest MAX_FILES kept), read and written through the directory's descriptor
  * (a name swapped anywhere on the path redirects nothing), read only when it is
  * this user's own regular file with one link, written whole (a temp file,
  * flushed, renamed), headed by the key of the bundle it was made from (its
@@ -23,13 +23,21 @@
  * said, as it only saves time. NODE_DISABLE_COMPILE_CACHE=1 turns it off, as
  * Node's own.
  */
-import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { createRequire, Module } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Script } from 'node:vm';
 
 const S_ISVTX = 0o1000;
+/**
+ * Cache files kept at most: one is made per Node version, architecture and install,
+ * and an upgrade or another install would otherwise leave its old ones for good.
+ */
+const MAX_FILES = 8;
+/** A temp file this old is a write that never finished (its process died): removed. */
+const PARTIAL_MAX_AGE_MS = 60 * 60 * 1000;
+const CACHE_FILE = /^cli-[^/]+$/;
 // libuv opens every file close-on-exec.
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = constants;
 
@@ -123,6 +131,31 @@ function writeCache(dirFd: number, name: string, key: string, data: Buffer): voi
   }
 }
 
+/**
+ * The directory bounded, after a write: the oldest cache files (by mtime: each is
+ * rewritten whole when it goes stale) past MAX_FILES, and temp files of writes that
+ * never finished, go. Only this user's regular files with these names; nothing else
+ * in the directory is touched, and anything amiss leaves things as they are.
+ */
+function prune(dirFd: number, keep: string): void {
+  try {
+    const now = Date.now();
+    const files: { name: string; mtimeMs: number }[] = [];
+    for (const name of readdirSync(inDir(dirFd, ''))) {
+      if (!CACHE_FILE.test(name)) continue;
+      const stat = lstatSync(inDir(dirFd, name));
+      if (!stat.isFile() || stat.uid !== process.geteuid!()) continue;
+      if (name.endsWith('.partial')) {
+        if (now - stat.mtimeMs > PARTIAL_MAX_AGE_MS) unlinkSync(inDir(dirFd, name));
+      } else if (name !== keep) files.push({ name, mtimeMs: stat.mtimeMs });
+    }
+    files.sort((a, b) => b.mtimeMs - a.mtimeMs);
+    for (const { name } of files.slice(MAX_FILES - 1)) unlinkSync(inDir(dirFd, name));
+  } catch {
+    // Pruning only saves space: the cache works without it.
+  }
+}
+
 /** A short tag of the bundle's path (FNV-1a): two installs run by one user keep a cache each, not one they would keep replacing. */
 function pathTag(file: string): string {
   let hash = 0x811c9dc5;
@@ -148,7 +181,10 @@ function compile(file: string): Script {
     const answered = code === 0 || code === 1;
     const target = answered ? (dirFd ?? openCodeCacheDir()) : dirFd;
     if (target === undefined) return;
-    if (answered) writeCache(target, name, key, script.createCachedData());
+    if (answered) {
+      writeCache(target, name, key, script.createCachedData());
+      prune(target, name);
+    }
     closeSync(target);
   });
   return script;

@@ -5,7 +5,7 @@
  * replaced, never trusted.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, fstatSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, fstatSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -174,6 +174,30 @@ describe(`the CLI's code cache on ${process.version}`, () => {
     const result = spawnSync(process.execPath, [CLI, 'check', join(parent, 'missing')], { encoding: 'utf8', env: { ...process.env, TMPDIR: parent } });
     expect(result.status).toBe(2);
     expect(readdirSync(parent)).toEqual([]);
+  });
+
+  it('keeps at most 8 cache files (the newest, this one among them) and drops writes that never finished; leaves everything else', () => {
+    const parent = base();
+    const dir = own(parent);
+    mkdirSync(dir, { mode: 0o700 });
+    const hoursAgo = (hours: number) => new Date(Date.now() - hours * 3_600_000);
+    // Twelve caches of other installs and Node versions, an hour apart, the newest first.
+    const others = Array.from({ length: 12 }, (_, i) => `cli-v0.${i}.0-${process.arch}-0000000${i.toString(16)}`);
+    others.forEach((name, i) => {
+      writeFileSync(join(dir, name), 'old', { mode: 0o600 });
+      utimesSync(join(dir, name), hoursAgo(i + 1), hoursAgo(i + 1));
+    });
+    writeFileSync(join(dir, 'cli-x.1.partial'), 'half', { mode: 0o600 });
+    utimesSync(join(dir, 'cli-x.1.partial'), hoursAgo(2), hoursAgo(2));
+    writeFileSync(join(dir, 'cli-x.2.partial'), 'being written', { mode: 0o600 });
+    writeFileSync(join(dir, 'notes'), 'not ours', { mode: 0o600 });
+    mkdirSync(join(dir, 'cli-a-directory'));
+    expect(run(parent).status).toBe(0);
+    const left = readdirSync(dir).sort();
+    expect(left).toEqual([basename(cacheFile(parent)), ...others.slice(0, 7), 'cli-a-directory', 'cli-x.2.partial', 'notes'].sort());
+    // The next run finds its own cache and writes nothing: nothing more goes.
+    expect(run(parent).status).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual(left);
   });
 
   it('NODE_DISABLE_COMPILE_CACHE=1: none', () => {
