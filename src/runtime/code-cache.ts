@@ -132,27 +132,42 @@ function writeCache(dirFd: number, name: string, key: string, data: Buffer): voi
 }
 
 /**
- * The directory bounded, after a write: the oldest cache files (by mtime: each is
- * rewritten whole when it goes stale) past MAX_FILES, and temp files of writes that
- * never finished, go. Only this user's regular files with these names; nothing else
+ * The directory bounded, after a write: the oldest cache files past MAX_FILES (by
+ * mtime, when each was last written: a read does not change it, so the least recently
+ * written go, which an install still in use writes again on its next run), and temp
+ * files of writes that never finished, go. Only this user's regular files with these names; nothing else
  * in the directory is touched, and anything amiss leaves things as they are.
  */
 function prune(dirFd: number, keep: string): void {
+  let names: string[];
   try {
-    const now = Date.now();
-    const files: { name: string; mtimeMs: number }[] = [];
-    for (const name of readdirSync(inDir(dirFd, ''))) {
-      if (!CACHE_FILE.test(name)) continue;
+    names = readdirSync(inDir(dirFd, ''));
+  } catch {
+    return; // pruning only saves space: the cache works without it
+  }
+  const now = Date.now();
+  const files: { name: string; mtimeMs: number }[] = [];
+  for (const name of names) {
+    // One name at a time: another run pruning beside this one, or a name that does not
+    // survive decoding (not UTF-8), costs that name, not the pass.
+    attempt(() => {
+      if (!CACHE_FILE.test(name)) return;
       const stat = lstatSync(inDir(dirFd, name));
-      if (!stat.isFile() || stat.uid !== process.geteuid!()) continue;
+      if (!stat.isFile() || stat.uid !== process.geteuid!()) return;
       if (name.endsWith('.partial')) {
         if (now - stat.mtimeMs > PARTIAL_MAX_AGE_MS) unlinkSync(inDir(dirFd, name));
       } else if (name !== keep) files.push({ name, mtimeMs: stat.mtimeMs });
-    }
-    files.sort((a, b) => b.mtimeMs - a.mtimeMs);
-    for (const { name } of files.slice(MAX_FILES - 1)) unlinkSync(inDir(dirFd, name));
+    });
+  }
+  files.sort((a, b) => b.mtimeMs - a.mtimeMs);
+  for (const { name } of files.slice(MAX_FILES - 1)) attempt(() => unlinkSync(inDir(dirFd, name)));
+}
+
+function attempt(step: () => void): void {
+  try {
+    step();
   } catch {
-    // Pruning only saves space: the cache works without it.
+    // Gone already, or not ours to judge: left as it is.
   }
 }
 

@@ -5,7 +5,7 @@
  * replaced, never trusted.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, fstatSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, fstatSync, linkSync, lstatSync, lutimesSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -82,6 +82,24 @@ describeAsRoot('the code cache directory, as root', () => {
     const result = spawnSync(process.execPath, [CLI, '--version'], { encoding: 'utf8', env: { ...process.env, TMPDIR: parent } });
     expect(result.status).toBe(0);
     expect(statSync(file).uid).toBe(0);
+  });
+
+  it("prunes only the running user's own cache files: another user's, however old, stays", () => {
+    const parent = base();
+    const dir = own(parent);
+    mkdirSync(dir, { mode: 0o700 });
+    const names = Array.from({ length: 10 }, (_, i) => `cli-v0.${i}.0-${process.arch}-0000000${i}`);
+    names.forEach((name, i) => {
+      writeFileSync(join(dir, name), 'old', { mode: 0o600 });
+      const when = new Date(Date.now() - (i + 1) * 3_600_000);
+      utimesSync(join(dir, name), when, when);
+    });
+    chownSync(join(dir, names[9]!), 34, 34); // the oldest
+    expect(spawnSync(process.execPath, [CLI, '--version'], { env: { ...process.env, TMPDIR: parent } }).status).toBe(0);
+    const left = readdirSync(dir);
+    expect(left).toContain(names[9]);
+    expect(left.filter((name) => names.slice(0, 9).includes(name)).sort()).toEqual(names.slice(0, 7).sort());
+    expect(left).toHaveLength(9); // 7 of root's, root's new one, uid 34's
   });
 
   it('in a parent another user owns: refused', () => {
@@ -192,11 +210,19 @@ describe(`the CLI's code cache on ${process.version}`, () => {
     writeFileSync(join(dir, 'cli-x.2.partial'), 'being written', { mode: 0o600 });
     writeFileSync(join(dir, 'notes'), 'not ours', { mode: 0o600 });
     mkdirSync(join(dir, 'cli-a-directory'));
+    // A symlink with a cache's name, to a file outside, older than them all: neither goes.
+    const outside = join(base(0o700), 'target');
+    writeFileSync(outside, 'keep me');
+    symlinkSync(outside, join(dir, 'cli-a-link'));
+    lutimesSync(join(dir, 'cli-a-link'), hoursAgo(48), hoursAgo(48));
     expect(run(parent).status).toBe(0);
     const left = readdirSync(dir).sort();
-    expect(left).toEqual([basename(cacheFile(parent)), ...others.slice(0, 7), 'cli-a-directory', 'cli-x.2.partial', 'notes'].sort());
-    // The next run finds its own cache and writes nothing: nothing more goes.
+    expect(left).toEqual([basename(cacheFile(parent)), ...others.slice(0, 7), 'cli-a-directory', 'cli-a-link', 'cli-x.2.partial', 'notes'].sort());
+    expect(readFileSync(outside, 'utf8')).toBe('keep me');
+    // The next run finds its own cache and writes nothing (the same file): nothing more goes.
+    const written = statSync(cacheFile(parent)).ino;
     expect(run(parent).status).toBe(0);
+    expect(statSync(cacheFile(parent)).ino).toBe(written);
     expect(readdirSync(dir).sort()).toEqual(left);
   });
 

@@ -64,6 +64,34 @@ describe('task runs', () => {
     }
   });
 
+  it('cuts across runs: whole runs, then part of the next, raw names among them, in the order one at a time gives', () => {
+    const builder = new RunBuilder('d');
+    const raw = Buffer.from([0x72, 0xff]);
+    for (const name of ['a', 'b', 'c']) builder.add(name, 'blob');
+    builder.add(raw, 'blob');
+    for (const name of ['e', 'f']) builder.add(name, 'other');
+    for (const name of ['g', 'h', 'i', 'j']) builder.add(name, 'blob', 'blob');
+    const runs = builder.take();
+    expect(runs.map((run) => run.count)).toEqual([3, 1, 2, 4]);
+    const text = (task: DirTask) => `${Buffer.from(task.rel).toString('hex')}:${task.role}:${task.entryRole ?? ''}`;
+    const one = new TaskStack();
+    one.pushAll(cloned(runs));
+    const expected = drain(one).map(text);
+    for (const batch of [1, 2, 5, 6, 7, 9, 10]) {
+      const main = new TaskStack();
+      main.pushAll(cloned(runs));
+      const seen: string[] = [];
+      while (main.size > 0) {
+        const worker = new TaskStack();
+        worker.pushAll(cloned(main.take(batch)));
+        seen.push(...drain(worker).map(text));
+      }
+      expect(seen, `batches of ${batch}`).toEqual(expected);
+    }
+    expect(expected[0]).toBe(`${Buffer.from('d/j').toString('hex')}:blob:blob`);
+    expect(expected).toContain(`${Buffer.concat([Buffer.from('d/'), raw]).toString('hex')}:blob:`);
+  });
+
   it('keeps a name that is not UTF-8 as its bytes, in a run of its own, across threads', () => {
     const raw = Buffer.from([0x66, 0xff, 0x2e]);
     const builder = new RunBuilder(Buffer.from([0x64, 0xfe]));
