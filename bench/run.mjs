@@ -7,7 +7,9 @@
  *   audit-speed: `chunkguard audit` vs GNU `find <store> ! -uid U -o ! -gid G` on a
  *                server-layout store of 65536 prefix dirs and 1,000,000 chunks
  *                (bench/make-store.mjs, generated once and cached), warm cache,
- *                median of 3, with the audit's peak RSS; bfs and fd (Debian's fastest
+ *                median of 3, with the audit's peak RSS; in the same rounds the bare
+ *                walker (bench/bare-walk.cjs: two threads making only the audit's
+ *                syscalls), the floor of this design; bfs and fd (Debian's fastest
  *                walkers) timed on the same question, for information;
  *   audit-sshfs: the same comparison on sshfs (its own sshd on 127.0.0.1, dir_cache=no:
  *                every stat a round trip) over a smaller store of 4096 prefix dirs and
@@ -256,14 +258,20 @@ const tick = (ms = 0) => new Promise((resolve) => (ms ? setTimeout(resolve, ms) 
  * median of AUDIT_RUNS, with the audit's peak RSS; then bfs and fd on the same question.
  * `settleMs` is waited before every run (see auditSshfsSpeed).
  */
-async function compareAudit(label, store, foreign, target, settleMs = 0, morePeers = []) {
+async function compareAudit(label, store, foreign, target, settleMs = 0, morePeers = [], { bare = false } = {}) {
   const findArgs = [store, '!', '-uid', String(BENCH_UID), '-o', '!', '-gid', String(BENCH_GID)];
   const auditArgs = [cli, 'audit', store, '--owner', `${BENCH_UID}:${BENCH_GID}`, '--list', ...AUDIT_FLAGS];
+  const bareArgs = [join(root, 'bench', 'bare-walk.cjs'), store, String(BENCH_UID)];
   const found = timed('find', findArgs).stdout.split('\n').filter(Boolean).length;
   const listed = timed(process.execPath, auditArgs).stdout.split('\n').filter(Boolean).length;
   if (found !== foreign || listed !== foreign) throw new Error(`${label}: audit listed ${listed}, find ${found}, planted ${foreign}`);
+  if (bare) {
+    const counted = JSON.parse(timed(process.execPath, bareArgs).stdout).foreign;
+    if (counted !== foreign) throw new Error(`${label}: the bare walker counted ${counted} foreign entries, planted ${foreign}`);
+  }
   const audit = [];
   const find = [];
+  const floor = [];
   let rss = 0;
   for (let i = 0; i < AUDIT_RUNS; i++) {
     await tick(settleMs);
@@ -272,18 +280,27 @@ async function compareAudit(label, store, foreign, target, settleMs = 0, morePee
     rss = Math.max(rss, a.rssKiB);
     await tick(settleMs);
     find.push(timed('find', findArgs).ms);
+    if (bare) floor.push(timed(process.execPath, bareArgs).ms);
   }
   const ratio = median(audit) / median(find);
   const rssMiB = rss / 1024;
+  // The floor of this design, in the same rounds: what the wanted ratio leaves the audit's own work.
+  const floorRows = bare
+    ? [
+        [label, 'bare walker (bench/bare-walk.cjs: the syscalls alone, 2 threads) vs GNU find', median(floor).toFixed(0), median(find).toFixed(0), (median(floor) / median(find)).toFixed(3), 'informs', '-'],
+        [label, 'chunkguard audit --list vs the bare walker', median(audit).toFixed(0), median(floor).toFixed(0), (median(audit) / median(floor)).toFixed(3), 'informs', '-'],
+      ]
+    : [];
   return [
     [label, 'chunkguard audit --list vs GNU find', median(audit).toFixed(0), median(find).toFixed(0), ratio.toFixed(3), `<= ${target.toFixed(2)}`, ratio <= target ? 'ok' : 'MISSED'],
     [label, 'peak RSS of the audit (MiB)', rssMiB.toFixed(0), '-', '-', '<= 200 MiB', rssMiB <= 200 ? 'ok' : 'MISSED'],
+    ...floorRows,
     ...(await otherWalkers(label, store, foreign, median(audit), settleMs, morePeers)),
   ];
 }
 
 function auditSpeed() {
-  return compareAudit('audit 1M chunks', makeStore(), FOREIGN_BURST, 0.55);
+  return compareAudit('audit 1M chunks', makeStore(), FOREIGN_BURST, 0.55, 0, [], { bare: true });
 }
 
 /**
