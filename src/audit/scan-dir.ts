@@ -21,8 +21,6 @@ import type { RingPlan } from './concurrency.js';
 import { type DirRole, type DirTask, RunBuilder, type TaskRun } from './task-runs.js';
 import { OwnerTallies, type OwnerTally } from './tally.js';
 
-export type { DirRole, DirTask } from './task-runs.js';
-
 export interface Offender {
   rel: RelPath;
   mode: number;
@@ -252,7 +250,7 @@ export abstract class Scanner {
     const { task } = scan;
     let dir: Dir;
     try {
-      dir = this.tree.openOwnedIn(task.parent, task.name);
+      dir = this.tree.openOwned(task.parent, task.name);
     } catch (error) {
       if (!(error instanceof FsError)) throw error;
       if (!task.entryRole || this.statThroughParent(scan)) scan.cannotList(error);
@@ -281,7 +279,7 @@ export abstract class Scanner {
   private statThroughParent(scan: DirScan): boolean {
     let errno: number;
     try {
-      errno = this.tree.statEntry(scan.task.rel, this.selfStat.buf);
+      errno = this.tree.statEntry(scan.task.parent, scan.task.name, this.selfStat.buf);
     } catch (error) {
       if (!(error instanceof FsError)) throw error;
       return true; // the parent itself cannot be opened again: the child's open error says enough

@@ -8,7 +8,7 @@
 import { Dir } from './dir.js';
 import { FsError } from './errors.js';
 import type { Identity } from './identity.js';
-import { baseName, joinRel, parentRel, relText, splitRel, unsafeComponent, type RelPath } from './rel-path.js';
+import { joinRel, relText, splitRel, unsafeComponent, type RelPath } from './rel-path.js';
 
 const CACHE_SIZE = 8;
 
@@ -18,6 +18,12 @@ function cacheKey(rel: RelPath): string {
 
 export function isRootRel(rel: RelPath): boolean {
   return rel.length === 0;
+}
+
+/** Refuses `name` (the last component of `rel`) when it could leave its directory ('', '.', '..', a slash, a NUL). */
+function refuseUnsafe(name: RelPath, rel: RelPath, syscall: string): void {
+  const why = unsafeComponent(name);
+  if (why) throw new FsError('EUNSAFEPATH', syscall, relText(rel), { detail: `has ${why}, which would leave the directory (refused)` });
 }
 
 export class DirTree {
@@ -53,8 +59,7 @@ export class DirTree {
     chain.length = 0;
     for (const part of splitRel(rel)) {
       soFar = joinRel(soFar, part);
-      const why = unsafeComponent(part);
-      if (why) throw new FsError('EUNSAFEPATH', 'openat', relText(soFar), { detail: `has ${why}, which would leave the directory (refused)` });
+      refuseUnsafe(part, soFar, 'openat');
       const key = cacheKey(soFar);
       chain.push(key);
       const known = this.cache.get(key);
@@ -68,44 +73,30 @@ export class DirTree {
   }
 
   /**
-   * The directory at `rel` for the caller to close: its parents through the
-   * cache, itself opened apart (the root: a second descriptor of it). It stays
-   * open while statx calls relative to it are in flight, whatever the tree closes meanwhile.
-   */
-  openOwned(rel: RelPath): Dir {
-    if (isRootRel(rel)) return this.root.duplicate();
-    const { parent, name } = this.lastStep(rel, 'openat');
-    return parent.openChild(name).dir;
-  }
-
-  /**
    * The directory `name` (one component) in the directory at `parent`, for the caller
-   * to close: `openOwned` for a caller that has the two apart, as the audit's tasks
-   * do. No path is split or joined, and the parent's key is the one string every
-   * directory of a run shares (its hash is computed once).
+   * to close: its parents through the cache, itself opened apart (the root, '' in '':
+   * a second descriptor of it). It stays open while statx calls relative to it are in
+   * flight, whatever the tree closes meanwhile. Parent and name apart, as the audit's
+   * tasks carry them: no path is split or joined, and the parent's key is the one
+   * string every directory of a run shares (its hash is computed once).
    */
-  openOwnedIn(parent: RelPath, name: RelPath): Dir {
+  openOwned(parent: RelPath, name: RelPath): Dir {
     if (isRootRel(name) && isRootRel(parent)) return this.root.duplicate();
-    const why = unsafeComponent(name);
-    if (why) throw new FsError('EUNSAFEPATH', 'openat', relText(joinRel(parent, name)), { detail: `has ${why}, which would leave the directory (refused)` });
-    return this.open(parent).openChild(name).dir;
+    return this.parentOf(parent, name, 'openat').openChild(name).dir;
   }
 
   /**
-   * statx of the entry at `rel` through its parent, into `buf`, not following
+   * statx of the entry `name` in the directory at `parent`, into `buf`, not following
    * a symlink: 0, or the errno (for a directory that could not be opened).
    */
-  statEntry(rel: RelPath, buf: Buffer): number {
-    const { parent, name } = this.lastStep(rel, 'statx');
-    return parent.statInto(name, buf);
+  statEntry(parent: RelPath, name: RelPath, buf: Buffer): number {
+    return this.parentOf(parent, name, 'statx').statInto(name, buf);
   }
 
-  /** The parent of `rel` (open) and its last component, refused when that could leave the directory. */
-  private lastStep(rel: RelPath, syscall: string): { parent: Dir; name: RelPath } {
-    const name = baseName(rel);
-    const why = unsafeComponent(name);
-    if (why) throw new FsError('EUNSAFEPATH', syscall, relText(rel), { detail: `has ${why}, which would leave the directory (refused)` });
-    return { parent: this.open(parentRel(rel)), name };
+  /** The directory at `parent` (open), once `name` is known not to leave it. */
+  private parentOf(parent: RelPath, name: RelPath, syscall: string): Dir {
+    refuseUnsafe(name, joinRel(parent, name), syscall);
+    return this.open(parent);
   }
 
   /** Keep `dir` open; evict the oldest one not on the current way down. */
