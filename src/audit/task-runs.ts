@@ -48,7 +48,8 @@ const SEPARATOR_CODE = 0x2f;
 /**
  * Where the last `count` names of `names` start, less one: the separator before them,
  * or -1 when they are all of it. A loop over char codes: String#lastIndexOf is a call
- * into the runtime each time (measured: 17 ms of the main thread's 435 for 65,536 cuts).
+ * into V8's runtime each time (perf on the 1M store: ~14 ms of each worker's user
+ * time went there, from these cuts and prefix numbers).
  */
 function cutBefore(names: string, count: number): number {
   let at = names.length;
@@ -66,7 +67,7 @@ export function runOf(task: RootTask): TaskRun {
  * with the same roles share a run (a name in bytes gets a run of its own).
  */
 export class RunBuilder {
-  runs: TaskRun[] = [];
+  private runs: TaskRun[] = [];
   /** Names added since the last take(). */
   count = 0;
   private open: { run: TaskRun; names: string[] } | undefined;

@@ -1,6 +1,7 @@
 /** The chunkguard command line: parses, calls the library, prints, sets the exit code. */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { fstatSync, readFileSync, writeSync } from 'node:fs';
+import { tty } from '../runtime/builtins.js';
 import { checkAtimeWith, DEFAULT_CUTOFF_MINUTES } from '../check/index.js';
 import { ChunkguardError, optionMessage } from '../errors.js';
 import { auditStore } from '../audit/index.js';
@@ -111,7 +112,7 @@ function writeOut(data: string | Buffer): void {
  */
 function isTerminal(fd: number): boolean {
   try {
-    return fstatSync(fd).isCharacterDevice() && process.getBuiltinModule('node:tty').isatty(fd);
+    return fstatSync(fd).isCharacterDevice() && tty().isatty(fd);
   } catch {
     return false;
   }

@@ -8,6 +8,7 @@ export const crypto = (): typeof import('node:crypto') => process.getBuiltinModu
 export const childProcess = (): typeof import('node:child_process') => process.getBuiltinModule('node:child_process');
 export const workerThreads = (): typeof import('node:worker_threads') => process.getBuiltinModule('node:worker_threads');
 export const zlib = (): typeof import('node:zlib') => process.getBuiltinModule('node:zlib');
+export const tty = (): typeof import('node:tty') => process.getBuiltinModule('node:tty');
 
 /** A monotonic clock in milliseconds, as performance.now() gives, without loading perf_hooks behind that global. */
 export const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
