@@ -34,6 +34,10 @@ export function auditProgress(stream: NodeJS.WriteStream, enabled: boolean): Pro
       if (mode !== wanted) {
         bar?.stop();
         mode = wanted;
+        // The exit handler first, then the bar (cleanup.ts): a Ctrl-C that comes as the bar's
+        // first line is drawn, before a handler is there, would end the process by the signal's
+        // default action, the cursor left hidden.
+        forget ??= onExitRemove(() => bar?.stop());
         bar = new cliProgress.SingleBar(
           {
             stream,
@@ -48,7 +52,6 @@ export function auditProgress(stream: NodeJS.WriteStream, enabled: boolean): Pro
           cliProgress.Presets.shades_classic,
         );
         bar.start(prefix ? prefix.total : 0, 0, { entries: 0, directories: 0, rate: 0 });
-        forget ??= onExitRemove(() => bar?.stop());
       }
       const seconds = Math.max((Date.now() - started) / 1000, 0.001);
       bar!.update(prefix ? prefix.done : 0, { entries: progress.entries, directories: progress.directories, rate: Math.round(progress.entries / seconds) });
